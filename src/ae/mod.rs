@@ -1,0 +1,264 @@
+//! The event loop: one thread, `mio` readiness events for listeners and clients, the periodic
+//! `server_cron` at `hz`, and the before-sleep hook that flushes replies and does the work Redis
+//! does just before waiting again (fast expire cycle, closing clients, resuming paused clients).
+
+use std::io;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::client::Conn;
+use crate::server::cron::{ExpireCycle, ExpireState};
+use crate::server::Server;
+
+/// Tokens at and above this value are listeners; below are client ids.
+const LISTENER_BASE: usize = usize::MAX - 64;
+
+/// The last termination signal received (0 = none), set by the signal handler.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+pub enum Listener {
+    Tcp(TcpListener, String),
+    Unix(UnixListener, String),
+}
+
+/// Opens a TCP listener the way Redis does: SO_REUSEADDR, IPV6_V6ONLY for IPv6, the configured
+/// backlog.
+fn listen_tcp(addr: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let ip: std::net::IpAddr = match addr {
+        "*" => "0.0.0.0".parse().unwrap(),
+        "::*" => "::".parse().unwrap(),
+        other => other
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "Invalid bind address"))?,
+    };
+    let sa = std::net::SocketAddr::new(ip, port);
+    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    if sa.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.bind(&sa.into())?;
+    sock.listen(backlog)?;
+    sock.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(sock.into()))
+}
+
+/// Binds every configured address (a leading '-' marks an address whose failure is tolerated)
+/// and the unix socket. Errors are returned with Redis' log text.
+pub fn open_listeners(srv: &mut Server) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    let port = srv.config.port;
+    if port != 0 {
+        for raw in srv.config.bind.clone() {
+            let (optional, addr) = match raw.strip_prefix('-') {
+                Some(a) => (true, a.to_string()),
+                None => (false, raw.clone()),
+            };
+            match listen_tcp(&addr, port as u16, srv.config.tcp_backlog as i32) {
+                Ok(l) => out.push(Listener::Tcp(l, addr)),
+                Err(e) => {
+                    let unsupported = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EAFNOSUPPORT)
+                            | Some(libc::EADDRNOTAVAIL)
+                            | Some(libc::EPROTONOSUPPORT)
+                    );
+                    if optional && unsupported {
+                        continue;
+                    }
+                    return Err(format!(
+                        "Warning: Could not create server TCP listening socket {}:{}: {}",
+                        addr, port, e
+                    ));
+                }
+            }
+        }
+    }
+    if !srv.config.unixsocket.is_empty() {
+        let path = srv.config.unixsocket.clone();
+        let _ = std::fs::remove_file(&path);
+        let l =
+            UnixListener::bind(&path).map_err(|e| format!("Failed opening Unix socket: {}", e))?;
+        if srv.config.unixsocketperm != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                &path,
+                std::fs::Permissions::from_mode(srv.config.unixsocketperm as u32),
+            );
+        }
+        out.push(Listener::Unix(l, path));
+    }
+    if out.is_empty() && port != 0 {
+        return Err("Failed listening on port (tcp), aborting.".into());
+    }
+    srv.listen_addrs = out
+        .iter()
+        .map(|l| match l {
+            Listener::Tcp(_, a) => format!("{}:{}", a, port),
+            Listener::Unix(_, p) => p.clone(),
+        })
+        .collect();
+    Ok(out)
+}
+
+fn accept_all(srv: &mut Server, registry: &Registry, l: &mut Listener) {
+    loop {
+        match l {
+            Listener::Tcp(l, _) => match l.accept() {
+                Ok((s, peer)) => {
+                    let local = s.local_addr().map(|a| fmt_addr(&a)).unwrap_or_default();
+                    srv.accept_client(registry, Conn::Tcp(s), fmt_addr(&peer), local);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::log_warning!("Accepting client connection: {}", e);
+                    return;
+                }
+            },
+            Listener::Unix(l, path) => match l.accept() {
+                Ok((s, _)) => {
+                    let p = path.clone();
+                    srv.accept_client(registry, Conn::Unix(s), format!("{}:0", p), p);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    crate::log_warning!("Accepting client connection: {}", e);
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// `ip:port`, with IPv6 addresses unbracketed as Redis prints them.
+pub fn fmt_addr(a: &std::net::SocketAddr) -> String {
+    match a {
+        std::net::SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        std::net::SocketAddr::V6(v) => format!("{}:{}", v.ip(), v.port()),
+    }
+}
+
+/// Work done just before waiting for events.
+fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState) {
+    srv.update_cached_time();
+    srv.free_clients_in_async_queue(registry);
+    srv.resume_unpaused_clients(registry);
+    srv.active_expire_cycle(ExpireCycle::Fast, expire);
+    srv.flush_propagation();
+    srv.handle_pending_writes(registry);
+    srv.free_clients_in_async_queue(registry);
+}
+
+/// Runs the server until it shuts down. Returns the process exit code.
+pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
+    install_signal_handlers();
+    let mut poll = match Poll::new() {
+        Ok(p) => p,
+        Err(e) => {
+            crate::log_warning!("Failed creating the event loop: {}", e);
+            return 1;
+        }
+    };
+    for (i, l) in listeners.iter_mut().enumerate() {
+        let token = Token(LISTENER_BASE + i);
+        let res = match l {
+            Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE),
+            Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE),
+        };
+        if let Err(e) = res {
+            crate::log_warning!("Failed registering a listener: {}", e);
+            return 1;
+        }
+    }
+    srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
+    let mut events = Events::with_capacity(1024);
+    let mut expire = ExpireState::default();
+    let mut next_cron = crate::util::monotonic_us();
+    loop {
+        let registry = srv.registry.take().expect("registry");
+        before_sleep(srv, &registry, &mut expire);
+        srv.registry = Some(registry);
+        if let Some(code) = srv.exit_code {
+            return code;
+        }
+        let now = crate::util::monotonic_us();
+        let wait = next_cron.saturating_sub(now);
+        match poll.poll(&mut events, Some(Duration::from_micros(wait))) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                crate::log_warning!("Event loop failure: {}", e);
+                return 1;
+            }
+        }
+        srv.update_cached_time();
+        let registry = srv.registry.take().expect("registry");
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if t >= LISTENER_BASE {
+                if let Some(l) = listeners.get_mut(t - LISTENER_BASE) {
+                    accept_all(srv, &registry, l);
+                }
+                continue;
+            }
+            let id = t as u64;
+            if ev.is_writable() && srv.write_to_client(&registry, id) {
+                // Writable again: pending output may also have been queued meanwhile.
+            }
+            if (ev.is_readable() || ev.is_read_closed() || ev.is_error())
+                && srv.clients.contains_key(&id)
+            {
+                srv.read_from_client(&registry, id);
+            }
+        }
+        let sig = SIGNAL.swap(0, Ordering::SeqCst);
+        if sig != 0 {
+            let name = if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            crate::log_warning!("Received {} scheduling shutdown...", name);
+            srv.shutdown_asap = true;
+        }
+        if srv.shutdown_asap && srv.exit_code.is_none() {
+            if srv.prepare_for_shutdown(0).is_ok() {
+                srv.exit_code = Some(0);
+            } else {
+                srv.shutdown_asap = false;
+            }
+        }
+        let now = crate::util::monotonic_us();
+        if now >= next_cron {
+            if !srv.cron_paused {
+                srv.server_cron(&mut expire);
+            }
+            next_cron = now + 1_000_000 / srv.hz.max(1) as u64;
+        }
+        srv.registry = Some(registry);
+        if let Some(code) = srv.exit_code {
+            let registry = srv.registry.take().expect("registry");
+            srv.handle_pending_writes(&registry);
+            return code;
+        }
+    }
+}

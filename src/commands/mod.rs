@@ -1,0 +1,523 @@
+//! The command table and the path every command takes: lookup, the checks Redis makes before
+//! running a command (in Redis' order), MULTI queueing, `call` with its statistics, and
+//! propagation. Command bodies live in one file per group (`string.rs`, `keyspace.rs`, ...);
+//! each group exposes `lookup(fullname) -> Option<CmdProc>`, and a spec of the generated table
+//! (`table.rs`) becomes a runnable command only when some group implements it.
+
+pub mod keyspec;
+pub mod spec;
+pub mod table;
+
+pub mod connection;
+pub mod keyspace;
+pub mod multi;
+pub mod string;
+
+use std::collections::HashMap;
+
+use crate::client::{flags as cflags, Client};
+use crate::server::Server;
+use spec::{flags, CommandSpec};
+
+/// A command implementation.
+pub type CmdProc = fn(&mut Server, &mut Client);
+
+/// Index of a command in `CommandTable::cmds`.
+pub type CmdId = usize;
+
+/// A runnable command: its spec, implementation and statistics.
+pub struct Command {
+    pub spec: &'static CommandSpec,
+    /// `get`, or `config|get` for a subcommand.
+    pub fullname: String,
+    pub proc_: Option<CmdProc>,
+    /// Spec flags plus those Redis derives (MOVABLE_KEYS).
+    pub flags: u64,
+    /// Explicit plus implicit ACL categories.
+    pub acl_categories: u64,
+    pub parent: Option<CmdId>,
+    /// Subcommands by lower-case name.
+    pub subcommands: HashMap<Vec<u8>, CmdId>,
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+pub struct CommandTable {
+    pub cmds: Vec<Command>,
+    /// Top-level commands by lower-case name (after any rename-command).
+    pub by_name: HashMap<Vec<u8>, CmdId>,
+}
+
+/// Finds the implementation of a command by full name, asking each group in turn.
+fn implementation(fullname: &str) -> Option<CmdProc> {
+    connection::lookup(fullname)
+        .or_else(|| keyspace::lookup(fullname))
+        .or_else(|| multi::lookup(fullname))
+        .or_else(|| string::lookup(fullname))
+}
+
+impl CommandTable {
+    /// Builds the table from the generated specs, keeping the commands some group implements
+    /// (and containers with at least one implemented subcommand).
+    pub fn build() -> CommandTable {
+        let mut t = CommandTable {
+            cmds: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        for spec in table::COMMANDS.iter() {
+            t.add(spec, None);
+        }
+        t
+    }
+
+    fn add(&mut self, spec: &'static CommandSpec, parent: Option<CmdId>) -> Option<CmdId> {
+        let fullname = match parent {
+            Some(p) => keyspec::command_full_name(&self.cmds[p].fullname, spec.name),
+            None => spec.name.to_string(),
+        };
+        let proc_ = implementation(&fullname);
+        if proc_.is_none() && spec.subcommands.is_empty() {
+            return None;
+        }
+        let mut f = spec.flags;
+        if keyspec::is_movable_keys(spec) {
+            f |= flags::MOVABLE_KEYS;
+        }
+        let id = self.cmds.len();
+        self.cmds.push(Command {
+            spec,
+            fullname,
+            proc_,
+            flags: f,
+            acl_categories: keyspec::implicit_acl_categories(spec.flags, spec.acl_categories),
+            parent,
+            subcommands: HashMap::new(),
+            calls: 0,
+            usec: 0,
+            rejected_calls: 0,
+            failed_calls: 0,
+        });
+        let mut any_sub = false;
+        for sub in spec.subcommands.iter() {
+            if let Some(sid) = self.add(sub, Some(id)) {
+                self.cmds[id]
+                    .subcommands
+                    .insert(sub.name.as_bytes().to_vec(), sid);
+                any_sub = true;
+            }
+        }
+        if proc_.is_none() && !any_sub {
+            self.cmds.pop();
+            return None;
+        }
+        if parent.is_none() {
+            self.by_name.insert(spec.name.as_bytes().to_vec(), id);
+        }
+        Some(id)
+    }
+
+    /// The top-level command named `name` (any case).
+    pub fn lookup_base(&self, name: &[u8]) -> Option<CmdId> {
+        if name.len() > 64 {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        self.by_name.get(&lower[..]).copied()
+    }
+
+    /// The command an argv runs: a subcommand when the base is a container.
+    pub fn lookup(&self, argv: &[Vec<u8>]) -> Option<CmdId> {
+        let base = self.lookup_base(&argv[0])?;
+        let c = &self.cmds[base];
+        if c.subcommands.is_empty() {
+            return Some(base);
+        }
+        if argv.len() < 2 {
+            // The container itself: its arity check reports the missing subcommand.
+            return Some(base);
+        }
+        c.subcommands.get(&argv[1].to_ascii_lowercase()).copied()
+    }
+
+    /// Looks up by a full name such as `config|get`.
+    pub fn lookup_fullname(&self, name: &[u8]) -> Option<CmdId> {
+        let lower = name.to_ascii_lowercase();
+        let mut parts = lower.splitn(2, |b| *b == b'|');
+        let base = self.by_name.get(parts.next()?).copied()?;
+        match parts.next() {
+            None => Some(base),
+            Some(sub) => self.cmds[base].subcommands.get(sub).copied(),
+        }
+    }
+
+    /// Applies `rename-command old new` (an empty new name removes the command).
+    pub fn rename(&mut self, old: &[u8], new: &[u8]) -> Result<(), &'static str> {
+        let id = self
+            .by_name
+            .remove(&old.to_ascii_lowercase())
+            .ok_or("No such command in rename-command")?;
+        if !new.is_empty() {
+            let key = new.to_ascii_lowercase();
+            if self.by_name.contains_key(&key) {
+                return Err("Target command name already exists");
+            }
+            self.by_name.insert(key, id);
+        }
+        Ok(())
+    }
+
+    /// Top-level commands reachable by name.
+    pub fn iter_top(&self) -> impl Iterator<Item = CmdId> + '_ {
+        self.by_name.values().copied()
+    }
+}
+
+/// Error texts shared by many commands, kept in one place so they cannot drift.
+pub mod errors {
+    pub const SYNTAX: &str = "syntax error";
+    pub const NOT_INTEGER: &str = "value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "value is not a valid float";
+    pub const NO_SUCH_KEY: &str = "no such key";
+    pub const OUT_OF_RANGE: &str = "index out of range";
+    pub const INVALID_DB: &str = "DB index is out of range";
+    pub const NOAUTH: &str = "-NOAUTH Authentication required.";
+    pub const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
+    pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
+    pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
+}
+
+/// Parses an integer argument, replying the standard error on failure.
+pub fn arg_i64(c: &mut Client, i: usize) -> Option<i64> {
+    match crate::util::parse_i64(&c.argv[i]) {
+        Some(v) => Some(v),
+        None => {
+            c.out.error(errors::NOT_INTEGER);
+            None
+        }
+    }
+}
+
+/// Parses a float argument, replying the standard error on failure.
+pub fn arg_f64(c: &mut Client, i: usize) -> Option<f64> {
+    match crate::util::parse_f64(&c.argv[i]) {
+        Some(v) => Some(v),
+        None => {
+            c.out.error(errors::NOT_FLOAT);
+            None
+        }
+    }
+}
+
+/// Replies the "unknown subcommand" error for a container's unknown or malformed subcommand.
+pub fn reply_subcommand_syntax_error(c: &mut Client) {
+    let cmd = String::from_utf8_lossy(&c.argv[0]).to_uppercase();
+    let sub = String::from_utf8_lossy(&c.argv[1]).into_owned();
+    c.out.error(&format!(
+        "unknown subcommand or wrong number of arguments for '{:.128}'. Try {} HELP.",
+        sub, cmd
+    ));
+}
+
+/// Replies a HELP text: the command name line, the given lines, and the HELP line.
+pub fn reply_help(c: &mut Client, lines: &[&str]) {
+    let cmd = String::from_utf8_lossy(&c.argv[0]).to_uppercase();
+    c.out.array(lines.len() + 3);
+    c.out.status(&format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        cmd
+    ));
+    for l in lines {
+        c.out.status(l);
+    }
+    c.out.status("HELP");
+    c.out.status("    Print this help.");
+}
+
+fn unknown_command_error(srv: &Server, argv: &[Vec<u8>]) -> String {
+    if argv.len() >= 2 && srv.commands.lookup_base(&argv[0]).is_some() {
+        let cmd = String::from_utf8_lossy(&argv[0]).to_uppercase();
+        let sub = String::from_utf8_lossy(&argv[1]);
+        let sub: String = sub.chars().take(128).collect();
+        return format!("unknown subcommand '{}'. Try {} HELP.", sub, cmd);
+    }
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        args.push('\'');
+        args.push_str(&s);
+        args.push_str("' ");
+    }
+    let name = String::from_utf8_lossy(&argv[0]);
+    let name: String = name.chars().take(128).collect();
+    format!(
+        "unknown command '{}', with args beginning with: {}",
+        name, args
+    )
+}
+
+/// Commands that stay allowed in the RESP2 pub/sub context.
+fn allowed_in_pubsub(fullname: &str) -> bool {
+    matches!(
+        fullname,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
+impl Server {
+    /// Rejects the command: the error reply, a dirty transaction, the rejected counter.
+    fn reject(&mut self, c: &mut Client, cmd: Option<CmdId>, msg: &str) {
+        if c.has(cflags::MULTI) {
+            c.flags |= cflags::DIRTY_EXEC;
+        }
+        if let Some(id) = cmd {
+            self.commands.cmds[id].rejected_calls += 1;
+            if self.commands.cmds[id].fullname == "exec" {
+                // EXEC rejected: the transaction is discarded along with the error.
+                let text = msg.strip_prefix('-').unwrap_or(msg);
+                c.out.error(&format!(
+                    "-EXECABORT Transaction discarded because of: {}",
+                    text
+                ));
+                self.discard_transaction(c);
+                self.record_reply_errors(c);
+                return;
+            }
+        }
+        c.out.error(msg);
+        self.record_reply_errors(c);
+    }
+
+    /// Moves error replies produced on a client into the server's error statistics.
+    pub fn record_reply_errors(&mut self, c: &mut Client) {
+        for line in c.out.errors.drain(..) {
+            self.stats.total_error_replies += 1;
+            let code = line.split(|b| *b == b' ').next().unwrap_or(b"ERR");
+            let code = String::from_utf8_lossy(&code[..code.len().min(32)]).into_owned();
+            *self.stats.errors.entry(code).or_insert(0) += 1;
+        }
+    }
+
+    /// Runs one request from a client, with all of Redis' pre-checks (Redis'
+    /// `processCommand`). Returns true when the command was held (client pause) and must be
+    /// retried later; the argv is kept for that.
+    pub fn process_command(&mut self, c: &mut Client) -> bool {
+        self.update_cached_time();
+        let argv0 = &c.argv[0];
+        if argv0.eq_ignore_ascii_case(b"host:") || argv0.eq_ignore_ascii_case(b"post") {
+            crate::log_warning!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");
+            c.flags |= cflags::CLOSE_AFTER_REPLY;
+            return false;
+        }
+        let Some(id) = self.commands.lookup(&c.argv) else {
+            let err = unknown_command_error(self, &c.argv);
+            c.last_cmd = "NULL".into();
+            self.reject(c, None, &err);
+            return false;
+        };
+        let (arity, cmd_flags, is_exec) = {
+            let cmd = &self.commands.cmds[id];
+            (cmd.spec.arity, cmd.flags, cmd.fullname == "exec")
+        };
+        c.last_cmd = self.commands.cmds[id].fullname.clone();
+        let argc = c.argv.len() as i32;
+        if (arity > 0 && arity != argc) || argc < -arity {
+            let msg = format!(
+                "wrong number of arguments for '{}' command",
+                self.commands.cmds[id].fullname
+            );
+            self.reject(c, Some(id), &msg);
+            return false;
+        }
+        if cmd_flags & flags::PROTECTED != 0 {
+            let fullname = &self.commands.cmds[id].fullname;
+            let (setting, name, opt) = if fullname == "debug" {
+                (
+                    self.config.enable_debug_command,
+                    "DEBUG",
+                    "enable-debug-command",
+                )
+            } else {
+                (
+                    self.config.enable_module_command,
+                    "MODULE",
+                    "enable-module-command",
+                )
+            };
+            let local = c.has(cflags::UNIX_SOCKET)
+                || c.addr.starts_with("127.0.0.1:")
+                || c.addr.starts_with("::1:");
+            if setting == 0 || (setting == 2 && !local) {
+                let msg = format!("{} command not allowed. If the {} option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.", name, opt);
+                self.reject(c, Some(id), &msg);
+                return false;
+            }
+        }
+        if !c.authenticated && self.config.requirepass.is_some() && cmd_flags & flags::NO_AUTH == 0
+        {
+            self.reject(c, Some(id), errors::NOAUTH);
+            return false;
+        }
+        if c.has(cflags::MULTI) && cmd_flags & flags::NO_MULTI != 0 {
+            self.reject(c, Some(id), "Command not allowed inside a transaction");
+            return false;
+        }
+        let (is_write, is_denyoom, may_replicate) = if is_exec {
+            let f = self.queued_flags(c);
+            (
+                f & flags::WRITE != 0,
+                f & flags::DENYOOM != 0,
+                f & (flags::WRITE | flags::MAY_REPLICATE) != 0,
+            )
+        } else {
+            (
+                cmd_flags & flags::WRITE != 0,
+                cmd_flags & flags::DENYOOM != 0,
+                cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
+            )
+        };
+        let _ = is_write;
+        if self.config.maxmemory > 0 {
+            let oom = !self.evict_if_needed();
+            let fullname = self.commands.cmds[id].fullname.as_str();
+            let reject_on_oom = is_denyoom
+                || (c.has(cflags::MULTI)
+                    && !matches!(fullname, "exec" | "discard" | "quit" | "reset"));
+            if oom && reject_on_oom {
+                self.reject(c, Some(id), errors::OOM);
+                return false;
+            }
+        }
+        if c.has(cflags::PUBSUB)
+            && c.out.resp == 2
+            && !allowed_in_pubsub(&self.commands.cmds[id].fullname)
+        {
+            let msg = format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                self.commands.cmds[id].fullname
+            );
+            self.reject(c, Some(id), &msg);
+            return false;
+        }
+        if !c.has(cflags::SLAVE)
+            && (self.pause == crate::server::PauseKind::All
+                || (self.pause == crate::server::PauseKind::Write && may_replicate))
+        {
+            self.hold_paused_client(c.id);
+            return true;
+        }
+        let fullname = self.commands.cmds[id].fullname.as_str();
+        if c.has(cflags::MULTI)
+            && !matches!(
+                fullname,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+        {
+            self.queue_multi_command(c, id);
+            c.out.raw(b"+QUEUED\r\n");
+            return false;
+        }
+        self.call(c, id);
+        false
+    }
+
+    /// Runs a command and does the bookkeeping around it: timing, statistics, slow log,
+    /// monitors, error counters and propagation (Redis' `call`).
+    pub fn call(&mut self, c: &mut Client, id: CmdId) {
+        let Some(proc_) = self.commands.cmds[id].proc_ else {
+            reply_subcommand_syntax_error(c);
+            return;
+        };
+        let outermost = self.prop.depth == 0;
+        self.prop.depth += 1;
+        let prev_current = self.current_client;
+        let prev_resp = self.current_client_resp;
+        self.current_client = Some(c.id);
+        self.current_client_resp = c.out.resp;
+        if outermost {
+            self.frozen_ms = Some(crate::util::mstime());
+        }
+        let dirty_before = self.dirty;
+        let errors_before = c.out.errors.len();
+        let monitor_argv = if !self.monitors.is_empty() {
+            Some(c.argv.clone())
+        } else {
+            None
+        };
+        let start = crate::util::monotonic_us();
+        proc_(self, c);
+        let duration = crate::util::monotonic_us() - start;
+        // Pushes and flags aimed at this client while it ran.
+        if !self.current_client_pushes.is_empty() && self.current_client == Some(c.id) {
+            let pushes = std::mem::take(&mut self.current_client_pushes);
+            c.out.raw(&pushes);
+        }
+        if self.current_client_flags != 0 {
+            c.flags |= std::mem::take(&mut self.current_client_flags);
+        }
+        self.current_client = prev_current;
+        self.current_client_resp = prev_resp;
+        let failed = c.out.errors.len() > errors_before;
+        self.record_reply_errors(c);
+        {
+            let cmd = &mut self.commands.cmds[id];
+            cmd.calls += 1;
+            cmd.usec += duration;
+            if failed {
+                cmd.failed_calls += 1;
+            }
+        }
+        self.stats.numcommands += 1;
+        c.commands_processed += 1;
+        let cmd_flags = self.commands.cmds[id].flags;
+        if cmd_flags & flags::SKIP_SLOWLOG == 0 {
+            self.slowlog_push_if_needed(c, duration);
+        }
+        self.latency_add_sample_if_needed(
+            if cmd_flags & flags::FAST != 0 {
+                "fast-command"
+            } else {
+                "command"
+            },
+            duration / 1000,
+        );
+        if let Some(argv) = monitor_argv {
+            if cmd_flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+                self.feed_monitors(c, &argv);
+            }
+        }
+        if self.dirty != dirty_before
+            && cmd_flags & flags::WRITE != 0
+            && !c.has(cflags::PREVENT_REPL_PROP)
+        {
+            let argv = std::mem::take(&mut c.argv);
+            self.propagate(c.db, argv.clone());
+            c.argv = argv;
+        }
+        self.prop.depth -= 1;
+        if outermost {
+            self.frozen_ms = None;
+            self.flush_propagation();
+        }
+        if c.out.has_pending() {
+            self.check_output_buffer_limits(c);
+        }
+    }
+}

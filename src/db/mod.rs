@@ -1,0 +1,223 @@
+//! The keyspace: numbered databases, each a dict of keys to values plus a dict of expire times,
+//! and the operations every command uses to read and write keys. Lazy expiry, keyspace-miss
+//! statistics, WATCH invalidation and propagation of deletions all happen here, so individual
+//! commands can't forget them.
+
+pub mod dict;
+
+use crate::server::Server;
+use crate::types::{Obj, Value};
+pub use dict::Dict;
+
+pub type Key = Box<[u8]>;
+
+pub struct Db {
+    pub id: usize,
+    pub dict: Dict<Key, Obj>,
+    pub expires: Dict<Key, i64>,
+    /// Running average TTL of keys sampled by the active expire cycle (INFO keyspace avg_ttl).
+    pub avg_ttl: i64,
+    /// Where the active expire cycle resumes in `expires`.
+    pub expires_cursor: u64,
+}
+
+impl Db {
+    pub fn new(id: usize) -> Db {
+        Db {
+            id,
+            dict: Dict::new(),
+            expires: Dict::new(),
+            avg_ttl: 0,
+            expires_cursor: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.dict.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dict.is_empty()
+    }
+
+    /// The absolute expire time in ms, or None.
+    #[inline]
+    pub fn expire_of(&self, key: &[u8]) -> Option<i64> {
+        if self.expires.is_empty() {
+            return None;
+        }
+        self.expires.get(key).copied()
+    }
+}
+
+/// Flags for key lookups (Redis' `LOOKUP_*`).
+pub mod lookup {
+    /// Don't update the access clock.
+    pub const NOTOUCH: u32 = 1 << 0;
+    /// Don't raise a keyspace-miss notification.
+    pub const NONOTIFY: u32 = 1 << 1;
+    /// Don't count the lookup in keyspace_hits/misses.
+    pub const NOSTATS: u32 = 1 << 2;
+    /// The lookup is for a write.
+    pub const WRITE: u32 = 1 << 3;
+    /// Don't delete an expired key (treat as missing only).
+    pub const NOEXPIRE: u32 = 1 << 4;
+}
+
+impl Server {
+    /// True when the key exists but its time is up. Replicas and a paused server keep such keys
+    /// (they report them missing), as Redis does.
+    fn key_is_expired(&self, db: usize, key: &[u8]) -> bool {
+        match self.dbs[db].expire_of(key) {
+            Some(when) => when <= self.now_ms(),
+            None => false,
+        }
+    }
+
+    /// Deletes the key if its time is up. Returns true when the key is (logically) gone.
+    pub fn expire_if_needed(&mut self, db: usize, key: &[u8], force_delete: bool) -> bool {
+        if !self.key_is_expired(db, key) {
+            return false;
+        }
+        if self.is_replica() && !force_delete {
+            return true;
+        }
+        if self.expire_paused() {
+            return true;
+        }
+        self.delete_expired_key(db, key);
+        true
+    }
+
+    /// Removes an expired key: deletion, `expired` notification, propagation as DEL.
+    pub fn delete_expired_key(&mut self, db: usize, key: &[u8]) {
+        self.db_delete(db, key);
+        self.stats.expired_keys += 1;
+        self.notify_keyspace_event(crate::config::table::notify::EXPIRED, "expired", key, db);
+        self.signal_modified_key(db, key);
+        self.propagate_deletion(db, key, self.config.lazyfree_lazy_expire);
+    }
+
+    /// Looks a key up for reading: expires it if due, counts hits/misses, touches the LRU/LFU
+    /// clock unless asked not to.
+    pub fn lookup_key(&mut self, db: usize, key: &[u8], flags: u32) -> Option<&mut Obj> {
+        let expired = self.expire_if_needed(db, key, flags & lookup::WRITE != 0);
+        let found = !expired && self.dbs[db].dict.contains_key(key);
+        if !found {
+            if flags & (lookup::NONOTIFY | lookup::WRITE) == 0 {
+                self.notify_keyspace_event(
+                    crate::config::table::notify::KEY_MISS,
+                    "keymiss",
+                    key,
+                    db,
+                );
+            }
+            if flags & (lookup::NOSTATS | lookup::WRITE) == 0 {
+                self.stats.keyspace_misses += 1;
+            }
+            return None;
+        }
+        if flags & (lookup::NOSTATS | lookup::WRITE) == 0 {
+            self.stats.keyspace_hits += 1;
+        }
+        let touch = flags & lookup::NOTOUCH == 0 && !self.fork_child_active();
+        let clock = if touch {
+            Some(self.access_clock_update_source())
+        } else {
+            None
+        };
+        let obj = self.dbs[db].dict.get_mut(key)?;
+        if let Some(src) = clock {
+            crate::server::evict::touch(obj, src);
+        }
+        Some(obj)
+    }
+
+    #[inline]
+    pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<&mut Obj> {
+        self.lookup_key(db, key, 0)
+    }
+
+    #[inline]
+    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Obj> {
+        self.lookup_key(db, key, lookup::WRITE)
+    }
+
+    /// Adds a key that must not exist.
+    pub fn db_add(&mut self, db: usize, key: &[u8], value: Value) {
+        let lru = self.new_object_clock();
+        self.dbs[db]
+            .dict
+            .insert_new(key.into(), Obj::new(value, lru));
+    }
+
+    /// Sets a key to a value (Redis' `setKey`): overwrites any value, drops the TTL unless
+    /// `keep_ttl`, and invalidates WATCHers.
+    pub fn set_key(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
+        let lru = self.new_object_clock();
+        let d = &mut self.dbs[db];
+        match d.dict.get_mut(key) {
+            Some(obj) => {
+                // Redis keeps the old object's clock when overwriting.
+                obj.value = value;
+                let _ = lru;
+            }
+            None => d.dict.insert_new(key.into(), Obj::new(value, lru)),
+        }
+        if !keep_ttl {
+            d.expires.remove(key);
+        }
+        self.signal_modified_key(db, key);
+    }
+
+    /// Removes a key and its expire. Returns true if it existed.
+    pub fn db_delete(&mut self, db: usize, key: &[u8]) -> bool {
+        let d = &mut self.dbs[db];
+        if d.dict.remove(key).is_some() {
+            d.expires.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sets an absolute expire time (ms) on an existing key.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64) {
+        let d = &mut self.dbs[db];
+        if let Some((k, _)) = d.dict.get_key_value(key) {
+            let k = k.clone();
+            d.expires.insert(k, when_ms);
+        }
+    }
+
+    pub fn remove_expire(&mut self, db: usize, key: &[u8]) -> bool {
+        self.dbs[db].expires.remove(key).is_some()
+    }
+
+    /// Does the key exist (after lazy expiry)? Doesn't touch stats or the access clock.
+    pub fn key_exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.lookup_key(
+            db,
+            key,
+            lookup::NOTOUCH | lookup::NOSTATS | lookup::NONOTIFY,
+        )
+        .is_some()
+    }
+
+    /// Removes every key of one database (or all when `db` is None). Returns keys removed.
+    pub fn empty_data(&mut self, db: Option<usize>) -> usize {
+        let range = match db {
+            Some(d) => d..d + 1,
+            None => 0..self.dbs.len(),
+        };
+        let mut removed = 0;
+        for i in range {
+            removed += self.dbs[i].len();
+            self.dbs[i].dict.clear();
+            self.dbs[i].expires.clear();
+            self.dbs[i].avg_ttl = 0;
+            self.dbs[i].expires_cursor = 0;
+        }
+        removed
+    }
+}

@@ -1,0 +1,21 @@
+//! ferrodis: a drop-in replacement for `redis-server` 7.0.
+//!
+//! The crate is laid out like Redis itself: `ae` (event loop), `networking` (clients on the
+//! wire), `resp` (protocol), `commands` (table and command bodies), `db` (keyspace), `types`
+//! (values and encodings), `config`, `pubsub`, `replication` (propagation), `module` (the C
+//! modules ABI), and `server` (the state that ties them together).
+
+pub mod ae;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod module;
+pub mod networking;
+pub mod pubsub;
+pub mod replication;
+pub mod resp;
+pub mod server;
+pub mod startup;
+pub mod types;
+pub mod util;

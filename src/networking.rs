@@ -1,0 +1,408 @@
+//! Clients on the wire: accepting connections, reading and parsing requests, running them,
+//! writing replies, output-buffer limits, and closing clients (now, or after their reply).
+
+use std::io;
+
+use mio::{Interest, Registry, Token};
+
+use crate::client::{flags, Client, ClientId, Conn};
+use crate::resp::request::Limits;
+use crate::resp::ParseOutcome;
+use crate::server::{PauseKind, Server};
+
+/// Bytes read from a socket per read call.
+const IOBUF_LEN: usize = 16 * 1024;
+
+/// The client classes of `client-output-buffer-limit`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    PubSub = 2,
+}
+
+pub fn client_class(c: &Client) -> ClientClass {
+    if c.has(flags::SLAVE) && !c.has(flags::MONITOR) {
+        ClientClass::Replica
+    } else if c.has(flags::PUBSUB) || c.subscription_count() > 0 {
+        ClientClass::PubSub
+    } else {
+        ClientClass::Normal
+    }
+}
+
+impl Server {
+    /// Registers a newly accepted connection, or refuses it when `maxclients` is reached.
+    pub fn accept_client(&mut self, registry: &Registry, conn: Conn, addr: String, laddr: String) {
+        let id = self.next_client_id();
+        let mut c = Box::new(Client::new(id, conn, addr, laddr, self.now_ms()));
+        if self.clients.len() as i64 >= self.config.maxclients {
+            let _ = c
+                .conn
+                .writer()
+                .map(|w| w.write(b"-ERR max number of clients reached\r\n"));
+            self.stats.rejected_conn += 1;
+            return;
+        }
+        c.authenticated = self.config.requirepass.is_none();
+        let token = Token(id as usize);
+        let ok = match &mut c.conn {
+            Conn::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+                set_keepalive(s, self.config.tcp_keepalive);
+                registry.register(s, token, Interest::READABLE).is_ok()
+            }
+            Conn::Unix(s) => registry.register(s, token, Interest::READABLE).is_ok(),
+            Conn::None => false,
+        };
+        if !ok {
+            return;
+        }
+        self.stats.numconnections += 1;
+        crate::log_verbose!("Accepted {}", c.addr);
+        self.clients.insert(id, c);
+    }
+
+    /// Reads everything available from a client and runs the complete commands it sent.
+    pub fn read_from_client(&mut self, registry: &Registry, id: ClientId) {
+        let Some(mut c) = self.clients.remove(&id) else {
+            return;
+        };
+        let mut closed = false;
+        loop {
+            let want = match c.parser.pending_bulk_len() {
+                // Reading a big argument: make room for all of it at once.
+                Some(len) if len >= crate::resp::request::MBULK_BIG_ARG => {
+                    let have = c.querybuf.len() - c.qb_pos;
+                    (len + 2).saturating_sub(have).max(IOBUF_LEN)
+                }
+                _ => IOBUF_LEN,
+            };
+            let start = c.querybuf.len();
+            c.querybuf.reserve(want);
+            c.querybuf.resize(start + want, 0);
+            match c.conn.read(&mut c.querybuf[start..]) {
+                Ok(0) => {
+                    c.querybuf.truncate(start);
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.querybuf.truncate(start + n);
+                    c.net_input_bytes += n as u64;
+                    self.stats.net_input_bytes += n as u64;
+                    self.stats.total_reads_processed += 1;
+                    c.last_interaction_ms = self.now_ms();
+                    let qlen = c.querybuf_len();
+                    c.querybuf_peak = c.querybuf_peak.max(qlen);
+                    if qlen as i64 > self.config.client_query_buffer_limit && !c.has(flags::MASTER)
+                    {
+                        crate::log_warning!(
+                            "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})",
+                            self.client_info_string(&c),
+                            String::from_utf8_lossy(&c.querybuf[c.qb_pos..(c.qb_pos + 64).min(c.querybuf.len())])
+                        );
+                        self.stats.client_qbuf_limit_disconnections += 1;
+                        closed = true;
+                        break;
+                    }
+                    if n < want {
+                        // Short read: the socket is drained for now.
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.querybuf.truncate(start);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    c.querybuf.truncate(start);
+                }
+                Err(e) => {
+                    c.querybuf.truncate(start);
+                    crate::log_verbose!("Reading from client: {}", e);
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if !closed {
+            self.process_input(&mut c);
+        }
+        self.put_back_client(registry, c, closed);
+    }
+
+    /// Returns a client to the map after its input was handled, queueing its output or closing
+    /// it as its state asks.
+    pub fn put_back_client(&mut self, registry: &Registry, c: Box<Client>, closed: bool) {
+        let id = c.id;
+        let has_output = c.out.has_pending();
+        self.clients.insert(id, c);
+        if closed {
+            self.free_client(registry, id);
+            return;
+        }
+        if has_output {
+            self.mark_pending_write(id);
+        } else if self
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.has(flags::CLOSE_AFTER_REPLY))
+        {
+            self.free_client(registry, id);
+        }
+    }
+
+    fn parse_limits(&self, c: &Client) -> Limits {
+        Limits {
+            max_bulk_len: self.config.proto_max_bulk_len,
+            auth_required: !c.authenticated && self.config.requirepass.is_some(),
+            is_master: c.has(flags::MASTER),
+        }
+    }
+
+    /// Runs every complete command in the client's query buffer (Redis' `processInputBuffer`).
+    pub fn process_input(&mut self, c: &mut Client) {
+        loop {
+            if c.has(flags::BLOCKED | flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) {
+                break;
+            }
+            // A paused server holds clients (before parsing, so nothing runs) until unpaused.
+            if self.pause == PauseKind::All && !c.has(flags::SLAVE) {
+                self.hold_paused_client(c.id);
+                break;
+            }
+            let limits = self.parse_limits(c);
+            let outcome = {
+                let Client {
+                    parser,
+                    querybuf,
+                    qb_pos,
+                    ..
+                } = c;
+                parser.parse(querybuf, qb_pos, limits)
+            };
+            match outcome {
+                ParseOutcome::Complete => {
+                    let argv = std::mem::take(&mut c.parser.argv);
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    c.argv = argv;
+                    let held = self.process_command(c);
+                    if held {
+                        // The command could not run now (a pause): keep it for later.
+                        break;
+                    }
+                    c.argv.clear();
+                }
+                ParseOutcome::Incomplete => break,
+                ParseOutcome::Error(msg, reason) => {
+                    if crate::server::log::enabled(crate::server::log::VERBOSE) {
+                        crate::log_verbose!(
+                            "Protocol error ({}) from client: {}",
+                            reason,
+                            self.client_info_string(c)
+                        );
+                    }
+                    c.out.error(&msg);
+                    c.flags |= flags::CLOSE_AFTER_REPLY | flags::PROTOCOL_ERROR;
+                    c.parser.reset();
+                    break;
+                }
+            }
+        }
+        if c.qb_pos > 0 {
+            c.querybuf.drain(..c.qb_pos);
+            c.qb_pos = 0;
+        }
+    }
+
+    /// Writes pending output of one client. Returns false if the client was freed.
+    pub fn write_to_client(&mut self, registry: &Registry, id: ClientId) -> bool {
+        let now = self.now_ms();
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        let result = match c.conn.writer() {
+            Some(w) => c.out.write_to(w),
+            None => {
+                c.out.clear();
+                Ok(0)
+            }
+        };
+        match result {
+            Ok(n) => {
+                c.net_output_bytes += n as u64;
+                self.stats.net_output_bytes += n as u64;
+                self.stats.total_writes_processed += 1;
+                if n > 0 && !c.has(flags::SLAVE) {
+                    c.last_interaction_ms = now;
+                }
+            }
+            Err(e) => {
+                crate::log_verbose!("Error writing to client: {}", e);
+                self.free_client(registry, id);
+                return false;
+            }
+        }
+        let c = self.clients.get_mut(&id).expect("client still present");
+        let pending = c.out.has_pending();
+        let token = Token(id as usize);
+        if pending && !c.write_registered {
+            c.write_registered = true;
+            let _ = match &mut c.conn {
+                Conn::Tcp(s) => {
+                    registry.reregister(s, token, Interest::READABLE | Interest::WRITABLE)
+                }
+                Conn::Unix(s) => {
+                    registry.reregister(s, token, Interest::READABLE | Interest::WRITABLE)
+                }
+                Conn::None => Ok(()),
+            };
+        } else if !pending && c.write_registered {
+            c.write_registered = false;
+            let _ = match &mut c.conn {
+                Conn::Tcp(s) => registry.reregister(s, token, Interest::READABLE),
+                Conn::Unix(s) => registry.reregister(s, token, Interest::READABLE),
+                Conn::None => Ok(()),
+            };
+        }
+        if !pending && c.has(flags::CLOSE_AFTER_REPLY) {
+            self.free_client(registry, id);
+            return false;
+        }
+        true
+    }
+
+    /// Writes the output of every client that produced some in this iteration (before-sleep).
+    pub fn handle_pending_writes(&mut self, registry: &Registry) {
+        while !self.pending_writes.is_empty() {
+            let ids = std::mem::take(&mut self.pending_writes);
+            for id in ids {
+                self.pending_writes_set.remove(&id);
+                let Some(c) = self.clients.get(&id) else {
+                    continue;
+                };
+                if c.write_registered {
+                    // The socket was full last time: wait for the writable event.
+                    continue;
+                }
+                self.write_to_client(registry, id);
+            }
+        }
+    }
+
+    /// Schedules a client to be closed in before-sleep (safe from any context).
+    pub fn close_client_async(&mut self, id: ClientId) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            if c.has(flags::CLOSE_ASAP) {
+                return;
+            }
+            c.flags |= flags::CLOSE_ASAP;
+        } else if Some(id) == self.current_client {
+            self.current_client_flags |= flags::CLOSE_ASAP;
+        }
+        self.clients_to_close.push(id);
+    }
+
+    /// Closes the clients scheduled with `close_client_async`.
+    pub fn free_clients_in_async_queue(&mut self, registry: &Registry) {
+        let ids = std::mem::take(&mut self.clients_to_close);
+        for id in ids {
+            if Some(id) == self.current_client {
+                self.clients_to_close.push(id);
+                continue;
+            }
+            self.free_client(registry, id);
+        }
+    }
+
+    /// Removes a client now: socket, subscriptions, watched keys, monitor registration.
+    pub fn free_client(&mut self, registry: &Registry, id: ClientId) {
+        let Some(mut c) = self.clients.remove(&id) else {
+            return;
+        };
+        match &mut c.conn {
+            Conn::Tcp(s) => {
+                let _ = registry.deregister(s);
+            }
+            Conn::Unix(s) => {
+                let _ = registry.deregister(s);
+            }
+            Conn::None => {}
+        }
+        self.unwatch_all(&mut c);
+        self.pubsub_unsubscribe_all(&mut c, false);
+        self.monitors.retain(|m| *m != id);
+        self.paused_clients.retain(|m| *m != id);
+        self.pending_writes_set.remove(&id);
+        crate::log_verbose!("Client closed connection {}", c.addr);
+    }
+
+    /// Closes a client whose output buffer passed its class's limits (hard, or soft for longer
+    /// than the soft time). Returns true if it was scheduled for closing.
+    pub fn check_output_buffer_limits(&mut self, c: &mut Client) -> bool {
+        if c.has(flags::CLOSE_ASAP) {
+            return false;
+        }
+        let class = client_class(c);
+        let limit = self.config.obuf_limits[class as usize];
+        let used = c.output_memory() as u64;
+        let hard = limit.hard > 0 && used >= limit.hard;
+        let mut soft = limit.soft > 0 && used >= limit.soft;
+        let now = self.now_ms();
+        if soft {
+            if c.obuf_soft_limit_reached_ms == 0 {
+                c.obuf_soft_limit_reached_ms = now;
+                soft = false;
+            } else if (now - c.obuf_soft_limit_reached_ms) / 1000 <= limit.soft_seconds as i64 {
+                soft = false;
+            }
+        } else {
+            c.obuf_soft_limit_reached_ms = 0;
+        }
+        if hard || soft {
+            crate::log_warning!(
+                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                self.client_info_string(c)
+            );
+            c.out.clear();
+            c.out.enabled = false;
+            c.flags |= flags::CLOSE_ASAP;
+            self.clients_to_close.push(c.id);
+            self.stats.client_outbuf_limit_disconnections += 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// Enables TCP keepalive with the configured interval (Redis' `anetKeepAlive`).
+fn set_keepalive(s: &mio::net::TcpStream, interval: i64) {
+    use std::os::fd::AsRawFd;
+    if interval <= 0 {
+        return;
+    }
+    let fd = s.as_raw_fd();
+    let set = |level: i32, opt: i32, val: i32| {
+        // SAFETY: fd is a valid socket owned by `s`; the option value is a local int.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                opt,
+                &val as *const i32 as *const libc::c_void,
+                std::mem::size_of::<i32>() as u32,
+            );
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, interval as i32);
+    set(
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        (interval / 3).max(1) as i32,
+    );
+    set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+}

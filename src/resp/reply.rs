@@ -1,0 +1,531 @@
+//! A client's pending output and the RESP2/RESP3 encoders that fill it.
+//!
+//! Layout mirrors Redis so that output-buffer accounting (`CLIENT LIST` `omem`,
+//! `client-output-buffer-limit`) means the same thing: a first buffer of `REPLY_CHUNK_BYTES`
+//! filled while nothing is queued behind it, then a list of chunks. Only the list counts as
+//! "output memory". Deferred lengths (a reply whose element count is known only at the end, as in
+//! KEYS) reserve an empty chunk that is filled in when the count is known.
+//!
+//! Encoders pick the RESP2 or RESP3 form from `resp`: e.g. a map is `*2N` in RESP2 and `%N` in
+//! RESP3, a null is `$-1` / `*-1` in RESP2 and `_` in RESP3.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+
+use crate::util;
+
+pub const REPLY_CHUNK_BYTES: usize = 16 * 1024;
+
+#[derive(Debug)]
+pub struct ReplyBuf {
+    /// Protocol version of the client: 2 or 3.
+    pub resp: u8,
+    /// When false (CLIENT REPLY OFF/SKIP, or a client whose replies go nowhere) nothing is added.
+    pub enabled: bool,
+    buf: Vec<u8>,
+    list: VecDeque<Vec<u8>>,
+    /// Bytes held in `list` (what Redis calls `reply_bytes`).
+    pub list_bytes: usize,
+    /// Bytes of the front of the output (buf, or the first list chunk) already written.
+    sent: usize,
+    /// Number of list chunks removed from the front so far; makes deferred handles stable.
+    popped: usize,
+    /// Error replies produced since the last `take_errors` (their full text, without CRLF):
+    /// the server turns them into error statistics.
+    pub errors: Vec<Vec<u8>>,
+    /// Total bytes ever added (for `INFO stats` network figures we count on write instead).
+    pub added_since_flush: usize,
+}
+
+/// Handle to an element count that will be known later.
+#[derive(Debug, Clone, Copy)]
+pub struct Deferred(usize);
+
+impl Default for ReplyBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReplyBuf {
+    pub fn new() -> Self {
+        ReplyBuf {
+            resp: 2,
+            enabled: true,
+            buf: Vec::new(),
+            list: VecDeque::new(),
+            list_bytes: 0,
+            sent: 0,
+            popped: 0,
+            errors: Vec::new(),
+            added_since_flush: 0,
+        }
+    }
+
+    /// True when something is waiting to be written.
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        !self.buf.is_empty() || !self.list.is_empty()
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_bytes(&self) -> usize {
+        let total = self.buf.len() + self.list.iter().map(|c| c.len()).sum::<usize>();
+        total - self.sent
+    }
+
+    /// Bytes used by the first buffer (its allocation), for `CLIENT LIST` `rbs`.
+    pub fn buf_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    pub fn buf_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn list_len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Appends raw protocol bytes.
+    #[inline]
+    pub fn raw(&mut self, data: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        self.added_since_flush += data.len();
+        if self.list.is_empty() {
+            let room = REPLY_CHUNK_BYTES.saturating_sub(self.buf.len());
+            if data.len() <= room {
+                if self.buf.capacity() == 0 {
+                    self.buf.reserve(REPLY_CHUNK_BYTES.min(data.len().max(256)));
+                }
+                self.buf.extend_from_slice(data);
+                return;
+            }
+            let (head, tail) = data.split_at(room);
+            self.buf.extend_from_slice(head);
+            self.push_list(tail);
+        } else {
+            self.push_list(data);
+        }
+    }
+
+    fn push_list(&mut self, mut data: &[u8]) {
+        if let Some(last) = self.list.back_mut() {
+            let room = last.capacity() - last.len();
+            if room > 0 {
+                let n = room.min(data.len());
+                last.extend_from_slice(&data[..n]);
+                data = &data[n..];
+            }
+        }
+        if !data.is_empty() {
+            let cap = data.len().max(REPLY_CHUNK_BYTES);
+            let mut chunk = Vec::with_capacity(cap);
+            chunk.extend_from_slice(data);
+            self.list_bytes += cap;
+            self.list.push_back(chunk);
+        }
+    }
+
+    /// Writes as much as the socket takes. Returns the bytes written; `WouldBlock` is not an
+    /// error (it returns what was written so far).
+    pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let front: &[u8] = if !self.buf.is_empty() {
+                &self.buf[self.sent..]
+            } else if let Some(c) = self.list.front() {
+                if c.is_empty() {
+                    // An unfilled deferred placeholder can't be passed: stop here.
+                    if self.list.len() == 1 {
+                        self.list.pop_front();
+                        self.popped += 1;
+                        continue;
+                    }
+                    return Ok(total);
+                }
+                &c[self.sent..]
+            } else {
+                return Ok(total);
+            };
+            if front.is_empty() {
+                self.advance_front();
+                continue;
+            }
+            match w.write(front) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write zero")),
+                Ok(n) => {
+                    total += n;
+                    self.sent += n;
+                    let front_len = if !self.buf.is_empty() {
+                        self.buf.len()
+                    } else {
+                        self.list.front().map_or(0, |c| c.len())
+                    };
+                    if self.sent == front_len {
+                        self.advance_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn advance_front(&mut self) {
+        self.sent = 0;
+        if !self.buf.is_empty() {
+            self.buf.clear();
+            if self.buf.capacity() > REPLY_CHUNK_BYTES {
+                self.buf.shrink_to(REPLY_CHUNK_BYTES);
+            }
+        } else if let Some(c) = self.list.pop_front() {
+            self.list_bytes -= c.capacity();
+            self.popped += 1;
+        }
+    }
+
+    /// Takes everything pending as one byte vector (for fake clients whose output is consumed
+    /// in-process: MULTI inside scripts, module calls, tests).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        out.drain(..self.sent.min(out.len()));
+        for c in self.list.drain(..) {
+            out.extend_from_slice(&c);
+        }
+        self.popped = 0;
+        self.list_bytes = 0;
+        self.sent = 0;
+        out
+    }
+
+    /// Drops all pending output (client being freed, or CLIENT KILL).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.list.clear();
+        self.list_bytes = 0;
+        self.sent = 0;
+    }
+
+    // ----- RESP encoders -------------------------------------------------------------------
+
+    #[inline]
+    fn header(&mut self, prefix: u8, n: i64) {
+        let mut b = itoa::Buffer::new();
+        let s = b.format(n).as_bytes();
+        let mut tmp = [0u8; 24];
+        tmp[0] = prefix;
+        tmp[1..1 + s.len()].copy_from_slice(s);
+        tmp[1 + s.len()] = b'\r';
+        tmp[2 + s.len()] = b'\n';
+        self.raw(&tmp[..3 + s.len()]);
+    }
+
+    pub fn ok(&mut self) {
+        self.raw(b"+OK\r\n");
+    }
+
+    /// `+status`
+    pub fn status(&mut self, s: &str) {
+        self.simple(s.as_bytes());
+    }
+
+    pub fn simple(&mut self, s: &[u8]) {
+        self.raw(b"+");
+        self.raw(s);
+        self.raw(b"\r\n");
+    }
+
+    /// An error reply. `msg` may carry its own code (`-WRONGTYPE ...`); otherwise `ERR ` is
+    /// prepended. CR/LF inside the message become spaces, since they would break the protocol.
+    pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes())
+    }
+
+    pub fn error_bytes(&mut self, msg: &[u8]) {
+        let mut line = Vec::with_capacity(msg.len() + 6);
+        if msg.first() == Some(&b'-') {
+            line.extend_from_slice(&msg[1..]);
+        } else {
+            line.extend_from_slice(b"ERR ");
+            line.extend_from_slice(msg);
+        }
+        for b in line.iter_mut() {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
+        if self.enabled {
+            self.raw(b"-");
+            self.raw(&line);
+            self.raw(b"\r\n");
+        }
+        self.errors.push(line);
+    }
+
+    #[inline]
+    pub fn int(&mut self, v: i64) {
+        match v {
+            0 => self.raw(b":0\r\n"),
+            1 => self.raw(b":1\r\n"),
+            _ => self.header(b':', v),
+        }
+    }
+
+    #[inline]
+    pub fn bulk(&mut self, v: &[u8]) {
+        self.header(b'$', v.len() as i64);
+        self.raw(v);
+        self.raw(b"\r\n");
+    }
+
+    pub fn bulk_str(&mut self, s: &str) {
+        self.bulk(s.as_bytes());
+    }
+
+    pub fn bulk_i64(&mut self, v: i64) {
+        let mut b = itoa::Buffer::new();
+        self.bulk(b.format(v).as_bytes());
+    }
+
+    /// The null bulk string: `$-1` in RESP2, `_` in RESP3.
+    pub fn null(&mut self) {
+        if self.resp == 2 {
+            self.raw(b"$-1\r\n");
+        } else {
+            self.raw(b"_\r\n");
+        }
+    }
+
+    /// The null array: `*-1` in RESP2, `_` in RESP3.
+    pub fn null_array(&mut self) {
+        if self.resp == 2 {
+            self.raw(b"*-1\r\n");
+        } else {
+            self.raw(b"_\r\n");
+        }
+    }
+
+    #[inline]
+    pub fn array(&mut self, n: usize) {
+        self.header(b'*', n as i64);
+    }
+
+    pub fn map(&mut self, n: usize) {
+        if self.resp == 2 {
+            self.header(b'*', 2 * n as i64);
+        } else {
+            self.header(b'%', n as i64);
+        }
+    }
+
+    pub fn set(&mut self, n: usize) {
+        if self.resp == 2 {
+            self.header(b'*', n as i64);
+        } else {
+            self.header(b'~', n as i64);
+        }
+    }
+
+    pub fn push(&mut self, n: usize) {
+        if self.resp == 2 {
+            self.header(b'*', n as i64);
+        } else {
+            self.header(b'>', n as i64);
+        }
+    }
+
+    /// RESP3 attribute header (ignored by RESP2 clients, so callers only use it with RESP3).
+    pub fn attribute(&mut self, n: usize) {
+        self.header(b'|', n as i64);
+    }
+
+    pub fn bool(&mut self, v: bool) {
+        if self.resp == 2 {
+            self.int(v as i64);
+        } else {
+            self.raw(if v { b"#t\r\n" } else { b"#f\r\n" });
+        }
+    }
+
+    /// A double, formatted as Redis 7.0 does ("%.17g", with `inf`/`-inf`).
+    pub fn double(&mut self, d: f64) {
+        let mut s = Vec::with_capacity(32);
+        util::push_f64_g17(&mut s, d);
+        if self.resp == 2 {
+            self.bulk(&s);
+        } else {
+            self.raw(b",");
+            self.raw(&s);
+            self.raw(b"\r\n");
+        }
+    }
+
+    /// A double already rendered in human form (INCRBYFLOAT results): bulk in RESP2, double in
+    /// RESP3.
+    pub fn human_double(&mut self, s: &[u8]) {
+        if self.resp == 2 {
+            self.bulk(s);
+        } else {
+            self.raw(b",");
+            self.raw(s);
+            self.raw(b"\r\n");
+        }
+    }
+
+    pub fn big_number(&mut self, s: &[u8]) {
+        if self.resp == 2 {
+            self.bulk(s);
+        } else {
+            self.raw(b"(");
+            self.raw(s);
+            self.raw(b"\r\n");
+        }
+    }
+
+    /// Verbatim text (`=len\r\ntxt:...`), a plain bulk string in RESP2.
+    pub fn verbatim(&mut self, text: &[u8], format: &str) {
+        if self.resp == 2 {
+            self.bulk(text);
+        } else {
+            self.header(b'=', (text.len() + 4) as i64);
+            self.raw(format.as_bytes());
+            self.raw(b":");
+            self.raw(text);
+            self.raw(b"\r\n");
+        }
+    }
+
+    /// An array of bulk strings.
+    pub fn bulks<I, T>(&mut self, items: I)
+    where
+        I: ExactSizeIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.array(items.len());
+        for it in items {
+            self.bulk(it.as_ref());
+        }
+    }
+
+    /// An empty array.
+    pub fn empty_array(&mut self) {
+        self.raw(b"*0\r\n");
+    }
+
+    // ----- deferred lengths ----------------------------------------------------------------
+
+    /// Reserves the place of an aggregate header whose count is not known yet.
+    pub fn defer(&mut self) -> Deferred {
+        if !self.enabled {
+            return Deferred(usize::MAX);
+        }
+        self.list.push_back(Vec::new());
+        Deferred(self.popped + self.list.len() - 1)
+    }
+
+    fn fill_deferred(&mut self, d: Deferred, prefix: u8, n: i64) {
+        if d.0 == usize::MAX || d.0 < self.popped {
+            return;
+        }
+        let idx = d.0 - self.popped;
+        let mut header = Vec::with_capacity(24);
+        header.push(prefix);
+        util::push_i64(&mut header, n);
+        header.extend_from_slice(b"\r\n");
+        self.list_bytes += header.capacity();
+        self.list[idx] = header;
+    }
+
+    pub fn set_deferred_array(&mut self, d: Deferred, n: usize) {
+        self.fill_deferred(d, b'*', n as i64);
+    }
+
+    pub fn set_deferred_map(&mut self, d: Deferred, n: usize) {
+        if self.resp == 2 {
+            self.fill_deferred(d, b'*', 2 * n as i64);
+        } else {
+            self.fill_deferred(d, b'%', n as i64);
+        }
+    }
+
+    pub fn set_deferred_set(&mut self, d: Deferred, n: usize) {
+        if self.resp == 2 {
+            self.fill_deferred(d, b'*', n as i64);
+        } else {
+            self.fill_deferred(d, b'~', n as i64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resp2_and_resp3_nulls_differ() {
+        let mut r = ReplyBuf::new();
+        r.null();
+        r.null_array();
+        assert_eq!(r.take_all(), b"$-1\r\n*-1\r\n");
+        r.resp = 3;
+        r.null();
+        r.map(1);
+        assert_eq!(r.take_all(), b"_\r\n%1\r\n");
+    }
+
+    #[test]
+    fn errors_get_err_prefix_unless_coded() {
+        let mut r = ReplyBuf::new();
+        r.error("syntax error");
+        r.error("-WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(
+            r.take_all(),
+            b"-ERR syntax error\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_vec()
+        );
+        assert_eq!(r.errors.len(), 2);
+    }
+
+    #[test]
+    fn deferred_lengths_are_filled_in_place() {
+        let mut r = ReplyBuf::new();
+        r.bulk(b"first");
+        let d = r.defer();
+        for i in 0..3 {
+            r.int(i);
+        }
+        r.set_deferred_array(d, 3);
+        assert_eq!(
+            r.take_all(),
+            b"$5\r\nfirst\r\n*3\r\n:0\r\n:1\r\n:2\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn nested_deferred_lengths() {
+        let mut r = ReplyBuf::new();
+        let outer = r.defer();
+        let inner = r.defer();
+        r.int(1);
+        r.set_deferred_array(inner, 1);
+        r.int(2);
+        r.set_deferred_array(outer, 2);
+        assert_eq!(r.take_all(), b"*2\r\n*1\r\n:1\r\n:2\r\n".to_vec());
+    }
+
+    #[test]
+    fn large_replies_spill_into_list_and_write_out_whole() {
+        let mut r = ReplyBuf::new();
+        let big = vec![b'x'; 100_000];
+        r.bulk(&big);
+        assert!(r.list_bytes > 0);
+        let mut sink = Vec::new();
+        r.write_to(&mut sink).unwrap();
+        assert_eq!(sink.len(), 100_000 + 11);
+        assert!(!r.has_pending());
+        assert_eq!(r.list_bytes, 0);
+    }
+}

@@ -1,0 +1,245 @@
+//! Periodic work, as Redis' `serverCron` and `beforeSleep` do it: the active expire cycle (slow
+//! in the cron, fast before sleeping), incremental rehashing and shrinking of the keyspace dicts,
+//! client timeouts, memory figures.
+
+use crate::client::ClientId;
+use crate::server::{PauseKind, Server};
+
+/// Keys sampled per database per loop of the expire cycle at effort 1.
+const EXPIRE_KEYS_PER_LOOP: u64 = 20;
+/// Microseconds a fast expire cycle may take at effort 1.
+const EXPIRE_FAST_DURATION_US: u64 = 1000;
+/// Percent of CPU time the slow cycle may take at effort 1.
+const EXPIRE_SLOW_TIME_PERC: u64 = 25;
+/// Stale keys (percent of sampled) tolerated before looping again at effort 1.
+const EXPIRE_ACCEPTABLE_STALE: u64 = 10;
+const CRON_DBS_PER_CALL: usize = 16;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCycle {
+    Slow,
+    Fast,
+}
+
+/// State the expire cycle keeps between calls.
+#[derive(Default)]
+pub struct ExpireState {
+    current_db: usize,
+    timelimit_exit: bool,
+    last_fast_cycle_us: u64,
+    resize_db: usize,
+    rehash_db: usize,
+}
+
+/// Bytes allocated by the server, from jemalloc's statistics.
+pub fn allocated_bytes() -> usize {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    stats::allocated::read().unwrap_or(0)
+}
+
+impl Server {
+    /// Samples keys with a TTL and deletes the expired ones, within a time budget (Redis'
+    /// `activeExpireCycle`). Slow cycles run in the cron, fast ones before sleeping when the
+    /// previous cycle left many stale keys.
+    pub fn active_expire_cycle(&mut self, kind: ExpireCycle, state: &mut ExpireState) {
+        if !self.active_expire_enabled || self.is_replica() || self.expire_paused() {
+            return;
+        }
+        let effort = (self.config.active_expire_effort - 1).max(0) as u64;
+        let keys_per_loop = EXPIRE_KEYS_PER_LOOP + EXPIRE_KEYS_PER_LOOP / 4 * effort;
+        let fast_duration = EXPIRE_FAST_DURATION_US + EXPIRE_FAST_DURATION_US / 4 * effort;
+        let slow_perc = EXPIRE_SLOW_TIME_PERC + 2 * effort;
+        let acceptable_stale = EXPIRE_ACCEPTABLE_STALE - effort;
+        let start = crate::util::monotonic_us();
+        if kind == ExpireCycle::Fast {
+            if !state.timelimit_exit && self.stats.expired_stale_perc < acceptable_stale as f64 {
+                return;
+            }
+            if start < state.last_fast_cycle_us + fast_duration * 2 {
+                return;
+            }
+            state.last_fast_cycle_us = start;
+        }
+        let dbnum = self.dbs.len();
+        let dbs_per_call = if state.timelimit_exit {
+            dbnum
+        } else {
+            CRON_DBS_PER_CALL.min(dbnum)
+        };
+        let mut timelimit = slow_perc * 1_000_000 / self.hz.max(1) as u64 / 100;
+        if timelimit == 0 {
+            timelimit = 1;
+        }
+        if kind == ExpireCycle::Fast {
+            timelimit = fast_duration;
+        }
+        state.timelimit_exit = false;
+        let mut total_sampled = 0u64;
+        let mut total_expired = 0u64;
+        let mut iteration = 0u64;
+        let mut keys = Vec::new();
+        for _ in 0..dbs_per_call {
+            if state.timelimit_exit {
+                break;
+            }
+            let dbi = state.current_db % dbnum;
+            state.current_db = state.current_db.wrapping_add(1);
+            loop {
+                iteration += 1;
+                let num = self.dbs[dbi].expires.len() as u64;
+                if num == 0 {
+                    self.dbs[dbi].avg_ttl = 0;
+                    break;
+                }
+                let slots = self.dbs[dbi].expires.buckets() as u64;
+                if slots > 4 && num * 100 / slots < 1 {
+                    break;
+                }
+                let now = crate::util::mstime();
+                let want = num.min(keys_per_loop);
+                let mut sampled = 0u64;
+                let mut ttl_sum = 0i64;
+                let mut ttl_samples = 0i64;
+                let mut checked_buckets = 0u64;
+                keys.clear();
+                let mut cursor = self.dbs[dbi].expires_cursor;
+                while sampled < want && checked_buckets < want * 20 {
+                    cursor = self.dbs[dbi].expires.scan(cursor, |k, when| {
+                        sampled += 1;
+                        if *when <= now {
+                            keys.push(k.clone());
+                        } else {
+                            ttl_sum += *when - now;
+                            ttl_samples += 1;
+                        }
+                    });
+                    checked_buckets += 1;
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                self.dbs[dbi].expires_cursor = cursor;
+                let expired = keys.len() as u64;
+                for k in keys.drain(..) {
+                    self.frozen_ms = Some(now);
+                    if self.dbs[dbi].expire_of(&k).is_some_and(|w| w <= now) {
+                        self.delete_expired_key(dbi, &k);
+                    }
+                    self.frozen_ms = None;
+                }
+                total_expired += expired;
+                total_sampled += sampled;
+                if ttl_samples > 0 {
+                    let avg = ttl_sum / ttl_samples;
+                    let db = &mut self.dbs[dbi];
+                    db.avg_ttl = if db.avg_ttl == 0 {
+                        avg
+                    } else {
+                        (db.avg_ttl / 50) * 49 + avg / 50
+                    };
+                }
+                if iteration.is_multiple_of(16) && crate::util::monotonic_us() - start > timelimit {
+                    state.timelimit_exit = true;
+                    self.stats.expired_time_cap_reached_count += 1;
+                    break;
+                }
+                let stale_enough = sampled == 0 || expired * 100 / sampled > acceptable_stale;
+                if !stale_enough {
+                    break;
+                }
+            }
+        }
+        let elapsed = crate::util::monotonic_us() - start;
+        self.stats.expire_cycle_time_used_us += elapsed;
+        let current_perc = if total_sampled > 0 {
+            total_expired as f64 / total_sampled as f64
+        } else {
+            0.0
+        };
+        self.stats.expired_stale_perc = current_perc * 0.05 + self.stats.expired_stale_perc * 0.95;
+    }
+
+    /// Shrinks oversized dicts and spends a millisecond rehashing (Redis' `databasesCron`).
+    fn databases_cron(&mut self, state: &mut ExpireState) {
+        let dbnum = self.dbs.len();
+        let n = CRON_DBS_PER_CALL.min(dbnum);
+        for _ in 0..n {
+            let i = state.resize_db % dbnum;
+            state.resize_db += 1;
+            let db = &mut self.dbs[i];
+            if db.dict.needs_shrink() {
+                db.dict.shrink_to_fit();
+            }
+            if db.expires.needs_shrink() {
+                db.expires.shrink_to_fit();
+            }
+        }
+        if self.config.activerehashing {
+            for _ in 0..n {
+                let i = state.rehash_db % dbnum;
+                let db = &mut self.dbs[i];
+                if db.dict.is_rehashing() {
+                    db.dict.rehash_for_ms(1);
+                    break;
+                }
+                if db.expires.is_rehashing() {
+                    db.expires.rehash_for_ms(1);
+                    break;
+                }
+                state.rehash_db += 1;
+            }
+        }
+    }
+
+    /// Closes clients idle longer than `timeout` (not replicas, masters, blocked or pub/sub
+    /// clients), and shrinks idle query buffers.
+    fn clients_cron(&mut self) {
+        let now = self.now_ms();
+        let timeout_ms = self.config.timeout * 1000;
+        let mut to_close: Vec<ClientId> = Vec::new();
+        for (id, c) in self.clients.iter_mut() {
+            use crate::client::flags as f;
+            if timeout_ms > 0
+                && !c.has(f::SLAVE | f::MASTER | f::BLOCKED | f::PUBSUB)
+                && now - c.last_interaction_ms > timeout_ms
+            {
+                to_close.push(*id);
+                continue;
+            }
+            // Give back a large query buffer that is no longer needed.
+            if c.querybuf.capacity() > 32 * 1024 && c.querybuf_len() == 0 && c.parser.is_idle() {
+                c.querybuf = Vec::new();
+                c.qb_pos = 0;
+            }
+            c.querybuf_peak = c.querybuf_len();
+        }
+        for id in to_close {
+            crate::log_verbose!("Closing idle client");
+            self.close_client_async(id);
+        }
+    }
+
+    /// Ends an expired CLIENT PAUSE.
+    pub fn check_pause_timeout(&mut self) {
+        if self.pause != PauseKind::None && self.pause_end_ms <= crate::util::mstime() {
+            self.unpause_clients();
+        }
+    }
+
+    /// One run of the periodic task, `hz` times per second.
+    pub fn server_cron(&mut self, state: &mut ExpireState) {
+        self.update_cached_time();
+        self.cronloops += 1;
+        self.check_pause_timeout();
+        let used = allocated_bytes();
+        if used > self.peak_memory {
+            self.peak_memory = used;
+            self.stat_peak_memory_time = self.now_ms();
+        }
+        self.clients_cron();
+        self.active_expire_cycle(ExpireCycle::Slow, state);
+        self.databases_cron(state);
+        self.evict_if_needed();
+    }
+}

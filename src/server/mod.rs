@@ -1,0 +1,327 @@
+//! The one `Server` value that owns all state: databases, clients, configuration, command table,
+//! pub/sub, statistics and the propagation log. The event loop (`ae`) owns the `Server`; every
+//! command receives `&mut Server` plus the calling client.
+
+pub mod cron;
+pub mod evict;
+pub mod log;
+pub mod support;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::client::{Client, ClientId};
+use crate::commands::CommandTable;
+use crate::config::Config;
+use crate::db::Db;
+use crate::pubsub::PubSub;
+use crate::replication::PropLog;
+use evict::ClockSource;
+
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const FERRODIS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Server-wide counters reported by INFO stats.
+#[derive(Default, Debug, Clone)]
+pub struct Stats {
+    pub numcommands: u64,
+    pub numconnections: u64,
+    pub rejected_conn: u64,
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
+    pub expire_cycle_time_used_us: u64,
+    pub evicted_keys: u64,
+    pub evicted_clients: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub total_error_replies: u64,
+    pub unexpected_error_replies: u64,
+    pub dump_payload_sanitizations: u64,
+    pub client_qbuf_limit_disconnections: u64,
+    pub client_outbuf_limit_disconnections: u64,
+    pub total_eviction_exceeded_time_us: u64,
+    pub io_reads_processed: u64,
+    pub io_writes_processed: u64,
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
+    /// Error replies by code ("ERR", "WRONGTYPE", ...).
+    pub errors: HashMap<String, u64>,
+}
+
+/// CLIENT PAUSE state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseKind {
+    None,
+    /// Only writes (and commands that may write) are held.
+    Write,
+    /// Every command is held.
+    All,
+}
+
+pub struct Server {
+    pub config: Config,
+    pub dbs: Vec<Db>,
+    pub clients: HashMap<ClientId, Box<Client>>,
+    pub next_client_id: ClientId,
+    pub commands: CommandTable,
+    pub pubsub: PubSub,
+    pub prop: PropLog,
+    pub stats: Stats,
+    pub rng: SmallRng,
+
+    /// Cached time of the current event-loop iteration / command (ms), as Redis' `mstime`.
+    cached_ms: i64,
+    /// Set while a command runs, so every key it touches sees the same "now" (Redis freezes time
+    /// within a command for expire consistency).
+    pub frozen_ms: Option<i64>,
+    pub start_time_ms: i64,
+    pub start_monotonic_us: u64,
+    pub run_id: String,
+    pub pid: u32,
+    pub executable: String,
+    pub config_file: Option<String>,
+    /// Arguments the server was started with (INFO server `executable`, CONFIG REWRITE).
+    pub exec_argv: Vec<String>,
+
+    /// Changes since the last save (RDB), as Redis' `dirty`.
+    pub dirty: i64,
+    pub lastsave: i64,
+
+    /// The client whose command is running, if any, and its protocol version: publications and
+    /// other pushes aimed at it are queued in `current_client_pushes`.
+    pub current_client: Option<ClientId>,
+    pub current_client_resp: u8,
+    pub current_client_pushes: Vec<u8>,
+    /// Flags raised on the running client by other code paths (e.g. DIRTY_CAS), applied when
+    /// its command returns.
+    pub current_client_flags: u64,
+
+    /// Clients with output waiting to be written in before-sleep.
+    pub pending_writes: Vec<ClientId>,
+    pub pending_writes_set: HashSet<ClientId>,
+    /// Clients to close in before-sleep / cron (after their replies were written, if possible).
+    pub clients_to_close: Vec<ClientId>,
+    /// Clients registered for MONITOR.
+    pub monitors: Vec<ClientId>,
+    /// WATCHed keys: (db, key) -> clients.
+    pub watched_keys: HashMap<(usize, Vec<u8>), Vec<ClientId>>,
+
+    pub pause: PauseKind,
+    pub pause_end_ms: i64,
+    /// Clients held by a pause, resumed when it ends.
+    pub paused_clients: VecDeque<ClientId>,
+
+    /// `DEBUG SET-ACTIVE-EXPIRE 0` stops the active expire cycle.
+    pub active_expire_enabled: bool,
+    /// `DEBUG PAUSE-CRON 1` stops serverCron.
+    pub cron_paused: bool,
+    pub cronloops: u64,
+    pub shutdown_asap: bool,
+    pub shutdown_flags: u32,
+    /// Set when the loop must stop (after shutdown completed).
+    pub exit_code: Option<i32>,
+    /// Blocking operations of the current event-loop iteration are served in before-sleep.
+    pub loading: bool,
+    /// `hz` actually in use (dynamic-hz may raise it with many clients).
+    pub hz: i64,
+    /// Peak memory seen (INFO memory).
+    pub peak_memory: usize,
+    /// Listening addresses, for INFO and CLIENT LIST `laddr`.
+    pub listen_addrs: Vec<String>,
+    pub stat_peak_memory_time: i64,
+    /// The event loop's registry, for (re)registering client sockets from command code.
+    pub registry: Option<mio::Registry>,
+    /// Slow log and latency monitor data.
+    pub intro: support::Introspection,
+    /// The process's oom_score_adj before we changed it (for `oom-score-adj relative`).
+    pub oom_score_base: Option<i64>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Server {
+        let now = crate::util::mstime();
+        let dbs = (0..config.databases as usize).map(Db::new).collect();
+        let hz = config.hz;
+        Server {
+            dbs,
+            clients: HashMap::new(),
+            next_client_id: 1,
+            commands: CommandTable::build(),
+            pubsub: PubSub::default(),
+            prop: PropLog::new(),
+            stats: Stats::default(),
+            rng: SmallRng::from_entropy(),
+            cached_ms: now,
+            frozen_ms: None,
+            start_time_ms: now,
+            start_monotonic_us: crate::util::monotonic_us(),
+            run_id: crate::util::random_hex(40),
+            pid: std::process::id(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_file: config.config_file.clone(),
+            exec_argv: std::env::args().collect(),
+            dirty: 0,
+            lastsave: now / 1000,
+            current_client: None,
+            current_client_resp: 2,
+            current_client_pushes: Vec::new(),
+            current_client_flags: 0,
+            pending_writes: Vec::new(),
+            pending_writes_set: HashSet::new(),
+            clients_to_close: Vec::new(),
+            monitors: Vec::new(),
+            watched_keys: HashMap::new(),
+            pause: PauseKind::None,
+            pause_end_ms: 0,
+            paused_clients: VecDeque::new(),
+            active_expire_enabled: true,
+            cron_paused: false,
+            cronloops: 0,
+            shutdown_asap: false,
+            shutdown_flags: 0,
+            exit_code: None,
+            loading: false,
+            hz,
+            peak_memory: 0,
+            listen_addrs: Vec::new(),
+            stat_peak_memory_time: now,
+            registry: None,
+            intro: support::Introspection::default(),
+            oom_score_base: None,
+            config,
+        }
+    }
+
+    /// "Now" in ms for expiry decisions: frozen during a command, otherwise the cached loop time.
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        self.frozen_ms.unwrap_or(self.cached_ms)
+    }
+
+    /// Refreshes the cached time (once per event-loop iteration and per command).
+    pub fn update_cached_time(&mut self) {
+        self.cached_ms = crate::util::mstime();
+    }
+
+    pub fn unix_time(&self) -> i64 {
+        self.cached_ms / 1000
+    }
+
+    /// True when this server replicates from a master. Replication arrives with its own issue;
+    /// until then a server is always a master.
+    pub fn is_replica(&self) -> bool {
+        false
+    }
+
+    /// Expiry (lazy and active) is held while clients are paused for writes, so that a paused
+    /// dataset stays unchanged, as Redis 7.0 does.
+    pub fn expire_paused(&self) -> bool {
+        self.pause != PauseKind::None
+    }
+
+    /// True while a forked child writes a snapshot (access clocks stay untouched then to limit
+    /// copy-on-write). Persistence brings the children; until then there are none.
+    pub fn fork_child_active(&self) -> bool {
+        false
+    }
+
+    /// How an access updates object clocks under the current policy.
+    pub fn access_clock_update_source(&mut self) -> ClockSource {
+        if self.config.policy_is_lfu() {
+            ClockSource::Lfu {
+                minutes: ((self.cached_ms / 1000 / 60) & 0xffff) as u16,
+                log_factor: self.config.lfu_log_factor,
+                decay_time: self.config.lfu_decay_time,
+                random: self.rng.gen::<f64>(),
+            }
+        } else {
+            ClockSource::Lru(evict::lru_clock(self.cached_ms))
+        }
+    }
+
+    /// The clock of a newly created object.
+    pub fn new_object_clock(&self) -> u32 {
+        evict::initial_clock(self.config.policy_is_lfu(), self.cached_ms)
+    }
+
+    pub fn next_client_id(&mut self) -> ClientId {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        id
+    }
+
+    /// Queues a client for writing in before-sleep.
+    #[inline]
+    pub fn mark_pending_write(&mut self, id: ClientId) {
+        if self.pending_writes_set.insert(id) {
+            self.pending_writes.push(id);
+        }
+    }
+
+    /// Marks WATCHers of a key dirty (Redis' `signalModifiedKey` / `touchWatchedKey`).
+    pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
+        if self.watched_keys.is_empty() {
+            return;
+        }
+        let Some(ids) = self.watched_keys.get(&(db, key.to_vec())) else {
+            return;
+        };
+        for id in ids.clone() {
+            self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
+        }
+    }
+
+    /// Marks every WATCHer of any key in `db` (or all dbs) dirty: FLUSHDB/FLUSHALL/SWAPDB.
+    pub fn signal_flushed_db(&mut self, db: Option<usize>) {
+        let ids: Vec<ClientId> = self
+            .watched_keys
+            .iter()
+            .filter(|((d, _), _)| db.is_none_or(|x| x == *d))
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        for id in ids {
+            self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
+        }
+    }
+
+    /// Sets a flag on a client wherever it is (map, or the one running right now).
+    pub fn set_client_flag(&mut self, id: ClientId, flag: u64) {
+        if Some(id) == self.current_client {
+            self.current_client_flags |= flag;
+        } else if let Some(c) = self.clients.get_mut(&id) {
+            c.flags |= flag;
+        }
+    }
+
+    /// Records a write for propagation (replicas and AOF).
+    pub fn propagate(&mut self, db: usize, argv: Vec<Vec<u8>>) {
+        self.prop.push(db, argv);
+    }
+
+    /// Propagates the deletion of a key (expired or evicted) as DEL or UNLINK.
+    pub fn propagate_deletion(&mut self, db: usize, key: &[u8], lazy: bool) {
+        let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        self.propagate(db, vec![cmd.to_vec(), key.to_vec()]);
+        if self.prop.depth == 0 {
+            self.flush_propagation();
+        }
+    }
+
+    /// Emits what the propagation log collected. The replication stream and the AOF subscribe
+    /// here when they exist; for now the batch only advances the log's counters.
+    pub fn flush_propagation(&mut self) {
+        let _batch = self.prop.flush();
+    }
+
+    /// Memory in use as the allocator reports it.
+    pub fn used_memory(&self) -> usize {
+        crate::server::cron::allocated_bytes()
+    }
+}

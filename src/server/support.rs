@@ -1,0 +1,258 @@
+//! Server-wide services used by the command path: client pause, the slow log, latency samples,
+//! MONITOR feeds, the client description line (CLIENT LIST / logs), and shutdown.
+
+use std::collections::VecDeque;
+
+use crate::client::{flags, Client, ClientId};
+use crate::server::{PauseKind, Server};
+
+/// One slow log entry.
+#[derive(Debug, Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: i64,
+    pub duration_us: u64,
+    pub argv: Vec<Vec<u8>>,
+    pub peer: String,
+    pub name: Vec<u8>,
+}
+
+/// Latency samples of one event (LATENCY LATEST/HISTORY).
+#[derive(Debug, Clone, Default)]
+pub struct LatencySeries {
+    /// (unix time, latency ms), at most 160 entries, one per second.
+    pub samples: VecDeque<(i64, u64)>,
+    pub max: u64,
+}
+
+#[derive(Default)]
+pub struct Introspection {
+    pub slowlog: VecDeque<SlowlogEntry>,
+    pub slowlog_next_id: u64,
+    pub latency: std::collections::BTreeMap<String, LatencySeries>,
+}
+
+/// Slow log arguments are capped in count and length, as in Redis.
+const SLOWLOG_ENTRY_MAX_ARGC: usize = 32;
+const SLOWLOG_ENTRY_MAX_STRING: usize = 128;
+const LATENCY_TS_LEN: usize = 160;
+
+impl Server {
+    /// Records a command in the slow log if it took longer than the threshold.
+    pub fn slowlog_push_if_needed(&mut self, c: &Client, duration_us: u64) {
+        let threshold = self.config.slowlog_log_slower_than;
+        if threshold < 0 || (duration_us as i64) < threshold {
+            return;
+        }
+        let argc = c.argv.len();
+        let shown = argc.min(SLOWLOG_ENTRY_MAX_ARGC);
+        let mut argv = Vec::with_capacity(shown);
+        for (i, a) in c.argv.iter().take(shown).enumerate() {
+            if shown != argc && i == shown - 1 {
+                argv.push(format!("... ({} more arguments)", argc - shown + 1).into_bytes());
+            } else if a.len() > SLOWLOG_ENTRY_MAX_STRING {
+                let mut s = a[..SLOWLOG_ENTRY_MAX_STRING].to_vec();
+                s.extend_from_slice(
+                    format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes(),
+                );
+                argv.push(s);
+            } else {
+                argv.push(a.clone());
+            }
+        }
+        let id = self.intro.slowlog_next_id;
+        self.intro.slowlog_next_id += 1;
+        self.intro.slowlog.push_front(SlowlogEntry {
+            id,
+            time: self.unix_time(),
+            duration_us,
+            argv,
+            peer: c.addr.clone(),
+            name: c.name.clone().unwrap_or_default(),
+        });
+        while self.intro.slowlog.len() > self.config.slowlog_max_len.max(0) as usize {
+            self.intro.slowlog.pop_back();
+        }
+    }
+
+    /// Adds a latency sample (ms) for `event` when it reaches `latency-monitor-threshold`.
+    pub fn latency_add_sample_if_needed(&mut self, event: &str, latency_ms: u64) {
+        let threshold = self.config.latency_monitor_threshold;
+        if threshold <= 0 || (latency_ms as i64) < threshold {
+            return;
+        }
+        let now = self.unix_time();
+        let series = self.intro.latency.entry(event.to_string()).or_default();
+        series.max = series.max.max(latency_ms);
+        if let Some(last) = series.samples.back_mut() {
+            if last.0 == now {
+                last.1 = last.1.max(latency_ms);
+                return;
+            }
+        }
+        series.samples.push_back((now, latency_ms));
+        if series.samples.len() > LATENCY_TS_LEN {
+            series.samples.pop_front();
+        }
+    }
+
+    /// Sends an executed command to every MONITOR client, in Redis' format:
+    /// `+<unix time>.<us> [<db> <addr>] "arg" "arg"`.
+    pub fn feed_monitors(&mut self, c: &Client, argv: &[Vec<u8>]) {
+        if self.monitors.is_empty() {
+            return;
+        }
+        let now = crate::util::ustime();
+        let mut line =
+            format!("+{}.{:06} [{} ", now / 1_000_000, now % 1_000_000, c.db).into_bytes();
+        if c.has(flags::SCRIPT) {
+            line.extend_from_slice(b"lua");
+        } else if c.has(flags::UNIX_SOCKET) {
+            line.extend_from_slice(format!("unix:{}", c.laddr).as_bytes());
+        } else {
+            line.extend_from_slice(c.addr.as_bytes());
+        }
+        line.push(b']');
+        for a in argv {
+            line.push(b' ');
+            crate::util::push_repr(&mut line, a);
+        }
+        line.extend_from_slice(b"\r\n");
+        for id in self.monitors.clone() {
+            self.send_to_client(id, &line);
+        }
+    }
+
+    /// The description of a client used by CLIENT LIST / CLIENT INFO and log lines.
+    pub fn client_info_string(&self, c: &Client) -> String {
+        let mut fl = String::new();
+        if c.has(flags::SLAVE) {
+            fl.push(if c.has(flags::MONITOR) { 'O' } else { 'S' });
+        }
+        for (bit, ch) in [
+            (flags::MASTER, 'M'),
+            (flags::PUBSUB, 'P'),
+            (flags::MULTI, 'x'),
+            (flags::BLOCKED, 'b'),
+            (flags::TRACKING, 't'),
+            (flags::DIRTY_CAS, 'd'),
+            (flags::CLOSE_AFTER_REPLY, 'c'),
+            (flags::UNBLOCKED, 'u'),
+            (flags::CLOSE_ASAP, 'A'),
+            (flags::UNIX_SOCKET, 'U'),
+            (flags::READONLY, 'r'),
+            (flags::NO_EVICT, 'e'),
+        ] {
+            if c.has(bit) {
+                fl.push(ch);
+            }
+        }
+        if fl.is_empty() {
+            fl.push('N');
+        }
+        let events = if matches!(c.conn, crate::client::Conn::None) {
+            ""
+        } else if c.write_registered {
+            "rw"
+        } else {
+            "r"
+        };
+        let now = self.unix_time();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+            c.id,
+            c.addr,
+            c.laddr,
+            c.conn.fd(),
+            c.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default(),
+            now - c.ctime_ms / 1000,
+            now - c.last_interaction_ms / 1000,
+            fl,
+            c.db,
+            c.channels.len(),
+            c.patterns.len(),
+            c.shard_channels.len(),
+            if c.has(flags::MULTI) { c.multi.len() as i64 } else { -1 },
+            c.querybuf_len(),
+            c.querybuf.capacity() - c.querybuf.len(),
+            c.argv.iter().map(|a| a.len()).sum::<usize>(),
+            c.multi.iter().map(|q| q.argv.iter().map(|a| a.len()).sum::<usize>()).sum::<usize>(),
+            c.out.buf_capacity(),
+            c.out.buf_capacity(),
+            c.out.buf_len(),
+            c.out.list_len(),
+            c.output_memory(),
+            c.total_memory(),
+            events,
+            c.last_cmd,
+            c.user,
+            c.out.resp,
+        )
+    }
+
+    /// Holds a client until the pause ends; its pending command runs then.
+    pub fn hold_paused_client(&mut self, id: ClientId) {
+        if !self.paused_clients.contains(&id) {
+            self.paused_clients.push_back(id);
+        }
+    }
+
+    /// Starts (or extends) a pause.
+    pub fn pause_clients(&mut self, kind: PauseKind, end_ms: i64) {
+        // A stronger or longer pause wins over a current one, as in Redis.
+        if self.pause == PauseKind::All && kind == PauseKind::Write {
+            self.pause_end_ms = self.pause_end_ms.max(end_ms);
+            return;
+        }
+        self.pause = kind;
+        self.pause_end_ms = if self.pause != PauseKind::None {
+            self.pause_end_ms.max(end_ms)
+        } else {
+            end_ms
+        };
+    }
+
+    pub fn unpause_clients(&mut self) {
+        self.pause = PauseKind::None;
+        self.pause_end_ms = 0;
+    }
+
+    /// Resumes held clients once the pause is over (before-sleep).
+    pub fn resume_unpaused_clients(&mut self, registry: &mio::Registry) {
+        self.check_pause_timeout();
+        if self.paused_clients.is_empty() {
+            return;
+        }
+        let held: Vec<ClientId> = self.paused_clients.drain(..).collect();
+        for id in held {
+            let Some(mut c) = self.clients.remove(&id) else {
+                continue;
+            };
+            if !c.argv.is_empty() {
+                // The held command: try it again (it may be held once more).
+                if self.process_command(&mut c) {
+                    self.clients.insert(id, c);
+                    continue;
+                }
+                c.argv.clear();
+            }
+            self.process_input(&mut c);
+            self.put_back_client(registry, c, false);
+        }
+    }
+
+    /// Gets ready to exit: nothing to persist yet (persistence arrives with its own issue), so
+    /// this logs what Redis logs and removes the pid and socket files. Returns Err when the
+    /// shutdown must be refused.
+    pub fn prepare_for_shutdown(&mut self, _flags: u32) -> Result<(), String> {
+        crate::log_warning!("User requested shutdown...");
+        if !self.config.pidfile.is_empty() {
+            let _ = std::fs::remove_file(&self.config.pidfile);
+        }
+        if !self.config.unixsocket.is_empty() {
+            let _ = std::fs::remove_file(&self.config.unixsocket);
+        }
+        crate::log_warning!("Redis is now ready to exit, bye bye...");
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Start-up as redis-server does it: command line (`[config file] [--name value ...] [-]`),
+//! config loading with Redis' fatal-error report, daemonizing, the pid file, the banner and log
+//! lines tools wait for ("PID:", "Ready to accept connections"), then the event loop.
+
+use std::io::Read;
+
+use crate::config::{self, Config, LoadExtras};
+use crate::server::{log, Server, FERRODIS_VERSION, REDIS_VERSION};
+
+fn usage() -> i32 {
+    eprintln!("Usage: ./ferrodis-server [/path/to/redis.conf] [options] [-]");
+    eprintln!("       ./ferrodis-server - (read config from stdin)");
+    eprintln!("       ./ferrodis-server -v or --version");
+    eprintln!("       ./ferrodis-server -h or --help");
+    eprintln!();
+    eprintln!("Examples:");
+    eprintln!("       ./ferrodis-server (run the server with default conf)");
+    eprintln!("       echo 'maxmemory 128mb' | ./ferrodis-server -");
+    eprintln!("       ./ferrodis-server /etc/redis/6379.conf");
+    eprintln!("       ./ferrodis-server --port 7777");
+    eprintln!("       ./ferrodis-server /etc/myredis.conf --loglevel verbose -");
+    1
+}
+
+/// Turns the command-line arguments after the config file into config-file text: each
+/// `--name` starts a line and the following arguments are its (quoted) values.
+pub fn options_from_args(args: &[String]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if let Some(name) = a.strip_prefix("--") {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(name);
+            out.push(' ');
+            // `--save` with no value (last, or followed by another option) means "no saving".
+            let next_is_option = args.get(i + 1).is_none_or(|n| n.starts_with("--"));
+            if name.eq_ignore_ascii_case("save") && next_is_option {
+                out.push_str("\"\"");
+            }
+        } else {
+            let mut quoted = Vec::new();
+            crate::util::push_repr(&mut quoted, a.as_bytes());
+            out.push_str(&String::from_utf8_lossy(&quoted));
+            out.push(' ');
+        }
+        i += 1;
+    }
+    out
+}
+
+fn fatal_config_error(e: &config::LoadError) -> i32 {
+    eprintln!(
+        "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***",
+        REDIS_VERSION
+    );
+    if e.line_no > 0 {
+        eprintln!("Reading the configuration file, at line {}", e.line_no);
+        eprintln!(">>> '{}'", e.line);
+    }
+    eprintln!("{}", e.reason);
+    1
+}
+
+/// Loads the configuration from the command line. Returns the config and the extras (renamed
+/// commands, modules), or the exit code.
+pub fn load_config(args: &[String]) -> Result<(Config, LoadExtras), i32> {
+    let mut cfg = Config::defaults();
+    let mut extras = LoadExtras::default();
+    let mut text = String::new();
+    let mut rest = &args[1..];
+    let mut config_file = None;
+    if let Some(first) = rest.first() {
+        if !first.starts_with('-') {
+            let path = first.clone();
+            match std::fs::read_to_string(&path) {
+                Ok(body) => text.push_str(&body),
+                Err(e) => {
+                    eprintln!("Fatal error, can't open config file '{}': {}", path, e);
+                    return Err(1);
+                }
+            }
+            config_file = Some(
+                std::fs::canonicalize(&path)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or(path),
+            );
+            rest = &rest[1..];
+        }
+    }
+    let mut read_stdin = false;
+    let mut opts: Vec<String> = Vec::new();
+    for (i, a) in rest.iter().enumerate() {
+        if a == "-" && (i == 0 || i == rest.len() - 1) {
+            read_stdin = true;
+        } else {
+            opts.push(a.clone());
+        }
+    }
+    if read_stdin {
+        let mut s = String::new();
+        let _ = std::io::stdin().read_to_string(&mut s);
+        text.push('\n');
+        text.push_str(&s);
+    }
+    text.push('\n');
+    text.push_str(&options_from_args(&opts));
+    if let Err(e) = config::load_from_string(&mut cfg, &text, &mut extras) {
+        return Err(fatal_config_error(&e));
+    }
+    cfg.config_file = config_file;
+    Ok((cfg, extras))
+}
+
+fn daemonize() {
+    // SAFETY: called before any thread is started; fork/setsid/dup2 on the process's own fds.
+    unsafe {
+        match libc::fork() {
+            -1 => return,
+            0 => {}
+            _ => libc::_exit(0),
+        }
+        libc::setsid();
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd != -1 {
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+fn banner(srv: &Server) -> String {
+    let mode = "standalone";
+    format!(
+        "\n\
+         \x20  ferrodis {fv} (Redis {rv} compatible)  64 bit\n\
+         \x20  Running in {mode} mode\n\
+         \x20  Port: {port}\n\
+         \x20  PID: {pid}\n\n",
+        fv = FERRODIS_VERSION,
+        rv = REDIS_VERSION,
+        mode = mode,
+        port = srv.config.port,
+        pid = srv.pid
+    )
+}
+
+/// Applies `oom-score-adj` to this process (Linux `/proc/self/oom_score_adj`).
+pub fn apply_oom_score_adj(cfg: &Config, base: &mut Option<i64>) -> Result<(), String> {
+    let path = "/proc/self/oom_score_adj";
+    if base.is_none() {
+        *base = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+    }
+    if cfg.oom_score_adj == 0 {
+        if let Some(b) = *base {
+            let _ = std::fs::write(path, b.to_string());
+        }
+        return Ok(());
+    }
+    let mut v = cfg.oom_score_adj_values[0];
+    if cfg.oom_score_adj == 1 {
+        v += base.unwrap_or(0);
+    }
+    let v = v.clamp(-1000, 1000);
+    std::fs::write(path, v.to_string()).map_err(|e| format!("Unable to write oom_score_adj: {}", e))
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    if args.len() >= 2 {
+        match args[1].as_str() {
+            "-v" | "--version" => {
+                println!(
+                    "Redis server v={} sha=00000000:0 malloc=jemalloc bits=64 build=ferrodis-{}",
+                    REDIS_VERSION, FERRODIS_VERSION
+                );
+                return 0;
+            }
+            "-h" | "--help" => return usage(),
+            _ => {}
+        }
+    }
+    let (cfg, extras) = match load_config(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if cfg.daemonize {
+        daemonize();
+    }
+    log::configure(cfg.loglevel, &cfg.logfile);
+    crate::log_warning!("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
+    crate::log_warning!(
+        "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (ferrodis {})",
+        REDIS_VERSION,
+        std::process::id(),
+        FERRODIS_VERSION
+    );
+    if args.len() == 1 {
+        crate::log_warning!("Warning: no config file specified, using the default config. In order to specify a config file use ./ferrodis-server /path/to/redis.conf");
+    } else {
+        crate::log_warning!("Configuration loaded");
+    }
+    let mut srv = Server::new(cfg);
+    for (old, new) in &extras.rename_commands {
+        if let Err(e) = srv.commands.rename(old, new) {
+            eprintln!(
+                "\n*** FATAL CONFIG FILE ERROR (Redis {}) ***\n{}",
+                REDIS_VERSION, e
+            );
+            return 1;
+        }
+    }
+    if !extras.load_modules.is_empty() {
+        crate::log_warning!("Module loading is not available yet in this build; refusing to start with loadmodule directives.");
+        return 1;
+    }
+    let listeners = match crate::ae::open_listeners(&mut srv) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::log_warning!("{}", e);
+            return 1;
+        }
+    };
+    if srv.config.daemonize || !srv.config.pidfile.is_empty() {
+        let path = if srv.config.pidfile.is_empty() {
+            "/var/run/redis.pid".to_string()
+        } else {
+            srv.config.pidfile.clone()
+        };
+        let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
+    }
+    if srv.config.always_show_logo || log::enabled(log::NOTICE) {
+        if srv.config.always_show_logo {
+            log::raw(&banner(&srv));
+        } else {
+            crate::log_notice!("Running mode=standalone, port={}.", srv.config.port);
+        }
+    }
+    let mut oom_base = None;
+    if let Err(e) = apply_oom_score_adj(&srv.config, &mut oom_base) {
+        crate::log_warning!("{}", e);
+    }
+    srv.oom_score_base = oom_base;
+    crate::log_notice!("Server initialized");
+    crate::log_notice!("Ready to accept connections");
+    crate::ae::run(&mut srv, listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_options_become_config_lines() {
+        let args: Vec<String> = ["--port", "7777", "--save", "--loglevel", "verbose"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            options_from_args(&args),
+            "port \"7777\" \nsave \"\"\nloglevel \"verbose\" "
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! Values stored in the keyspace.
+//!
+//! Each type is an enum over its encodings, named as `OBJECT ENCODING` reports them in Redis
+//! 7.0, so that encoding conversions are explicit and the reported name can't drift from the
+//! representation actually used.
+
+pub mod string;
+
+pub use string::RStr;
+
+/// A value of any type.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(RStr),
+}
+
+impl Value {
+    /// The name `TYPE` reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` reports.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding_name(),
+        }
+    }
+}
+
+/// A keyspace entry: the value plus its access clock (LRU seconds or LFU counter + minutes), as
+/// Redis keeps in each object header for `OBJECT IDLETIME/FREQ` and eviction.
+#[derive(Debug, Clone)]
+pub struct Obj {
+    pub value: Value,
+    pub lru: u32,
+}
+
+impl Obj {
+    pub fn new(value: Value, lru: u32) -> Self {
+        Obj { value, lru }
+    }
+}
+
+/// The error for a command applied to a key of another type.
+pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
