@@ -1,0 +1,208 @@
+//! End-to-end tests: start the real `ferrodis-server` binary on a free loopback port and talk to
+//! it with the `redis` client crate and with raw sockets (for protocol-level behaviour).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut args = vec![
+            "--port".to_string(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ferrodis-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port }
+    }
+
+    fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn set_get_incr_round_trip() {
+    let srv = Server::start(&[]);
+    let mut c = srv.client();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+    let n: i64 = redis::cmd("INCR").arg("counter").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let missing: Option<String> = redis::cmd("GET").arg("nope").query(&mut c).unwrap();
+    assert_eq!(missing, None);
+}
+
+#[test]
+fn wrong_arity_and_unknown_command_use_redis_texts() {
+    let srv = Server::start(&[]);
+    let mut s = srv.raw();
+    s.write_all(b"GET\r\nFOO bar baz\r\n").unwrap();
+    let mut buf = vec![0u8; 256];
+    std::thread::sleep(Duration::from_millis(100));
+    let n = s.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        text.starts_with("-ERR wrong number of arguments for 'get' command\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_pipeline_of_ten_thousand_commands_is_answered_in_order() {
+    let srv = Server::start(&[]);
+    let mut s = srv.raw();
+    let mut req = Vec::new();
+    for i in 0..10_000 {
+        req.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n$4\r\nk{:03}\r\n$1\r\nx\r\n", i % 1000).as_bytes(),
+        );
+    }
+    req.extend_from_slice(b"*1\r\n$6\r\nDBSIZE\r\n");
+    s.write_all(&req).unwrap();
+    let want_len = 10_000 * 5 + ":1000\r\n".len();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while got.len() < want_len {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.ends_with(b"+OK\r\n:1000\r\n"));
+}
+
+#[test]
+fn protocol_error_replies_then_closes_the_connection() {
+    let srv = Server::start(&[]);
+    let mut s = srv.raw();
+    s.write_all(b"*1\r\n!3\r\n").unwrap();
+    let out = read_until_closed(&mut s);
+    assert_eq!(out, b"-ERR Protocol error: expected '$', got '!'\r\n");
+    // The server is still healthy for others.
+    let mut c = srv.client();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn hello_3_switches_to_resp3_maps_and_nulls() {
+    let srv = Server::start(&[]);
+    let mut s = srv.raw();
+    s.write_all(b"HELLO 3\r\nGET missing\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        text.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("_\r\n"), "{text}");
+}
+
+#[test]
+fn multi_exec_and_watch() {
+    let srv = Server::start(&[]);
+    let mut a = srv.client();
+    let mut b = srv.client();
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut a).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("changed")
+        .query(&mut b)
+        .unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut a).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("mine")
+        .query(&mut a)
+        .unwrap();
+    let res: Option<Vec<String>> = redis::cmd("EXEC").query(&mut a).unwrap();
+    assert_eq!(res, None, "EXEC must fail after a WATCHed key changed");
+    let v: String = redis::cmd("GET").arg("w").query(&mut a).unwrap();
+    assert_eq!(v, "changed");
+}
+
+#[test]
+fn requirepass_demands_auth() {
+    let srv = Server::start(&["--requirepass", "secret"]);
+    let mut s = srv.raw();
+    s.write_all(b"GET a\r\nAUTH wrong\r\nAUTH secret\r\nPING\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut buf = vec![0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        "-NOAUTH Authentication required.\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n+OK\r\n+PONG\r\n"
+    );
+}
+
+#[test]
+fn bad_config_directive_stops_startup_with_redis_text() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
+        .args(["--port", "0", "--no-such-directive", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Bad directive or wrong number of arguments"),
+        "{err}"
+    );
+}
