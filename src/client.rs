@@ -13,6 +13,29 @@ use crate::resp::{ReplyBuf, RequestParser};
 
 pub type ClientId = u64;
 
+/// Hasher for maps keyed by client id: ids are unique small integers, so a multiplicative mix
+/// is enough and much cheaper than SipHash on the per-command path.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type IdBuildHasher = std::hash::BuildHasherDefault<IdHasher>;
+pub type ClientMap<V> = std::collections::HashMap<ClientId, V, IdBuildHasher>;
+pub type ClientSet = std::collections::HashSet<ClientId, IdBuildHasher>;
+
 /// Per-client flags, named after Redis' `CLIENT_*`.
 pub mod flags {
     pub const SLAVE: u64 = 1 << 0;
@@ -66,6 +89,25 @@ impl Conn {
         }
     }
 
+    /// Reads up to `want` bytes appended to `buf`'s end, without zero-filling the space first.
+    pub fn read_append(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+        let fd = self.fd();
+        if fd < 0 {
+            return Ok(0);
+        }
+        buf.reserve(want);
+        let len = buf.len();
+        // SAFETY: `reserve` guarantees `want` writable bytes after `len`; read(2) writes at most
+        // `want` bytes there, and we only extend the length by what it reports as written.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().add(len) as *mut libc::c_void, want) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the first `n` bytes after `len` were initialised by read(2).
+        unsafe { buf.set_len(len + n as usize) };
+        Ok(n as usize)
+    }
+
     pub fn writer(&mut self) -> Option<&mut dyn io::Write> {
         match self {
             Conn::Tcp(s) => Some(s),
@@ -108,8 +150,8 @@ pub struct Client {
     pub parser: RequestParser,
     /// The arguments of the command being executed.
     pub argv: Vec<Vec<u8>>,
-    /// Name of the command being (or last) executed, for `CLIENT LIST` `cmd=`.
-    pub last_cmd: String,
+    /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
+    pub last_cmd: Option<crate::commands::CmdId>,
     pub out: ReplyBuf,
 
     pub ctime_ms: i64,
@@ -156,7 +198,7 @@ impl Client {
             querybuf_peak: 0,
             parser: RequestParser::new(),
             argv: Vec::new(),
-            last_cmd: "NULL".to_string(),
+            last_cmd: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
             last_interaction_ms: now_ms,

@@ -78,17 +78,13 @@ impl Server {
                 }
                 _ => IOBUF_LEN,
             };
-            let start = c.querybuf.len();
-            c.querybuf.reserve(want);
-            c.querybuf.resize(start + want, 0);
-            match c.conn.read(&mut c.querybuf[start..]) {
+            let Client { conn, querybuf, .. } = &mut *c;
+            match conn.read_append(querybuf, want) {
                 Ok(0) => {
-                    c.querybuf.truncate(start);
                     closed = true;
                     break;
                 }
                 Ok(n) => {
-                    c.querybuf.truncate(start + n);
                     c.net_input_bytes += n as u64;
                     self.stats.net_input_bytes += n as u64;
                     self.stats.total_reads_processed += 1;
@@ -111,15 +107,9 @@ impl Server {
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.querybuf.truncate(start);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    c.querybuf.truncate(start);
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    c.querybuf.truncate(start);
                     crate::log_verbose!("Reading from client: {}", e);
                     closed = true;
                     break;

@@ -25,8 +25,46 @@ pub type CmdProc = fn(&mut Server, &mut Client);
 /// Index of a command in `CommandTable::cmds`.
 pub type CmdId = usize;
 
+/// Commands the command path treats specially, recognised once when the table is built so the
+/// hot path compares an enum instead of names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    None,
+    Exec,
+    Discard,
+    Multi,
+    Watch,
+    Quit,
+    Reset,
+    Ping,
+    /// (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE: allowed in the RESP2 pub/sub context.
+    Subscription,
+    Debug,
+    Module,
+}
+
+impl Special {
+    fn of(fullname: &str) -> Special {
+        match fullname {
+            "exec" => Special::Exec,
+            "discard" => Special::Discard,
+            "multi" => Special::Multi,
+            "watch" => Special::Watch,
+            "quit" => Special::Quit,
+            "reset" => Special::Reset,
+            "ping" => Special::Ping,
+            "subscribe" | "ssubscribe" | "psubscribe" | "unsubscribe" | "sunsubscribe"
+            | "punsubscribe" => Special::Subscription,
+            "debug" => Special::Debug,
+            "module" => Special::Module,
+            _ => Special::None,
+        }
+    }
+}
+
 /// A runnable command: its spec, implementation and statistics.
 pub struct Command {
+    pub special: Special,
     pub spec: &'static CommandSpec,
     /// `get`, or `config|get` for a subcommand.
     pub fullname: String,
@@ -87,6 +125,7 @@ impl CommandTable {
         }
         let id = self.cmds.len();
         self.cmds.push(Command {
+            special: Special::of(&fullname),
             spec,
             fullname,
             proc_,
@@ -265,22 +304,6 @@ fn unknown_command_error(srv: &Server, argv: &[Vec<u8>]) -> String {
     )
 }
 
-/// Commands that stay allowed in the RESP2 pub/sub context.
-fn allowed_in_pubsub(fullname: &str) -> bool {
-    matches!(
-        fullname,
-        "ping"
-            | "subscribe"
-            | "ssubscribe"
-            | "unsubscribe"
-            | "sunsubscribe"
-            | "psubscribe"
-            | "punsubscribe"
-            | "quit"
-            | "reset"
-    )
-}
-
 impl Server {
     /// Rejects the command: the error reply, a dirty transaction, the rejected counter.
     fn reject(&mut self, c: &mut Client, cmd: Option<CmdId>, msg: &str) {
@@ -289,7 +312,7 @@ impl Server {
         }
         if let Some(id) = cmd {
             self.commands.cmds[id].rejected_calls += 1;
-            if self.commands.cmds[id].fullname == "exec" {
+            if self.commands.cmds[id].special == Special::Exec {
                 // EXEC rejected: the transaction is discarded along with the error.
                 let text = msg.strip_prefix('-').unwrap_or(msg);
                 c.out.error(&format!(
@@ -328,15 +351,16 @@ impl Server {
         }
         let Some(id) = self.commands.lookup(&c.argv) else {
             let err = unknown_command_error(self, &c.argv);
-            c.last_cmd = "NULL".into();
+            c.last_cmd = None;
             self.reject(c, None, &err);
             return false;
         };
-        let (arity, cmd_flags, is_exec) = {
+        let (arity, cmd_flags, special) = {
             let cmd = &self.commands.cmds[id];
-            (cmd.spec.arity, cmd.flags, cmd.fullname == "exec")
+            (cmd.spec.arity, cmd.flags, cmd.special)
         };
-        c.last_cmd = self.commands.cmds[id].fullname.clone();
+        let is_exec = special == Special::Exec;
+        c.last_cmd = Some(id);
         let argc = c.argv.len() as i32;
         if (arity > 0 && arity != argc) || argc < -arity {
             let msg = format!(
@@ -347,8 +371,7 @@ impl Server {
             return false;
         }
         if cmd_flags & flags::PROTECTED != 0 {
-            let fullname = &self.commands.cmds[id].fullname;
-            let (setting, name, opt) = if fullname == "debug" {
+            let (setting, name, opt) = if special == Special::Debug {
                 (
                     self.config.enable_debug_command,
                     "DEBUG",
@@ -396,19 +419,22 @@ impl Server {
         let _ = is_write;
         if self.config.maxmemory > 0 {
             let oom = !self.evict_if_needed();
-            let fullname = self.commands.cmds[id].fullname.as_str();
             let reject_on_oom = is_denyoom
                 || (c.has(cflags::MULTI)
-                    && !matches!(fullname, "exec" | "discard" | "quit" | "reset"));
+                    && !matches!(
+                        special,
+                        Special::Exec | Special::Discard | Special::Quit | Special::Reset
+                    ));
             if oom && reject_on_oom {
                 self.reject(c, Some(id), errors::OOM);
                 return false;
             }
         }
-        if c.has(cflags::PUBSUB)
-            && c.out.resp == 2
-            && !allowed_in_pubsub(&self.commands.cmds[id].fullname)
-        {
+        let allowed_in_pubsub = matches!(
+            special,
+            Special::Ping | Special::Subscription | Special::Quit | Special::Reset
+        );
+        if c.has(cflags::PUBSUB) && c.out.resp == 2 && !allowed_in_pubsub {
             let msg = format!(
                 "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 self.commands.cmds[id].fullname
@@ -423,11 +449,15 @@ impl Server {
             self.hold_paused_client(c.id);
             return true;
         }
-        let fullname = self.commands.cmds[id].fullname.as_str();
         if c.has(cflags::MULTI)
             && !matches!(
-                fullname,
-                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+                special,
+                Special::Exec
+                    | Special::Discard
+                    | Special::Multi
+                    | Special::Watch
+                    | Special::Quit
+                    | Special::Reset
             )
         {
             self.queue_multi_command(c, id);
@@ -503,13 +533,13 @@ impl Server {
                 self.feed_monitors(c, &argv);
             }
         }
-        if self.dirty != dirty_before
+        // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
+        if self.prop.enabled
+            && self.dirty != dirty_before
             && cmd_flags & flags::WRITE != 0
             && !c.has(cflags::PREVENT_REPL_PROP)
         {
-            let argv = std::mem::take(&mut c.argv);
-            self.propagate(c.db, argv.clone());
-            c.argv = argv;
+            self.propagate(c.db, c.argv.clone());
         }
         self.prop.depth -= 1;
         if outermost {

@@ -119,14 +119,14 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
         c.argv = q.argv;
         match srv.commands.lookup(&c.argv) {
             Some(id) => {
-                c.last_cmd = srv.commands.cmds[id].fullname.clone();
+                c.last_cmd = Some(id);
                 srv.call(c, id);
             }
             None => c.out.error("unknown command"),
         }
     }
     c.argv = exec_argv;
-    c.last_cmd = "exec".into();
+    c.last_cmd = srv.commands.lookup(&c.argv);
 }
 
 fn watch_command(srv: &mut Server, c: &mut Client) {

@@ -14,6 +14,9 @@ pub struct PropEntry {
 
 #[derive(Debug, Default)]
 pub struct PropLog {
+    /// True while something consumes the stream (an AOF or replicas). Without consumers, as in
+    /// Redis, writes are not copied into the log at all.
+    pub enabled: bool,
     pending: Vec<PropEntry>,
     /// Database of the last command emitted to the stream (None: a SELECT is needed first).
     last_db: Option<usize>,

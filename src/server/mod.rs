@@ -7,12 +7,12 @@ pub mod evict;
 pub mod log;
 pub mod support;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::client::{Client, ClientId};
+use crate::client::{Client, ClientId, ClientMap, ClientSet};
 use crate::commands::CommandTable;
 use crate::config::Config;
 use crate::db::Db;
@@ -66,7 +66,7 @@ pub enum PauseKind {
 pub struct Server {
     pub config: Config,
     pub dbs: Vec<Db>,
-    pub clients: HashMap<ClientId, Box<Client>>,
+    pub clients: ClientMap<Box<Client>>,
     pub next_client_id: ClientId,
     pub commands: CommandTable,
     pub pubsub: PubSub,
@@ -103,7 +103,7 @@ pub struct Server {
 
     /// Clients with output waiting to be written in before-sleep.
     pub pending_writes: Vec<ClientId>,
-    pub pending_writes_set: HashSet<ClientId>,
+    pub pending_writes_set: ClientSet,
     /// Clients to close in before-sleep / cron (after their replies were written, if possible).
     pub clients_to_close: Vec<ClientId>,
     /// Clients registered for MONITOR.
@@ -149,7 +149,7 @@ impl Server {
         let hz = config.hz;
         Server {
             dbs,
-            clients: HashMap::new(),
+            clients: ClientMap::default(),
             next_client_id: 1,
             commands: CommandTable::build(),
             pubsub: PubSub::default(),
@@ -174,7 +174,7 @@ impl Server {
             current_client_pushes: Vec::new(),
             current_client_flags: 0,
             pending_writes: Vec::new(),
-            pending_writes_set: HashSet::new(),
+            pending_writes_set: ClientSet::default(),
             clients_to_close: Vec::new(),
             monitors: Vec::new(),
             watched_keys: HashMap::new(),
@@ -302,11 +302,16 @@ impl Server {
 
     /// Records a write for propagation (replicas and AOF).
     pub fn propagate(&mut self, db: usize, argv: Vec<Vec<u8>>) {
-        self.prop.push(db, argv);
+        if self.prop.enabled {
+            self.prop.push(db, argv);
+        }
     }
 
     /// Propagates the deletion of a key (expired or evicted) as DEL or UNLINK.
     pub fn propagate_deletion(&mut self, db: usize, key: &[u8], lazy: bool) {
+        if !self.prop.enabled {
+            return;
+        }
         let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
         self.propagate(db, vec![cmd.to_vec(), key.to_vec()]);
         if self.prop.depth == 0 {

@@ -184,7 +184,7 @@ impl Server {
             c.output_memory(),
             c.total_memory(),
             events,
-            c.last_cmd,
+            c.last_cmd.map_or("NULL", |id| self.commands.cmds[id].fullname.as_str()),
             c.user,
             c.out.resp,
         )
