@@ -45,6 +45,11 @@ impl Server {
             return;
         }
         c.authenticated = self.config.requirepass.is_none();
+        if self.config.protected_mode && self.config.requirepass.is_none() && !is_local_peer(&c) {
+            let _ = c.conn.writer().map(|w| w.write(PROTECTED_MODE_DENIED));
+            self.stats.rejected_conn += 1;
+            return;
+        }
         let token = Token(id as usize);
         let ok = match &mut c.conn {
             Conn::Tcp(s) => {
@@ -366,6 +371,23 @@ impl Server {
         }
         false
     }
+}
+
+/// The reply Redis sends, before closing, to a non-local connection in protected mode.
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// True for unix-socket clients and TCP peers on a loopback address.
+fn is_local_peer(c: &Client) -> bool {
+    if c.has(flags::UNIX_SOCKET) {
+        return true;
+    }
+    let ip = c.addr.rsplit_once(':').map_or("", |(ip, _)| ip);
+    ip.parse::<std::net::IpAddr>().is_ok_and(|a| match a {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    })
 }
 
 /// Enables TCP keepalive with the configured interval (Redis' `anetKeepAlive`).
