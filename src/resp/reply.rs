@@ -15,6 +15,8 @@ use std::io::{self, Write};
 use crate::util;
 
 pub const REPLY_CHUNK_BYTES: usize = 16 * 1024;
+/// Smallest size the first buffer is shrunk to.
+pub const REPLY_MIN_BYTES: usize = 1024;
 
 #[derive(Debug)]
 pub struct ReplyBuf {
@@ -23,6 +25,11 @@ pub struct ReplyBuf {
     /// When false (CLIENT REPLY OFF/SKIP, or a client whose replies go nowhere) nothing is added.
     pub enabled: bool,
     buf: Vec<u8>,
+    /// Usable size of the first buffer (`rbs`): starts at 16 KB and is adapted by the cron to
+    /// the client's recent peak (`rbp`), as Redis 7.0 does.
+    pub buf_usable: usize,
+    pub buf_peak: usize,
+    pub buf_peak_last_reset_ms: i64,
     list: VecDeque<Vec<u8>>,
     /// Bytes held in `list` (what Redis calls `reply_bytes`).
     pub list_bytes: usize,
@@ -53,6 +60,9 @@ impl ReplyBuf {
             resp: 2,
             enabled: true,
             buf: Vec::new(),
+            buf_usable: REPLY_CHUNK_BYTES,
+            buf_peak: 0,
+            buf_peak_last_reset_ms: 0,
             list: VecDeque::new(),
             list_bytes: 0,
             sent: 0,
@@ -74,9 +84,37 @@ impl ReplyBuf {
         total - self.sent
     }
 
-    /// Bytes used by the first buffer (its allocation), for `CLIENT LIST` `rbs`.
+    /// Bytes allocated for the first buffer.
     pub fn buf_capacity(&self) -> usize {
         self.buf.capacity()
+    }
+
+    /// Resizes the first buffer per the recent peak (Redis' `clientsCronResizeOutputBuffer`):
+    /// halve-or-more when the peak stayed under half, double (up to 16 KB) when it was full.
+    /// Returns +1 for an expansion, -1 for a shrink, 0 otherwise.
+    pub fn cron_resize(&mut self, now_ms: i64, peak_reset_ms: i64) -> i32 {
+        let shrink_to = self.buf_usable / 2;
+        let expand_to = self.buf_usable * 2;
+        let mut new_size = 0;
+        let mut change = 0;
+        if shrink_to >= REPLY_MIN_BYTES && self.buf_peak < shrink_to {
+            new_size = REPLY_MIN_BYTES.max(self.buf_peak + 1);
+            change = -1;
+        } else if expand_to < REPLY_CHUNK_BYTES * 2 && self.buf_peak == self.buf_usable {
+            new_size = REPLY_CHUNK_BYTES.min(expand_to);
+            change = 1;
+        }
+        if peak_reset_ms >= 0 && now_ms - self.buf_peak_last_reset_ms >= peak_reset_ms {
+            self.buf_peak = self.buf.len();
+            self.buf_peak_last_reset_ms = now_ms;
+        }
+        if new_size != 0 {
+            self.buf_usable = new_size.max(self.buf.len());
+            if self.buf.capacity() > self.buf_usable {
+                self.buf.shrink_to(self.buf_usable);
+            }
+        }
+        change
     }
 
     pub fn buf_len(&self) -> usize {
@@ -95,16 +133,18 @@ impl ReplyBuf {
         }
         self.added_since_flush += data.len();
         if self.list.is_empty() {
-            let room = REPLY_CHUNK_BYTES.saturating_sub(self.buf.len());
+            let room = self.buf_usable.saturating_sub(self.buf.len());
+            if self.buf.capacity() == 0 {
+                self.buf.reserve_exact(self.buf_usable);
+            }
             if data.len() <= room {
-                if self.buf.capacity() == 0 {
-                    self.buf.reserve(REPLY_CHUNK_BYTES.min(data.len().max(256)));
-                }
                 self.buf.extend_from_slice(data);
+                self.buf_peak = self.buf_peak.max(self.buf.len());
                 return;
             }
             let (head, tail) = data.split_at(room);
             self.buf.extend_from_slice(head);
+            self.buf_peak = self.buf_peak.max(self.buf.len());
             self.push_list(tail);
         } else {
             self.push_list(data);
@@ -179,9 +219,6 @@ impl ReplyBuf {
         self.sent = 0;
         if !self.buf.is_empty() {
             self.buf.clear();
-            if self.buf.capacity() > REPLY_CHUNK_BYTES {
-                self.buf.shrink_to(REPLY_CHUNK_BYTES);
-            }
         } else if let Some(c) = self.list.pop_front() {
             self.list_bytes -= c.capacity();
             self.popped += 1;

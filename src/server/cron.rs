@@ -31,6 +31,33 @@ pub struct ExpireState {
     rehash_db: usize,
 }
 
+/// Query buffers larger than this are trimmed when the recent peak was much smaller.
+const QUERYBUF_RESIZE_THRESHOLD: usize = 32 * 1024;
+
+/// Gives back query-buffer memory a client doesn't need (Redis' `clientsCronResizeQueryBuffer`):
+/// all of it after two idle seconds, or the excess over the recent peak when the buffer is more
+/// than twice that peak. Then starts a new peak-measuring period.
+fn resize_query_buffer(c: &mut crate::client::Client, now_ms: i64) {
+    let idle_secs = (now_ms - c.last_interaction_ms) / 1000;
+    let len = c.querybuf.len();
+    let free = c.querybuf.capacity() - len;
+    let pending_bulk = c.parser.pending_bulk_len();
+    if free > 4 * 1024 {
+        if idle_secs > 2 {
+            c.querybuf.shrink_to_fit();
+        } else if c.querybuf.capacity() > QUERYBUF_RESIZE_THRESHOLD
+            && c.querybuf.capacity() / 2 > c.querybuf_peak
+        {
+            let mut keep = len.max(c.querybuf_peak);
+            if let Some(bulk) = pending_bulk {
+                keep = keep.max(bulk);
+            }
+            c.querybuf.shrink_to(keep);
+        }
+    }
+    c.querybuf_peak = c.querybuf.len().max(pending_bulk.unwrap_or(0));
+}
+
 /// Bytes allocated by the server, from jemalloc's statistics.
 pub fn allocated_bytes() -> usize {
     use tikv_jemalloc_ctl::{epoch, stats};
@@ -207,12 +234,14 @@ impl Server {
                 to_close.push(*id);
                 continue;
             }
-            // Give back a large query buffer that is no longer needed.
-            if c.querybuf.capacity() > 32 * 1024 && c.querybuf_len() == 0 && c.parser.is_idle() {
-                c.querybuf = Vec::new();
-                c.qb_pos = 0;
+            resize_query_buffer(c, now);
+            if self.reply_buffer_resizing {
+                match c.out.cron_resize(now, self.reply_buffer_peak_reset_ms) {
+                    1 => self.stats.reply_buffer_expands += 1,
+                    -1 => self.stats.reply_buffer_shrinks += 1,
+                    _ => {}
+                }
             }
-            c.querybuf_peak = c.querybuf_len();
         }
         for id in to_close {
             crate::log_verbose!("Closing idle client");

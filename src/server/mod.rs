@@ -49,6 +49,8 @@ pub struct Stats {
     pub io_writes_processed: u64,
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
+    pub reply_buffer_shrinks: u64,
+    pub reply_buffer_expands: u64,
     /// Error replies by code ("ERR", "WRONGTYPE", ...).
     pub errors: HashMap<String, u64>,
 }
@@ -138,6 +140,11 @@ pub struct Server {
     pub registry: Option<mio::Registry>,
     /// Slow log and latency monitor data.
     pub intro: support::Introspection,
+    /// How often (ms) a client's reply-buffer peak is reset; negative: never
+    /// (`DEBUG REPLYBUFFER PEAK-RESET-TIME`).
+    pub reply_buffer_peak_reset_ms: i64,
+    /// `DEBUG REPLYBUFFER RESIZING 0` turns adaptive reply buffers off.
+    pub reply_buffer_resizing: bool,
     /// The process's oom_score_adj before we changed it (for `oom-score-adj relative`).
     pub oom_score_base: Option<i64>,
 }
@@ -195,6 +202,8 @@ impl Server {
             registry: None,
             intro: support::Introspection::default(),
             oom_score_base: None,
+            reply_buffer_peak_reset_ms: 5000,
+            reply_buffer_resizing: true,
             config,
         }
     }
