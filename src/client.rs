@@ -167,8 +167,8 @@ pub struct Client {
     pub patterns: HashSet<Vec<u8>>,
     pub shard_channels: HashSet<Vec<u8>>,
 
-    /// Output-buffer soft limit: when the limit was first exceeded (ms), 0 if not over.
-    pub obuf_soft_limit_reached_ms: i64,
+    /// Output-buffer soft limit: when the limit was first exceeded (unix seconds), 0 if not over.
+    pub obuf_soft_limit_reached_secs: i64,
     /// Total bytes read from / written to this client.
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
@@ -208,7 +208,7 @@ impl Client {
             channels: HashSet::new(),
             patterns: HashSet::new(),
             shard_channels: HashSet::new(),
-            obuf_soft_limit_reached_ms: 0,
+            obuf_soft_limit_reached_secs: 0,
             net_input_bytes: 0,
             net_output_bytes: 0,
             commands_processed: 0,

@@ -338,39 +338,58 @@ impl Server {
     /// Closes a client whose output buffer passed its class's limits (hard, or soft for longer
     /// than the soft time). Returns true if it was scheduled for closing.
     pub fn check_output_buffer_limits(&mut self, c: &mut Client) -> bool {
-        if c.has(flags::CLOSE_ASAP) {
+        if c.has(flags::CLOSE_ASAP) || !obuf_limit_reached(&self.config, c, self.unix_time()) {
             return false;
         }
-        let class = client_class(c);
-        let limit = self.config.obuf_limits[class as usize];
-        let used = c.output_memory() as u64;
-        let hard = limit.hard > 0 && used >= limit.hard;
-        let mut soft = limit.soft > 0 && used >= limit.soft;
-        let now = self.now_ms();
-        if soft {
-            if c.obuf_soft_limit_reached_ms == 0 {
-                c.obuf_soft_limit_reached_ms = now;
-                soft = false;
-            } else if (now - c.obuf_soft_limit_reached_ms) / 1000 <= limit.soft_seconds as i64 {
-                soft = false;
-            }
-        } else {
-            c.obuf_soft_limit_reached_ms = 0;
-        }
-        if hard || soft {
-            crate::log_warning!(
-                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                self.client_info_string(c)
-            );
-            c.out.clear();
-            c.out.enabled = false;
-            c.flags |= flags::CLOSE_ASAP;
-            self.clients_to_close.push(c.id);
-            self.stats.client_outbuf_limit_disconnections += 1;
-            return true;
-        }
-        false
+        self.close_for_obuf_limit(c);
+        true
     }
+
+    /// The same check for a client in the clients map (deliveries to other clients, cron).
+    pub fn check_output_buffer_limits_of(&mut self, id: ClientId) {
+        let now = self.unix_time();
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if c.has(flags::CLOSE_ASAP) || !obuf_limit_reached(&self.config, c, now) {
+            return;
+        }
+        let mut c = self.clients.remove(&id).expect("present");
+        self.close_for_obuf_limit(&mut c);
+        self.clients.insert(id, c);
+    }
+
+    fn close_for_obuf_limit(&mut self, c: &mut Client) {
+        crate::log_warning!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            self.client_info_string(c)
+        );
+        c.out.clear();
+        c.out.enabled = false;
+        c.flags |= flags::CLOSE_ASAP;
+        self.clients_to_close.push(c.id);
+        self.stats.client_outbuf_limit_disconnections += 1;
+    }
+}
+
+/// Redis' `checkClientOutputBufferLimits`: the hard limit closes at once; the soft limit only
+/// once it has been exceeded continuously for more than its seconds (timed in whole seconds).
+pub fn obuf_limit_reached(cfg: &crate::config::Config, c: &mut Client, now_secs: i64) -> bool {
+    let limit = cfg.obuf_limits[client_class(c) as usize];
+    let used = c.output_memory() as u64;
+    let hard = limit.hard > 0 && used >= limit.hard;
+    let mut soft = limit.soft > 0 && used >= limit.soft;
+    if soft {
+        if c.obuf_soft_limit_reached_secs == 0 {
+            c.obuf_soft_limit_reached_secs = now_secs;
+            soft = false;
+        } else if now_secs - c.obuf_soft_limit_reached_secs <= limit.soft_seconds as i64 {
+            soft = false;
+        }
+    } else {
+        c.obuf_soft_limit_reached_secs = 0;
+    }
+    hard || soft
 }
 
 /// The reply Redis sends, before closing, to a non-local connection in protected mode.

@@ -45,7 +45,11 @@ impl Server {
         }
         if let Some(c) = self.clients.get_mut(&id) {
             c.out.raw(data);
+            let spilled = c.out.list_bytes > 0;
             self.mark_pending_write(id);
+            if spilled {
+                self.check_output_buffer_limits_of(id);
+            }
         }
     }
 

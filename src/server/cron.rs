@@ -243,6 +243,16 @@ impl Server {
                 }
             }
         }
+        // Soft output-buffer limits expire with time, even without new output.
+        let with_output: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.out.list_bytes > 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in with_output {
+            self.check_output_buffer_limits_of(id);
+        }
         for id in to_close {
             crate::log_verbose!("Closing idle client");
             self.close_client_async(id);
