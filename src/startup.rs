@@ -151,26 +151,77 @@ fn banner(srv: &Server) -> String {
     )
 }
 
-/// Applies `oom-score-adj` to this process (Linux `/proc/self/oom_score_adj`).
-pub fn apply_oom_score_adj(cfg: &Config, base: &mut Option<i64>) -> Result<(), String> {
-    let path = "/proc/self/oom_score_adj";
-    if base.is_none() {
-        *base = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
+/// File descriptors kept for purposes other than clients (listeners, logs, persistence).
+const MIN_RESERVED_FDS: u64 = 32;
+
+/// Raises the open-files limit to what `maxclients` needs, or lowers `maxclients` to what the
+/// system allows (Redis' `adjustOpenFilesLimit`).
+fn adjust_open_files_limit(cfg: &mut Config) {
+    let wanted = cfg.maxclients as u64 + MIN_RESERVED_FDS;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        crate::log_warning!("Unable to obtain the current NOFILE limit, assuming 1024 and setting the max clients configuration accordingly.");
+        cfg.maxclients = (1024 - MIN_RESERVED_FDS) as i64;
+        return;
     }
-    if cfg.oom_score_adj == 0 {
-        if let Some(b) = *base {
-            let _ = std::fs::write(path, b.to_string());
+    let old = lim.rlim_cur;
+    if old >= wanted {
+        return;
+    }
+    let mut best = wanted;
+    let mut last_err = None;
+    while best > old {
+        let l = libc::rlimit {
+            rlim_cur: best,
+            rlim_max: best.max(lim.rlim_max),
+        };
+        // SAFETY: see above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } == 0 {
+            break;
         }
-        return Ok(());
+        last_err = Some(std::io::Error::last_os_error());
+        best = best.saturating_sub(16);
     }
-    let mut v = cfg.oom_score_adj_values[0];
-    if cfg.oom_score_adj == 1 {
-        v += base.unwrap_or(0);
+    if best < old {
+        best = old;
     }
-    let v = v.clamp(-1000, 1000);
-    std::fs::write(path, v.to_string()).map_err(|e| format!("Unable to write oom_score_adj: {}", e))
+    if best < wanted {
+        let before = cfg.maxclients;
+        if best <= MIN_RESERVED_FDS {
+            crate::log_warning!(
+                "Your current 'ulimit -n' of {} is not enough for the server to start. Please increase your open file limit to at least {}. Exiting.",
+                old,
+                wanted
+            );
+            std::process::exit(1);
+        }
+        cfg.maxclients = (best - MIN_RESERVED_FDS) as i64;
+        crate::log_warning!(
+            "You requested maxclients of {} requiring at least {} max file descriptors.",
+            before,
+            wanted
+        );
+        crate::log_warning!(
+            "Server can't set maximum open files to {} because of OS error: {}.",
+            wanted,
+            last_err.map(|e| e.to_string()).unwrap_or_default()
+        );
+        crate::log_warning!(
+            "Current maximum open files is {}. maxclients has been reduced to {} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+            best,
+            cfg.maxclients
+        );
+    } else {
+        crate::log_notice!(
+            "Increased maximum number of open files to {} (it was originally set to {}).",
+            wanted,
+            old
+        );
+    }
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -207,6 +258,8 @@ pub fn main(args: Vec<String>) -> i32 {
     } else {
         crate::log_warning!("Configuration loaded");
     }
+    let mut cfg = cfg;
+    adjust_open_files_limit(&mut cfg);
     let mut srv = Server::new(cfg);
     for (old, new) in &extras.rename_commands {
         if let Err(e) = srv.commands.rename(old, new) {
@@ -243,11 +296,9 @@ pub fn main(args: Vec<String>) -> i32 {
             crate::log_notice!("Running mode=standalone, port={}.", srv.config.port);
         }
     }
-    let mut oom_base = None;
-    if let Err(e) = apply_oom_score_adj(&srv.config, &mut oom_base) {
+    if let Err(e) = srv.set_oom_score_adj(None) {
         crate::log_warning!("{}", e);
     }
-    srv.oom_score_base = oom_base;
     crate::log_notice!("Server initialized");
     crate::log_notice!("Ready to accept connections");
     crate::ae::run(&mut srv, listeners)

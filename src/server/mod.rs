@@ -145,7 +145,7 @@ pub struct Server {
     pub reply_buffer_peak_reset_ms: i64,
     /// `DEBUG REPLYBUFFER RESIZING 0` turns adaptive reply buffers off.
     pub reply_buffer_resizing: bool,
-    /// The process's oom_score_adj before we changed it (for `oom-score-adj relative`).
+    /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
 }
 

@@ -255,4 +255,38 @@ impl Server {
         crate::log_warning!("Redis is now ready to exit, bye bye...");
         Ok(())
     }
+
+    /// Applies `oom-score-adj` to this process for a class (0 master, 1 replica, 2 background
+    /// child; None: this server's role), as Redis' `setOOMScoreAdj`. The score found before we
+    /// first changed it is kept, so `relative` adds to it and turning the option off restores it.
+    pub fn set_oom_score_adj(&mut self, class: Option<usize>) -> Result<(), String> {
+        const PATH: &str = "/proc/self/oom_score_adj";
+        let class = class.unwrap_or(if self.is_replica() { 1 } else { 0 });
+        let val = if self.config.oom_score_adj != 0 {
+            let base = match self.oom_score_base {
+                Some(b) => b,
+                None => {
+                    let text = std::fs::read_to_string(PATH)
+                        .map_err(|e| format!("Unable to read oom_score_adj: {}", e))?;
+                    let b = text.trim().parse::<i64>().unwrap_or(0);
+                    self.oom_score_base = Some(b);
+                    b
+                }
+            };
+            let mut v = self.config.oom_score_adj_values[class];
+            if self.config.oom_score_adj == 1 {
+                v += base;
+            }
+            v.clamp(-1000, 1000)
+        } else if let Some(base) = self.oom_score_base.take() {
+            base
+        } else {
+            return Ok(());
+        };
+        std::fs::write(PATH, format!("{}\n", val)).map_err(|e| {
+            let msg = format!("Unable to write oom_score_adj: {}", e);
+            crate::log_warning!("{}", msg);
+            msg
+        })
+    }
 }
