@@ -176,8 +176,8 @@ pub struct Client {
     pub commands_processed: u64,
     /// Set when the socket is registered for writable events (output left after a write).
     pub write_registered: bool,
-    /// Library name/version set by CLIENT SETINFO (7.2), kept for CLIENT LIST compatibility.
-    pub resp_version_requested: u8,
+    /// Memory last accounted for this client in `Server::clients_mem` (client eviction).
+    pub last_memory_usage: usize,
 }
 
 impl Client {
@@ -213,7 +213,7 @@ impl Client {
             net_output_bytes: 0,
             commands_processed: 0,
             write_registered: false,
-            resp_version_requested: 2,
+            last_memory_usage: 0,
         }
     }
 
@@ -248,17 +248,40 @@ impl Client {
         self.out.list_bytes
     }
 
-    /// Total memory attributable to this client (`tot-mem`), approximating Redis' accounting.
+    /// Total memory attributable to this client (`tot-mem`), counted the way Redis'
+    /// `getClientMemoryUsage` counts it: output list, query buffer allocation, the client
+    /// structure, the first reply buffer, argument bytes (plus a pointer each), the MULTI queue
+    /// and watched keys, and the per-subscription overhead.
     pub fn total_memory(&self) -> usize {
-        std::mem::size_of::<Client>()
+        const PTR: usize = 8;
+        const LIST_NODE: usize = 24;
+        const DICT_ENTRY: usize = 24;
+        const MULTI_CMD: usize = 32;
+        const WATCHED_KEY: usize = 24;
+        let pending_args =
+            self.parser.argv.iter().map(|a| a.len()).sum::<usize>() + PTR * self.parser.argv.len();
+        let args = self.argv.iter().map(|a| a.len()).sum::<usize>() + PTR * self.argv.len();
+        let multi = self
+            .multi
+            .iter()
+            .map(|q| q.argv.iter().map(|a| a.len() + PTR).sum::<usize>() + MULTI_CMD)
+            .sum::<usize>()
+            + self.watched.len() * (LIST_NODE + WATCHED_KEY);
+        let pubsub = self.patterns.len() * LIST_NODE
+            + (self.channels.len() + self.shard_channels.len()) * (DICT_ENTRY + PTR);
+        self.output_memory()
             + self.querybuf.capacity()
-            + self.out.buf_capacity()
-            + self.out.list_bytes
-            + self.argv.iter().map(|a| a.capacity()).sum::<usize>()
-            + self
-                .multi
-                .iter()
-                .map(|q| q.argv.iter().map(|a| a.len() + 16).sum::<usize>())
-                .sum::<usize>()
+            + std::mem::size_of::<Client>()
+            + self.out.buf_usable
+            + args
+            + pending_args
+            + multi
+            + pubsub
+    }
+
+    /// Whether `maxmemory-clients` may evict this client: normal and pub/sub clients without
+    /// CLIENT NO-EVICT.
+    pub fn evictable(&self) -> bool {
+        !self.has(flags::NO_EVICT | flags::SLAVE | flags::MASTER | flags::MONITOR)
     }
 }

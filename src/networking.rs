@@ -121,8 +121,18 @@ impl Server {
                 }
             }
         }
+        if !closed && self.config.maxmemory_clients != 0 {
+            // A client whose query buffer alone passes the limit is evicted before it runs.
+            self.update_client_mem(&mut c);
+            if self.evict_clients(Some(&mut c)) {
+                closed = true;
+            }
+        }
         if !closed {
             self.process_input(&mut c);
+            if self.config.maxmemory_clients != 0 {
+                self.update_client_mem(&mut c);
+            }
         }
         self.put_back_client(registry, c, closed);
     }
@@ -241,6 +251,11 @@ impl Server {
                 return false;
             }
         }
+        if self.config.maxmemory_clients != 0 {
+            let mut c = self.clients.remove(&id).expect("client still present");
+            self.update_client_mem(&mut c);
+            self.clients.insert(id, c);
+        }
         let c = self.clients.get_mut(&id).expect("client still present");
         let pending = c.out.has_pending();
         let token = Token(id as usize);
@@ -327,6 +342,7 @@ impl Server {
             }
             Conn::None => {}
         }
+        self.forget_client_mem(&mut c);
         self.unwatch_all(&mut c);
         self.pubsub_unsubscribe_all(&mut c, false);
         self.monitors.retain(|m| *m != id);
@@ -436,4 +452,95 @@ fn set_keepalive(s: &mio::net::TcpStream, interval: i64) {
         (interval / 3).max(1) as i32,
     );
     set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3);
+}
+
+impl Server {
+    /// The `maxmemory-clients` limit in bytes (0: client eviction off), as Redis computes it:
+    /// a percentage of `maxmemory` or an absolute amount, never below 128 KB.
+    pub fn client_eviction_limit(&self) -> usize {
+        let cfg = &self.config;
+        let limit = if cfg.maxmemory_clients < 0 && cfg.maxmemory > 0 {
+            (cfg.maxmemory as f64 * (-cfg.maxmemory_clients) as f64 / 100.0) as usize
+        } else if cfg.maxmemory_clients > 0 {
+            cfg.maxmemory_clients as usize
+        } else {
+            return 0;
+        };
+        limit.max(128 * 1024)
+    }
+
+    /// Re-measures a client's memory and updates the evictable-clients total.
+    pub fn update_client_mem(&mut self, c: &mut Client) {
+        let now = if c.evictable() && !c.has(flags::CLOSE_ASAP) {
+            c.total_memory()
+        } else {
+            0
+        };
+        self.clients_mem_evictable =
+            self.clients_mem_evictable + now - c.last_memory_usage.min(self.clients_mem_evictable);
+        c.last_memory_usage = now;
+    }
+
+    /// Forgets a client's accounted memory (it is being freed).
+    pub fn forget_client_mem(&mut self, c: &mut Client) {
+        self.clients_mem_evictable -= c.last_memory_usage.min(self.clients_mem_evictable);
+        c.last_memory_usage = 0;
+    }
+
+    /// Evicts the largest evictable clients while their total memory is at or over
+    /// `maxmemory-clients`. `current` is the client whose command is being processed (not in
+    /// the map); returns true if that client was evicted.
+    pub fn evict_clients(&mut self, mut current: Option<&mut Client>) -> bool {
+        let limit = self.client_eviction_limit();
+        if limit == 0 {
+            return false;
+        }
+        let mut evicted_current = false;
+        while self.clients_mem_evictable >= limit {
+            let mut best: Option<(usize, ClientId)> = None;
+            for (id, c) in self.clients.iter() {
+                if c.last_memory_usage > 0
+                    && !c.has(flags::CLOSE_ASAP)
+                    && best.is_none_or(|b| c.last_memory_usage > b.0)
+                {
+                    best = Some((c.last_memory_usage, *id));
+                }
+            }
+            if let Some(cur) = current.as_deref() {
+                if !evicted_current
+                    && cur.last_memory_usage > 0
+                    && best.is_none_or(|b| cur.last_memory_usage > b.0)
+                {
+                    best = Some((cur.last_memory_usage, cur.id));
+                }
+            }
+            let Some((_, victim)) = best else {
+                crate::log_warning!("Over client maxmemory after evicting all evictable clients");
+                break;
+            };
+            self.stats.evicted_clients += 1;
+            match current.as_deref_mut() {
+                Some(cur) if cur.id == victim => {
+                    crate::log_notice!("Evicting client: {}", self.client_info_string(cur));
+                    self.forget_client_mem(cur);
+                    cur.out.clear();
+                    cur.out.enabled = false;
+                    cur.flags |= flags::CLOSE_ASAP;
+                    self.clients_to_close.push(cur.id);
+                    evicted_current = true;
+                }
+                _ => {
+                    let mut c = self.clients.remove(&victim).expect("victim present");
+                    crate::log_notice!("Evicting client: {}", self.client_info_string(&c));
+                    self.forget_client_mem(&mut c);
+                    c.out.clear();
+                    c.out.enabled = false;
+                    c.flags |= flags::CLOSE_ASAP;
+                    self.clients_to_close.push(victim);
+                    self.clients.insert(victim, c);
+                }
+            }
+        }
+        evicted_current
+    }
 }

@@ -47,6 +47,11 @@ impl Server {
             c.out.raw(data);
             let spilled = c.out.list_bytes > 0;
             self.mark_pending_write(id);
+            if self.config.maxmemory_clients != 0 {
+                let mut c = self.clients.remove(&id).expect("present");
+                self.update_client_mem(&mut c);
+                self.clients.insert(id, c);
+            }
             if spilled {
                 self.check_output_buffer_limits_of(id);
             }

@@ -165,6 +165,7 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.active_expire_cycle(ExpireCycle::Fast, expire);
     srv.flush_propagation();
     srv.handle_pending_writes(registry);
+    srv.evict_clients(None);
     srv.free_clients_in_async_queue(registry);
 }
 

@@ -464,6 +464,12 @@ impl Server {
             c.out.raw(b"+QUEUED\r\n");
             return false;
         }
+        if self.config.maxmemory_clients != 0 {
+            self.update_client_mem(c);
+            if self.evict_clients(Some(c)) {
+                return false;
+            }
+        }
         self.call(c, id);
         false
     }

@@ -145,6 +145,8 @@ pub struct Server {
     pub reply_buffer_peak_reset_ms: i64,
     /// `DEBUG REPLYBUFFER RESIZING 0` turns adaptive reply buffers off.
     pub reply_buffer_resizing: bool,
+    /// Memory of the clients `maxmemory-clients` may evict (sum of their last measurement).
+    pub clients_mem_evictable: usize,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
 }
@@ -204,6 +206,7 @@ impl Server {
             oom_score_base: None,
             reply_buffer_peak_reset_ms: 5000,
             reply_buffer_resizing: true,
+            clients_mem_evictable: 0,
             config,
         }
     }
