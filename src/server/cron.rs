@@ -58,11 +58,39 @@ fn resize_query_buffer(c: &mut crate::client::Client, now_ms: i64) {
     c.querybuf_peak = c.querybuf.len().max(pending_bulk.unwrap_or(0));
 }
 
-/// Bytes allocated by the server, from jemalloc's statistics.
+/// Bytes allocated by the server, from jemalloc's global statistics (refreshes the stats
+/// epoch: for INFO and the cron, not for per-command checks — see `UsedMemory`).
 pub fn allocated_bytes() -> usize {
     use tikv_jemalloc_ctl::{epoch, stats};
     let _ = epoch::advance();
     stats::allocated::read().unwrap_or(0)
+}
+
+/// The server's live heap size, read cheaply: jemalloc keeps per-thread counters of bytes
+/// allocated and freed, and all data is allocated and freed by the main thread, so their
+/// difference is what Redis calls `used_memory` (a running total of usable sizes). Reading it is
+/// two loads, which makes it fit for the per-command `maxmemory` check.
+pub struct UsedMemory {
+    allocated: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
+    deallocated: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
+}
+
+impl UsedMemory {
+    /// Must be created on the thread that owns the data (the event-loop thread).
+    pub fn for_current_thread() -> UsedMemory {
+        use tikv_jemalloc_ctl::thread;
+        UsedMemory {
+            allocated: thread::allocatedp::read().ok(),
+            deallocated: thread::deallocatedp::read().ok(),
+        }
+    }
+
+    pub fn get(&self) -> usize {
+        match (&self.allocated, &self.deallocated) {
+            (Some(a), Some(d)) => a.get().saturating_sub(d.get()) as usize,
+            _ => allocated_bytes(),
+        }
+    }
 }
 
 impl Server {
@@ -284,7 +312,7 @@ impl Server {
         self.update_cached_time();
         self.cronloops += 1;
         self.check_pause_timeout();
-        let used = allocated_bytes();
+        let used = self.used_memory();
         if used > self.peak_memory {
             self.peak_memory = used;
             self.stat_peak_memory_time = self.now_ms();

@@ -147,6 +147,7 @@ pub struct Server {
     pub reply_buffer_resizing: bool,
     /// Memory of the clients `maxmemory-clients` may evict (sum of their last measurement).
     pub clients_mem_evictable: usize,
+    pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
 }
@@ -207,6 +208,7 @@ impl Server {
             reply_buffer_peak_reset_ms: 5000,
             reply_buffer_resizing: true,
             clients_mem_evictable: 0,
+            used_memory_counter: cron::UsedMemory::for_current_thread(),
             config,
         }
     }
@@ -337,8 +339,8 @@ impl Server {
         let _batch = self.prop.flush();
     }
 
-    /// Memory in use as the allocator reports it.
+    /// Memory in use (Redis' `used_memory`).
     pub fn used_memory(&self) -> usize {
-        crate::server::cron::allocated_bytes()
+        self.used_memory_counter.get()
     }
 }
