@@ -66,6 +66,9 @@ pub mod flags {
     pub const LUA_DEBUG: u64 = 1 << 25;
     pub const TRACKING: u64 = 1 << 31;
     pub const PROTOCOL_ERROR: u64 = 1 << 39;
+    /// Set while a command must produce exactly one reply (inside EXEC or a script), so it
+    /// may not block or turn into a MONITOR.
+    pub const DENY_BLOCKING: u64 = 1 << 41;
     pub const NO_EVICT: u64 = 1 << 43;
     pub const PUSHING: u64 = 1 << 44;
     pub const NO_TOUCH: u64 = 1 << 45;
@@ -150,6 +153,9 @@ pub struct Client {
     pub parser: RequestParser,
     /// The arguments of the command being executed.
     pub argv: Vec<Vec<u8>>,
+    /// Indexes of `argv` the running command marked as secret (passwords): the slow log and
+    /// MONITOR show them as "(redacted)".
+    pub redacted: Vec<usize>,
     /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
     pub last_cmd: Option<crate::commands::CmdId>,
     pub out: ReplyBuf,
@@ -198,6 +204,7 @@ impl Client {
             querybuf_peak: 0,
             parser: RequestParser::new(),
             argv: Vec::new(),
+            redacted: Vec::new(),
             last_cmd: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
@@ -230,6 +237,13 @@ impl Client {
     /// Subscriptions of all kinds (a client with any is in the pub/sub context under RESP2).
     pub fn subscription_count(&self) -> usize {
         self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+
+    /// Hides argument `i` of the running command from the slow log and MONITOR.
+    pub fn redact_arg(&mut self, i: usize) {
+        if !self.redacted.contains(&i) {
+            self.redacted.push(i);
+        }
     }
 
     /// Argument `i` of the current command.

@@ -8,7 +8,7 @@ use mio::{Interest, Registry, Token};
 use crate::client::{flags, Client, ClientId, Conn};
 use crate::resp::request::Limits;
 use crate::resp::ParseOutcome;
-use crate::server::{PauseKind, Server};
+use crate::server::Server;
 
 /// Bytes read from a socket per read call.
 const IOBUF_LEN: usize = 16 * 1024;
@@ -172,11 +172,6 @@ impl Server {
             if c.has(flags::BLOCKED | flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) {
                 break;
             }
-            // A paused server holds clients (before parsing, so nothing runs) until unpaused.
-            if self.pause == PauseKind::All && !c.has(flags::SLAVE) {
-                self.hold_paused_client(c.id);
-                break;
-            }
             let limits = self.parse_limits(c);
             let outcome = {
                 let Client {
@@ -200,6 +195,7 @@ impl Server {
                         break;
                     }
                     c.argv.clear();
+                    self.command_done(c);
                 }
                 ParseOutcome::Incomplete => break,
                 ParseOutcome::Error(msg, reason) => {

@@ -83,6 +83,11 @@ fn auth_command(srv: &mut Server, c: &mut Client) {
         c.out.error(crate::commands::errors::SYNTAX);
         return;
     }
+    // Credentials never show up in MONITOR or the slow log.
+    c.redact_arg(1);
+    if c.argv.len() == 3 {
+        c.redact_arg(2);
+    }
     let (user, pass) = if c.argv.len() == 2 {
         if srv.config.requirepass.is_none() {
             c.out.error("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
@@ -130,6 +135,8 @@ fn hello_command(srv: &mut Server, c: &mut Client) {
         let more = c.argv.len() - 1 - j;
         let opt = c.argv[j].clone();
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            c.redact_arg(j + 1);
+            c.redact_arg(j + 2);
             let (u, p) = (c.argv[j + 1].clone(), c.argv[j + 2].clone());
             if !authenticate(srv, &u, &p) {
                 c.out

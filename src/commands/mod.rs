@@ -8,7 +8,10 @@ pub mod keyspec;
 pub mod spec;
 pub mod table;
 
+pub mod client;
+pub mod command;
 pub mod connection;
+pub mod info;
 pub mod keyspace;
 pub mod multi;
 pub mod string;
@@ -80,6 +83,8 @@ pub struct Command {
     pub usec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
+    /// Latency histogram for INFO latencystats, created on the first timed call.
+    pub latency: Option<Box<info::LatencyHistogram>>,
 }
 
 pub struct CommandTable {
@@ -91,6 +96,9 @@ pub struct CommandTable {
 /// Finds the implementation of a command by full name, asking each group in turn.
 fn implementation(fullname: &str) -> Option<CmdProc> {
     connection::lookup(fullname)
+        .or_else(|| client::lookup(fullname))
+        .or_else(|| command::lookup(fullname))
+        .or_else(|| info::lookup(fullname))
         .or_else(|| keyspace::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
         .or_else(|| string::lookup(fullname))
@@ -137,6 +145,7 @@ impl CommandTable {
             usec: 0,
             rejected_calls: 0,
             failed_calls: 0,
+            latency: None,
         });
         let mut any_sub = false;
         for sub in spec.subcommands.iter() {
@@ -321,6 +330,10 @@ impl Server {
                 ));
                 self.discard_transaction(c);
                 self.record_reply_errors(c);
+                // Monitors saw the MULTI but none of the queued commands: show the EXEC
+                // that ends the transaction.
+                let argv = c.argv.clone();
+                self.feed_monitors(c, &argv);
                 return;
             }
         }
@@ -446,6 +459,7 @@ impl Server {
             && (self.pause == crate::server::PauseKind::All
                 || (self.pause == crate::server::PauseKind::Write && may_replicate))
         {
+            c.flags |= cflags::BLOCKED;
             self.hold_paused_client(c.id);
             return true;
         }
@@ -512,6 +526,18 @@ impl Server {
         self.current_client_resp = prev_resp;
         let failed = c.out.errors.len() > errors_before;
         self.record_reply_errors(c);
+        // Arguments the command marked secret are hidden from the slow log and monitors.
+        let mut monitor_argv = monitor_argv;
+        if !c.redacted.is_empty() {
+            for i in std::mem::take(&mut c.redacted) {
+                if let Some(a) = c.argv.get_mut(i) {
+                    *a = b"(redacted)".to_vec();
+                }
+                if let Some(a) = monitor_argv.as_mut().and_then(|m| m.get_mut(i)) {
+                    *a = b"(redacted)".to_vec();
+                }
+            }
+        }
         {
             let cmd = &mut self.commands.cmds[id];
             cmd.calls += 1;
@@ -519,6 +545,9 @@ impl Server {
             if failed {
                 cmd.failed_calls += 1;
             }
+        }
+        if !c.has(cflags::BLOCKED) {
+            self.record_command_latency(id, duration);
         }
         self.stats.numcommands += 1;
         c.commands_processed += 1;

@@ -114,6 +114,9 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
     let queued = std::mem::take(&mut c.multi);
     c.flags &= !flags::MULTI;
     let exec_argv = std::mem::take(&mut c.argv);
+    // Each queued command owes exactly one reply, so none may block or become a monitor.
+    let had_deny_blocking = c.has(flags::DENY_BLOCKING);
+    c.flags |= flags::DENY_BLOCKING;
     c.out.array(queued.len());
     for q in queued {
         c.argv = q.argv;
@@ -124,6 +127,9 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
             }
             None => c.out.error("unknown command"),
         }
+    }
+    if !had_deny_blocking {
+        c.flags &= !flags::DENY_BLOCKING;
     }
     c.argv = exec_argv;
     c.last_cmd = srv.commands.lookup(&c.argv);

@@ -302,7 +302,7 @@ impl Server {
 
     /// Ends an expired CLIENT PAUSE.
     pub fn check_pause_timeout(&mut self) {
-        if self.pause != PauseKind::None && self.pause_end_ms <= crate::util::mstime() {
+        if self.pause != PauseKind::None && self.pause_end_ms < crate::util::mstime() {
             self.unpause_clients();
         }
     }
@@ -311,6 +311,7 @@ impl Server {
     pub fn server_cron(&mut self, state: &mut ExpireState) {
         self.update_cached_time();
         self.cronloops += 1;
+        self.track_instantaneous_metrics();
         self.check_pause_timeout();
         let used = self.used_memory();
         if used > self.peak_memory {

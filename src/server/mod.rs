@@ -56,7 +56,8 @@ pub struct Stats {
 }
 
 /// CLIENT PAUSE state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from least to most restrictive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PauseKind {
     None,
     /// Only writes (and commands that may write) are held.
@@ -84,6 +85,12 @@ pub struct Server {
     pub start_time_ms: i64,
     pub start_monotonic_us: u64,
     pub run_id: String,
+    /// Replication id of this server's history (INFO `master_replid`).
+    pub replid: String,
+    /// Memory in use once the server was set up (INFO `used_memory_startup`).
+    pub startup_memory: usize,
+    /// Samples for INFO's `instantaneous_*` fields.
+    pub inst_metrics: crate::commands::info::InstMetrics,
     pub pid: u32,
     pub executable: String,
     pub config_file: Option<String>,
@@ -117,6 +124,8 @@ pub struct Server {
     pub pause_end_ms: i64,
     /// Clients held by a pause, resumed when it ends.
     pub paused_clients: VecDeque<ClientId>,
+    /// Set when a pause became less restrictive: held clients are retried in before-sleep.
+    pub pause_lifted: bool,
 
     /// `DEBUG SET-ACTIVE-EXPIRE 0` stops the active expire cycle.
     pub active_expire_enabled: bool,
@@ -171,6 +180,9 @@ impl Server {
             start_time_ms: now,
             start_monotonic_us: crate::util::monotonic_us(),
             run_id: crate::util::random_hex(40),
+            replid: crate::util::random_hex(40),
+            startup_memory: crate::server::cron::allocated_bytes(),
+            inst_metrics: Default::default(),
             pid: std::process::id(),
             executable: std::env::current_exe()
                 .map(|p| p.display().to_string())
@@ -191,6 +203,7 @@ impl Server {
             pause: PauseKind::None,
             pause_end_ms: 0,
             paused_clients: VecDeque::new(),
+            pause_lifted: false,
             active_expire_enabled: true,
             cron_paused: false,
             cronloops: 0,

@@ -108,7 +108,7 @@ impl Server {
         if c.has(flags::SCRIPT) {
             line.extend_from_slice(b"lua");
         } else if c.has(flags::UNIX_SOCKET) {
-            line.extend_from_slice(format!("unix:{}", c.laddr).as_bytes());
+            line.extend_from_slice(format!("unix:{}", self.config.unixsocket).as_bytes());
         } else {
             line.extend_from_slice(c.addr.as_bytes());
         }
@@ -173,7 +173,9 @@ impl Server {
             c.patterns.len(),
             c.shard_channels.len(),
             if c.has(flags::MULTI) { c.multi.len() as i64 } else { -1 },
-            c.querybuf_len(),
+            // Like Redis, the whole buffer counts, including the part of a running command
+            // already parsed.
+            c.querybuf.len(),
             c.querybuf.capacity() - c.querybuf.len(),
             c.argv.iter().map(|a| a.len()).sum::<usize>(),
             c.multi.iter().map(|q| q.argv.iter().map(|a| a.len()).sum::<usize>()).sum::<usize>(),
@@ -197,47 +199,68 @@ impl Server {
         }
     }
 
-    /// Starts (or extends) a pause.
+    /// Starts (or extends) a CLIENT PAUSE: the stricter kind and the later end win, as when
+    /// Redis merges a new pause into the current one.
     pub fn pause_clients(&mut self, kind: PauseKind, end_ms: i64) {
-        // A stronger or longer pause wins over a current one, as in Redis.
-        if self.pause == PauseKind::All && kind == PauseKind::Write {
-            self.pause_end_ms = self.pause_end_ms.max(end_ms);
-            return;
-        }
-        self.pause = kind;
-        self.pause_end_ms = if self.pause != PauseKind::None {
-            self.pause_end_ms.max(end_ms)
+        if self.pause == PauseKind::None {
+            self.pause = kind;
+            self.pause_end_ms = end_ms;
         } else {
-            end_ms
-        };
+            self.pause = self.pause.max(kind);
+            self.pause_end_ms = self.pause_end_ms.max(end_ms);
+        }
     }
 
+    /// Ends the pause; held clients run their commands in the next before-sleep.
     pub fn unpause_clients(&mut self) {
+        if self.pause != PauseKind::None {
+            self.pause_lifted = true;
+        }
         self.pause = PauseKind::None;
         self.pause_end_ms = 0;
     }
 
-    /// Resumes held clients once the pause is over (before-sleep).
+    /// Retries the held clients once the pause is over or lifted (before-sleep). A client
+    /// whose command is still not allowed (a write under a WRITE pause) is held again.
     pub fn resume_unpaused_clients(&mut self, registry: &mio::Registry) {
         self.check_pause_timeout();
-        if self.paused_clients.is_empty() {
+        if !self.pause_lifted {
             return;
         }
+        self.pause_lifted = false;
         let held: Vec<ClientId> = self.paused_clients.drain(..).collect();
         for id in held {
             let Some(mut c) = self.clients.remove(&id) else {
                 continue;
             };
+            c.flags &= !flags::BLOCKED;
             if !c.argv.is_empty() {
-                // The held command: try it again (it may be held once more).
                 if self.process_command(&mut c) {
                     self.clients.insert(id, c);
                     continue;
                 }
                 c.argv.clear();
+                self.command_done(&mut c);
             }
             self.process_input(&mut c);
             self.put_back_client(registry, c, false);
+        }
+    }
+
+    /// Per-request cleanup after a command ran or was rejected (Redis' `resetClient`): a
+    /// CLIENT REPLY SKIP silences exactly the next command.
+    pub fn command_done(&mut self, c: &mut Client) {
+        c.redacted.clear();
+        if c.has(flags::REPLY_SKIP) {
+            c.flags &= !flags::REPLY_SKIP;
+            if !c.has(flags::REPLY_OFF | flags::CLOSE_ASAP) {
+                c.out.enabled = true;
+            }
+        }
+        if c.has(flags::REPLY_SKIP_NEXT) {
+            c.flags &= !flags::REPLY_SKIP_NEXT;
+            c.flags |= flags::REPLY_SKIP;
+            c.out.enabled = false;
         }
     }
 

@@ -1,0 +1,472 @@
+//! Connection introspection and control: the CLIENT subcommands (ID, INFO, LIST, KILL,
+//! SETNAME/GETNAME, PAUSE/UNPAUSE, REPLY, NO-EVICT, UNBLOCK, GETREDIR, HELP) and MONITOR.
+//!
+//! These commands look at every connected client, including the one running the command, which
+//! is out of `srv.clients` while it runs; `all_clients` puts it back in the picture. Client
+//! tracking (CLIENT TRACKING / TRACKINGINFO / CACHING) is not implemented, so those stay
+//! unregistered.
+
+use crate::client::{flags, Client, ClientId};
+use crate::commands::{errors, reply_help, CmdProc};
+use crate::server::{PauseKind, Server};
+
+pub fn lookup(name: &str) -> Option<CmdProc> {
+    Some(match name {
+        "client|help" => client_help_command,
+        "client|id" => client_id_command,
+        "client|info" => client_info_command,
+        "client|list" => client_list_command,
+        "client|kill" => client_kill_command,
+        "client|setname" => client_setname_command,
+        "client|getname" => client_getname_command,
+        "client|pause" => client_pause_command,
+        "client|unpause" => client_unpause_command,
+        "client|reply" => client_reply_command,
+        "client|no-evict" => client_no_evict_command,
+        "client|unblock" => client_unblock_command,
+        "client|getredir" => client_getredir_command,
+        "monitor" => monitor_command,
+        _ => return None,
+    })
+}
+
+/// Client types as CLIENT LIST TYPE / CLIENT KILL TYPE / client-output-buffer-limit name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+/// The type of a client. MONITOR clients carry the replica flag internally but are shown as
+/// normal clients, and only the PUBSUB flag (not RESP3 subscriptions) makes a pub/sub client.
+pub fn client_type(c: &Client) -> ClientType {
+    if c.has(flags::MASTER) {
+        ClientType::Master
+    } else if c.has(flags::SLAVE) && !c.has(flags::MONITOR) {
+        ClientType::Replica
+    } else if c.has(flags::PUBSUB) {
+        ClientType::PubSub
+    } else {
+        ClientType::Normal
+    }
+}
+
+pub fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
+    let n = name.to_ascii_lowercase();
+    Some(match &n[..] {
+        b"normal" => ClientType::Normal,
+        b"slave" | b"replica" => ClientType::Replica,
+        b"pubsub" => ClientType::PubSub,
+        b"master" => ClientType::Master,
+        _ => return None,
+    })
+}
+
+/// Every connected client in creation (id) order, the calling one included.
+fn all_clients<'a>(srv: &'a Server, me: &'a Client) -> Vec<&'a Client> {
+    let mut v: Vec<&Client> = srv.clients.values().map(|b| &**b).collect();
+    if !srv.clients.contains_key(&me.id) {
+        v.push(me);
+    }
+    v.sort_by_key(|c| c.id);
+    v
+}
+
+fn client_help_command(_srv: &mut Server, c: &mut Client) {
+    reply_help(
+        c,
+        &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    );
+}
+
+fn client_id_command(_srv: &mut Server, c: &mut Client) {
+    c.out.int(c.id as i64);
+}
+
+fn client_info_command(srv: &mut Server, c: &mut Client) {
+    let mut s = srv.client_info_string(c);
+    s.push('\n');
+    c.out.verbatim(s.as_bytes(), "txt");
+}
+
+fn client_list_command(srv: &mut Server, c: &mut Client) {
+    let argc = c.argv.len();
+    let mut out = String::new();
+    if argc == 4 && c.argv[2].eq_ignore_ascii_case(b"type") {
+        let Some(t) = client_type_by_name(&c.argv[3]) else {
+            let msg = format!(
+                "Unknown client type '{}'",
+                String::from_utf8_lossy(&c.argv[3])
+            );
+            c.out.error(&msg);
+            return;
+        };
+        for cl in all_clients(srv, c) {
+            if client_type(cl) == t {
+                out.push_str(&srv.client_info_string(cl));
+                out.push('\n');
+            }
+        }
+    } else if argc > 3 && c.argv[2].eq_ignore_ascii_case(b"id") {
+        let mut ids = Vec::with_capacity(argc - 3);
+        for j in 3..argc {
+            match crate::util::parse_i64(&c.argv[j]) {
+                Some(v) => ids.push(v),
+                None => {
+                    c.out.error("Invalid client ID");
+                    return;
+                }
+            }
+        }
+        for id in ids {
+            let id = id as ClientId;
+            if id == c.id {
+                out.push_str(&srv.client_info_string(c));
+                out.push('\n');
+            } else if let Some(cl) = srv.clients.get(&id) {
+                out.push_str(&srv.client_info_string(cl));
+                out.push('\n');
+            }
+        }
+    } else if argc != 2 {
+        c.out.error(errors::SYNTAX);
+        return;
+    } else {
+        for cl in all_clients(srv, c) {
+            out.push_str(&srv.client_info_string(cl));
+            out.push('\n');
+        }
+    }
+    c.out.verbatim(out.as_bytes(), "txt");
+}
+
+fn client_kill_command(srv: &mut Server, c: &mut Client) {
+    let argc = c.argv.len();
+    let mut addr: Option<Vec<u8>> = None;
+    let mut laddr: Option<Vec<u8>> = None;
+    let mut user: Option<Vec<u8>> = None;
+    let mut ctype: Option<ClientType> = None;
+    let mut id: u64 = 0;
+    let mut skipme = true;
+    if argc == 3 {
+        // The old form: one address, and a client may kill itself.
+        addr = Some(c.argv[2].clone());
+        skipme = false;
+    } else {
+        let mut i = 2;
+        while i < argc {
+            let more = argc > i + 1;
+            let opt = &c.argv[i];
+            if opt.eq_ignore_ascii_case(b"id") && more {
+                match crate::util::parse_i64(&c.argv[i + 1]) {
+                    Some(v) if v >= 1 => id = v as u64,
+                    _ => {
+                        c.out.error("client-id should be greater than 0");
+                        return;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"type") && more {
+                match client_type_by_name(&c.argv[i + 1]) {
+                    Some(t) => ctype = Some(t),
+                    None => {
+                        let msg = format!(
+                            "Unknown client type '{}'",
+                            String::from_utf8_lossy(&c.argv[i + 1])
+                        );
+                        c.out.error(&msg);
+                        return;
+                    }
+                }
+            } else if opt.eq_ignore_ascii_case(b"addr") && more {
+                addr = Some(c.argv[i + 1].clone());
+            } else if opt.eq_ignore_ascii_case(b"laddr") && more {
+                laddr = Some(c.argv[i + 1].clone());
+            } else if opt.eq_ignore_ascii_case(b"user") && more {
+                // Only the default user exists until ACLs arrive.
+                if c.argv[i + 1] != b"default" {
+                    let msg = format!("No such user '{}'", String::from_utf8_lossy(&c.argv[i + 1]));
+                    c.out.error(&msg);
+                    return;
+                }
+                user = Some(c.argv[i + 1].clone());
+            } else if opt.eq_ignore_ascii_case(b"skipme") && more {
+                let v = &c.argv[i + 1];
+                if v.eq_ignore_ascii_case(b"yes") {
+                    skipme = true;
+                } else if v.eq_ignore_ascii_case(b"no") {
+                    skipme = false;
+                } else {
+                    c.out.error(errors::SYNTAX);
+                    return;
+                }
+            } else {
+                c.out.error(errors::SYNTAX);
+                return;
+            }
+            i += 2;
+        }
+    }
+    let matches = |cl: &Client| {
+        addr.as_ref().is_none_or(|a| cl.addr.as_bytes() == &a[..])
+            && laddr.as_ref().is_none_or(|a| cl.laddr.as_bytes() == &a[..])
+            && ctype.is_none_or(|t| client_type(cl) == t)
+            && (id == 0 || cl.id == id)
+            && user.as_ref().is_none_or(|u| cl.user.as_bytes() == &u[..])
+    };
+    let mut victims: Vec<ClientId> = Vec::new();
+    let mut kill_me = false;
+    for cl in all_clients(srv, c) {
+        if !matches(cl) {
+            continue;
+        }
+        if cl.id == c.id {
+            if skipme {
+                continue;
+            }
+            kill_me = true;
+        } else {
+            victims.push(cl.id);
+        }
+    }
+    let killed = victims.len() + kill_me as usize;
+    for v in victims {
+        srv.kill_client(v);
+    }
+    if argc == 3 {
+        if killed == 0 {
+            c.out.error("No such client");
+        } else {
+            c.out.ok();
+        }
+    } else {
+        c.out.int(killed as i64);
+    }
+    // Our own connection goes only after the reply above was queued.
+    if kill_me {
+        c.flags |= flags::CLOSE_AFTER_REPLY;
+    }
+}
+
+fn client_setname_command(_srv: &mut Server, c: &mut Client) {
+    let name = c.argv[2].clone();
+    if !crate::commands::connection::valid_client_name(&name) {
+        c.out
+            .error("Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    c.name = if name.is_empty() { None } else { Some(name) };
+    c.out.ok();
+}
+
+fn client_getname_command(_srv: &mut Server, c: &mut Client) {
+    match c.name.clone() {
+        Some(n) => c.out.bulk(&n),
+        None => c.out.null(),
+    }
+}
+
+fn client_pause_command(srv: &mut Server, c: &mut Client) {
+    let mut kind = PauseKind::All;
+    if c.argv.len() == 4 {
+        let m = &c.argv[3];
+        if m.eq_ignore_ascii_case(b"write") {
+            kind = PauseKind::Write;
+        } else if m.eq_ignore_ascii_case(b"all") {
+            kind = PauseKind::All;
+        } else {
+            c.out.error("CLIENT PAUSE mode must be WRITE or ALL");
+            return;
+        }
+    } else if c.argv.len() != 3 {
+        crate::commands::reply_subcommand_syntax_error(c);
+        return;
+    }
+    let Some(timeout) = crate::util::parse_i64(&c.argv[2]) else {
+        c.out.error("timeout is not an integer or out of range");
+        return;
+    };
+    if timeout < 0 {
+        c.out.error("timeout is negative");
+        return;
+    }
+    // A zero timeout gives an end in the past: the pause is over at the next check.
+    let end = if timeout > 0 {
+        timeout.saturating_add(crate::util::mstime())
+    } else {
+        0
+    };
+    srv.pause_clients(kind, end);
+    c.out.ok();
+}
+
+fn client_unpause_command(srv: &mut Server, c: &mut Client) {
+    srv.unpause_clients();
+    c.out.ok();
+}
+
+fn client_reply_command(_srv: &mut Server, c: &mut Client) {
+    let mode = &c.argv[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        c.flags &= !(flags::REPLY_SKIP | flags::REPLY_OFF);
+        if !c.has(flags::CLOSE_ASAP) {
+            c.out.enabled = true;
+        }
+        c.out.ok();
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        // No reply: the switch itself is the first silenced command.
+        c.flags |= flags::REPLY_OFF;
+        c.out.enabled = false;
+    } else if mode.eq_ignore_ascii_case(b"skip") {
+        // Takes effect after this command: the next command's reply is dropped.
+        if !c.has(flags::REPLY_OFF) {
+            c.flags |= flags::REPLY_SKIP_NEXT;
+        }
+    } else {
+        c.out.error(errors::SYNTAX);
+    }
+}
+
+fn client_no_evict_command(_srv: &mut Server, c: &mut Client) {
+    let mode = &c.argv[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        c.flags |= flags::NO_EVICT;
+        c.out.ok();
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        c.flags &= !flags::NO_EVICT;
+        c.out.ok();
+    } else {
+        c.out.error(errors::SYNTAX);
+    }
+}
+
+fn client_unblock_command(_srv: &mut Server, c: &mut Client) {
+    if c.argv.len() > 4 {
+        crate::commands::reply_subcommand_syntax_error(c);
+        return;
+    }
+    if c.argv.len() == 4 {
+        let r = &c.argv[3];
+        if !r.eq_ignore_ascii_case(b"timeout") && !r.eq_ignore_ascii_case(b"error") {
+            c.out
+                .error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    }
+    if crate::util::parse_i64(&c.argv[2]).is_none() {
+        c.out.error(errors::NOT_INTEGER);
+        return;
+    }
+    // No command blocks on keys yet, so no client can be waiting to be unblocked (clients held
+    // by CLIENT PAUSE are postponed, and come back when the pause ends).
+    c.out.int(0);
+}
+
+fn client_getredir_command(_srv: &mut Server, c: &mut Client) {
+    // Tracking is never enabled, so there is no redirection.
+    c.out.int(-1);
+}
+
+fn monitor_command(srv: &mut Server, c: &mut Client) {
+    if c.has(flags::DENY_BLOCKING) {
+        // Inside EXEC (or a script) every command must produce exactly one reply.
+        c.out
+            .error("MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    // Already a monitor (or a replica): nothing changes and nothing is replied.
+    if c.has(flags::SLAVE) {
+        return;
+    }
+    c.flags |= flags::SLAVE | flags::MONITOR;
+    srv.monitors.push(c.id);
+    c.out.ok();
+}
+
+impl Server {
+    /// Closes another client as CLIENT KILL does: at once from the other clients' point of
+    /// view (its pending replies are dropped), the socket going away before the next sleep.
+    pub fn kill_client(&mut self, id: ClientId) {
+        if let Some(cl) = self.clients.get_mut(&id) {
+            cl.out.clear();
+            cl.out.enabled = false;
+        }
+        self.monitors.retain(|m| *m != id);
+        self.close_client_async(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitors_are_normal_clients_and_pubsub_needs_the_flag() {
+        let mut c = Client::fake(1, 0);
+        assert_eq!(client_type(&c), ClientType::Normal);
+        c.flags |= flags::SLAVE | flags::MONITOR;
+        assert_eq!(client_type(&c), ClientType::Normal);
+        c.flags &= !flags::MONITOR;
+        assert_eq!(client_type(&c), ClientType::Replica);
+        let mut p = Client::fake(2, 0);
+        p.channels.insert(b"ch".to_vec());
+        assert_eq!(client_type(&p), ClientType::Normal);
+        p.flags |= flags::PUBSUB;
+        assert_eq!(client_type(&p), ClientType::PubSub);
+    }
+
+    #[test]
+    fn type_names_accept_both_replica_spellings() {
+        assert_eq!(client_type_by_name(b"SLAVE"), Some(ClientType::Replica));
+        assert_eq!(client_type_by_name(b"replica"), Some(ClientType::Replica));
+        assert_eq!(client_type_by_name(b"Normal"), Some(ClientType::Normal));
+        assert_eq!(client_type_by_name(b"other"), None);
+    }
+}

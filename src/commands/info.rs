@@ -1,0 +1,721 @@
+//! INFO: the server report in Redis 7.0's sections, field names and order, plus what only it
+//! needs: the per-command latency histograms behind `latencystats`, the instantaneous metrics
+//! sampled by the cron (`instantaneous_ops_per_sec` ...), and `Server::reset_stats` (CONFIG
+//! RESETSTAT).
+//!
+//! Fields of subsystems that don't exist yet (persistence, replicas, scripting) report the values
+//! a Redis without them reports: nothing loading, no child, no replica, no script.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::client::{flags, Client};
+use crate::commands::CmdProc;
+use crate::server::Server;
+
+pub fn lookup(name: &str) -> Option<CmdProc> {
+    Some(match name {
+        "info" => info_command,
+        _ => return None,
+    })
+}
+
+fn info_command(srv: &mut Server, c: &mut Client) {
+    let sel = Sections::from_args(&c.argv[1..]);
+    let text = srv.gen_info_string(&sel, Some(c));
+    c.out.verbatim(text.as_bytes(), "txt");
+}
+
+/// Which sections an INFO call asked for.
+pub struct Sections {
+    names: HashSet<String>,
+    all: bool,
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+impl Sections {
+    /// INFO's arguments: section names (any case), `default`, `all`, `everything`; none means
+    /// the default sections.
+    pub fn from_args(args: &[Vec<u8>]) -> Sections {
+        let mut s = Sections {
+            names: HashSet::new(),
+            all: false,
+        };
+        if args.is_empty() {
+            s.names
+                .extend(DEFAULT_SECTIONS.iter().map(|n| n.to_string()));
+            return s;
+        }
+        for a in args {
+            let name = String::from_utf8_lossy(a).to_ascii_lowercase();
+            match name.as_str() {
+                "default" => s
+                    .names
+                    .extend(DEFAULT_SECTIONS.iter().map(|n| n.to_string())),
+                // No module adds sections of its own, so `everything` is `all`.
+                "all" | "everything" => s.all = true,
+                _ => {
+                    s.names.insert(name);
+                }
+            }
+        }
+        s
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.all || self.names.contains(name)
+    }
+}
+
+/// Latency of one command, kept the way Redis' hdr_histogram keeps it closely enough for the
+/// percentiles INFO prints: values in nanoseconds, clamped to [1 ns, 1 s], exact below 256
+/// and with 128 linear sub-buckets per power of two above (better than 1% relative error).
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+const HIST_SUB: u64 = 128;
+const HIST_MIN_NS: u64 = 1;
+const HIST_MAX_NS: u64 = 1_000_000_000;
+
+impl LatencyHistogram {
+    fn index_of(v: u64) -> usize {
+        if v < 2 * HIST_SUB {
+            return v as usize;
+        }
+        // v >> shift lands in [128, 256): 128 sub-buckets per power of two.
+        let shift = 63 - v.leading_zeros() as u64 - 7;
+        (2 * HIST_SUB + (shift - 1) * HIST_SUB + ((v >> shift) - HIST_SUB)) as usize
+    }
+
+    /// The largest value that falls in the same bucket as index `i`.
+    fn highest_of(i: usize) -> u64 {
+        let i = i as u64;
+        if i < 2 * HIST_SUB {
+            return i;
+        }
+        let shift = (i - 2 * HIST_SUB) / HIST_SUB + 1;
+        let sub = (i - 2 * HIST_SUB) % HIST_SUB + HIST_SUB;
+        (sub << shift) + (1 << shift) - 1
+    }
+
+    pub fn record(&mut self, ns: u64) {
+        let v = ns.clamp(HIST_MIN_NS, HIST_MAX_NS);
+        let i = Self::index_of(v);
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+    }
+
+    /// The value below which `p` percent of the samples fall (hdr_histogram's rounding: the
+    /// sample rank is rounded to nearest and at least 1, and a bucket reports its top value).
+    pub fn value_at_percentile(&self, p: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let p = p.clamp(0.0, 100.0);
+        let rank = ((p / 100.0) * self.total as f64 + 0.5) as u64;
+        let rank = rank.max(1);
+        let mut seen = 0;
+        for (i, n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Self::highest_of(i);
+            }
+        }
+        Self::highest_of(self.counts.len().saturating_sub(1))
+    }
+}
+
+/// Samples behind the `instantaneous_*` fields: every 100 ms the cron records the rate of
+/// change of a counter; the field is the mean of the last 16 samples.
+#[derive(Debug, Clone, Default)]
+pub struct InstMetrics {
+    metrics: [InstMetric; 3],
+}
+
+#[derive(Debug, Clone, Default)]
+struct InstMetric {
+    last_time_ms: i64,
+    last_count: u64,
+    samples: [u64; 16],
+    idx: usize,
+}
+
+const METRIC_COMMANDS: usize = 0;
+const METRIC_NET_INPUT: usize = 1;
+const METRIC_NET_OUTPUT: usize = 2;
+const INST_SAMPLE_PERIOD_MS: i64 = 100;
+
+impl InstMetric {
+    fn track(&mut self, now_ms: i64, count: u64) {
+        if self.last_time_ms != 0 {
+            let dt = (now_ms - self.last_time_ms).max(1) as u64;
+            let ops = count.saturating_sub(self.last_count);
+            self.samples[self.idx] = ops * 1000 / dt;
+            self.idx = (self.idx + 1) % self.samples.len();
+        }
+        self.last_time_ms = now_ms;
+        self.last_count = count;
+    }
+
+    fn value(&self) -> u64 {
+        self.samples.iter().sum::<u64>() / self.samples.len() as u64
+    }
+}
+
+impl InstMetrics {
+    /// Called from the cron: samples the counters when a sample period has passed.
+    pub fn track(&mut self, now_ms: i64, commands: u64, net_in: u64, net_out: u64) {
+        let m = &self.metrics[METRIC_COMMANDS];
+        if m.last_time_ms != 0 && now_ms - m.last_time_ms < INST_SAMPLE_PERIOD_MS {
+            return;
+        }
+        self.metrics[METRIC_COMMANDS].track(now_ms, commands);
+        self.metrics[METRIC_NET_INPUT].track(now_ms, net_in);
+        self.metrics[METRIC_NET_OUTPUT].track(now_ms, net_out);
+    }
+}
+
+/// `bytesToHuman`: B, then K/M/G/T/P with two decimals.
+pub fn bytes_to_human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{}B", n);
+    }
+    let mut d = n as f64 / 1024.0;
+    for u in UNITS {
+        if d < 1024.0 {
+            return format!("{:.2}{}", d, u);
+        }
+        d /= 1024.0;
+    }
+    format!("{}B", n)
+}
+
+/// Replaces the characters that would break INFO's line format.
+fn safe_info_string(s: &str) -> String {
+    s.chars()
+        .map(|ch| {
+            if matches!(ch, '#' | ':' | '\n' | '\r') {
+                '_'
+            } else {
+                ch
+            }
+        })
+        .collect()
+}
+
+/// `%f` then trailing zeros (and a trailing dot) removed, as the percentile names are printed.
+fn percentile_name(p: f64) -> String {
+    let s = format!("{:.6}", p);
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
+}
+
+fn rusage(who: i32) -> (libc::timeval, libc::timeval) {
+    // SAFETY: getrusage only writes into the zeroed struct we own.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(who, &mut ru);
+        (ru.ru_stime, ru.ru_utime)
+    }
+}
+
+fn uname() -> (String, String, String) {
+    // SAFETY: uname fills the zeroed struct; its fields are NUL-terminated C strings.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return Default::default();
+        }
+        let f = |a: &[libc::c_char]| {
+            std::ffi::CStr::from_ptr(a.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
+        (f(&u.sysname), f(&u.release), f(&u.machine))
+    }
+}
+
+/// Resident set size of the process, from /proc.
+pub fn process_rss() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    pages * page
+}
+
+fn total_system_memory() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/meminfo") else {
+        return 0;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// The allocator's view: (allocated, active, resident).
+fn allocator_stats() -> (u64, u64, u64) {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    (
+        stats::allocated::read().unwrap_or(0) as u64,
+        stats::active::read().unwrap_or(0) as u64,
+        stats::resident::read().unwrap_or(0) as u64,
+    )
+}
+
+fn config_string(srv: &Server, name: &str) -> String {
+    crate::config::lookup(name.as_bytes())
+        .map(|d| crate::config::get_directive(&srv.config, d))
+        .unwrap_or_default()
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+impl Server {
+    /// Records a command's duration in its latency histogram (when latency tracking is on).
+    pub fn record_command_latency(&mut self, id: crate::commands::CmdId, duration_us: u64) {
+        if !self.config.latency_tracking {
+            return;
+        }
+        self.commands.cmds[id]
+            .latency
+            .get_or_insert_with(Default::default)
+            .record(duration_us.saturating_mul(1000));
+    }
+
+    /// CONFIG RESETSTAT: the server counters, the per-command statistics (calls, time,
+    /// rejections, failures, latency histograms) and the error counters go back to zero.
+    pub fn reset_stats(&mut self) {
+        self.stats = Default::default();
+        self.inst_metrics = Default::default();
+        for cmd in self.commands.cmds.iter_mut() {
+            cmd.calls = 0;
+            cmd.usec = 0;
+            cmd.rejected_calls = 0;
+            cmd.failed_calls = 0;
+            cmd.latency = None;
+        }
+    }
+
+    /// Samples the instantaneous metrics (from the cron).
+    pub fn track_instantaneous_metrics(&mut self) {
+        let now = crate::util::mstime();
+        let (cmds, net_in, net_out) = (
+            self.stats.numcommands,
+            self.stats.net_input_bytes,
+            self.stats.net_output_bytes,
+        );
+        self.inst_metrics.track(now, cmds, net_in, net_out);
+    }
+
+    /// Clients blocked (today: held by CLIENT PAUSE), as INFO `blocked_clients` counts them.
+    pub fn blocked_clients_count(&self) -> usize {
+        self.clients
+            .values()
+            .filter(|c| c.has(flags::BLOCKED))
+            .count()
+    }
+
+    /// The INFO text for the chosen sections. `me` is the calling client, which is out of
+    /// `self.clients` while its command runs but is still a connected client.
+    pub fn gen_info_string(&mut self, sel: &Sections, me: Option<&Client>) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut sections = 0;
+        let mut begin = |out: &mut String, title: &str| {
+            if sections > 0 {
+                out.push_str("\r\n");
+            }
+            sections += 1;
+            out.push_str("# ");
+            out.push_str(title);
+            out.push_str("\r\n");
+        };
+        let now_ms = crate::util::mstime();
+        let unix = now_ms / 1000;
+        let uptime = unix - self.start_time_ms / 1000;
+        let me_extra = me.is_some_and(|c| !self.clients.contains_key(&c.id)) as usize;
+
+        if sel.wants("server") {
+            begin(&mut out, "Server");
+            let (sys, rel, mach) = uname();
+            let _ = write!(
+                out,
+                "redis_version:{}\r\nferrodis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {} {}\r\narch_bits:{}\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+                crate::server::REDIS_VERSION,
+                crate::server::FERRODIS_VERSION,
+                sys,
+                rel,
+                mach,
+                usize::BITS,
+                self.pid,
+                self.run_id,
+                self.config.port,
+                crate::util::ustime(),
+                uptime,
+                uptime / (3600 * 24),
+                self.hz,
+                self.config.hz,
+                crate::server::evict::lru_clock(now_ms),
+                self.executable,
+                self.config_file.as_deref().unwrap_or(""),
+            );
+        }
+
+        if sel.wants("clients") {
+            begin(&mut out, "Clients");
+            let mut max_in = 0;
+            let mut max_out = 0;
+            for c in self.clients.values().map(|b| &**b).chain(me) {
+                max_in = max_in.max(c.querybuf.capacity().max(c.querybuf_peak));
+                max_out = max_out.max(c.output_memory());
+            }
+            let replicas = self
+                .clients
+                .values()
+                .filter(|c| c.has(flags::SLAVE) && !c.has(flags::MONITOR))
+                .count();
+            let _ = write!(
+                out,
+                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                self.clients.len() + me_extra - replicas,
+                self.config.maxclients,
+                max_in,
+                max_out,
+                self.blocked_clients_count(),
+            );
+        }
+
+        if sel.wants("memory") {
+            begin(&mut out, "Memory");
+            let (allocated, active, resident) = allocator_stats();
+            let used = allocated;
+            if used as usize > self.peak_memory {
+                self.peak_memory = used as usize;
+            }
+            let peak = self.peak_memory as u64;
+            let rss = process_rss();
+            let system = total_system_memory();
+            let startup = self.startup_memory as u64;
+            let clients_normal: u64 = self
+                .clients
+                .values()
+                .map(|b| &**b)
+                .chain(me)
+                .map(|c| c.total_memory() as u64)
+                .sum();
+            let db_overhead: u64 = self
+                .dbs
+                .iter()
+                .map(|d| {
+                    ((d.dict.buckets() + d.expires.buckets()) * 8
+                        + (d.dict.len() + d.expires.len()) * 24) as u64
+                })
+                .sum();
+            let overhead = (startup + clients_normal + db_overhead).min(used);
+            let dataset = used - overhead;
+            let net = used.saturating_sub(startup);
+            let maxmemory = self.config.maxmemory.max(0) as u64;
+            let _ = write!(
+                out,
+                "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{allocated}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\ntotal_system_memory:{system}\r\ntotal_system_memory_human:{}\r\n",
+                bytes_to_human(used),
+                bytes_to_human(rss),
+                bytes_to_human(peak),
+                ratio(used, peak) * 100.0,
+                ratio(dataset, net) * 100.0,
+                bytes_to_human(system),
+            );
+            // No scripting engine exists yet, so there is no Lua VM and no script memory.
+            let _ = write!(
+                out,
+                "used_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                bytes_to_human(maxmemory),
+                config_string(self, "maxmemory-policy"),
+            );
+            let _ = write!(
+                out,
+                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+                ratio(active, allocated),
+                active.saturating_sub(allocated),
+                ratio(resident, active),
+                resident as i64 - active as i64,
+                ratio(rss, resident),
+                rss as i64 - resident as i64,
+                ratio(rss, used),
+                rss as i64 - used as i64,
+            );
+        }
+
+        if sel.wants("persistence") {
+            begin(&mut out, "Persistence");
+            let _ = write!(
+                out,
+                "loading:{}\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                self.loading as i32,
+                self.dirty,
+                self.lastsave,
+            );
+        }
+
+        if sel.wants("stats") {
+            begin(&mut out, "Stats");
+            let st = &self.stats;
+            let m = &self.inst_metrics.metrics;
+            let _ = write!(
+                out,
+                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+                st.numconnections,
+                st.numcommands,
+                m[METRIC_COMMANDS].value(),
+                st.net_input_bytes,
+                st.net_output_bytes,
+                m[METRIC_NET_INPUT].value() as f64 / 1024.0,
+                m[METRIC_NET_OUTPUT].value() as f64 / 1024.0,
+                st.rejected_conn,
+                st.expired_keys,
+                st.expired_stale_perc * 100.0,
+                st.expired_time_cap_reached_count,
+                st.expire_cycle_time_used_us / 1000,
+                st.evicted_keys,
+                st.evicted_clients,
+                st.total_eviction_exceeded_time_us / 1000,
+                st.keyspace_hits,
+                st.keyspace_misses,
+                self.pubsub.channels.len(),
+                self.pubsub.patterns.len(),
+                self.pubsub.shard_channels.len(),
+                st.unexpected_error_replies,
+                st.total_error_replies,
+                st.dump_payload_sanitizations,
+                st.total_reads_processed,
+                st.total_writes_processed,
+                st.io_reads_processed,
+                st.io_writes_processed,
+            );
+        }
+
+        if sel.wants("replication") {
+            begin(&mut out, "Replication");
+            out.push_str("role:master\r\nconnected_slaves:0\r\n");
+            let min_replicas: i64 = config_string(self, "min-replicas-to-write")
+                .parse()
+                .unwrap_or(0);
+            let max_lag: i64 = config_string(self, "min-replicas-max-lag")
+                .parse()
+                .unwrap_or(0);
+            if min_replicas > 0 && max_lag > 0 {
+                out.push_str("min_slaves_good_slaves:0\r\n");
+            }
+            let _ = write!(
+                out,
+                "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                self.replid,
+                config_string(self, "repl-backlog-size"),
+            );
+        }
+
+        if sel.wants("cpu") {
+            begin(&mut out, "CPU");
+            let (ss, su) = rusage(libc::RUSAGE_SELF);
+            let (cs, cu) = rusage(libc::RUSAGE_CHILDREN);
+            let (ts, tu) = rusage(libc::RUSAGE_THREAD);
+            let tv = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
+            let _ = write!(
+                out,
+                "used_cpu_sys:{}\r\nused_cpu_user:{}\r\nused_cpu_sys_children:{}\r\nused_cpu_user_children:{}\r\nused_cpu_sys_main_thread:{}\r\nused_cpu_user_main_thread:{}\r\n",
+                tv(ss),
+                tv(su),
+                tv(cs),
+                tv(cu),
+                tv(ts),
+                tv(tu),
+            );
+        }
+
+        if sel.wants("module_list") || sel.wants("modules") {
+            // No module system yet: the section is there, with no module lines.
+            begin(&mut out, "Modules");
+        }
+
+        if sel.wants("commandstats") {
+            begin(&mut out, "Commandstats");
+            for cmd in self.sorted_commands() {
+                if cmd.calls == 0 && cmd.failed_calls == 0 && cmd.rejected_calls == 0 {
+                    continue;
+                }
+                let per_call = if cmd.calls == 0 {
+                    0.0
+                } else {
+                    cmd.usec as f32 / cmd.calls as f32
+                };
+                let _ = write!(
+                    out,
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                    safe_info_string(&cmd.fullname),
+                    cmd.calls,
+                    cmd.usec,
+                    per_call,
+                    cmd.rejected_calls,
+                    cmd.failed_calls,
+                );
+            }
+        }
+
+        if sel.wants("errorstats") {
+            begin(&mut out, "Errorstats");
+            let mut errs: Vec<(&String, &u64)> = self.stats.errors.iter().collect();
+            errs.sort();
+            for (code, n) in errs {
+                let _ = write!(out, "errorstat_{}:count={}\r\n", safe_info_string(code), n);
+            }
+        }
+
+        if sel.wants("latencystats") {
+            begin(&mut out, "Latencystats");
+            if self.config.latency_tracking {
+                let pcts = self.config.latency_tracking_info_percentiles.clone();
+                for cmd in self.sorted_commands() {
+                    let Some(h) = &cmd.latency else { continue };
+                    let _ = write!(
+                        out,
+                        "latency_percentiles_usec_{}:",
+                        safe_info_string(&cmd.fullname)
+                    );
+                    for (j, p) in pcts.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        let _ = write!(
+                            out,
+                            "p{}={:.3}",
+                            percentile_name(*p),
+                            h.value_at_percentile(*p) as f64 / 1000.0
+                        );
+                    }
+                    out.push_str("\r\n");
+                }
+            }
+        }
+
+        if sel.wants("cluster") {
+            begin(&mut out, "Cluster");
+            out.push_str("cluster_enabled:0\r\n");
+        }
+
+        if sel.wants("keyspace") {
+            begin(&mut out, "Keyspace");
+            for (j, db) in self.dbs.iter().enumerate() {
+                let keys = db.dict.len();
+                let vkeys = db.expires.len();
+                if keys > 0 || vkeys > 0 {
+                    let _ = write!(
+                        out,
+                        "db{}:keys={},expires={},avg_ttl={}\r\n",
+                        j, keys, vkeys, db.avg_ttl
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Commands and subcommands in name order (parents before their subcommands).
+    fn sorted_commands(&self) -> Vec<&crate::commands::Command> {
+        let mut v: Vec<&crate::commands::Command> = self.commands.cmds.iter().collect();
+        v.sort_by(|a, b| a.fullname.cmp(&b.fullname));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_exact_below_256_and_close_above() {
+        let mut h = LatencyHistogram::default();
+        for v in 1..=100u64 {
+            h.record(v);
+        }
+        assert_eq!(h.value_at_percentile(50.0), 50);
+        assert_eq!(h.value_at_percentile(100.0), 100);
+        let mut h = LatencyHistogram::default();
+        h.record(1_234_567);
+        let v = h.value_at_percentile(50.0);
+        assert!(
+            (1_234_567..=1_234_567 + 1_234_567 / 100).contains(&v),
+            "{v}"
+        );
+        // Values beyond a second are clamped, as hdr_histogram's range is.
+        let mut h = LatencyHistogram::default();
+        h.record(5_000_000_000);
+        assert!(h.value_at_percentile(99.9) <= HIST_MAX_NS + HIST_MAX_NS / 100);
+    }
+
+    #[test]
+    fn bucket_bounds_are_contiguous() {
+        for i in 1..3000usize {
+            let lo_of_next = LatencyHistogram::highest_of(i - 1) + 1;
+            assert_eq!(LatencyHistogram::index_of(lo_of_next), i);
+        }
+    }
+
+    #[test]
+    fn percentile_names_drop_trailing_zeros() {
+        assert_eq!(percentile_name(50.0), "50");
+        assert_eq!(percentile_name(99.9), "99.9");
+        assert_eq!(percentile_name(0.0), "0");
+    }
+
+    #[test]
+    fn human_bytes() {
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(1024), "1.00K");
+        assert_eq!(bytes_to_human(1536 * 1024), "1.50M");
+    }
+
+    #[test]
+    fn section_selection() {
+        let s = Sections::from_args(&[]);
+        assert!(s.wants("server") && !s.wants("commandstats"));
+        let s = Sections::from_args(&[b"commandSTATS".to_vec()]);
+        assert!(s.wants("commandstats") && !s.wants("server"));
+        let s = Sections::from_args(&[b"cpu".to_vec(), b"all".to_vec()]);
+        assert!(s.wants("latencystats") && s.wants("cpu"));
+    }
+}
