@@ -11,6 +11,7 @@ pub mod table;
 pub mod connection;
 pub mod keyspace;
 pub mod multi;
+pub mod server;
 pub mod string;
 
 use std::collections::HashMap;
@@ -93,6 +94,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
     connection::lookup(fullname)
         .or_else(|| keyspace::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
+        .or_else(|| server::lookup(fullname))
         .or_else(|| string::lookup(fullname))
 }
 

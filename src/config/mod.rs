@@ -43,7 +43,6 @@ pub type SetFn = fn(&mut Config, &[Vec<u8>]) -> Result<(), String>;
 /// lines means the directive must not appear in the file.
 pub type RewriteFn = fn(&Config, &str) -> Vec<(String, bool)>;
 
-
 /// What kind of value a directive holds; typed kinds share their parsing.
 pub enum Kind {
     Bool {
@@ -90,11 +89,19 @@ pub enum Kind {
 /// Validation of a `Stored` directive.
 pub enum Check {
     Bool,
-    Int { min: i64, max: i64 },
-    Memory { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Memory {
+        min: i64,
+        max: i64,
+    },
     Enum(&'static [&'static str]),
     /// Free text; `empty_is_null` as for `Kind::Str`.
-    Str { empty_is_null: bool },
+    Str {
+        empty_is_null: bool,
+    },
     /// Parsing with its own rules and error texts, returning the normalized value.
     Custom(fn(&[u8]) -> Result<String, String>),
 }
@@ -318,9 +325,25 @@ impl Config {
             config_file: None,
         };
         for def in CONFIGS.iter() {
+            // The table is the one source of defaults: typed fields get theirs from it too.
             let default = match &def.kind {
                 Kind::Special { default, .. } | Kind::Stored { default, .. } => *default,
-                _ => continue,
+                Kind::Bool { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Int { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Enum { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Str { set, default, .. } => {
+                    set(&mut c, default.to_string());
+                    continue;
+                }
             };
             if default.is_empty() && def.flags & cflags::MULTI_ARG != 0 {
                 // An empty multi-argument default is the field's initial value.
@@ -479,16 +502,18 @@ fn parse_number(flags: u32, text: &[u8]) -> Result<i64, String> {
             return Ok(v);
         }
     }
-    Err(if flags & cflags::MEMORY != 0 && flags & cflags::PERCENT != 0 {
-        "argument must be a memory or percent value"
-    } else if flags & cflags::MEMORY != 0 {
-        "argument must be a memory value"
-    } else if flags & cflags::OCTAL != 0 {
-        "argument couldn't be parsed as an octal number"
-    } else {
-        "argument couldn't be parsed into an integer"
-    }
-    .into())
+    Err(
+        if flags & cflags::MEMORY != 0 && flags & cflags::PERCENT != 0 {
+            "argument must be a memory or percent value"
+        } else if flags & cflags::MEMORY != 0 {
+            "argument must be a memory value"
+        } else if flags & cflags::OCTAL != 0 {
+            "argument couldn't be parsed as an octal number"
+        } else {
+            "argument couldn't be parsed into an integer"
+        }
+        .into(),
+    )
 }
 
 fn check_bounds(flags: u32, v: i64, min: i64, max: i64) -> Result<(), String> {
@@ -669,10 +694,7 @@ pub fn rewrite_directive(cfg: &Config, def: &ConfigDef) -> Vec<(String, bool)> {
                 }
                 Check::Memory { .. } => {
                     let n: i64 = v.parse().unwrap_or(0);
-                    vec![(
-                        format!("{} {}", name, table::format_memory(n)),
-                        force,
-                    )]
+                    vec![(format!("{} {}", name, table::format_memory(n)), force)]
                 }
                 _ => vec![(format!("{} {}", name, v), force)],
             }
@@ -868,12 +890,21 @@ mod tests {
     fn rewrite_lines_use_units_and_force_only_non_defaults() {
         let mut c = Config::defaults();
         let mm = lookup(b"maxmemory").unwrap();
-        assert_eq!(rewrite_directive(&c, mm), vec![("maxmemory 0".to_string(), false)]);
+        assert_eq!(
+            rewrite_directive(&c, mm),
+            vec![("maxmemory 0".to_string(), false)]
+        );
         set_from_string(&mut c, mm, b"2mb").unwrap();
-        assert_eq!(rewrite_directive(&c, mm), vec![("maxmemory 2mb".to_string(), true)]);
+        assert_eq!(
+            rewrite_directive(&c, mm),
+            vec![("maxmemory 2mb".to_string(), true)]
+        );
         let save = lookup(b"save").unwrap();
         set_from_string(&mut c, save, b"").unwrap();
-        assert_eq!(rewrite_directive(&c, save), vec![("save \"\"".to_string(), true)]);
+        assert_eq!(
+            rewrite_directive(&c, save),
+            vec![("save \"\"".to_string(), true)]
+        );
         let pid = lookup(b"pidfile").unwrap();
         assert!(rewrite_directive(&c, pid).is_empty());
     }

@@ -378,7 +378,8 @@ fn set_percentiles(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
     let mut vals = Vec::new();
     if !(args.len() == 1 && args[0].is_empty()) {
         for a in args {
-            let v = util::parse_f64(a).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+            let v =
+                util::parse_f64(a).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
             if !(0.0..=100.0).contains(&v) {
                 return Err(
                     "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
@@ -688,15 +689,25 @@ const fn mem(min: i64, max: i64) -> Check {
     Check::Memory { min, max }
 }
 /// A string that may be empty (an empty value is written to the file).
-const S: Check = Check::Str { empty_is_null: false };
+const S: Check = Check::Str {
+    empty_is_null: false,
+};
 /// A string whose empty value means "unset" (never written to the file).
-const SN: Check = Check::Str { empty_is_null: true };
+const SN: Check = Check::Str {
+    empty_is_null: true,
+};
 
 pub static CONFIGS: &[ConfigDef] = &[
     // Booleans
     boolean!("rdbchecksum", None, IMMUTABLE, rdbchecksum, true),
     boolean!("daemonize", None, IMMUTABLE, daemonize, false),
-    boolean!("io-threads-do-reads", None, IMMUTABLE, io_threads_do_reads, false),
+    boolean!(
+        "io-threads-do-reads",
+        None,
+        IMMUTABLE,
+        io_threads_do_reads,
+        false
+    ),
     boolean!("always-show-logo", None, IMMUTABLE, always_show_logo, false),
     boolean!("protected-mode", None, 0, protected_mode, true),
     boolean!("rdbcompression", None, 0, rdbcompression, true),
@@ -705,11 +716,35 @@ pub static CONFIGS: &[ConfigDef] = &[
     stored!("stop-writes-on-bgsave-error", None, 0, B, "yes"),
     boolean!("set-proc-title", None, IMMUTABLE, set_proc_title, true),
     boolean!("dynamic-hz", None, 0, dynamic_hz, true),
-    boolean!("lazyfree-lazy-eviction", None, 0, lazyfree_lazy_eviction, false),
+    boolean!(
+        "lazyfree-lazy-eviction",
+        None,
+        0,
+        lazyfree_lazy_eviction,
+        false
+    ),
     boolean!("lazyfree-lazy-expire", None, 0, lazyfree_lazy_expire, false),
-    boolean!("lazyfree-lazy-server-del", None, 0, lazyfree_lazy_server_del, false),
-    boolean!("lazyfree-lazy-user-del", None, 0, lazyfree_lazy_user_del, false),
-    boolean!("lazyfree-lazy-user-flush", None, 0, lazyfree_lazy_user_flush, false),
+    boolean!(
+        "lazyfree-lazy-server-del",
+        None,
+        0,
+        lazyfree_lazy_server_del,
+        false
+    ),
+    boolean!(
+        "lazyfree-lazy-user-del",
+        None,
+        0,
+        lazyfree_lazy_user_del,
+        false
+    ),
+    boolean!(
+        "lazyfree-lazy-user-flush",
+        None,
+        0,
+        lazyfree_lazy_user_flush,
+        false
+    ),
     stored!("repl-disable-tcp-nodelay", None, 0, B, "no"),
     stored!("repl-diskless-sync", None, 0, B, "yes"),
     stored!("aof-rewrite-incremental-fsync", None, 0, B, "yes"),
@@ -719,20 +754,56 @@ pub static CONFIGS: &[ConfigDef] = &[
     stored!("aof-load-truncated", None, 0, B, "yes"),
     stored!("aof-use-rdb-preamble", None, 0, B, "yes"),
     stored!("aof-timestamp-enabled", None, 0, B, "no"),
-    stored!("cluster-replica-no-failover", Some("cluster-slave-no-failover"), 0, B, "no"),
+    stored!(
+        "cluster-replica-no-failover",
+        Some("cluster-slave-no-failover"),
+        0,
+        B,
+        "no"
+    ),
     stored!("replica-lazy-flush", Some("slave-lazy-flush"), 0, B, "no"),
-    boolean!("replica-serve-stale-data", Some("slave-serve-stale-data"), 0, replica_serve_stale_data, true),
-    boolean!("replica-read-only", Some("slave-read-only"), 0, replica_read_only, true),
-    stored!("replica-ignore-maxmemory", Some("slave-ignore-maxmemory"), 0, B, "yes"),
+    boolean!(
+        "replica-serve-stale-data",
+        Some("slave-serve-stale-data"),
+        0,
+        replica_serve_stale_data,
+        true
+    ),
+    boolean!(
+        "replica-read-only",
+        Some("slave-read-only"),
+        0,
+        replica_read_only,
+        true
+    ),
+    stored!(
+        "replica-ignore-maxmemory",
+        Some("slave-ignore-maxmemory"),
+        0,
+        B,
+        "yes"
+    ),
     stored!("jemalloc-bg-thread", None, 0, B, "yes"),
-    stored!("activedefrag", None, 0, Check::Custom(check_activedefrag), "no"),
+    stored!(
+        "activedefrag",
+        None,
+        0,
+        Check::Custom(check_activedefrag),
+        "no"
+    ),
     boolean!("syslog-enabled", None, IMMUTABLE, syslog_enabled, false),
     stored!("cluster-enabled", None, IMMUTABLE, B, "no"),
     boolean!("appendonly", None, DENY_LOADING, appendonly, false),
     stored!("cluster-allow-reads-when-down", None, 0, B, "no"),
     stored!("cluster-allow-pubsubshard-when-down", None, 0, B, "yes"),
     boolean!("crash-log-enabled", None, 0, crash_log_enabled, true),
-    boolean!("crash-memcheck-enabled", None, 0, crash_memcheck_enabled, true),
+    boolean!(
+        "crash-memcheck-enabled",
+        None,
+        0,
+        crash_memcheck_enabled,
+        true
+    ),
     boolean!("use-exit-on-panic", None, HIDDEN, use_exit_on_panic, false),
     stored!("disable-thp", None, IMMUTABLE, B, "yes"),
     stored!("cluster-allow-replica-migration", None, 0, B, "yes"),
@@ -770,7 +841,13 @@ pub static CONFIGS: &[ConfigDef] = &[
     stored!("masteruser", None, SENSITIVE, SN, ""),
     stored!("cluster-announce-ip", None, 0, SN, ""),
     stored!("cluster-config-file", None, IMMUTABLE, S, "nodes.conf"),
-    stored!("cluster-announce-hostname", None, 0, Check::Custom(check_hostname), ""),
+    stored!(
+        "cluster-announce-hostname",
+        None,
+        0,
+        Check::Custom(check_hostname),
+        ""
+    ),
     string!("syslog-ident", None, IMMUTABLE, syslog_ident, "redis"),
     ConfigDef {
         name: "dbfilename",
@@ -839,22 +916,95 @@ pub static CONFIGS: &[ConfigDef] = &[
     },
     string!("logfile", None, IMMUTABLE, logfile, ""),
     stored!("masterauth", None, SENSITIVE, SN, ""),
-    special!("requirepass", None, SENSITIVE, get_requirepass, set_requirepass, rw_requirepass, ""),
+    special!(
+        "requirepass",
+        None,
+        SENSITIVE,
+        get_requirepass,
+        set_requirepass,
+        rw_requirepass,
+        ""
+    ),
     // Enums
     enumeration!("supervised", None, IMMUTABLE, supervised, SUPERVISED, 0),
-    enumeration!("syslog-facility", None, IMMUTABLE, syslog_facility, SYSLOG_FACILITIES, 1),
-    stored!("repl-diskless-load", None, DENY_LOADING, Check::Enum(&["disabled", "on-empty-db", "swapdb"]), "disabled"),
+    enumeration!(
+        "syslog-facility",
+        None,
+        IMMUTABLE,
+        syslog_facility,
+        SYSLOG_FACILITIES,
+        1
+    ),
+    stored!(
+        "repl-diskless-load",
+        None,
+        DENY_LOADING,
+        Check::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled"
+    ),
     enumeration!("loglevel", None, 0, loglevel, LOGLEVELS, 2),
-    enumeration!("maxmemory-policy", None, 0, maxmemory_policy, MAXMEMORY_POLICIES, POLICY_NOEVICTION),
+    enumeration!(
+        "maxmemory-policy",
+        None,
+        0,
+        maxmemory_policy,
+        MAXMEMORY_POLICIES,
+        POLICY_NOEVICTION
+    ),
     enumeration!("appendfsync", None, 0, appendfsync, APPENDFSYNC, 1),
     enumeration!("oom-score-adj", None, 0, oom_score_adj, OOM_SCORE_ADJ, 0),
-    stored!("acl-pubsub-default", None, 0, Check::Enum(&["allchannels", "resetchannels"]), "resetchannels"),
-    stored!("sanitize-dump-payload", None, 0, Check::Enum(&["no", "yes", "clients"]), "no"),
-    enumeration!("enable-protected-configs", None, IMMUTABLE, enable_protected_configs, PROTECTED_VALUES, 0),
-    enumeration!("enable-debug-command", None, IMMUTABLE, enable_debug_command, PROTECTED_VALUES, 0),
-    enumeration!("enable-module-command", None, IMMUTABLE, enable_module_command, PROTECTED_VALUES, 0),
-    stored!("cluster-preferred-endpoint-type", None, 0, Check::Enum(&["ip", "hostname", "unknown-endpoint"]), "ip"),
-    stored!("propagation-error-behavior", None, 0, Check::Enum(&["ignore", "panic", "panic-on-replicas"]), "ignore"),
+    stored!(
+        "acl-pubsub-default",
+        None,
+        0,
+        Check::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels"
+    ),
+    stored!(
+        "sanitize-dump-payload",
+        None,
+        0,
+        Check::Enum(&["no", "yes", "clients"]),
+        "no"
+    ),
+    enumeration!(
+        "enable-protected-configs",
+        None,
+        IMMUTABLE,
+        enable_protected_configs,
+        PROTECTED_VALUES,
+        0
+    ),
+    enumeration!(
+        "enable-debug-command",
+        None,
+        IMMUTABLE,
+        enable_debug_command,
+        PROTECTED_VALUES,
+        0
+    ),
+    enumeration!(
+        "enable-module-command",
+        None,
+        IMMUTABLE,
+        enable_module_command,
+        PROTECTED_VALUES,
+        0
+    ),
+    stored!(
+        "cluster-preferred-endpoint-type",
+        None,
+        0,
+        Check::Enum(&["ip", "hostname", "unknown-endpoint"]),
+        "ip"
+    ),
+    stored!(
+        "propagation-error-behavior",
+        None,
+        0,
+        Check::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore"
+    ),
     ConfigDef {
         name: "shutdown-on-sigint",
         alias: None,
@@ -886,8 +1036,22 @@ pub static CONFIGS: &[ConfigDef] = &[
     int!("port", None, 0, port, 0, 65535, 6379),
     int!("io-threads", None, IMMUTABLE, io_threads, 1, 128, 1),
     stored!("auto-aof-rewrite-percentage", None, 0, i(0, INTMAX), "100"),
-    stored!("cluster-replica-validity-factor", Some("cluster-slave-validity-factor"), 0, i(0, INTMAX), "10"),
-    int!("list-max-listpack-size", Some("list-max-ziplist-size"), 0, list_max_listpack_size, INTMIN, INTMAX, -2),
+    stored!(
+        "cluster-replica-validity-factor",
+        Some("cluster-slave-validity-factor"),
+        0,
+        i(0, INTMAX),
+        "10"
+    ),
+    int!(
+        "list-max-listpack-size",
+        Some("list-max-ziplist-size"),
+        0,
+        list_max_listpack_size,
+        INTMIN,
+        INTMAX,
+        -2
+    ),
     int!("tcp-keepalive", None, 0, tcp_keepalive, 0, INTMAX, 300),
     stored!("cluster-migration-barrier", None, 0, i(0, INTMAX), "1"),
     stored!("active-defrag-cycle-min", None, 0, i(1, 99), "1"),
@@ -896,65 +1060,339 @@ pub static CONFIGS: &[ConfigDef] = &[
     stored!("active-defrag-threshold-upper", None, 0, i(0, 1000), "100"),
     int!("lfu-log-factor", None, 0, lfu_log_factor, 0, INTMAX, 10),
     int!("lfu-decay-time", None, 0, lfu_decay_time, 0, INTMAX, 1),
-    stored!("replica-priority", Some("slave-priority"), 0, i(0, INTMAX), "100"),
+    stored!(
+        "replica-priority",
+        Some("slave-priority"),
+        0,
+        i(0, INTMAX),
+        "100"
+    ),
     stored!("repl-diskless-sync-delay", None, 0, i(0, INTMAX), "5"),
-    int!("maxmemory-samples", None, 0, maxmemory_samples, 1, INTMAX, 5),
-    int!("maxmemory-eviction-tenacity", None, 0, maxmemory_eviction_tenacity, 0, 100, 10),
+    int!(
+        "maxmemory-samples",
+        None,
+        0,
+        maxmemory_samples,
+        1,
+        INTMAX,
+        5
+    ),
+    int!(
+        "maxmemory-eviction-tenacity",
+        None,
+        0,
+        maxmemory_eviction_tenacity,
+        0,
+        100,
+        10
+    ),
     int!("timeout", None, 0, timeout, 0, INTMAX, 0),
-    stored!("replica-announce-port", Some("slave-announce-port"), 0, i(0, 65535), "0"),
+    stored!(
+        "replica-announce-port",
+        Some("slave-announce-port"),
+        0,
+        i(0, 65535),
+        "0"
+    ),
     int!("tcp-backlog", None, IMMUTABLE, tcp_backlog, 0, INTMAX, 511),
     stored!("cluster-port", None, IMMUTABLE, i(0, 65535), "0"),
     stored!("cluster-announce-bus-port", None, 0, i(0, 65535), "0"),
     stored!("cluster-announce-port", None, 0, i(0, 65535), "0"),
     stored!("cluster-announce-tls-port", None, 0, i(0, 65535), "0"),
     stored!("repl-timeout", None, 0, i(1, INTMAX), "60"),
-    stored!("repl-ping-replica-period", Some("repl-ping-slave-period"), 0, i(1, INTMAX), "10"),
-    int!("list-compress-depth", None, 0, list_compress_depth, 0, INTMAX, 0),
+    stored!(
+        "repl-ping-replica-period",
+        Some("repl-ping-slave-period"),
+        0,
+        i(1, INTMAX),
+        "10"
+    ),
+    int!(
+        "list-compress-depth",
+        None,
+        0,
+        list_compress_depth,
+        0,
+        INTMAX,
+        0
+    ),
     stored!("rdb-key-save-delay", None, HIDDEN, i(INTMIN, INTMAX), "0"),
     stored!("key-load-delay", None, HIDDEN, i(INTMIN, INTMAX), "0"),
-    int!("active-expire-effort", None, 0, active_expire_effort, 1, 10, 1),
+    int!(
+        "active-expire-effort",
+        None,
+        0,
+        active_expire_effort,
+        1,
+        10,
+        1
+    ),
     int!("hz", None, 0, hz, 0, INTMAX, 10),
-    stored!("min-replicas-to-write", Some("min-slaves-to-write"), 0, i(0, INTMAX), "0"),
-    stored!("min-replicas-max-lag", Some("min-slaves-max-lag"), 0, i(0, INTMAX), "10"),
+    stored!(
+        "min-replicas-to-write",
+        Some("min-slaves-to-write"),
+        0,
+        i(0, INTMAX),
+        "0"
+    ),
+    stored!(
+        "min-replicas-max-lag",
+        Some("min-slaves-max-lag"),
+        0,
+        i(0, INTMAX),
+        "10"
+    ),
     stored!("watchdog-period", None, HIDDEN, i(0, INTMAX), "0"),
     stored!("shutdown-timeout", None, 0, i(0, INTMAX), "10"),
-    stored!("repl-diskless-sync-max-replicas", None, 0, i(0, INTMAX), "0"),
+    stored!(
+        "repl-diskless-sync-max-replicas",
+        None,
+        0,
+        i(0, INTMAX),
+        "0"
+    ),
     int!("maxclients", None, 0, maxclients, 1, UINTMAX, 10000),
-    int!("unixsocketperm", None, IMMUTABLE | OCTAL, unixsocketperm, 0, 0o777, 0),
+    int!(
+        "unixsocketperm",
+        None,
+        IMMUTABLE | OCTAL,
+        unixsocketperm,
+        0,
+        0o777,
+        0
+    ),
     stored!("socket-mark-id", None, IMMUTABLE, i(0, UINTMAX), "0"),
-    stored!("active-defrag-max-scan-fields", None, 0, i(1, LLMAX), "1000"),
+    stored!(
+        "active-defrag-max-scan-fields",
+        None,
+        0,
+        i(1, LLMAX),
+        "1000"
+    ),
     int!("slowlog-max-len", None, 0, slowlog_max_len, 0, LLMAX, 128),
     stored!("acllog-max-len", None, 0, i(0, LLMAX), "128"),
-    stored!("busy-reply-threshold", Some("lua-time-limit"), 0, i(0, LLMAX), "5000"),
+    stored!(
+        "busy-reply-threshold",
+        Some("lua-time-limit"),
+        0,
+        i(0, LLMAX),
+        "5000"
+    ),
     stored!("cluster-node-timeout", None, 0, i(0, LLMAX), "15000"),
-    int!("slowlog-log-slower-than", None, 0, slowlog_log_slower_than, -1, LLMAX, 10000),
-    int!("latency-monitor-threshold", None, 0, latency_monitor_threshold, 0, LLMAX, 0),
-    int!("proto-max-bulk-len", None, MEMORY, proto_max_bulk_len, 1024 * 1024, LLMAX, 512 * 1024 * 1024),
-    int!("stream-node-max-entries", None, 0, stream_node_max_entries, 0, LLMAX, 100),
+    int!(
+        "slowlog-log-slower-than",
+        None,
+        0,
+        slowlog_log_slower_than,
+        -1,
+        LLMAX,
+        10000
+    ),
+    int!(
+        "latency-monitor-threshold",
+        None,
+        0,
+        latency_monitor_threshold,
+        0,
+        LLMAX,
+        0
+    ),
+    int!(
+        "proto-max-bulk-len",
+        None,
+        MEMORY,
+        proto_max_bulk_len,
+        1024 * 1024,
+        LLMAX,
+        512 * 1024 * 1024
+    ),
+    int!(
+        "stream-node-max-entries",
+        None,
+        0,
+        stream_node_max_entries,
+        0,
+        LLMAX,
+        100
+    ),
     stored!("repl-backlog-size", None, 0, mem(1, LLMAX), "1048576"),
     int!("maxmemory", None, MEMORY, maxmemory, 0, LLMAX, 0),
     stored!("cluster-link-sendbuf-limit", None, 0, mem(0, LLMAX), "0"),
-    int!("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), 0, hash_max_listpack_entries, 0, LLMAX, 512),
-    int!("set-max-intset-entries", None, 0, set_max_intset_entries, 0, LLMAX, 512),
-    int!("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), 0, zset_max_listpack_entries, 0, LLMAX, 128),
-    stored!("active-defrag-ignore-bytes", None, 0, mem(1, LLMAX), "104857600"),
-    int!("hash-max-listpack-value", Some("hash-max-ziplist-value"), MEMORY, hash_max_listpack_value, 0, LLMAX, 64),
-    int!("stream-node-max-bytes", None, MEMORY, stream_node_max_bytes, 0, LLMAX, 4096),
-    int!("zset-max-listpack-value", Some("zset-max-ziplist-value"), MEMORY, zset_max_listpack_value, 0, LLMAX, 64),
-    int!("hll-sparse-max-bytes", None, MEMORY, hll_sparse_max_bytes, 0, LLMAX, 3000),
-    int!("tracking-table-max-keys", None, 0, tracking_table_max_keys, 0, LLMAX, 1000000),
-    int!("client-query-buffer-limit", None, MEMORY, client_query_buffer_limit, 1024 * 1024, LLMAX, 1024 * 1024 * 1024),
-    int!("maxmemory-clients", None, MEMORY | PERCENT, maxmemory_clients, -100, LLMAX, 0),
+    int!(
+        "hash-max-listpack-entries",
+        Some("hash-max-ziplist-entries"),
+        0,
+        hash_max_listpack_entries,
+        0,
+        LLMAX,
+        512
+    ),
+    int!(
+        "set-max-intset-entries",
+        None,
+        0,
+        set_max_intset_entries,
+        0,
+        LLMAX,
+        512
+    ),
+    int!(
+        "zset-max-listpack-entries",
+        Some("zset-max-ziplist-entries"),
+        0,
+        zset_max_listpack_entries,
+        0,
+        LLMAX,
+        128
+    ),
+    stored!(
+        "active-defrag-ignore-bytes",
+        None,
+        0,
+        mem(1, LLMAX),
+        "104857600"
+    ),
+    int!(
+        "hash-max-listpack-value",
+        Some("hash-max-ziplist-value"),
+        MEMORY,
+        hash_max_listpack_value,
+        0,
+        LLMAX,
+        64
+    ),
+    int!(
+        "stream-node-max-bytes",
+        None,
+        MEMORY,
+        stream_node_max_bytes,
+        0,
+        LLMAX,
+        4096
+    ),
+    int!(
+        "zset-max-listpack-value",
+        Some("zset-max-ziplist-value"),
+        MEMORY,
+        zset_max_listpack_value,
+        0,
+        LLMAX,
+        64
+    ),
+    int!(
+        "hll-sparse-max-bytes",
+        None,
+        MEMORY,
+        hll_sparse_max_bytes,
+        0,
+        LLMAX,
+        3000
+    ),
+    int!(
+        "tracking-table-max-keys",
+        None,
+        0,
+        tracking_table_max_keys,
+        0,
+        LLMAX,
+        1000000
+    ),
+    int!(
+        "client-query-buffer-limit",
+        None,
+        MEMORY,
+        client_query_buffer_limit,
+        1024 * 1024,
+        LLMAX,
+        1024 * 1024 * 1024
+    ),
+    int!(
+        "maxmemory-clients",
+        None,
+        MEMORY | PERCENT,
+        maxmemory_clients,
+        -100,
+        LLMAX,
+        0
+    ),
     stored!("repl-backlog-ttl", None, 0, i(0, LLMAX), "3600"),
-    stored!("auto-aof-rewrite-min-size", None, 0, mem(0, LLMAX), "67108864"),
-    stored!("loading-process-events-interval-bytes", None, HIDDEN, i(1024, INTMAX), "2097152"),
+    stored!(
+        "auto-aof-rewrite-min-size",
+        None,
+        0,
+        mem(0, LLMAX),
+        "67108864"
+    ),
+    stored!(
+        "loading-process-events-interval-bytes",
+        None,
+        HIDDEN,
+        i(1024, INTMAX),
+        "2097152"
+    ),
     // Special
-    special!("dir", None, PROTECTED | DENY_LOADING, get_dir, set_dir, rw_dir, "."),
-    special!("save", None, MULTI_ARG, get_save, set_save, rw_save, "3600 1 300 100 60 10000"),
-    special!("client-output-buffer-limit", None, MULTI_ARG, get_obuf, set_obuf, rw_obuf, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
-    special!("oom-score-adj-values", None, MULTI_ARG, get_oom_values, set_oom_values, rw_oom_values, "0 200 800"),
-    special!("notify-keyspace-events", None, 0, get_notify, set_notify, rw_notify, ""),
+    special!(
+        "dir",
+        None,
+        PROTECTED | DENY_LOADING,
+        get_dir,
+        set_dir,
+        rw_dir,
+        "."
+    ),
+    special!(
+        "save",
+        None,
+        MULTI_ARG,
+        get_save,
+        set_save,
+        rw_save,
+        "3600 1 300 100 60 10000"
+    ),
+    special!(
+        "client-output-buffer-limit",
+        None,
+        MULTI_ARG,
+        get_obuf,
+        set_obuf,
+        rw_obuf,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+    ),
+    special!(
+        "oom-score-adj-values",
+        None,
+        MULTI_ARG,
+        get_oom_values,
+        set_oom_values,
+        rw_oom_values,
+        "0 200 800"
+    ),
+    special!(
+        "notify-keyspace-events",
+        None,
+        0,
+        get_notify,
+        set_notify,
+        rw_notify,
+        ""
+    ),
     special!("bind", None, MULTI_ARG, get_bind, set_bind, rw_bind, "* -::*"),
-    special!("replicaof", Some("slaveof"), IMMUTABLE | MULTI_ARG, get_replicaof, set_replicaof, rw_replicaof, ""),
-    special!("latency-tracking-info-percentiles", None, MULTI_ARG, get_percentiles, set_percentiles, rw_percentiles, "50 99 99.9"),
+    special!(
+        "replicaof",
+        Some("slaveof"),
+        IMMUTABLE | MULTI_ARG,
+        get_replicaof,
+        set_replicaof,
+        rw_replicaof,
+        ""
+    ),
+    special!(
+        "latency-tracking-info-percentiles",
+        None,
+        MULTI_ARG,
+        get_percentiles,
+        set_percentiles,
+        rw_percentiles,
+        "50 99 99.9"
+    ),
 ];

@@ -140,6 +140,8 @@ pub struct Server {
     pub intro: support::Introspection,
     /// The process's oom_score_adj before we changed it (for `oom-score-adj relative`).
     pub oom_score_base: Option<i64>,
+    /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
+    pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
 }
 
 impl Server {
@@ -195,6 +197,7 @@ impl Server {
             registry: None,
             intro: support::Introspection::default(),
             oom_score_base: None,
+            pending_tcp_listeners: None,
             config,
         }
     }
