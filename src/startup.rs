@@ -22,33 +22,47 @@ fn usage() -> i32 {
     1
 }
 
-/// Turns the command-line arguments after the config file into config-file text: each
-/// `--name` starts a line and the following arguments are its (quoted) values.
-pub fn options_from_args(args: &[String]) -> String {
+/// Turns the command-line arguments into config-file text, as redis-server's main() does:
+/// each `--name` starts a line and the following arguments are its (quoted) values. A `--name`
+/// alone in its argument makes the next argument its value even if it starts with `--`
+/// (so `--proc-title-template --x` works), except for `--save` followed by another option or
+/// last, which means "no save points". `first` is the index of the first option in `args`
+/// (after the program and the config file). Returns the text and whether to read stdin.
+pub fn options_from_args(args: &[String], first: usize) -> (String, bool) {
     let mut out = String::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if let Some(name) = a.strip_prefix("--") {
+    let mut from_stdin = false;
+    let mut handled_last = true;
+    let last = args.len().saturating_sub(1);
+    for j in first..args.len() {
+        let a = &args[j];
+        if a == "-" && (j == 1 || j == last) {
+            from_stdin = true;
+        } else if handled_last && a.starts_with("--") {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(name);
+            out.push_str(&a[2..]);
             out.push(' ');
-            // `--save` with no value (last, or followed by another option) means "no saving".
-            let next_is_option = args.get(i + 1).is_none_or(|n| n.starts_with("--"));
-            if name.eq_ignore_ascii_case("save") && next_is_option {
-                out.push_str("\"\"");
+            let words = crate::util::split_args(a.as_bytes()).unwrap_or_default();
+            if words.len() == 1 {
+                handled_last = false;
+                let next_is_option = j != last && args[j + 1].starts_with("--");
+                if a.eq_ignore_ascii_case("--save") && (next_is_option || j == last) {
+                    out.push_str("\"\"");
+                    handled_last = next_is_option;
+                }
+            } else {
+                handled_last = true;
             }
         } else {
             let mut quoted = Vec::new();
             crate::util::push_repr(&mut quoted, a.as_bytes());
             out.push_str(&String::from_utf8_lossy(&quoted));
             out.push(' ');
+            handled_last = true;
         }
-        i += 1;
     }
-    out
+    (out, from_stdin)
 }
 
 fn fatal_config_error(e: &config::LoadError) -> i32 {
@@ -70,43 +84,31 @@ pub fn load_config(args: &[String]) -> Result<(Config, LoadExtras), i32> {
     let mut cfg = Config::defaults();
     let mut extras = LoadExtras::default();
     let mut text = String::new();
-    let mut rest = &args[1..];
+    let mut first = 1;
     let mut config_file = None;
-    if let Some(first) = rest.first() {
-        if !first.starts_with('-') {
-            let path = first.clone();
-            match std::fs::read_to_string(&path) {
-                Ok(body) => text.push_str(&body),
-                Err(e) => {
-                    eprintln!("Fatal error, can't open config file '{}': {}", path, e);
-                    return Err(1);
-                }
+    if let Some(path) = args.get(1).filter(|a| !a.starts_with('-')) {
+        match std::fs::read_to_string(path) {
+            Ok(body) => text.push_str(&body),
+            Err(e) => {
+                eprintln!("Fatal error, can't open config file '{}': {}", path, e);
+                return Err(1);
             }
-            config_file = Some(
-                std::fs::canonicalize(&path)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or(path),
-            );
-            rest = &rest[1..];
         }
+        config_file = Some(
+            std::fs::canonicalize(path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| path.clone()),
+        );
+        first = 2;
     }
-    let mut read_stdin = false;
-    let mut opts: Vec<String> = Vec::new();
-    for (i, a) in rest.iter().enumerate() {
-        if a == "-" && (i == 0 || i == rest.len() - 1) {
-            read_stdin = true;
-        } else {
-            opts.push(a.clone());
-        }
-    }
+    let (options, read_stdin) = options_from_args(args, first);
     if read_stdin {
         let mut s = String::new();
         let _ = std::io::stdin().read_to_string(&mut s);
-        text.push('\n');
         text.push_str(&s);
     }
     text.push('\n');
-    text.push_str(&options_from_args(&opts));
+    text.push_str(&options);
     if let Err(e) = config::load_from_string(&mut cfg, &text, &mut extras) {
         return Err(fatal_config_error(&e));
     }
@@ -310,13 +312,33 @@ mod tests {
 
     #[test]
     fn command_line_options_become_config_lines() {
-        let args: Vec<String> = ["--port", "7777", "--save", "--loglevel", "verbose"]
+        let args: Vec<String> = [
+            "prog",
+            "--port",
+            "7777",
+            "--save",
+            "--loglevel",
+            "verbose",
+            "--proc-title-template",
+            "--x",
+            "--maxmemory 1mb",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (text, stdin) = options_from_args(&args, 1);
+        assert!(!stdin);
+        assert_eq!(
+            text,
+            "port \"7777\" \nsave \"\"\nloglevel \"verbose\" \nproc-title-template \"--x\" \nmaxmemory 1mb "
+        );
+        let args: Vec<String> = ["prog", "--port", "--bla", "--loglevel", "x"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         assert_eq!(
-            options_from_args(&args),
-            "port \"7777\" \nsave \"\"\nloglevel \"verbose\" "
+            options_from_args(&args, 1).0,
+            "port \"--bla\" \nloglevel \"x\" "
         );
     }
 }

@@ -60,37 +60,50 @@ fn listen_tcp(addr: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(sock.into()))
 }
 
-/// Binds every configured address (a leading '-' marks an address whose failure is tolerated)
-/// and the unix socket. Errors are returned with Redis' log text.
-pub fn open_listeners(srv: &mut Server) -> Result<Vec<Listener>, String> {
+/// Opens TCP listeners on every `bind` address for `port` (none when the port is 0). A leading
+/// '-' marks an address whose failure is tolerated when the address family isn't available.
+/// Errors carry Redis' log text.
+pub fn open_tcp_listeners(
+    bind: &[String],
+    port: i64,
+    backlog: i32,
+) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
-    let port = srv.config.port;
-    if port != 0 {
-        for raw in srv.config.bind.clone() {
-            let (optional, addr) = match raw.strip_prefix('-') {
-                Some(a) => (true, a.to_string()),
-                None => (false, raw.clone()),
-            };
-            match listen_tcp(&addr, port as u16, srv.config.tcp_backlog as i32) {
-                Ok(l) => out.push(Listener::Tcp(l, addr)),
-                Err(e) => {
-                    let unsupported = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EAFNOSUPPORT)
-                            | Some(libc::EADDRNOTAVAIL)
-                            | Some(libc::EPROTONOSUPPORT)
-                    );
-                    if optional && unsupported {
-                        continue;
-                    }
-                    return Err(format!(
-                        "Warning: Could not create server TCP listening socket {}:{}: {}",
-                        addr, port, e
-                    ));
+    if port == 0 {
+        return Ok(out);
+    }
+    for raw in bind {
+        let (optional, addr) = match raw.strip_prefix('-') {
+            Some(a) => (true, a.to_string()),
+            None => (false, raw.clone()),
+        };
+        match listen_tcp(&addr, port as u16, backlog) {
+            Ok(l) => out.push(Listener::Tcp(l, addr)),
+            Err(e) => {
+                let unsupported = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT)
+                        | Some(libc::EADDRNOTAVAIL)
+                        | Some(libc::EPROTONOSUPPORT)
+                );
+                if optional && unsupported {
+                    continue;
                 }
+                return Err(format!(
+                    "Warning: Could not create server TCP listening socket {}:{}: {}",
+                    addr, port, e
+                ));
             }
         }
     }
+    Ok(out)
+}
+
+/// Binds every configured address and the unix socket. Errors are returned with Redis' log
+/// text.
+pub fn open_listeners(srv: &mut Server) -> Result<Vec<Listener>, String> {
+    let port = srv.config.port;
+    let mut out = open_tcp_listeners(&srv.config.bind, port, srv.config.tcp_backlog as i32)?;
     if !srv.config.unixsocket.is_empty() {
         let path = srv.config.unixsocket.clone();
         let _ = std::fs::remove_file(&path);
@@ -169,6 +182,42 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.free_clients_in_async_queue(registry);
 }
 
+/// Replaces the TCP listeners (keeping the unix socket) and re-registers all of them, since
+/// their tokens are their positions.
+fn swap_tcp_listeners(
+    srv: &mut Server,
+    poll: &Poll,
+    listeners: &mut Vec<Listener>,
+    new: Vec<Listener>,
+) -> io::Result<()> {
+    for l in listeners.iter_mut() {
+        let _ = match l {
+            Listener::Tcp(l, _) => poll.registry().deregister(l),
+            Listener::Unix(l, _) => poll.registry().deregister(l),
+        };
+    }
+    listeners.retain(|l| matches!(l, Listener::Unix(..)));
+    let mut all = new;
+    all.append(listeners);
+    *listeners = all;
+    for (i, l) in listeners.iter_mut().enumerate() {
+        let token = Token(LISTENER_BASE + i);
+        match l {
+            Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE)?,
+            Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE)?,
+        }
+    }
+    let port = srv.config.port;
+    srv.listen_addrs = listeners
+        .iter()
+        .map(|l| match l {
+            Listener::Tcp(_, a) => format!("{}:{}", a, port),
+            Listener::Unix(_, p) => p.clone(),
+        })
+        .collect();
+    Ok(())
+}
+
 /// Runs the server until it shuts down. Returns the process exit code.
 pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
     install_signal_handlers();
@@ -195,6 +244,12 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
     let mut expire = ExpireState::default();
     let mut next_cron = crate::util::monotonic_us();
     loop {
+        if let Some(new) = srv.pending_tcp_listeners.take() {
+            // CONFIG SET port/bind opened these already; swap them in for the TCP ones.
+            if let Err(e) = swap_tcp_listeners(srv, &poll, &mut listeners, new) {
+                crate::log_warning!("Failed registering a listener: {}", e);
+            }
+        }
         let registry = srv.registry.take().expect("registry");
         before_sleep(srv, &registry, &mut expire);
         srv.registry = Some(registry);
@@ -240,9 +295,14 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             };
             crate::log_warning!("Received {} scheduling shutdown...", name);
             srv.shutdown_asap = true;
+            srv.shutdown_flags = if sig == libc::SIGINT {
+                srv.config.shutdown_on_sigint as u32
+            } else {
+                srv.config.shutdown_on_sigterm as u32
+            };
         }
         if srv.shutdown_asap && srv.exit_code.is_none() {
-            if srv.prepare_for_shutdown(0).is_ok() {
+            if srv.prepare_for_shutdown(srv.shutdown_flags).is_ok() {
                 srv.exit_code = Some(0);
             } else {
                 srv.shutdown_asap = false;

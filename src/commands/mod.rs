@@ -14,6 +14,7 @@ pub mod connection;
 pub mod info;
 pub mod keyspace;
 pub mod multi;
+pub mod server;
 pub mod string;
 
 use std::collections::HashMap;
@@ -101,6 +102,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| info::lookup(fullname))
         .or_else(|| keyspace::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
+        .or_else(|| server::lookup(fullname))
         .or_else(|| string::lookup(fullname))
 }
 

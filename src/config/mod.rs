@@ -30,12 +30,18 @@ pub mod cflags {
     pub const SENSITIVE: u32 = 1 << 6;
     /// Percent allowed: a negative stored value means a percentage ("50%" -> -50).
     pub const PERCENT: u32 = 1 << 7;
-    /// Excluded from `CONFIG REWRITE` (test-only and similar).
+    /// Can't be changed while a dataset is loading (`-LOADING` error).
     pub const DENY_LOADING: u32 = 1 << 8;
+    /// An integer written and read in octal (`unixsocketperm`).
+    pub const OCTAL: u32 = 1 << 9;
 }
 
 pub type GetFn = fn(&Config) -> String;
 pub type SetFn = fn(&mut Config, &[Vec<u8>]) -> Result<(), String>;
+/// Renders a special directive for CONFIG REWRITE: its lines, each with whether it must be
+/// written even when the file doesn't mention it yet (i.e. it differs from the default). No
+/// lines means the directive must not appear in the file.
+pub type RewriteFn = fn(&Config, &str) -> Vec<(String, bool)>;
 
 /// What kind of value a directive holds; typed kinds share their parsing.
 pub enum Kind {
@@ -57,17 +63,21 @@ pub enum Kind {
         values: &'static [(&'static str, i32)],
         default: i32,
         multi: bool,
+        valid: Option<fn(i32) -> Result<(), &'static str>>,
     },
     Str {
         get: fn(&Config) -> String,
         set: fn(&mut Config, String),
         default: &'static str,
+        /// An empty value means "not set": it is left out of a rewritten file.
         empty_is_null: bool,
+        valid: Option<fn(&str) -> Result<(), &'static str>>,
     },
     /// Anything else: full control over parsing and rendering.
     Special {
         get: GetFn,
         set: SetFn,
+        rewrite: RewriteFn,
         default: &'static str,
     },
     /// A directive whose subsystem doesn't read it from a typed field yet: validated like the
@@ -79,10 +89,21 @@ pub enum Kind {
 /// Validation of a `Stored` directive.
 pub enum Check {
     Bool,
-    Int { min: i64, max: i64 },
-    Memory { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Memory {
+        min: i64,
+        max: i64,
+    },
     Enum(&'static [&'static str]),
-    Any,
+    /// Free text; `empty_is_null` as for `Kind::Str`.
+    Str {
+        empty_is_null: bool,
+    },
+    /// Parsing with its own rules and error texts, returning the normalized value.
+    Custom(fn(&[u8]) -> Result<String, String>),
 }
 
 pub struct ConfigDef {
@@ -182,6 +203,12 @@ pub struct Config {
     pub stream_node_max_bytes: i64,
     pub stream_node_max_entries: i64,
     pub client_eviction_enabled: bool,
+    pub shutdown_on_sigint: i32,
+    pub shutdown_on_sigterm: i32,
+    pub use_exit_on_panic: bool,
+    pub tracking_table_max_keys: i64,
+    /// `replicaof <host> <port>` from the config file (replication acts on it later).
+    pub replicaof: Option<(String, i64)>,
     /// Directives that only matter to later subsystems (replication, cluster, persistence
     /// details): validated and stored by name so CONFIG GET/SET/REWRITE round-trip them.
     pub other: std::collections::BTreeMap<&'static str, String>,
@@ -209,7 +236,7 @@ impl Config {
             logfile: String::new(),
             syslog_enabled: false,
             syslog_ident: "redis".into(),
-            syslog_facility: 0,
+            syslog_facility: 1,
             databases: 16,
             always_show_logo: false,
             set_proc_title: true,
@@ -278,7 +305,7 @@ impl Config {
             io_threads_do_reads: false,
             replica_read_only: true,
             replica_serve_stale_data: true,
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
@@ -289,14 +316,39 @@ impl Config {
             stream_node_max_bytes: 4096,
             stream_node_max_entries: 100,
             client_eviction_enabled: false,
+            shutdown_on_sigint: 0,
+            shutdown_on_sigterm: 0,
+            use_exit_on_panic: false,
+            tracking_table_max_keys: 1_000_000,
+            replicaof: None,
             other: Default::default(),
             config_file: None,
         };
         for def in CONFIGS.iter() {
+            // The table is the one source of defaults: typed fields get theirs from it too.
             let default = match &def.kind {
                 Kind::Special { default, .. } | Kind::Stored { default, .. } => *default,
-                _ => continue,
+                Kind::Bool { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Int { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Enum { set, default, .. } => {
+                    set(&mut c, *default);
+                    continue;
+                }
+                Kind::Str { set, default, .. } => {
+                    set(&mut c, default.to_string());
+                    continue;
+                }
             };
+            if default.is_empty() && def.flags & cflags::MULTI_ARG != 0 {
+                // An empty multi-argument default is the field's initial value.
+                continue;
+            }
             let args = if def.flags & cflags::MULTI_ARG != 0 {
                 util::split_args(default.as_bytes()).unwrap_or_default()
             } else {
@@ -340,85 +392,56 @@ fn yes_no(v: &[u8]) -> Option<bool> {
 
 /// Applies one directive's arguments to `cfg`. Errors carry Redis' texts.
 pub fn set_directive(cfg: &mut Config, def: &ConfigDef, args: &[Vec<u8>]) -> Result<(), String> {
+    let single = || -> Result<&[u8], String> {
+        match args {
+            [one] => Ok(one.as_slice()),
+            _ => Err("wrong number of arguments".into()),
+        }
+    };
     match &def.kind {
         Kind::Bool { set, .. } => {
-            let v = yes_no(&args[0]).ok_or("argument must be 'yes' or 'no'")?;
+            let v = yes_no(single()?).ok_or("argument must be 'yes' or 'no'")?;
             set(cfg, v);
         }
         Kind::Int { set, min, max, .. } => {
-            let text = &args[0];
-            let v: i64 = if def.flags & cflags::PERCENT != 0 && text.last() == Some(&b'%') {
-                let n = util::parse_i64(&text[..text.len() - 1]).filter(|n| *n >= 0);
-                match n {
-                    Some(n) => -n,
-                    None => return Err("argument must be a memory or percent value".into()),
-                }
-            } else if def.flags & cflags::MEMORY != 0 {
-                match util::parse_memory(text) {
-                    Some(v) if v <= i64::MAX as u64 => v as i64,
-                    _ => {
-                        return Err(if def.flags & cflags::PERCENT != 0 {
-                            "argument must be a memory or percent value".into()
-                        } else {
-                            "argument must be a memory value".into()
-                        })
-                    }
-                }
-            } else {
-                match std::str::from_utf8(text)
-                    .ok()
-                    .and_then(|s| s.parse::<i64>().ok())
-                {
-                    Some(v) => v,
-                    None => return Err("argument couldn't be parsed into an integer".into()),
-                }
-            };
-            let lo = if def.flags & cflags::PERCENT != 0 {
-                i64::MIN
-            } else {
-                *min
-            };
-            if v < lo || v > *max {
-                return Err(format!(
-                    "argument must be between {} and {} inclusive",
-                    min, max
-                ));
-            }
+            let v = parse_number(def.flags, single()?)?;
+            check_bounds(def.flags, v, *min, *max)?;
             set(cfg, v);
         }
         Kind::Enum {
-            set, values, multi, ..
+            set,
+            values,
+            multi,
+            valid,
+            ..
         } => {
-            let mut acc = 0i32;
-            let parts: Vec<&[u8]> = if *multi {
-                args.iter().map(|a| a.as_slice()).collect()
-            } else {
-                vec![&args[0][..]]
-            };
-            if parts.is_empty() || (!*multi && args.len() != 1) {
-                return Err("wrong number of arguments".into());
+            let v = enum_value(values, args, *multi).ok_or_else(|| {
+                let names: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            })?;
+            if let Some(valid) = valid {
+                valid(v)?;
             }
-            for p in parts {
-                match values.iter().find(|(n, _)| util::eq_ic(p, n)) {
-                    Some((_, v)) => acc |= *v,
-                    None => {
-                        let names: Vec<&str> = values.iter().map(|(n, _)| *n).collect();
-                        return Err(format!(
-                            "argument(s) must be one of the following: {}",
-                            names.join(", ")
-                        ));
-                    }
-                }
-            }
-            set(cfg, acc);
+            set(cfg, v);
         }
-        Kind::Str { set, .. } => {
-            let s = String::from_utf8_lossy(&args[0]).into_owned();
+        Kind::Str {
+            set,
+            valid,
+            empty_is_null: _,
+            ..
+        } => {
+            let s = String::from_utf8_lossy(single()?).into_owned();
+            if let Some(valid) = valid {
+                valid(&s)?;
+            }
             set(cfg, s);
         }
         Kind::Special { set, .. } => set(cfg, args)?,
         Kind::Stored { check, .. } => {
-            let v = &args[0];
+            let v = single()?;
             let norm: String = match check {
                 Check::Bool => if yes_no(v).ok_or("argument must be 'yes' or 'no'")? {
                     "yes"
@@ -427,26 +450,13 @@ pub fn set_directive(cfg: &mut Config, def: &ConfigDef, args: &[Vec<u8>]) -> Res
                 }
                 .into(),
                 Check::Int { min, max } => {
-                    let n = std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .ok_or("argument couldn't be parsed into an integer")?;
-                    if n < *min || n > *max {
-                        return Err(format!(
-                            "argument must be between {} and {} inclusive",
-                            min, max
-                        ));
-                    }
+                    let n = parse_number(0, v)?;
+                    check_bounds(0, n, *min, *max)?;
                     n.to_string()
                 }
                 Check::Memory { min, max } => {
-                    let n = util::parse_memory(v).ok_or("argument must be a memory value")? as i64;
-                    if n < *min || n > *max {
-                        return Err(format!(
-                            "argument must be between {} and {} inclusive",
-                            min, max
-                        ));
-                    }
+                    let n = parse_number(cflags::MEMORY, v)?;
+                    check_bounds(cflags::MEMORY, n, *min, *max)?;
                     n.to_string()
                 }
                 Check::Enum(names) => match names.iter().find(|n| util::eq_ic(v, n)) {
@@ -458,12 +468,127 @@ pub fn set_directive(cfg: &mut Config, def: &ConfigDef, args: &[Vec<u8>]) -> Res
                         ))
                     }
                 },
-                Check::Any => String::from_utf8_lossy(v).into_owned(),
+                Check::Str { .. } => String::from_utf8_lossy(v).into_owned(),
+                Check::Custom(f) => f(v)?,
             };
             cfg.other.insert(def.name, norm);
         }
     }
     Ok(())
+}
+
+/// Parses an integer directive value: memory units, `N%` for percent directives, octal.
+fn parse_number(flags: u32, text: &[u8]) -> Result<i64, String> {
+    if flags & cflags::MEMORY != 0 {
+        if let Some(v) = util::parse_memory(text).filter(|v| *v <= i64::MAX as u64) {
+            return Ok(v as i64);
+        }
+    }
+    if flags & cflags::PERCENT != 0 && text.len() > 1 && text.last() == Some(&b'%') {
+        if let Some(n) = util::parse_i64(&text[..text.len() - 1]).filter(|n| *n >= 0) {
+            return Ok(-n);
+        }
+    }
+    if flags & cflags::OCTAL != 0 {
+        if let Some(v) = std::str::from_utf8(text)
+            .ok()
+            .and_then(|s| i64::from_str_radix(s, 8).ok())
+        {
+            return Ok(v);
+        }
+    }
+    if flags & (cflags::MEMORY | cflags::PERCENT | cflags::OCTAL) == 0 {
+        if let Some(v) = util::parse_i64(text) {
+            return Ok(v);
+        }
+    }
+    Err(
+        if flags & cflags::MEMORY != 0 && flags & cflags::PERCENT != 0 {
+            "argument must be a memory or percent value"
+        } else if flags & cflags::MEMORY != 0 {
+            "argument must be a memory value"
+        } else if flags & cflags::OCTAL != 0 {
+            "argument couldn't be parsed as an octal number"
+        } else {
+            "argument couldn't be parsed into an integer"
+        }
+        .into(),
+    )
+}
+
+fn check_bounds(flags: u32, v: i64, min: i64, max: i64) -> Result<(), String> {
+    if flags & cflags::PERCENT != 0 && v < 0 {
+        if v < min {
+            return Err(format!(
+                "percentage argument must be less or equal to {}",
+                -min
+            ));
+        }
+        return Ok(());
+    }
+    if v < min || v > max {
+        return Err(if flags & cflags::OCTAL != 0 {
+            format!("argument must be between {:o} and {:o} inclusive", min, max)
+        } else {
+            format!("argument must be between {} and {} inclusive", min, max)
+        });
+    }
+    Ok(())
+}
+
+/// The value of enum names (several OR-ed together for multi-argument enums).
+fn enum_value(values: &[(&str, i32)], args: &[Vec<u8>], multi: bool) -> Option<i32> {
+    if args.is_empty() || (!multi && args.len() != 1) {
+        return None;
+    }
+    let mut acc = 0;
+    for a in args {
+        let mut matched = false;
+        for (n, v) in values {
+            if util::eq_ic(a, n) {
+                acc |= v;
+                matched = true;
+            }
+        }
+        if !matched {
+            return None;
+        }
+    }
+    Some(acc)
+}
+
+/// The names of an enum value: an exact match first, else (multi) the flags it combines.
+fn enum_name(values: &[(&str, i32)], v: i32, multi: bool) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    let mut left = v;
+    for (n, bits) in values {
+        if *bits == v {
+            return n.to_string();
+        }
+        if multi && *bits != 0 && left & bits == *bits {
+            names.push(n);
+            left &= !bits;
+        }
+    }
+    if names.is_empty() || left != 0 {
+        return "unknown".into();
+    }
+    names.join(" ")
+}
+
+/// Sets a directive from one string as CONFIG SET passes it: multi-argument directives split
+/// it on single spaces (so `""` means no arguments, and runs of spaces give empty arguments).
+pub fn set_from_string(cfg: &mut Config, def: &ConfigDef, value: &[u8]) -> Result<(), String> {
+    if def.flags & cflags::MULTI_ARG != 0 {
+        let args: Vec<Vec<u8>> = if value.is_empty() {
+            Vec::new()
+        } else {
+            value.split(|b| *b == b' ').map(|p| p.to_vec()).collect()
+        };
+        set_directive(cfg, def, &args)
+    } else {
+        set_directive(cfg, def, &[value.to_vec()])
+    }
 }
 
 /// Renders a directive's current value as `CONFIG GET` shows it.
@@ -474,32 +599,15 @@ pub fn get_directive(cfg: &Config, def: &ConfigDef) -> String {
             let v = get(cfg);
             if def.flags & cflags::PERCENT != 0 && v < 0 {
                 format!("{}%", -v)
+            } else if def.flags & cflags::OCTAL != 0 {
+                format!("{:o}", v)
             } else {
                 v.to_string()
             }
         }
         Kind::Enum {
             get, values, multi, ..
-        } => {
-            let v = get(cfg);
-            if *multi {
-                let mut names = Vec::new();
-                let mut left = v;
-                for (n, bits) in values.iter() {
-                    if *bits != 0 && left & bits == *bits {
-                        names.push(*n);
-                        left &= !bits;
-                    }
-                }
-                names.join(" ")
-            } else {
-                values
-                    .iter()
-                    .find(|(_, b)| *b == v)
-                    .map(|(n, _)| n.to_string())
-                    .unwrap_or_default()
-            }
-        }
+        } => enum_name(values, get(cfg), *multi),
         Kind::Str { get, .. } => get(cfg),
         Kind::Special { get, .. } => get(cfg),
         Kind::Stored { default, .. } => cfg
@@ -507,6 +615,90 @@ pub fn get_directive(cfg: &Config, def: &ConfigDef) -> String {
             .get(def.name)
             .cloned()
             .unwrap_or_else(|| default.to_string()),
+    }
+}
+
+fn repr_line(name: &str, value: &str) -> String {
+    let mut line = format!("{} ", name).into_bytes();
+    util::push_repr(&mut line, value.as_bytes());
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// The lines CONFIG REWRITE writes for a directive, each with its "force" bit (set when the
+/// value differs from the default, so the line is added even if the file didn't have it).
+/// No lines: the directive must not appear in the file.
+pub fn rewrite_directive(cfg: &Config, def: &ConfigDef) -> Vec<(String, bool)> {
+    let name = def.name;
+    match &def.kind {
+        Kind::Bool { get, default, .. } => {
+            let v = get(cfg);
+            vec![(
+                format!("{} {}", name, if v { "yes" } else { "no" }),
+                v != *default,
+            )]
+        }
+        Kind::Int { get, default, .. } => {
+            let v = get(cfg);
+            let text = if def.flags & cflags::PERCENT != 0 && v < 0 {
+                format!("{}%", -v)
+            } else if def.flags & cflags::MEMORY != 0 {
+                table::format_memory(v)
+            } else if def.flags & cflags::OCTAL != 0 {
+                format!("{:o}", v)
+            } else {
+                v.to_string()
+            };
+            vec![(format!("{} {}", name, text), v != *default)]
+        }
+        Kind::Enum {
+            get,
+            values,
+            multi,
+            default,
+            ..
+        } => {
+            let v = get(cfg);
+            vec![(
+                format!("{} {}", name, enum_name(values, v, *multi)),
+                v != *default,
+            )]
+        }
+        Kind::Str {
+            get,
+            default,
+            empty_is_null,
+            ..
+        } => {
+            let v = get(cfg);
+            if v.is_empty() && *empty_is_null {
+                return Vec::new();
+            }
+            vec![(repr_line(name, &v), v != *default)]
+        }
+        Kind::Special { rewrite, .. } => rewrite(cfg, name),
+        Kind::Stored { check, default } => {
+            let v = get_directive(cfg, def);
+            let force = v != *default;
+            match check {
+                Check::Str { empty_is_null } => {
+                    if v.is_empty() && *empty_is_null {
+                        return Vec::new();
+                    }
+                    vec![(repr_line(name, &v), force)]
+                }
+                Check::Custom(_) => {
+                    if v.is_empty() {
+                        return Vec::new();
+                    }
+                    vec![(repr_line(name, &v), force)]
+                }
+                Check::Memory { .. } => {
+                    let n: i64 = v.parse().unwrap_or(0);
+                    vec![(format!("{} {}", name, table::format_memory(n)), force)]
+                }
+                _ => vec![(format!("{} {}", name, v), force)],
+            }
+        }
     }
 }
 
@@ -524,6 +716,8 @@ pub struct LoadExtras {
     pub rename_commands: Vec<(Vec<u8>, Vec<u8>)>,
     pub load_modules: Vec<Vec<Vec<u8>>>,
     pub users: Vec<Vec<Vec<u8>>>,
+    /// A `save` line was seen: later ones append instead of replacing the defaults.
+    pub save_loaded: bool,
 }
 
 /// Applies the text of a config file (directives one per line, `#` comments) to `cfg`.
@@ -559,6 +753,23 @@ pub fn load_from_string(
             } else {
                 argv[1..].to_vec()
             };
+            if def.name == "save" {
+                // In a file, the first `save` line replaces the built-in save points and the
+                // following ones add to it (so `--save 100 100` appends to the file's).
+                let before = std::mem::take(&mut cfg.save_params);
+                if let Err(e) = set_directive(cfg, def, &args) {
+                    cfg.save_params = before;
+                    return Err(fail(&e));
+                }
+                let reset = args.is_empty() || (args.len() == 1 && args[0].is_empty());
+                if extras.save_loaded && !reset {
+                    let mut all = before;
+                    all.append(&mut cfg.save_params);
+                    cfg.save_params = all;
+                }
+                extras.save_loaded = true;
+                continue;
+            }
             if let Err(e) = set_directive(cfg, def, &args) {
                 return Err(fail(&e));
             }
@@ -641,20 +852,60 @@ mod tests {
     fn every_directive_round_trips_through_get_and_set() {
         let mut c = Config::defaults();
         for def in CONFIGS.iter() {
-            let shown = get_directive(&c, def);
-            let args = if def.flags & cflags::MULTI_ARG != 0 {
-                util::split_args(shown.as_bytes()).unwrap()
-            } else {
-                vec![shown.clone().into_bytes()]
-            };
-            if def.flags & cflags::MULTI_ARG != 0 && args.is_empty() {
-                set_directive(&mut c, def, &[Vec::new()])
-                    .unwrap_or_else(|e| panic!("{}: {}", def.name, e));
-            } else {
-                set_directive(&mut c, def, &args)
-                    .unwrap_or_else(|e| panic!("{} {:?}: {}", def.name, shown, e));
+            if def.flags & cflags::IMMUTABLE != 0 || def.name == "dir" {
+                continue;
             }
+            let shown = get_directive(&c, def);
+            set_from_string(&mut c, def, shown.as_bytes())
+                .unwrap_or_else(|e| panic!("{} {:?}: {}", def.name, shown, e));
             assert_eq!(get_directive(&c, def), shown, "{}", def.name);
         }
+    }
+
+    #[test]
+    fn bounds_and_percent_errors_use_redis_texts() {
+        let mut c = Config::defaults();
+        let mmc = lookup(b"maxmemory-clients").unwrap();
+        assert_eq!(
+            set_from_string(&mut c, mmc, b"200%").unwrap_err(),
+            "percentage argument must be less or equal to 100"
+        );
+        set_from_string(&mut c, mmc, b"10%").unwrap();
+        assert_eq!(get_directive(&c, mmc), "10%");
+        let port = lookup(b"port").unwrap();
+        assert_eq!(
+            set_from_string(&mut c, port, b"70000").unwrap_err(),
+            "argument must be between 0 and 65535 inclusive"
+        );
+        let sig = lookup(b"shutdown-on-sigint").unwrap();
+        set_from_string(&mut c, sig, b"nosave now").unwrap();
+        assert_eq!(get_directive(&c, sig), "nosave now");
+        assert!(set_from_string(&mut c, sig, b"save nosave").is_err());
+        assert!(set_from_string(&mut c, sig, b"")
+            .unwrap_err()
+            .starts_with("argument(s) must be one of the following: default, save"));
+    }
+
+    #[test]
+    fn rewrite_lines_use_units_and_force_only_non_defaults() {
+        let mut c = Config::defaults();
+        let mm = lookup(b"maxmemory").unwrap();
+        assert_eq!(
+            rewrite_directive(&c, mm),
+            vec![("maxmemory 0".to_string(), false)]
+        );
+        set_from_string(&mut c, mm, b"2mb").unwrap();
+        assert_eq!(
+            rewrite_directive(&c, mm),
+            vec![("maxmemory 2mb".to_string(), true)]
+        );
+        let save = lookup(b"save").unwrap();
+        set_from_string(&mut c, save, b"").unwrap();
+        assert_eq!(
+            rewrite_directive(&c, save),
+            vec![("save \"\"".to_string(), true)]
+        );
+        let pid = lookup(b"pidfile").unwrap();
+        assert!(rewrite_directive(&c, pid).is_empty());
     }
 }

@@ -29,6 +29,7 @@ pub const LOGLEVELS: &[(&str, i32)] =
     &[("debug", 0), ("verbose", 1), ("notice", 2), ("warning", 3)];
 const PROTECTED_VALUES: &[(&str, i32)] = &[("no", 0), ("yes", 1), ("local", 2)];
 const SUPERVISED: &[(&str, i32)] = &[("upstart", 1), ("systemd", 2), ("auto", 3), ("no", 0)];
+// Redis lists the facilities in this order and defaults to local0.
 const SYSLOG_FACILITIES: &[(&str, i32)] = &[
     ("user", 0),
     ("local0", 1),
@@ -87,6 +88,7 @@ macro_rules! enumeration {
                 values: $values,
                 default: $default,
                 multi: false,
+                valid: None,
             },
         }
     };
@@ -103,6 +105,7 @@ macro_rules! string {
                 set: |c, v| c.$field = v,
                 default: $default,
                 empty_is_null: false,
+                valid: None,
             },
         }
     };
@@ -325,7 +328,7 @@ fn get_notify(c: &Config) -> String {
 
 fn set_notify(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
     c.notify_keyspace_events = notify_flags_from_str(&args[0])
-        .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmd'.")?;
+        .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
     Ok(())
 }
 
@@ -359,24 +362,45 @@ fn set_oom_values(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
 fn get_percentiles(c: &Config) -> String {
     c.latency_tracking_info_percentiles
         .iter()
-        .map(|v| String::from_utf8_lossy(&util::f64_g17(*v)).into_owned())
+        .map(|v| trim_fixed(*v))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
+/// A percentile as Redis prints it: six decimals, trailing zeros (and a bare point) removed.
+pub fn trim_fixed(v: f64) -> String {
+    let s = format!("{:.6}", v);
+    let s = s.trim_end_matches('0');
+    s.trim_end_matches('.').to_string()
+}
+
 fn set_percentiles(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
     let mut vals = Vec::new();
-    for a in args {
-        if a.is_empty() && args.len() == 1 {
-            break;
-        }
-        match util::parse_f64(a) {
-            Some(v) if (0.0..=100.0).contains(&v) => vals.push(v),
-            _ => return Err("latency-tracking-info-percentiles needs to be a list of percentiles between 0 and 100".into()),
+    if !(args.len() == 1 && args[0].is_empty()) {
+        for a in args {
+            let v =
+                util::parse_f64(a).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(
+                    "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                        .into(),
+                );
+            }
+            vals.push(v);
         }
     }
     c.latency_tracking_info_percentiles = vals;
     Ok(())
+}
+
+fn rw_percentiles(c: &Config, name: &str) -> Vec<(String, bool)> {
+    let v = get_percentiles(c);
+    let line = if v.is_empty() {
+        format!("{} \"\"", name)
+    } else {
+        format!("{} {}", name, v)
+    };
+    vec![(line, true)]
 }
 
 fn get_dir(c: &Config) -> String {
@@ -392,36 +416,291 @@ fn set_dir(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
     Ok(())
 }
 
-pub static CONFIGS: &[ConfigDef] = &[
-    // Network
-    int!("port", None, PROTECTED, port, 0, 65535, 6379),
-    ConfigDef {
-        name: "bind",
-        alias: None,
-        flags: MULTI_ARG,
-        kind: Kind::Special {
-            get: get_bind,
-            set: set_bind,
-            default: "* -::*",
-        },
+macro_rules! special {
+    ($name:expr, $alias:expr, $flags:expr, $get:expr, $set:expr, $rw:expr, $default:expr) => {
+        ConfigDef {
+            name: $name,
+            alias: $alias,
+            flags: $flags,
+            kind: Kind::Special {
+                get: $get,
+                set: $set,
+                rewrite: $rw,
+                default: $default,
+            },
+        }
+    };
+}
+
+const UINTMAX: i64 = u32::MAX as i64;
+const INTMIN: i64 = i32::MIN as i64;
+
+fn rw_save(c: &Config, name: &str) -> Vec<(String, bool)> {
+    if c.save_params.is_empty() {
+        return vec![(format!("{} \"\"", name), true)];
+    }
+    c.save_params
+        .iter()
+        .map(|(s, n)| (format!("{} {} {}", name, s, n), true))
+        .collect()
+}
+
+fn rw_bind(c: &Config, name: &str) -> Vec<(String, bool)> {
+    if c.bind == ["*", "-::*"] {
+        return Vec::new();
+    }
+    let addrs = if c.bind.is_empty() {
+        "\"\"".to_string()
+    } else {
+        c.bind.join(" ")
+    };
+    vec![(format!("{} {}", name, addrs), true)]
+}
+
+fn rw_requirepass(c: &Config, name: &str) -> Vec<(String, bool)> {
+    match &c.requirepass {
+        None => Vec::new(),
+        Some(p) => {
+            let mut line = format!("{} ", name).into_bytes();
+            util::push_repr(&mut line, p);
+            vec![(String::from_utf8_lossy(&line).into_owned(), true)]
+        }
+    }
+}
+
+/// Formats bytes for a config file, with the largest exact unit (as Redis' rewrite does).
+pub fn format_memory(bytes: i64) -> String {
+    const GB: i64 = 1 << 30;
+    const MB: i64 = 1 << 20;
+    const KB: i64 = 1 << 10;
+    if bytes != 0 && bytes % GB == 0 {
+        format!("{}gb", bytes / GB)
+    } else if bytes != 0 && bytes % MB == 0 {
+        format!("{}mb", bytes / MB)
+    } else if bytes != 0 && bytes % KB == 0 {
+        format!("{}kb", bytes / KB)
+    } else {
+        bytes.to_string()
+    }
+}
+
+const OBUF_DEFAULTS: [ObufLimit; 3] = [
+    ObufLimit {
+        hard: 0,
+        soft: 0,
+        soft_seconds: 0,
     },
-    string!("bind-source-addr", None, 0, bind_source_addr, ""),
-    string!("unixsocket", None, IMMUTABLE, unixsocket, ""),
-    int!(
-        "unixsocketperm",
-        None,
-        IMMUTABLE,
-        unixsocketperm,
-        0,
-        0o777,
-        0
-    ),
-    int!("tcp-backlog", None, IMMUTABLE, tcp_backlog, 0, INTMAX, 511),
-    int!("timeout", None, 0, timeout, 0, INTMAX, 0),
-    int!("tcp-keepalive", None, 0, tcp_keepalive, 0, INTMAX, 300),
-    boolean!("protected-mode", None, 0, protected_mode, true),
-    int!("maxclients", None, 0, maxclients, 1, u32::MAX as i64, 10000),
-    int!("io-threads", None, IMMUTABLE, io_threads, 1, 128, 1),
+    ObufLimit {
+        hard: 256 << 20,
+        soft: 64 << 20,
+        soft_seconds: 60,
+    },
+    ObufLimit {
+        hard: 32 << 20,
+        soft: 8 << 20,
+        soft_seconds: 60,
+    },
+];
+
+fn rw_obuf(c: &Config, name: &str) -> Vec<(String, bool)> {
+    ["normal", "replica", "pubsub"]
+        .iter()
+        .enumerate()
+        .map(|(i, class)| {
+            let l = c.obuf_limits[i];
+            (
+                format!(
+                    "{} {} {} {} {}",
+                    name,
+                    class,
+                    format_memory(l.hard as i64),
+                    format_memory(l.soft as i64),
+                    l.soft_seconds
+                ),
+                l != OBUF_DEFAULTS[i],
+            )
+        })
+        .collect()
+}
+
+fn rw_oom_values(c: &Config, name: &str) -> Vec<(String, bool)> {
+    vec![(
+        format!("{} {}", name, get_oom_values(c)),
+        c.oom_score_adj_values != [0, 200, 800],
+    )]
+}
+
+fn rw_notify(c: &Config, name: &str) -> Vec<(String, bool)> {
+    let mut line = format!("{} ", name).into_bytes();
+    util::push_repr(&mut line, get_notify(c).as_bytes());
+    vec![(
+        String::from_utf8_lossy(&line).into_owned(),
+        c.notify_keyspace_events != 0,
+    )]
+}
+
+fn rw_dir(c: &Config, name: &str) -> Vec<(String, bool)> {
+    let mut line = format!("{} ", name).into_bytes();
+    util::push_repr(&mut line, c.dir.as_bytes());
+    vec![(String::from_utf8_lossy(&line).into_owned(), true)]
+}
+
+fn get_replicaof(c: &Config) -> String {
+    match &c.replicaof {
+        Some((h, p)) => format!("{} {}", h, p),
+        None => String::new(),
+    }
+}
+
+fn set_replicaof(c: &mut Config, args: &[Vec<u8>]) -> Result<(), String> {
+    if args.len() != 2 {
+        return Err("wrong number of arguments".into());
+    }
+    c.replicaof = None;
+    if util::eq_ic(&args[0], "no") && util::eq_ic(&args[1], "one") {
+        return Ok(());
+    }
+    let port = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|p| (0..=65535).contains(p))
+        .ok_or("Invalid master port")?;
+    c.replicaof = Some((String::from_utf8_lossy(&args[0]).into_owned(), port));
+    Ok(())
+}
+
+fn rw_replicaof(c: &Config, name: &str) -> Vec<(String, bool)> {
+    match &c.replicaof {
+        Some((h, p)) => vec![(format!("{} {} {}", name, h, p), true)],
+        None => Vec::new(),
+    }
+}
+
+const SHUTDOWN_SIG: &[(&str, i32)] = &[
+    ("default", 0),
+    ("save", 1),
+    ("nosave", 2),
+    ("now", 4),
+    ("force", 8),
+];
+
+fn valid_shutdown_flags(v: i32) -> Result<(), &'static str> {
+    if v & 1 != 0 && v & 2 != 0 {
+        return Err("shutdown options SAVE and NOSAVE can't be used simultaneously");
+    }
+    Ok(())
+}
+
+fn is_base_name(s: &str) -> bool {
+    !s.contains('/')
+}
+
+fn valid_dbfilename(s: &str) -> Result<(), &'static str> {
+    if !is_base_name(s) {
+        return Err("dbfilename can't be a path, just a filename");
+    }
+    Ok(())
+}
+
+fn valid_aof_filename(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("appendfilename can't be empty");
+    }
+    if !is_base_name(s) {
+        return Err("appendfilename can't be a path, just a filename");
+    }
+    Ok(())
+}
+
+fn valid_aof_dirname(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("appenddirname can't be empty");
+    }
+    if !is_base_name(s) {
+        return Err("appenddirname can't be a path, just a dirname");
+    }
+    Ok(())
+}
+
+/// The placeholders Redis' process title template knows.
+fn valid_proc_title(s: &str) -> Result<(), &'static str> {
+    const VARS: &[&str] = &[
+        "{title}",
+        "{listen-addr}",
+        "{server-mode}",
+        "{port}",
+        "{tls-port}",
+        "{unixsocket}",
+        "{config-file}",
+    ];
+    let bad = "template format is invalid or contains unknown variables";
+    let mut rest = s;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open..];
+        let close = after.find('}').ok_or(bad)?;
+        if !VARS.contains(&&after[..=close]) {
+            return Err(bad);
+        }
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') || s.trim().is_empty() {
+        return Err(bad);
+    }
+    Ok(())
+}
+
+/// Active defragmentation needs Redis' patched jemalloc, which this build doesn't have.
+fn check_activedefrag(v: &[u8]) -> Result<String, String> {
+    match yes_no(v) {
+        Some(false) => Ok("no".into()),
+        Some(true) => Err("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution".into()),
+        None => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn check_hostname(v: &[u8]) -> Result<String, String> {
+    if v.len() >= 256 {
+        return Err("Hostnames must be less than 256 characters".into());
+    }
+    if !v
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+    {
+        return Err("Hostnames may only contain alphanumeric characters, hyphens or dots".into());
+    }
+    Ok(String::from_utf8_lossy(v).into_owned())
+}
+
+fn yes_no(v: &[u8]) -> Option<bool> {
+    if util::eq_ic(v, "yes") {
+        Some(true)
+    } else if util::eq_ic(v, "no") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+const B: Check = Check::Bool;
+const fn i(min: i64, max: i64) -> Check {
+    Check::Int { min, max }
+}
+const fn mem(min: i64, max: i64) -> Check {
+    Check::Memory { min, max }
+}
+/// A string that may be empty (an empty value is written to the file).
+const S: Check = Check::Str {
+    empty_is_null: false,
+};
+/// A string whose empty value means "unset" (never written to the file).
+const SN: Check = Check::Str {
+    empty_is_null: true,
+};
+
+pub static CONFIGS: &[ConfigDef] = &[
+    // Booleans
+    boolean!("rdbchecksum", None, IMMUTABLE, rdbchecksum, true),
+    boolean!("daemonize", None, IMMUTABLE, daemonize, false),
     boolean!(
         "io-threads-do-reads",
         None,
@@ -429,157 +708,14 @@ pub static CONFIGS: &[ConfigDef] = &[
         io_threads_do_reads,
         false
     ),
-    // General
-    boolean!("daemonize", None, IMMUTABLE, daemonize, false),
-    enumeration!("supervised", None, IMMUTABLE, supervised, SUPERVISED, 0),
-    string!("pidfile", None, IMMUTABLE, pidfile, ""),
-    enumeration!("loglevel", None, 0, loglevel, LOGLEVELS, 2),
-    string!("logfile", None, IMMUTABLE, logfile, ""),
-    boolean!("syslog-enabled", None, IMMUTABLE, syslog_enabled, false),
-    string!("syslog-ident", None, IMMUTABLE, syslog_ident, "redis"),
-    enumeration!(
-        "syslog-facility",
-        None,
-        IMMUTABLE,
-        syslog_facility,
-        SYSLOG_FACILITIES,
-        0
-    ),
-    int!("databases", None, IMMUTABLE, databases, 1, INTMAX, 16),
     boolean!("always-show-logo", None, IMMUTABLE, always_show_logo, false),
-    boolean!("set-proc-title", None, IMMUTABLE, set_proc_title, true),
-    string!(
-        "proc-title-template",
-        None,
-        0,
-        proc_title_template,
-        "{title} {listen-addr} {server-mode}"
-    ),
-    int!("hz", None, 0, hz, 0, INTMAX, 10),
-    boolean!("dynamic-hz", None, 0, dynamic_hz, true),
-    boolean!("crash-log-enabled", None, 0, crash_log_enabled, true),
-    boolean!(
-        "crash-memcheck-enabled",
-        None,
-        0,
-        crash_memcheck_enabled,
-        true
-    ),
-    enumeration!(
-        "enable-protected-configs",
-        None,
-        IMMUTABLE,
-        enable_protected_configs,
-        PROTECTED_VALUES,
-        0
-    ),
-    enumeration!(
-        "enable-debug-command",
-        None,
-        IMMUTABLE,
-        enable_debug_command,
-        PROTECTED_VALUES,
-        0
-    ),
-    enumeration!(
-        "enable-module-command",
-        None,
-        IMMUTABLE,
-        enable_module_command,
-        PROTECTED_VALUES,
-        0
-    ),
-    enumeration!("oom-score-adj", None, 0, oom_score_adj, OOM_SCORE_ADJ, 0),
-    ConfigDef {
-        name: "oom-score-adj-values",
-        alias: None,
-        flags: MULTI_ARG,
-        kind: Kind::Special {
-            get: get_oom_values,
-            set: set_oom_values,
-            default: "0 200 800",
-        },
-    },
-    // Security and limits
-    ConfigDef {
-        name: "requirepass",
-        alias: None,
-        flags: SENSITIVE,
-        kind: Kind::Special {
-            get: get_requirepass,
-            set: set_requirepass,
-            default: "",
-        },
-    },
-    int!(
-        "proto-max-bulk-len",
-        None,
-        MEMORY,
-        proto_max_bulk_len,
-        1024 * 1024,
-        LLMAX,
-        512 * 1024 * 1024
-    ),
-    int!(
-        "client-query-buffer-limit",
-        None,
-        MEMORY,
-        client_query_buffer_limit,
-        1024 * 1024,
-        LLMAX,
-        1024 * 1024 * 1024
-    ),
-    ConfigDef {
-        name: "client-output-buffer-limit",
-        alias: None,
-        flags: MULTI_ARG,
-        kind: Kind::Special {
-            get: get_obuf,
-            set: set_obuf,
-            default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        },
-    },
-    // Memory
-    int!("maxmemory", None, MEMORY, maxmemory, 0, LLMAX, 0),
-    enumeration!(
-        "maxmemory-policy",
-        None,
-        0,
-        maxmemory_policy,
-        MAXMEMORY_POLICIES,
-        POLICY_NOEVICTION
-    ),
-    int!("maxmemory-samples", None, 0, maxmemory_samples, 1, 64, 5),
-    int!(
-        "maxmemory-eviction-tenacity",
-        None,
-        0,
-        maxmemory_eviction_tenacity,
-        0,
-        100,
-        10
-    ),
-    int!(
-        "maxmemory-clients",
-        None,
-        MEMORY | PERCENT,
-        maxmemory_clients,
-        0,
-        LLMAX,
-        0
-    ),
-    int!("lfu-log-factor", None, 0, lfu_log_factor, 0, INTMAX, 10),
-    int!("lfu-decay-time", None, 0, lfu_decay_time, 0, INTMAX, 1),
-    int!(
-        "active-expire-effort",
-        None,
-        0,
-        active_expire_effort,
-        1,
-        10,
-        1
-    ),
+    boolean!("protected-mode", None, 0, protected_mode, true),
+    boolean!("rdbcompression", None, 0, rdbcompression, true),
+    stored!("rdb-del-sync-files", None, 0, B, "no"),
     boolean!("activerehashing", None, 0, activerehashing, true),
+    stored!("stop-writes-on-bgsave-error", None, 0, B, "yes"),
+    boolean!("set-proc-title", None, IMMUTABLE, set_proc_title, true),
+    boolean!("dynamic-hz", None, 0, dynamic_hz, true),
     boolean!(
         "lazyfree-lazy-eviction",
         None,
@@ -609,95 +745,23 @@ pub static CONFIGS: &[ConfigDef] = &[
         lazyfree_lazy_user_flush,
         false
     ),
-    // Introspection
-    int!(
-        "slowlog-log-slower-than",
-        None,
+    stored!("repl-disable-tcp-nodelay", None, 0, B, "no"),
+    stored!("repl-diskless-sync", None, 0, B, "yes"),
+    stored!("aof-rewrite-incremental-fsync", None, 0, B, "yes"),
+    stored!("no-appendfsync-on-rewrite", None, 0, B, "no"),
+    stored!("cluster-require-full-coverage", None, 0, B, "yes"),
+    stored!("rdb-save-incremental-fsync", None, 0, B, "yes"),
+    stored!("aof-load-truncated", None, 0, B, "yes"),
+    stored!("aof-use-rdb-preamble", None, 0, B, "yes"),
+    stored!("aof-timestamp-enabled", None, 0, B, "no"),
+    stored!(
+        "cluster-replica-no-failover",
+        Some("cluster-slave-no-failover"),
         0,
-        slowlog_log_slower_than,
-        -1,
-        LLMAX,
-        10000
+        B,
+        "no"
     ),
-    int!("slowlog-max-len", None, 0, slowlog_max_len, 0, LLMAX, 128),
-    int!(
-        "latency-monitor-threshold",
-        None,
-        0,
-        latency_monitor_threshold,
-        0,
-        LLMAX,
-        0
-    ),
-    boolean!("latency-tracking", None, 0, latency_tracking, true),
-    ConfigDef {
-        name: "latency-tracking-info-percentiles",
-        alias: None,
-        flags: MULTI_ARG,
-        kind: Kind::Special {
-            get: get_percentiles,
-            set: set_percentiles,
-            default: "50 99 99.9",
-        },
-    },
-    ConfigDef {
-        name: "notify-keyspace-events",
-        alias: None,
-        flags: 0,
-        kind: Kind::Special {
-            get: get_notify,
-            set: set_notify,
-            default: "",
-        },
-    },
-    // Persistence
-    ConfigDef {
-        name: "dir",
-        alias: None,
-        flags: PROTECTED,
-        kind: Kind::Special {
-            get: get_dir,
-            set: set_dir,
-            default: ".",
-        },
-    },
-    string!("dbfilename", None, PROTECTED, dbfilename, "dump.rdb"),
-    ConfigDef {
-        name: "save",
-        alias: None,
-        flags: MULTI_ARG,
-        kind: Kind::Special {
-            get: get_save,
-            set: set_save,
-            default: "3600 1 300 100 60 10000",
-        },
-    },
-    boolean!("rdbcompression", None, 0, rdbcompression, true),
-    boolean!("rdbchecksum", None, IMMUTABLE, rdbchecksum, true),
-    boolean!("appendonly", None, 0, appendonly, false),
-    string!(
-        "appendfilename",
-        None,
-        IMMUTABLE,
-        appendfilename,
-        "appendonly.aof"
-    ),
-    string!(
-        "appenddirname",
-        None,
-        IMMUTABLE,
-        appenddirname,
-        "appendonlydir"
-    ),
-    enumeration!("appendfsync", None, 0, appendfsync, APPENDFSYNC, 1),
-    // Replication
-    boolean!(
-        "replica-read-only",
-        Some("slave-read-only"),
-        0,
-        replica_read_only,
-        true
-    ),
+    stored!("replica-lazy-flush", Some("slave-lazy-flush"), 0, B, "no"),
     boolean!(
         "replica-serve-stale-data",
         Some("slave-serve-stale-data"),
@@ -705,33 +769,343 @@ pub static CONFIGS: &[ConfigDef] = &[
         replica_serve_stale_data,
         true
     ),
-    // Encodings
-    int!(
-        "hash-max-listpack-entries",
-        Some("hash-max-ziplist-entries"),
+    boolean!(
+        "replica-read-only",
+        Some("slave-read-only"),
         0,
-        hash_max_listpack_entries,
-        0,
-        LLMAX,
-        128
+        replica_read_only,
+        true
     ),
-    int!(
-        "hash-max-listpack-value",
-        Some("hash-max-ziplist-value"),
+    stored!(
+        "replica-ignore-maxmemory",
+        Some("slave-ignore-maxmemory"),
         0,
-        hash_max_listpack_value,
+        B,
+        "yes"
+    ),
+    stored!("jemalloc-bg-thread", None, 0, B, "yes"),
+    stored!(
+        "activedefrag",
+        None,
         0,
-        LLMAX,
-        64
+        Check::Custom(check_activedefrag),
+        "no"
+    ),
+    boolean!("syslog-enabled", None, IMMUTABLE, syslog_enabled, false),
+    stored!("cluster-enabled", None, IMMUTABLE, B, "no"),
+    boolean!("appendonly", None, DENY_LOADING, appendonly, false),
+    stored!("cluster-allow-reads-when-down", None, 0, B, "no"),
+    stored!("cluster-allow-pubsubshard-when-down", None, 0, B, "yes"),
+    boolean!("crash-log-enabled", None, 0, crash_log_enabled, true),
+    boolean!(
+        "crash-memcheck-enabled",
+        None,
+        0,
+        crash_memcheck_enabled,
+        true
+    ),
+    boolean!("use-exit-on-panic", None, HIDDEN, use_exit_on_panic, false),
+    stored!("disable-thp", None, IMMUTABLE, B, "yes"),
+    stored!("cluster-allow-replica-migration", None, 0, B, "yes"),
+    stored!("replica-announced", None, 0, B, "yes"),
+    boolean!("latency-tracking", None, 0, latency_tracking, true),
+    stored!("aof-disable-auto-gc", None, 0, B, "no"),
+    stored!("replica-ignore-disk-write-errors", None, 0, B, "no"),
+    // Strings
+    stored!("aclfile", None, IMMUTABLE, S, ""),
+    ConfigDef {
+        name: "unixsocket",
+        alias: None,
+        flags: IMMUTABLE,
+        kind: Kind::Str {
+            get: |c| c.unixsocket.clone(),
+            set: |c, v| c.unixsocket = v,
+            default: "",
+            empty_is_null: true,
+            valid: None,
+        },
+    },
+    ConfigDef {
+        name: "pidfile",
+        alias: None,
+        flags: IMMUTABLE,
+        kind: Kind::Str {
+            get: |c| c.pidfile.clone(),
+            set: |c, v| c.pidfile = v,
+            default: "",
+            empty_is_null: true,
+            valid: None,
+        },
+    },
+    stored!("replica-announce-ip", Some("slave-announce-ip"), 0, SN, ""),
+    stored!("masteruser", None, SENSITIVE, SN, ""),
+    stored!("cluster-announce-ip", None, 0, SN, ""),
+    stored!("cluster-config-file", None, IMMUTABLE, S, "nodes.conf"),
+    stored!(
+        "cluster-announce-hostname",
+        None,
+        0,
+        Check::Custom(check_hostname),
+        ""
+    ),
+    string!("syslog-ident", None, IMMUTABLE, syslog_ident, "redis"),
+    ConfigDef {
+        name: "dbfilename",
+        alias: None,
+        flags: PROTECTED,
+        kind: Kind::Str {
+            get: |c| c.dbfilename.clone(),
+            set: |c, v| c.dbfilename = v,
+            default: "dump.rdb",
+            empty_is_null: false,
+            valid: Some(valid_dbfilename),
+        },
+    },
+    ConfigDef {
+        name: "appendfilename",
+        alias: None,
+        flags: IMMUTABLE,
+        kind: Kind::Str {
+            get: |c| c.appendfilename.clone(),
+            set: |c, v| c.appendfilename = v,
+            default: "appendonly.aof",
+            empty_is_null: false,
+            valid: Some(valid_aof_filename),
+        },
+    },
+    ConfigDef {
+        name: "appenddirname",
+        alias: None,
+        flags: IMMUTABLE,
+        kind: Kind::Str {
+            get: |c| c.appenddirname.clone(),
+            set: |c, v| c.appenddirname = v,
+            default: "appendonlydir",
+            empty_is_null: false,
+            valid: Some(valid_aof_dirname),
+        },
+    },
+    stored!("server_cpulist", None, IMMUTABLE, SN, ""),
+    stored!("bio_cpulist", None, IMMUTABLE, SN, ""),
+    stored!("aof_rewrite_cpulist", None, IMMUTABLE, SN, ""),
+    stored!("bgsave_cpulist", None, IMMUTABLE, SN, ""),
+    stored!("ignore-warnings", None, 0, S, ""),
+    ConfigDef {
+        name: "proc-title-template",
+        alias: None,
+        flags: 0,
+        kind: Kind::Str {
+            get: |c| c.proc_title_template.clone(),
+            set: |c, v| c.proc_title_template = v,
+            default: "{title} {listen-addr} {server-mode}",
+            empty_is_null: false,
+            valid: Some(valid_proc_title),
+        },
+    },
+    ConfigDef {
+        name: "bind-source-addr",
+        alias: None,
+        flags: 0,
+        kind: Kind::Str {
+            get: |c| c.bind_source_addr.clone(),
+            set: |c, v| c.bind_source_addr = v,
+            default: "",
+            empty_is_null: true,
+            valid: None,
+        },
+    },
+    string!("logfile", None, IMMUTABLE, logfile, ""),
+    stored!("masterauth", None, SENSITIVE, SN, ""),
+    special!(
+        "requirepass",
+        None,
+        SENSITIVE,
+        get_requirepass,
+        set_requirepass,
+        rw_requirepass,
+        ""
+    ),
+    // Enums
+    enumeration!("supervised", None, IMMUTABLE, supervised, SUPERVISED, 0),
+    enumeration!(
+        "syslog-facility",
+        None,
+        IMMUTABLE,
+        syslog_facility,
+        SYSLOG_FACILITIES,
+        1
+    ),
+    stored!(
+        "repl-diskless-load",
+        None,
+        DENY_LOADING,
+        Check::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled"
+    ),
+    enumeration!("loglevel", None, 0, loglevel, LOGLEVELS, 2),
+    enumeration!(
+        "maxmemory-policy",
+        None,
+        0,
+        maxmemory_policy,
+        MAXMEMORY_POLICIES,
+        POLICY_NOEVICTION
+    ),
+    enumeration!("appendfsync", None, 0, appendfsync, APPENDFSYNC, 1),
+    enumeration!("oom-score-adj", None, 0, oom_score_adj, OOM_SCORE_ADJ, 0),
+    stored!(
+        "acl-pubsub-default",
+        None,
+        0,
+        Check::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels"
+    ),
+    stored!(
+        "sanitize-dump-payload",
+        None,
+        0,
+        Check::Enum(&["no", "yes", "clients"]),
+        "no"
+    ),
+    enumeration!(
+        "enable-protected-configs",
+        None,
+        IMMUTABLE,
+        enable_protected_configs,
+        PROTECTED_VALUES,
+        0
+    ),
+    enumeration!(
+        "enable-debug-command",
+        None,
+        IMMUTABLE,
+        enable_debug_command,
+        PROTECTED_VALUES,
+        0
+    ),
+    enumeration!(
+        "enable-module-command",
+        None,
+        IMMUTABLE,
+        enable_module_command,
+        PROTECTED_VALUES,
+        0
+    ),
+    stored!(
+        "cluster-preferred-endpoint-type",
+        None,
+        0,
+        Check::Enum(&["ip", "hostname", "unknown-endpoint"]),
+        "ip"
+    ),
+    stored!(
+        "propagation-error-behavior",
+        None,
+        0,
+        Check::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore"
+    ),
+    ConfigDef {
+        name: "shutdown-on-sigint",
+        alias: None,
+        flags: MULTI_ARG,
+        kind: Kind::Enum {
+            get: |c| c.shutdown_on_sigint,
+            set: |c, v| c.shutdown_on_sigint = v,
+            values: SHUTDOWN_SIG,
+            default: 0,
+            multi: true,
+            valid: Some(valid_shutdown_flags),
+        },
+    },
+    ConfigDef {
+        name: "shutdown-on-sigterm",
+        alias: None,
+        flags: MULTI_ARG,
+        kind: Kind::Enum {
+            get: |c| c.shutdown_on_sigterm,
+            set: |c, v| c.shutdown_on_sigterm = v,
+            values: SHUTDOWN_SIG,
+            default: 0,
+            multi: true,
+            valid: Some(valid_shutdown_flags),
+        },
+    },
+    // Numbers
+    int!("databases", None, IMMUTABLE, databases, 1, INTMAX, 16),
+    int!("port", None, 0, port, 0, 65535, 6379),
+    int!("io-threads", None, IMMUTABLE, io_threads, 1, 128, 1),
+    stored!("auto-aof-rewrite-percentage", None, 0, i(0, INTMAX), "100"),
+    stored!(
+        "cluster-replica-validity-factor",
+        Some("cluster-slave-validity-factor"),
+        0,
+        i(0, INTMAX),
+        "10"
     ),
     int!(
         "list-max-listpack-size",
         Some("list-max-ziplist-size"),
         0,
         list_max_listpack_size,
-        i32::MIN as i64,
+        INTMIN,
         INTMAX,
         -2
+    ),
+    int!("tcp-keepalive", None, 0, tcp_keepalive, 0, INTMAX, 300),
+    stored!("cluster-migration-barrier", None, 0, i(0, INTMAX), "1"),
+    stored!("active-defrag-cycle-min", None, 0, i(1, 99), "1"),
+    stored!("active-defrag-cycle-max", None, 0, i(1, 99), "25"),
+    stored!("active-defrag-threshold-lower", None, 0, i(0, 1000), "10"),
+    stored!("active-defrag-threshold-upper", None, 0, i(0, 1000), "100"),
+    int!("lfu-log-factor", None, 0, lfu_log_factor, 0, INTMAX, 10),
+    int!("lfu-decay-time", None, 0, lfu_decay_time, 0, INTMAX, 1),
+    stored!(
+        "replica-priority",
+        Some("slave-priority"),
+        0,
+        i(0, INTMAX),
+        "100"
+    ),
+    stored!("repl-diskless-sync-delay", None, 0, i(0, INTMAX), "5"),
+    int!(
+        "maxmemory-samples",
+        None,
+        0,
+        maxmemory_samples,
+        1,
+        INTMAX,
+        5
+    ),
+    int!(
+        "maxmemory-eviction-tenacity",
+        None,
+        0,
+        maxmemory_eviction_tenacity,
+        0,
+        100,
+        10
+    ),
+    int!("timeout", None, 0, timeout, 0, INTMAX, 0),
+    stored!(
+        "replica-announce-port",
+        Some("slave-announce-port"),
+        0,
+        i(0, 65535),
+        "0"
+    ),
+    int!("tcp-backlog", None, IMMUTABLE, tcp_backlog, 0, INTMAX, 511),
+    stored!("cluster-port", None, IMMUTABLE, i(0, 65535), "0"),
+    stored!("cluster-announce-bus-port", None, 0, i(0, 65535), "0"),
+    stored!("cluster-announce-port", None, 0, i(0, 65535), "0"),
+    stored!("cluster-announce-tls-port", None, 0, i(0, 65535), "0"),
+    stored!("repl-timeout", None, 0, i(1, INTMAX), "60"),
+    stored!(
+        "repl-ping-replica-period",
+        Some("repl-ping-slave-period"),
+        0,
+        i(1, INTMAX),
+        "10"
     ),
     int!(
         "list-compress-depth",
@@ -741,6 +1115,117 @@ pub static CONFIGS: &[ConfigDef] = &[
         0,
         INTMAX,
         0
+    ),
+    stored!("rdb-key-save-delay", None, HIDDEN, i(INTMIN, INTMAX), "0"),
+    stored!("key-load-delay", None, HIDDEN, i(INTMIN, INTMAX), "0"),
+    int!(
+        "active-expire-effort",
+        None,
+        0,
+        active_expire_effort,
+        1,
+        10,
+        1
+    ),
+    int!("hz", None, 0, hz, 0, INTMAX, 10),
+    stored!(
+        "min-replicas-to-write",
+        Some("min-slaves-to-write"),
+        0,
+        i(0, INTMAX),
+        "0"
+    ),
+    stored!(
+        "min-replicas-max-lag",
+        Some("min-slaves-max-lag"),
+        0,
+        i(0, INTMAX),
+        "10"
+    ),
+    stored!("watchdog-period", None, HIDDEN, i(0, INTMAX), "0"),
+    stored!("shutdown-timeout", None, 0, i(0, INTMAX), "10"),
+    stored!(
+        "repl-diskless-sync-max-replicas",
+        None,
+        0,
+        i(0, INTMAX),
+        "0"
+    ),
+    int!("maxclients", None, 0, maxclients, 1, UINTMAX, 10000),
+    int!(
+        "unixsocketperm",
+        None,
+        IMMUTABLE | OCTAL,
+        unixsocketperm,
+        0,
+        0o777,
+        0
+    ),
+    stored!("socket-mark-id", None, IMMUTABLE, i(0, UINTMAX), "0"),
+    stored!(
+        "active-defrag-max-scan-fields",
+        None,
+        0,
+        i(1, LLMAX),
+        "1000"
+    ),
+    int!("slowlog-max-len", None, 0, slowlog_max_len, 0, LLMAX, 128),
+    stored!("acllog-max-len", None, 0, i(0, LLMAX), "128"),
+    stored!(
+        "busy-reply-threshold",
+        Some("lua-time-limit"),
+        0,
+        i(0, LLMAX),
+        "5000"
+    ),
+    stored!("cluster-node-timeout", None, 0, i(0, LLMAX), "15000"),
+    int!(
+        "slowlog-log-slower-than",
+        None,
+        0,
+        slowlog_log_slower_than,
+        -1,
+        LLMAX,
+        10000
+    ),
+    int!(
+        "latency-monitor-threshold",
+        None,
+        0,
+        latency_monitor_threshold,
+        0,
+        LLMAX,
+        0
+    ),
+    int!(
+        "proto-max-bulk-len",
+        None,
+        MEMORY,
+        proto_max_bulk_len,
+        1024 * 1024,
+        LLMAX,
+        512 * 1024 * 1024
+    ),
+    int!(
+        "stream-node-max-entries",
+        None,
+        0,
+        stream_node_max_entries,
+        0,
+        LLMAX,
+        100
+    ),
+    stored!("repl-backlog-size", None, 0, mem(1, LLMAX), "1048576"),
+    int!("maxmemory", None, MEMORY, maxmemory, 0, LLMAX, 0),
+    stored!("cluster-link-sendbuf-limit", None, 0, mem(0, LLMAX), "0"),
+    int!(
+        "hash-max-listpack-entries",
+        Some("hash-max-ziplist-entries"),
+        0,
+        hash_max_listpack_entries,
+        0,
+        LLMAX,
+        512
     ),
     int!(
         "set-max-intset-entries",
@@ -760,10 +1245,35 @@ pub static CONFIGS: &[ConfigDef] = &[
         LLMAX,
         128
     ),
+    stored!(
+        "active-defrag-ignore-bytes",
+        None,
+        0,
+        mem(1, LLMAX),
+        "104857600"
+    ),
+    int!(
+        "hash-max-listpack-value",
+        Some("hash-max-ziplist-value"),
+        MEMORY,
+        hash_max_listpack_value,
+        0,
+        LLMAX,
+        64
+    ),
+    int!(
+        "stream-node-max-bytes",
+        None,
+        MEMORY,
+        stream_node_max_bytes,
+        0,
+        LLMAX,
+        4096
+    ),
     int!(
         "zset-max-listpack-value",
         Some("zset-max-ziplist-value"),
-        0,
+        MEMORY,
         zset_max_listpack_value,
         0,
         LLMAX,
@@ -779,48 +1289,110 @@ pub static CONFIGS: &[ConfigDef] = &[
         3000
     ),
     int!(
-        "stream-node-max-bytes",
+        "tracking-table-max-keys",
         None,
-        MEMORY,
-        stream_node_max_bytes,
+        0,
+        tracking_table_max_keys,
         0,
         LLMAX,
-        4096
+        1000000
     ),
     int!(
-        "stream-node-max-entries",
+        "client-query-buffer-limit",
         None,
-        0,
-        stream_node_max_entries,
-        0,
+        MEMORY,
+        client_query_buffer_limit,
+        1024 * 1024,
         LLMAX,
-        100
+        1024 * 1024 * 1024
     ),
-    // Directives kept by name until their subsystem lands.
+    int!(
+        "maxmemory-clients",
+        None,
+        MEMORY | PERCENT,
+        maxmemory_clients,
+        -100,
+        LLMAX,
+        0
+    ),
+    stored!("repl-backlog-ttl", None, 0, i(0, LLMAX), "3600"),
     stored!(
-        "repl-diskless-sync-delay",
+        "auto-aof-rewrite-min-size",
         None,
         0,
-        Check::Int {
-            min: 0,
-            max: INTMAX
-        },
-        "5"
+        mem(0, LLMAX),
+        "67108864"
     ),
-    stored!("repl-diskless-sync", None, 0, Check::Bool, "yes"),
     stored!(
-        "propagation-error-behavior",
+        "loading-process-events-interval-bytes",
+        None,
+        HIDDEN,
+        i(1024, INTMAX),
+        "2097152"
+    ),
+    // Special
+    special!(
+        "dir",
+        None,
+        PROTECTED | DENY_LOADING,
+        get_dir,
+        set_dir,
+        rw_dir,
+        "."
+    ),
+    special!(
+        "save",
+        None,
+        MULTI_ARG,
+        get_save,
+        set_save,
+        rw_save,
+        "3600 1 300 100 60 10000"
+    ),
+    special!(
+        "client-output-buffer-limit",
+        None,
+        MULTI_ARG,
+        get_obuf,
+        set_obuf,
+        rw_obuf,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+    ),
+    special!(
+        "oom-score-adj-values",
+        None,
+        MULTI_ARG,
+        get_oom_values,
+        set_oom_values,
+        rw_oom_values,
+        "0 200 800"
+    ),
+    special!(
+        "notify-keyspace-events",
         None,
         0,
-        Check::Enum(&["ignore", "panic", "panic-on-replicas"]),
-        "ignore"
+        get_notify,
+        set_notify,
+        rw_notify,
+        ""
     ),
-    stored!("no-appendfsync-on-rewrite", None, 0, Check::Bool, "no"),
-    stored!(
-        "repl-backlog-size",
+    special!("bind", None, MULTI_ARG, get_bind, set_bind, rw_bind, "* -::*"),
+    special!(
+        "replicaof",
+        Some("slaveof"),
+        IMMUTABLE | MULTI_ARG,
+        get_replicaof,
+        set_replicaof,
+        rw_replicaof,
+        ""
+    ),
+    special!(
+        "latency-tracking-info-percentiles",
         None,
-        0,
-        Check::Memory { min: 1, max: LLMAX },
-        "1048576"
+        MULTI_ARG,
+        get_percentiles,
+        set_percentiles,
+        rw_percentiles,
+        "50 99 99.9"
     ),
 ];

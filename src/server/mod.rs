@@ -159,6 +159,8 @@ pub struct Server {
     pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
+    /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
+    pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
 }
 
 impl Server {
@@ -222,6 +224,7 @@ impl Server {
             reply_buffer_resizing: true,
             clients_mem_evictable: 0,
             used_memory_counter: cron::UsedMemory::for_current_thread(),
+            pending_tcp_listeners: None,
             config,
         }
     }

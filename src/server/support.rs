@@ -264,12 +264,34 @@ impl Server {
         }
     }
 
-    /// Gets ready to exit: nothing to persist yet (persistence arrives with its own issue), so
-    /// this logs what Redis logs and removes the pid and socket files. Returns Err when the
-    /// shutdown must be refused.
-    pub fn prepare_for_shutdown(&mut self, _flags: u32) -> Result<(), String> {
+    /// Gets ready to exit (Redis' prepareForShutdown/finishShutdown). `flags` are SHUTDOWN's
+    /// (`commands::server::shutdown_flags`). There is no RDB writer yet: an explicitly
+    /// requested save (SAVE) fails like a failed save in Redis, which refuses to exit unless
+    /// FORCE is given; a save due to configured save points only is skipped with a warning, so
+    /// that a SIGTERM still stops the server. Returns the error to reply when refusing.
+    pub fn prepare_for_shutdown(&mut self, flags: u32) -> Result<(), String> {
+        use crate::commands::server::shutdown_flags::*;
         crate::log_warning!("User requested shutdown...");
+        let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
+        if save && !self.loading {
+            crate::log_notice!("Saving the final RDB snapshot before exiting.");
+            crate::log_warning!(
+                "Failed saving the DB: RDB persistence is not available in this build."
+            );
+            if force {
+                crate::log_warning!("Error trying to save the DB. Exit anyway.");
+            } else {
+                crate::log_warning!("Error trying to save the DB, can't exit.");
+                crate::log_warning!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return Err("Errors trying to SHUTDOWN. Check logs.".into());
+            }
+        } else if !self.config.save_params.is_empty() && !nosave && !self.loading {
+            crate::log_warning!("Not saving the final RDB snapshot: RDB persistence is not available in this build.");
+        }
         if !self.config.pidfile.is_empty() {
+            crate::log_notice!("Removing the pid file.");
             let _ = std::fs::remove_file(&self.config.pidfile);
         }
         if !self.config.unixsocket.is_empty() {

@@ -1,0 +1,920 @@
+//! Server administration commands: CONFIG (GET/SET/RESETSTAT/REWRITE/HELP), SLOWLOG, LATENCY,
+//! TIME, LASTSAVE and SHUTDOWN. The configuration machinery itself (table, parsing, rewrite
+//! lines) lives in `crate::config`; this file owns what happens around it at run time: CONFIG
+//! SET's all-or-nothing semantics with apply hooks, and rewriting the user's file in place.
+
+use crate::client::{flags as cflags, Client};
+use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
+use crate::config::{self, cflags as conf, ConfigDef, CONFIGS};
+use crate::server::Server;
+use crate::util;
+
+pub fn lookup(name: &str) -> Option<CmdProc> {
+    Some(match name {
+        "config|get" => config_get_command,
+        "config|set" => config_set_command,
+        "config|resetstat" => config_resetstat_command,
+        "config|rewrite" => config_rewrite_command,
+        "config|help" => config_help_command,
+        "slowlog|get" => slowlog_get_command,
+        "slowlog|len" => slowlog_len_command,
+        "slowlog|reset" => slowlog_reset_command,
+        "slowlog|help" => slowlog_help_command,
+        "latency|latest" => latency_latest_command,
+        "latency|history" => latency_history_command,
+        "latency|reset" => latency_reset_command,
+        "latency|graph" => latency_graph_command,
+        "latency|doctor" => latency_doctor_command,
+        "latency|help" => latency_help_command,
+        "time" => time_command,
+        "lastsave" => lastsave_command,
+        "shutdown" => shutdown_command,
+        _ => return None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// CONFIG
+
+/// Whether a protected action (`enable-protected-configs` and friends) is allowed for `c`:
+/// "yes", or "local" from a loopback / unix socket connection.
+pub fn protected_action_allowed(setting: i32, c: &Client) -> bool {
+    setting == 1 || (setting == 2 && is_local_client(c))
+}
+
+fn is_local_client(c: &Client) -> bool {
+    if c.has(cflags::UNIX_SOCKET) {
+        return true;
+    }
+    let ip = c.addr.rsplit_once(':').map(|(ip, _)| ip).unwrap_or("");
+    ip == "127.0.0.1" || ip == "::1"
+}
+
+fn config_get_command(_srv: &mut Server, c: &mut Client) {
+    let srv = _srv;
+    let mut found: Vec<(Vec<u8>, &'static ConfigDef)> = Vec::new();
+    for arg in &c.argv[2..] {
+        let is_pattern = arg.iter().any(|b| matches!(b, b'[' | b'*' | b'?'));
+        if !is_pattern {
+            if found.iter().any(|(k, _)| k == arg) {
+                continue;
+            }
+            if let Some(def) = config::lookup(arg) {
+                found.push((arg.clone(), def));
+            }
+            continue;
+        }
+        for def in CONFIGS.iter() {
+            // Hidden directives are only returned when asked for by exact name.
+            if def.flags & conf::HIDDEN != 0 {
+                continue;
+            }
+            for name in std::iter::once(def.name).chain(def.alias) {
+                if found.iter().any(|(k, _)| k == name.as_bytes()) {
+                    continue;
+                }
+                if util::glob_match(arg, name.as_bytes(), true) {
+                    found.push((name.as_bytes().to_vec(), def));
+                }
+            }
+        }
+    }
+    c.out.map(found.len());
+    for (name, def) in found {
+        c.out.bulk(&name);
+        c.out
+            .bulk(config::get_directive(&srv.config, def).as_bytes());
+    }
+}
+
+/// What to run after directives changed so the server follows the new values. Directives that
+/// share a hook run it once.
+type ApplyFn = fn(&mut Server) -> Result<(), String>;
+
+fn apply_hook(name: &str) -> Option<ApplyFn> {
+    Some(match name {
+        "port" => apply_port,
+        "bind" => apply_bind,
+        "maxmemory" => apply_maxmemory,
+        "loglevel" => apply_loglevel,
+        "hz" => apply_hz,
+        "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
+        "appendonly" => apply_appendonly,
+        _ => return None,
+    })
+}
+
+fn apply_port(srv: &mut Server) -> Result<(), String> {
+    srv.rebind_listeners().map_err(|e| {
+        crate::log_warning!("{}", e);
+        "Unable to listen on this port. Check server logs.".to_string()
+    })
+}
+
+fn apply_bind(srv: &mut Server) -> Result<(), String> {
+    srv.rebind_listeners().map_err(|e| {
+        crate::log_warning!("{}", e);
+        "Failed to bind to specified addresses.".to_string()
+    })
+}
+
+fn apply_maxmemory(srv: &mut Server) -> Result<(), String> {
+    if srv.config.maxmemory > 0 {
+        let used = srv.used_memory();
+        if (srv.config.maxmemory as usize) < used {
+            crate::log_warning!("WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.", srv.config.maxmemory, used);
+        }
+        srv.evict_if_needed();
+    }
+    Ok(())
+}
+
+fn apply_loglevel(srv: &mut Server) -> Result<(), String> {
+    crate::server::log::set_level(srv.config.loglevel);
+    Ok(())
+}
+
+fn apply_hz(srv: &mut Server) -> Result<(), String> {
+    // hz is a hint: out-of-range values are accepted and capped.
+    srv.config.hz = srv.config.hz.clamp(1, 500);
+    srv.hz = srv.config.hz;
+    Ok(())
+}
+
+fn apply_oom_score_adj(srv: &mut Server) -> Result<(), String> {
+    srv.set_oom_score_adj(None).map_err(|e| {
+        crate::log_warning!("{}", e);
+        "Failed to set current oom_score_adj. Check server logs.".to_string()
+    })
+}
+
+fn apply_appendonly(srv: &mut Server) -> Result<(), String> {
+    if srv.config.appendonly {
+        // There is no append only file support in this build yet: refuse like a failed start.
+        crate::log_warning!("Redis needs to enable the AOF but can't: append only file persistence is not available in this build.");
+        return Err("Unable to turn on AOF. Check server logs.".into());
+    }
+    Ok(())
+}
+
+fn config_set_command(srv: &mut Server, c: &mut Client) {
+    if c.argv.len() % 2 == 1 {
+        c.out.error(crate::commands::errors::SYNTAX);
+        return;
+    }
+    let count = (c.argv.len() - 2) / 2;
+    let mut defs: Vec<&'static ConfigDef> = Vec::with_capacity(count);
+    let mut values: Vec<Vec<u8>> = Vec::with_capacity(count);
+    let mut unknown: Option<Vec<u8>> = None;
+    let mut failure: Option<(String, &'static str)> = None;
+    let mut loading_error = false;
+    for i in 0..count {
+        let name = c.argv[2 + i * 2].clone();
+        let Some(def) = config::lookup(&name) else {
+            if unknown.is_none() && failure.is_none() && !loading_error {
+                unknown = Some(name);
+            }
+            continue;
+        };
+        values.push(c.argv[3 + i * 2].clone());
+        // Every sensitive value is hidden from the slow log even when the command fails.
+        if def.flags & conf::SENSITIVE != 0 {
+            c.argv[3 + i * 2] = b"(redacted)".to_vec();
+        }
+        if unknown.is_some() || failure.is_some() || loading_error {
+            continue;
+        }
+        let shown = String::from_utf8_lossy(&name).into_owned();
+        if def.flags & conf::IMMUTABLE != 0 {
+            failure = Some((shown, "can't set immutable config"));
+            continue;
+        }
+        if def.flags & conf::PROTECTED != 0
+            && !protected_action_allowed(srv.config.enable_protected_configs, c)
+        {
+            failure = Some((shown, "can't set protected config"));
+            continue;
+        }
+        if srv.loading && def.flags & conf::DENY_LOADING != 0 {
+            loading_error = true;
+            continue;
+        }
+        if defs.iter().any(|d| std::ptr::eq(*d, def)) {
+            failure = Some((shown, "duplicate parameter"));
+            continue;
+        }
+        defs.push(def);
+    }
+    if loading_error {
+        c.out
+            .error("-LOADING Redis is loading the dataset in memory");
+        return;
+    }
+    if let Some(name) = unknown {
+        c.out.error(&format!(
+            "Unknown option or number of arguments for CONFIG SET - '{}'",
+            String::from_utf8_lossy(&name)
+        ));
+        return;
+    }
+    if let Some((name, why)) = failure {
+        c.out.error(&format!(
+            "CONFIG SET failed (possibly related to argument '{}') - {}",
+            name, why
+        ));
+        return;
+    }
+    let old: Vec<String> = defs
+        .iter()
+        .map(|d| config::get_directive(&srv.config, d))
+        .collect();
+    let mut hooks: Vec<(ApplyFn, &'static str)> = Vec::new();
+    for (i, def) in defs.iter().enumerate() {
+        if let Err(e) = config::set_from_string(&mut srv.config, def, &values[i]) {
+            restore_configs(srv, &defs[..=i], &old[..=i]);
+            c.out.error(&format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {}",
+                def.name, e
+            ));
+            return;
+        }
+        let changed = config::get_directive(&srv.config, def) != old[i];
+        if changed {
+            if let Some(h) = apply_hook(def.name) {
+                if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
+                    hooks.push((h, def.name));
+                }
+            }
+        }
+    }
+    for (i, (hook, name)) in hooks.iter().enumerate() {
+        if let Err(e) = hook(srv) {
+            crate::log_warning!("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.", name);
+            restore_configs(srv, &defs, &old);
+            // Listeners opened for the new values are dropped: the old ones never closed.
+            srv.pending_tcp_listeners = None;
+            // Re-run the hooks that already ran so the server follows the restored values.
+            for (h, hname) in &hooks[..i] {
+                if matches!(*hname, "port" | "bind") {
+                    continue;
+                }
+                if let Err(e) = h(srv) {
+                    crate::log_warning!(
+                        "Failed applying restored failed CONFIG SET command: {}",
+                        e
+                    );
+                }
+            }
+            c.out.error(&format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {}",
+                name, e
+            ));
+            return;
+        }
+    }
+    c.out.ok();
+}
+
+fn restore_configs(srv: &mut Server, defs: &[&'static ConfigDef], old: &[String]) {
+    for (def, value) in defs.iter().zip(old) {
+        if let Err(e) = config::set_from_string(&mut srv.config, def, value.as_bytes()) {
+            crate::log_warning!(
+                "Failed restoring failed CONFIG SET command. Error setting {} to '{}': {}",
+                def.name,
+                value,
+                e
+            );
+        }
+    }
+}
+
+fn config_resetstat_command(srv: &mut Server, c: &mut Client) {
+    srv.reset_server_stats();
+    c.out.ok();
+}
+
+impl Server {
+    /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
+    /// and latency samples are kept, as in Redis.
+    pub fn reset_server_stats(&mut self) {
+        self.stats = crate::server::Stats::default();
+        for cmd in self.commands.cmds.iter_mut() {
+            cmd.calls = 0;
+            cmd.usec = 0;
+            cmd.rejected_calls = 0;
+            cmd.failed_calls = 0;
+        }
+        self.peak_memory = self.used_memory();
+        self.stat_peak_memory_time = self.unix_time() * 1000;
+    }
+
+    /// Opens TCP listeners for the current `port`/`bind` now (so a failure is reported to
+    /// CONFIG SET); the event loop swaps them in for the old ones before it next waits.
+    pub fn rebind_listeners(&mut self) -> Result<(), String> {
+        let new = crate::ae::open_tcp_listeners(
+            &self.config.bind,
+            self.config.port,
+            self.config.tcp_backlog as i32,
+        )?;
+        self.pending_tcp_listeners = Some(new);
+        Ok(())
+    }
+}
+
+fn config_rewrite_command(srv: &mut Server, c: &mut Client) {
+    let Some(path) = srv.config.config_file.clone() else {
+        c.out.error("The server is running without a config file");
+        return;
+    };
+    match rewrite_config(srv, &path, false) {
+        Ok(()) => {
+            crate::log_warning!("CONFIG REWRITE executed with success.");
+            c.out.ok();
+        }
+        Err(e) => {
+            crate::log_warning!("CONFIG REWRITE failed: {}", e);
+            c.out.error(&format!("Rewriting config file: {}", e));
+        }
+    }
+}
+
+const REWRITE_SIGNATURE: &str = "# Generated by CONFIG REWRITE";
+
+/// Directives the file may hold that are not in the directive table.
+const FILE_ONLY_DIRECTIVES: &[&str] = &[
+    "include",
+    "rename-command",
+    "user",
+    "loadmodule",
+    "sentinel",
+];
+
+/// Rewrites the config file: lines of directives the server knows are replaced in place by
+/// their current values, directives that differ from their defaults and weren't in the file
+/// are appended after a signature comment, and leftover lines of rewritten directives are
+/// removed. Unknown lines are kept as comments. `force_all` writes every directive.
+pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), String> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(util_os_error(&e)),
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut option_lines: std::collections::HashMap<String, std::collections::VecDeque<usize>> =
+        Default::default();
+    let mut needs_signature = true;
+    if !old.is_empty() {
+        for raw in old.split('\n') {
+            let line = raw.trim_matches(|c| matches!(c, '\r' | '\n' | '\t' | ' '));
+            if line.is_empty() || line.starts_with('#') {
+                if needs_signature && line == REWRITE_SIGNATURE {
+                    needs_signature = false;
+                }
+                lines.push(line.to_string());
+                continue;
+            }
+            let argv = util::split_args(line.as_bytes());
+            let name = argv
+                .as_ref()
+                .and_then(|a| a.first())
+                .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
+            let canonical = name.as_deref().and_then(|n| {
+                if let Some(def) = config::lookup(n.as_bytes()) {
+                    Some(def.name.to_string())
+                } else if FILE_ONLY_DIRECTIVES.contains(&n) {
+                    Some(n.to_string())
+                } else {
+                    None
+                }
+            });
+            match canonical {
+                Some(opt) => {
+                    option_lines.entry(opt).or_default().push_back(lines.len());
+                    lines.push(line.to_string());
+                }
+                None => lines.push(format!("# ??? {}", line)),
+            }
+        }
+    }
+    let mut processed: std::collections::HashSet<String> = Default::default();
+    let mut rewrite_line = |lines: &mut Vec<String>,
+                            processed: &mut std::collections::HashSet<String>,
+                            option: &str,
+                            line: String,
+                            force: bool| {
+        processed.insert(option.to_string());
+        let slot = option_lines.get_mut(option).and_then(|l| l.pop_front());
+        match slot {
+            Some(n) => lines[n] = line,
+            None if force || force_all => {
+                if needs_signature {
+                    lines.push(REWRITE_SIGNATURE.to_string());
+                    needs_signature = false;
+                }
+                lines.push(line);
+            }
+            None => {}
+        }
+    };
+    for def in CONFIGS.iter() {
+        processed.insert(def.name.to_string());
+        for (line, force) in config::rewrite_directive(&srv.config, def) {
+            rewrite_line(&mut lines, &mut processed, def.name, line, force);
+        }
+    }
+    // Renamed commands and users have no run-time state to render from yet: their lines are
+    // kept as they are (they aren't marked processed, so they stay untouched).
+    drop(rewrite_line);
+    // Remove lines of rewritten directives that weren't reused.
+    let leftover: Vec<usize> = {
+        let mut v = Vec::new();
+        for (opt, slots) in &option_lines {
+            if processed.contains(opt) {
+                v.extend(slots.iter().copied());
+            }
+        }
+        v
+    };
+    for n in leftover {
+        lines[n].clear();
+    }
+    let mut content = String::new();
+    let mut was_empty = false;
+    for l in &lines {
+        if l.is_empty() {
+            if was_empty {
+                continue;
+            }
+            was_empty = true;
+        } else {
+            was_empty = false;
+        }
+        content.push_str(l);
+        content.push('\n');
+    }
+    write_file_atomically(path, &content)
+}
+
+fn util_os_error(e: &std::io::Error) -> String {
+    // Redis reports strerror() text, without Rust's " (os error N)" suffix.
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
+fn write_file_atomically(path: &str, content: &str) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = format!("{}.{}.tmp", path, std::process::id());
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(util_os_error(&e));
+    }
+    Ok(())
+}
+
+fn config_help_command(_srv: &mut Server, c: &mut Client) {
+    reply_help(
+        c,
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLOWLOG
+
+fn slowlog_get_command(srv: &mut Server, c: &mut Client) {
+    if c.argv.len() > 3 {
+        reply_subcommand_syntax_error(c);
+        return;
+    }
+    let mut count: usize = 10;
+    if c.argv.len() == 3 {
+        match util::parse_i64(&c.argv[2]).filter(|v| *v >= -1) {
+            Some(-1) => count = srv.intro.slowlog.len(),
+            Some(v) => count = v as usize,
+            None => {
+                c.out.error("count should be greater than or equal to -1");
+                return;
+            }
+        }
+    }
+    let n = count.min(srv.intro.slowlog.len());
+    c.out.array(n);
+    for e in srv.intro.slowlog.iter().take(n) {
+        c.out.array(6);
+        c.out.int(e.id as i64);
+        c.out.int(e.time);
+        c.out.int(e.duration_us as i64);
+        c.out.array(e.argv.len());
+        for a in &e.argv {
+            c.out.bulk(a);
+        }
+        c.out.bulk(e.peer.as_bytes());
+        c.out.bulk(&e.name);
+    }
+}
+
+fn slowlog_len_command(srv: &mut Server, c: &mut Client) {
+    c.out.int(srv.intro.slowlog.len() as i64);
+}
+
+fn slowlog_reset_command(srv: &mut Server, c: &mut Client) {
+    srv.intro.slowlog.clear();
+    c.out.ok();
+}
+
+fn slowlog_help_command(_srv: &mut Server, c: &mut Client) {
+    reply_help(
+        c,
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// LATENCY
+
+fn latency_latest_command(srv: &mut Server, c: &mut Client) {
+    c.out.array(srv.intro.latency.len());
+    for (event, series) in &srv.intro.latency {
+        let (time, latency) = series.samples.back().copied().unwrap_or((0, 0));
+        c.out.array(4);
+        c.out.bulk(event.as_bytes());
+        c.out.int(time);
+        c.out.int(latency as i64);
+        c.out.int(series.max as i64);
+    }
+}
+
+fn latency_history_command(srv: &mut Server, c: &mut Client) {
+    let event = String::from_utf8_lossy(&c.argv[2]).into_owned();
+    let Some(series) = srv.intro.latency.get(&event) else {
+        c.out.array(0);
+        return;
+    };
+    c.out.array(series.samples.len());
+    for (time, latency) in &series.samples {
+        c.out.array(2);
+        c.out.int(*time);
+        c.out.int(*latency as i64);
+    }
+}
+
+fn latency_reset_command(srv: &mut Server, c: &mut Client) {
+    if c.argv.len() == 2 {
+        let n = srv.intro.latency.len();
+        srv.intro.latency.clear();
+        c.out.int(n as i64);
+        return;
+    }
+    let mut resets = 0;
+    for a in &c.argv[2..] {
+        if srv
+            .intro
+            .latency
+            .remove(String::from_utf8_lossy(a).as_ref())
+            .is_some()
+        {
+            resets += 1;
+        }
+    }
+    c.out.int(resets);
+}
+
+/// Summary statistics of one event's samples (LATENCY DOCTOR).
+struct LatencyStats {
+    samples: u64,
+    avg: u64,
+    mad: u64,
+    period: i64,
+}
+
+fn analyze_latency(series: &crate::server::support::LatencySeries, now: i64) -> LatencyStats {
+    let n = series.samples.len() as u64;
+    if n == 0 {
+        return LatencyStats {
+            samples: 0,
+            avg: 0,
+            mad: 0,
+            period: 0,
+        };
+    }
+    let sum: u64 = series.samples.iter().map(|s| s.1).sum();
+    let avg = sum / n;
+    let oldest = series.samples.iter().map(|s| s.0).min().unwrap_or(now);
+    let period = (now - oldest).max(1);
+    let dev: u64 = series.samples.iter().map(|s| s.1.abs_diff(avg)).sum();
+    LatencyStats {
+        samples: n,
+        avg,
+        mad: dev / n,
+        period,
+    }
+}
+
+fn latency_doctor_command(srv: &mut Server, c: &mut Client) {
+    let report = latency_report(srv);
+    c.out.verbatim(report.as_bytes(), "txt");
+}
+
+fn latency_report(srv: &Server) -> String {
+    if srv.intro.latency.is_empty() && srv.config.latency_monitor_threshold == 0 {
+        return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use \"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n".into();
+    }
+    let now = util::mstime() / 1000;
+    let mut report = String::new();
+    let mut advices = 0;
+    let (mut slowlog_enabled, mut slowlog_tuning, mut slowlog_inspect) = (false, false, false);
+    let (mut scheduler, mut hz, mut large_objects, mut mass_eviction) =
+        (false, false, false, false);
+    for (n, (event, series)) in srv.intro.latency.iter().enumerate() {
+        if n == 0 {
+            report.push_str("Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do you Dave?\n\n");
+        }
+        let ls = analyze_latency(series, now);
+        report.push_str(&format!(
+            "{}. {}: {} latency spikes (average {}ms, mean deviation {}ms, period {:.2} sec). Worst all time event {}ms.",
+            n + 1,
+            event,
+            ls.samples,
+            ls.avg,
+            ls.mad,
+            ls.period as f64 / ls.samples.max(1) as f64,
+            series.max
+        ));
+        report.push('\n');
+        match event.as_str() {
+            "command" => {
+                if srv.config.slowlog_log_slower_than < 0 {
+                    slowlog_enabled = true;
+                    advices += 1;
+                } else if srv.config.slowlog_log_slower_than / 1000
+                    > srv.config.latency_monitor_threshold
+                {
+                    slowlog_tuning = true;
+                    advices += 1;
+                }
+                slowlog_inspect = true;
+                large_objects = true;
+                advices += 2;
+            }
+            "fast-command" => {
+                scheduler = true;
+                advices += 1;
+            }
+            "expire-cycle" => {
+                hz = true;
+                large_objects = true;
+                advices += 2;
+            }
+            "eviction-del" => {
+                large_objects = true;
+                advices += 1;
+            }
+            "eviction-cycle" => {
+                mass_eviction = true;
+                advices += 1;
+            }
+            _ => {}
+        }
+    }
+    let events = srv.intro.latency.len();
+    if events == 0 && advices == 0 {
+        report.push_str("Dave, no latency spike was observed during the lifetime of this Redis instance, not in the slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n");
+    } else if advices == 0 {
+        report.push_str("\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the Redis community to get some help, providing this report in your help request.\n");
+    } else {
+        let threshold_us = srv.config.latency_monitor_threshold.max(0) as u64 * 1000;
+        report.push_str("\nI have a few advices for you:\n\n");
+        if slowlog_enabled {
+            report.push_str(&format!("- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis feature using the command 'CONFIG SET slowlog-log-slower-than {}'. If the Slow log is disabled Redis is not able to log slow commands execution for you.\n", threshold_us));
+        }
+        if slowlog_tuning {
+            report.push_str(&format!("- Your current Slow Log configuration only logs events that are slower than your configured latency monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than {}'.\n", threshold_us));
+        }
+        if slowlog_inspect {
+            report.push_str("- Check your Slow Log to understand what are the commands you are running which are too slow to execute. Please check https://redis.io/commands/slowlog for more information.\n");
+        }
+        if scheduler {
+            report.push_str("- The system is slow to execute Redis code paths not containing system calls. This usually means the system does not provide Redis CPU time to run for long periods. You should try to:\n  1) Lower the system load.\n  2) Use a computer / VM just for Redis if you are running other software in the same system.\n  3) Check if you have a \"noisy neighbour\" problem.\n  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are using Jemalloc. However this may create fragmentation problems.\n");
+        }
+        if hz && srv.hz < 100 {
+            report.push_str("- In order to make the Redis keys expiring process more incremental, try to set the 'hz' configuration parameter to 100 using 'CONFIG SET hz 100'.\n");
+        }
+        if large_objects {
+            report.push_str("- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking operation. If you have very large objects that are often deleted, expired, or evicted, try to fragment those objects into multiple smaller objects.\n");
+        }
+        if mass_eviction {
+            report.push_str("- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations (RESTORE command), may create sudden memory pressure forcing the server to block trying to evict keys. \n");
+        }
+    }
+    report
+}
+
+/// Renders an event's samples as Redis' sparkline: 80 columns, 4 rows of `_o#|` ramp
+/// characters, with the sample ages written vertically below.
+fn latency_graph_command(srv: &mut Server, c: &mut Client) {
+    let event = String::from_utf8_lossy(&c.argv[2]).into_owned();
+    let Some(series) = srv.intro.latency.get(&event) else {
+        c.out
+            .error(&format!("No samples available for event '{}'", event));
+        return;
+    };
+    let now = util::mstime() / 1000;
+    let samples: Vec<(u64, String)> = series
+        .samples
+        .iter()
+        .map(|(t, l)| {
+            let elapsed = now - t;
+            let label = if elapsed < 60 {
+                format!("{}s", elapsed)
+            } else if elapsed < 3600 {
+                format!("{}m", elapsed / 60)
+            } else if elapsed < 86400 {
+                format!("{}h", elapsed / 3600)
+            } else {
+                format!("{}d", elapsed / 86400)
+            };
+            (*l, label)
+        })
+        .collect();
+    let min = samples.iter().map(|s| s.0).min().unwrap_or(0);
+    let max = samples.iter().map(|s| s.0).max().unwrap_or(0);
+    let mut graph = format!(
+        "{} - high {} ms, low {} ms (all time high {} ms)\n",
+        event, max, min, series.max
+    );
+    graph.push_str(&"-".repeat(80));
+    graph.push('\n');
+    graph.push_str(&sparkline(&samples, min, max, 80, 4));
+    c.out.verbatim(graph.as_bytes(), "txt");
+}
+
+/// The sparkline renderer of Redis' sparkline.c (fill mode), in our own code.
+fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows: usize) -> String {
+    const CHARSET: &[u8] = b"_-`";
+    let charset_fill: &[u8] = b"_o#";
+    let _ = CHARSET;
+    let mut out = String::new();
+    let mut start = 0;
+    let relmax = max.saturating_sub(min) as f64;
+    let steps = charset_fill.len() * rows;
+    while start < samples.len() {
+        let len = (samples.len() - start).min(columns);
+        let chunk = &samples[start..start + len];
+        let mut grid = vec![vec![b' '; len]; rows + 1 + 8];
+        for (i, (v, _)) in chunk.iter().enumerate() {
+            let rel = if relmax == 0.0 {
+                0.0
+            } else {
+                (*v - min) as f64 / relmax
+            };
+            let step = ((steps as f64 * rel) as usize).min(steps - 1);
+            let row = step / charset_fill.len();
+            let ch = charset_fill[step % charset_fill.len()];
+            // Rows count from the bottom: the sample's own row gets the ramp character and
+            // every row below it is filled.
+            for (r, line) in grid.iter_mut().enumerate().take(rows) {
+                let from_bottom = rows - 1 - r;
+                if from_bottom == row {
+                    line[i] = ch;
+                } else if from_bottom < row {
+                    line[i] = b'|';
+                }
+            }
+        }
+        for line in grid.iter().take(rows) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        // Labels, one character per line, below the graph.
+        let longest = chunk.iter().map(|s| s.1.len()).max().unwrap_or(0);
+        for l in 0..longest {
+            let line: String = chunk
+                .iter()
+                .map(|s| s.1.as_bytes().get(l).map(|b| *b as char).unwrap_or(' '))
+                .collect();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push('\n');
+        start += len;
+    }
+    out
+}
+
+fn latency_help_command(_srv: &mut Server, c: &mut Client) {
+    reply_help(
+        c,
+        &[
+            "DOCTOR",
+            "    Return a human readable latency analysis report.",
+            "GRAPH <event>",
+            "    Return an ASCII latency graph for the <event> class.",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HISTOGRAM [COMMAND ...]",
+            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+            "    If no commands are specified then all histograms are replied.",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// TIME, LASTSAVE, SHUTDOWN
+
+fn time_command(_srv: &mut Server, c: &mut Client) {
+    let us = util::ustime();
+    c.out.array(2);
+    c.out.bulk(format!("{}", us / 1_000_000).as_bytes());
+    c.out.bulk(format!("{}", us % 1_000_000).as_bytes());
+}
+
+fn lastsave_command(srv: &mut Server, c: &mut Client) {
+    c.out.int(srv.lastsave);
+}
+
+/// SHUTDOWN flags, as Redis numbers them (also used by `shutdown-on-sig*`).
+pub mod shutdown_flags {
+    pub const SAVE: u32 = 1;
+    pub const NOSAVE: u32 = 2;
+    pub const NOW: u32 = 4;
+    pub const FORCE: u32 = 8;
+}
+
+fn shutdown_command(srv: &mut Server, c: &mut Client) {
+    use shutdown_flags::*;
+    let mut f = 0u32;
+    let mut abort = false;
+    for a in &c.argv[1..] {
+        if util::eq_ic(a, "nosave") {
+            f |= NOSAVE;
+        } else if util::eq_ic(a, "save") {
+            f |= SAVE;
+        } else if util::eq_ic(a, "now") {
+            f |= NOW;
+        } else if util::eq_ic(a, "force") {
+            f |= FORCE;
+        } else if util::eq_ic(a, "abort") {
+            abort = true;
+        } else {
+            c.out.error(crate::commands::errors::SYNTAX);
+            return;
+        }
+    }
+    if (abort && f != 0) || (f & NOSAVE != 0 && f & SAVE != 0) {
+        c.out.error(crate::commands::errors::SYNTAX);
+        return;
+    }
+    if abort {
+        // Without replicas to wait for, a shutdown never stays pending.
+        c.out.error("No shutdown in progress.");
+        return;
+    }
+    if c.has(cflags::MULTI) || c.has(cflags::SCRIPT) {
+        // Redis' SHUTDOWN is flagged NO_MULTI/NOSCRIPT; nothing special to do here.
+    }
+    match srv.prepare_for_shutdown(f) {
+        Ok(()) => {
+            srv.exit_code = Some(0);
+            // The reply is never sent: the connection closes when the process exits.
+        }
+        Err(e) => c.out.error(&e),
+    }
+}
