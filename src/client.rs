@@ -150,6 +150,10 @@ pub struct Client {
     pub parser: RequestParser,
     /// The arguments of the command being executed.
     pub argv: Vec<Vec<u8>>,
+    /// What to propagate instead of `argv` when the running command changes the dataset. Set
+    /// by commands whose effect must replay deterministically (INCRBYFLOAT as SET .. KEEPTTL,
+    /// relative expires as absolute ones, ...); `Server::call` consumes and clears it.
+    pub propagate_argv: Option<Vec<Vec<u8>>>,
     /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
     pub last_cmd: Option<crate::commands::CmdId>,
     pub out: ReplyBuf,
@@ -198,6 +202,7 @@ impl Client {
             querybuf_peak: 0,
             parser: RequestParser::new(),
             argv: Vec::new(),
+            propagate_argv: None,
             last_cmd: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
@@ -225,6 +230,12 @@ impl Client {
     #[inline]
     pub fn has(&self, f: u64) -> bool {
         self.flags & f != 0
+    }
+
+    /// Clients whose writes must be applied whatever our own limits say (Redis'
+    /// `mustObeyClient`): the master link (and the AOF loader once it exists).
+    pub fn must_obey(&self) -> bool {
+        self.has(flags::MASTER)
     }
 
     /// Subscriptions of all kinds (a client with any is in the pub/sub context under RESP2).

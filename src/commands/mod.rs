@@ -8,6 +8,7 @@ pub mod keyspec;
 pub mod spec;
 pub mod table;
 
+pub mod bitops;
 pub mod connection;
 pub mod keyspace;
 pub mod multi;
@@ -94,6 +95,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| keyspace::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
         .or_else(|| string::lookup(fullname))
+        .or_else(|| bitops::lookup(fullname))
 }
 
 impl CommandTable {
@@ -497,6 +499,7 @@ impl Server {
         } else {
             None
         };
+        c.propagate_argv = None;
         let start = crate::util::monotonic_us();
         proc_(self, c);
         let duration = crate::util::monotonic_us() - start;
@@ -545,8 +548,13 @@ impl Server {
             && cmd_flags & flags::WRITE != 0
             && !c.has(cflags::PREVENT_REPL_PROP)
         {
-            self.propagate(c.db, c.argv.clone());
+            let argv = match c.propagate_argv.take() {
+                Some(rewritten) => rewritten,
+                None => c.argv.clone(),
+            };
+            self.propagate(c.db, argv);
         }
+        c.propagate_argv = None;
         self.prop.depth -= 1;
         if outermost {
             self.frozen_ms = None;
