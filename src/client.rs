@@ -156,6 +156,10 @@ pub struct Client {
     /// Indexes of `argv` the running command marked as secret (passwords): the slow log and
     /// MONITOR show them as "(redacted)".
     pub redacted: Vec<usize>,
+    /// What to propagate instead of `argv` when the running command changes the dataset. Set
+    /// by commands whose effect must replay deterministically (INCRBYFLOAT as SET .. KEEPTTL,
+    /// relative expires as absolute ones, ...); `Server::call` consumes and clears it.
+    pub propagate_argv: Option<Vec<Vec<u8>>>,
     /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
     pub last_cmd: Option<crate::commands::CmdId>,
     pub out: ReplyBuf,
@@ -205,6 +209,7 @@ impl Client {
             parser: RequestParser::new(),
             argv: Vec::new(),
             redacted: Vec::new(),
+            propagate_argv: None,
             last_cmd: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
@@ -232,6 +237,12 @@ impl Client {
     #[inline]
     pub fn has(&self, f: u64) -> bool {
         self.flags & f != 0
+    }
+
+    /// Clients whose writes must be applied whatever our own limits say (Redis'
+    /// `mustObeyClient`): the master link (and the AOF loader once it exists).
+    pub fn must_obey(&self) -> bool {
+        self.has(flags::MASTER)
     }
 
     /// Subscriptions of all kinds (a client with any is in the pub/sub context under RESP2).

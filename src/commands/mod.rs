@@ -10,6 +10,7 @@ pub mod table;
 
 pub mod client;
 pub mod command;
+pub mod bitops;
 pub mod connection;
 pub mod info;
 pub mod keyspace;
@@ -104,6 +105,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| multi::lookup(fullname))
         .or_else(|| server::lookup(fullname))
         .or_else(|| string::lookup(fullname))
+        .or_else(|| bitops::lookup(fullname))
 }
 
 impl CommandTable {
@@ -513,6 +515,7 @@ impl Server {
         } else {
             None
         };
+        c.propagate_argv = None;
         let start = crate::util::monotonic_us();
         proc_(self, c);
         let duration = crate::util::monotonic_us() - start;
@@ -576,8 +579,13 @@ impl Server {
             && cmd_flags & flags::WRITE != 0
             && !c.has(cflags::PREVENT_REPL_PROP)
         {
-            self.propagate(c.db, c.argv.clone());
+            let argv = match c.propagate_argv.take() {
+                Some(rewritten) => rewritten,
+                None => c.argv.clone(),
+            };
+            self.propagate(c.db, argv);
         }
+        c.propagate_argv = None;
         self.prop.depth -= 1;
         if outermost {
             self.frozen_ms = None;

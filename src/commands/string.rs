@@ -1,26 +1,63 @@
-//! String commands: GET, SET (every option), INCR family, MGET, MSET.
+//! String commands: GET/SET and their variants (SETNX, SETEX, PSETEX, GETSET, GETDEL, GETEX),
+//! ranges (APPEND, STRLEN, GETRANGE/SUBSTR, SETRANGE), counters (INCR family, INCRBYFLOAT),
+//! multi-key MGET/MSET/MSETNX and LCS.
+//!
+//! Commands whose effect depends on the moment or the platform they run on (relative expires,
+//! long-double arithmetic) set `Client::propagate_argv` to a deterministic equivalent, as
+//! Redis rewrites their argv before propagation.
 
 use crate::client::Client;
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::server::Server;
 use crate::types::{RStr, Value, WRONGTYPE};
+use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
     Some(match name {
         "get" => get_command,
         "set" => set_command,
+        "setnx" => setnx_command,
+        "setex" => setex_command,
+        "psetex" => psetex_command,
+        "getex" => getex_command,
+        "getdel" => getdel_command,
+        "getset" => getset_command,
+        "append" => append_command,
+        "strlen" => strlen_command,
+        "getrange" => getrange_command,
+        "substr" => getrange_command,
+        "setrange" => setrange_command,
         "incr" => incr_command,
         "decr" => decr_command,
         "incrby" => incrby_command,
         "decrby" => decrby_command,
+        "incrbyfloat" => incrbyfloat_command,
         "mget" => mget_command,
         "mset" => mset_command,
+        "msetnx" => msetnx_command,
+        "lcs" => lcs_command,
         _ => return None,
     })
 }
 
-/// Replies the string value of a key: bulk, null, or WRONGTYPE. Returns false on WRONGTYPE.
+/// Refuses a string that would grow past `proto-max-bulk-len` (or overflow), as Redis does for
+/// APPEND and SETRANGE. The master link is trusted: it only replays what was accepted there.
+pub fn check_string_length(srv: &Server, c: &mut Client, size: i64, append: i64) -> bool {
+    if c.must_obey() {
+        return true;
+    }
+    let total = (size as u64).wrapping_add(append as u64) as i64;
+    if total > srv.config.proto_max_bulk_len || total < size || total < append {
+        c.out
+            .error("string exceeds maximum allowed size (proto-max-bulk-len)");
+        return false;
+    }
+    true
+}
+
+/// Replies the string value of a key: bulk, null, or WRONGTYPE. Returns false on WRONGTYPE
+/// (Redis' `getGenericCommand`).
 fn reply_string_of(srv: &mut Server, c: &mut Client, key: &[u8]) -> bool {
     match srv.lookup_read(c.db, key) {
         None => {
@@ -47,118 +84,464 @@ fn get_command(srv: &mut Server, c: &mut Client) {
     c.argv[1] = key;
 }
 
-#[derive(Default)]
-struct SetOptions {
-    nx: bool,
-    xx: bool,
-    get: bool,
-    keepttl: bool,
-    /// (argument index of the value, unit in ms, absolute?)
-    expire: Option<(usize, i64, bool)>,
+/// Option flags shared by SET and GETEX (Redis' `OBJ_*` set flags).
+mod opt {
+    pub const NX: u32 = 1 << 0;
+    pub const XX: u32 = 1 << 1;
+    pub const EX: u32 = 1 << 2;
+    pub const PX: u32 = 1 << 3;
+    pub const KEEPTTL: u32 = 1 << 4;
+    pub const GET: u32 = 1 << 5;
+    pub const EXAT: u32 = 1 << 6;
+    pub const PXAT: u32 = 1 << 7;
+    pub const PERSIST: u32 = 1 << 8;
+    pub const ANY_EXPIRE: u32 = EX | PX | EXAT | PXAT;
 }
 
-fn parse_set_options(c: &mut Client) -> Option<SetOptions> {
-    let mut o = SetOptions::default();
-    let mut j = 3;
+/// Parsed options: the flags and the argument index of the expire value, if any.
+struct ExtArgs {
+    flags: u32,
+    expire_arg: Option<usize>,
+}
+
+/// Parses SET's (from argument 3) or GETEX's (from argument 2) options. Each expire form
+/// excludes the other forms, KEEPTTL and PERSIST, but repeating the same option is accepted
+/// (the last value wins), exactly as Redis parses them.
+fn parse_extended_args(c: &mut Client, for_set: bool) -> Option<ExtArgs> {
+    let mut flags = 0u32;
+    let mut expire_arg = None;
+    let mut j = if for_set { 3 } else { 2 };
     while j < c.argv.len() {
         let a = c.argv[j].to_ascii_uppercase();
         let has_next = j + 1 < c.argv.len();
-        match a.as_slice() {
-            b"NX" if !o.xx => o.nx = true,
-            b"XX" if !o.nx => o.xx = true,
-            b"GET" => o.get = true,
-            b"KEEPTTL" if o.expire.is_none() => o.keepttl = true,
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !o.keepttl && o.expire.is_none() && has_next => {
-                let (unit, abs) = match a.as_slice() {
-                    b"EX" => (1000, false),
-                    b"PX" => (1, false),
-                    b"EXAT" => (1000, true),
-                    _ => (1, true),
-                };
-                o.expire = Some((j + 1, unit, abs));
-                j += 1;
+        let expire_kind = match a.as_slice() {
+            b"EX" => Some(opt::EX),
+            b"PX" => Some(opt::PX),
+            b"EXAT" => Some(opt::EXAT),
+            b"PXAT" => Some(opt::PXAT),
+            _ => None,
+        };
+        if let Some(kind) = expire_kind {
+            let excluded = opt::KEEPTTL | opt::PERSIST | (opt::ANY_EXPIRE & !kind);
+            if flags & excluded == 0 && has_next {
+                flags |= kind;
+                expire_arg = Some(j + 1);
+                j += 2;
+                continue;
             }
-            _ => {
-                c.out.error(errors::SYNTAX);
-                return None;
+        } else {
+            let accepted = match a.as_slice() {
+                b"NX" => for_set && flags & opt::XX == 0,
+                b"XX" => for_set && flags & opt::NX == 0,
+                b"GET" => for_set,
+                b"KEEPTTL" => for_set && flags & (opt::PERSIST | opt::ANY_EXPIRE) == 0,
+                b"PERSIST" => !for_set && flags & (opt::KEEPTTL | opt::ANY_EXPIRE) == 0,
+                _ => false,
+            };
+            if accepted {
+                flags |= match a.as_slice() {
+                    b"NX" => opt::NX,
+                    b"XX" => opt::XX,
+                    b"GET" => opt::GET,
+                    b"KEEPTTL" => opt::KEEPTTL,
+                    _ => opt::PERSIST,
+                };
+                j += 1;
+                continue;
             }
         }
-        j += 1;
+        c.out.error(errors::SYNTAX);
+        return None;
     }
-    Some(o)
+    Some(ExtArgs { flags, expire_arg })
 }
 
-/// Converts an expire argument to an absolute time in ms, replying the error on failure.
-pub fn parse_expire_ms(
+/// Converts the expire argument to an absolute unix time in ms, replying the error on failure
+/// (Redis' `getExpireMillisecondsOrReply`). `flags` tells the unit (EX/EXAT: seconds) and
+/// whether the value is relative (EX/PX).
+fn expire_ms_or_reply(
     srv: &Server,
     c: &mut Client,
     arg: usize,
-    unit_ms: i64,
-    absolute: bool,
+    flags: u32,
     cmd: &str,
 ) -> Option<i64> {
-    let Some(v) = crate::util::parse_i64(&c.argv[arg]) else {
+    let Some(mut ms) = util::parse_i64(&c.argv[arg]) else {
         c.out.error(errors::NOT_INTEGER);
         return None;
     };
+    let seconds = flags & (opt::EX | opt::EXAT) != 0;
     let invalid = |c: &mut Client| {
         c.out
             .error(&format!("invalid expire time in '{}' command", cmd))
     };
-    if v <= 0 {
+    if ms <= 0 || (seconds && ms > i64::MAX / 1000) {
         invalid(c);
         return None;
     }
-    let Some(ms) = v.checked_mul(unit_ms) else {
+    if seconds {
+        ms *= 1000;
+    }
+    if flags & (opt::EX | opt::PX) != 0 {
+        ms = ms.wrapping_add(srv.now_ms());
+    }
+    if ms <= 0 {
+        // The relative form overflowed.
         invalid(c);
         return None;
-    };
-    if absolute {
-        return Some(ms);
     }
-    match ms.checked_add(srv.now_ms()) {
-        Some(w) => Some(w),
-        None => {
-            invalid(c);
-            None
-        }
-    }
+    Some(ms)
 }
 
-fn set_command(srv: &mut Server, c: &mut Client) {
-    let Some(o) = parse_set_options(c) else {
-        return;
-    };
-    let when = match o.expire {
-        Some((arg, unit, abs)) => match parse_expire_ms(srv, c, arg, unit, abs, "set") {
+/// Which replies a SET variant uses for "done" and "not done because of NX/XX".
+#[derive(Clone, Copy, PartialEq)]
+enum SetReplies {
+    /// +OK / null (SET, SETEX, PSETEX).
+    OkNull,
+    /// 1 / 0 (SETNX).
+    OneZero,
+}
+
+/// The common body of SET, SETNX, SETEX and PSETEX (Redis' `setGenericCommand`).
+fn set_generic(
+    srv: &mut Server,
+    c: &mut Client,
+    flags: u32,
+    val_idx: usize,
+    expire_arg: Option<usize>,
+    replies: SetReplies,
+    cmd: &str,
+) {
+    let when = match expire_arg {
+        Some(arg) => match expire_ms_or_reply(srv, c, arg, flags, cmd) {
             Some(w) => Some(w),
             None => return,
         },
         None => None,
     };
     let key = c.argv[1].clone();
-    if o.get && !reply_string_of(srv, c, &key) {
+    if flags & opt::GET != 0 && !reply_string_of(srv, c, &key) {
         return;
     }
-    let exists = srv.lookup_write(c.db, &key).is_some();
-    if (o.nx && exists) || (o.xx && !exists) {
-        if !o.get {
-            c.out.null();
+    let found = srv.lookup_write(c.db, &key).is_some();
+    if (flags & opt::NX != 0 && found) || (flags & opt::XX != 0 && !found) {
+        if flags & opt::GET == 0 {
+            match replies {
+                SetReplies::OkNull => c.out.null(),
+                SetReplies::OneZero => c.out.int(0),
+            }
         }
         return;
     }
-    let value = RStr::from_bytes(std::mem::take(&mut c.argv[2]));
-    srv.set_key(c.db, &key, Value::Str(value), o.keepttl);
-    c.argv[2] = Vec::new();
+    let val = c.argv[val_idx].clone();
+    srv.set_key(
+        c.db,
+        &key,
+        Value::Str(RStr::from_bytes(val.clone())),
+        flags & opt::KEEPTTL != 0,
+    );
     srv.dirty += 1;
     srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
     if let Some(w) = when {
         srv.set_expire(c.db, &key, w);
+        // Replicas and the AOF get the absolute form, so a late replay keeps the same deadline.
+        c.propagate_argv = Some(vec![
+            b"SET".to_vec(),
+            key.clone(),
+            val,
+            b"PXAT".to_vec(),
+            util::i64_bytes(w),
+        ]);
         srv.notify_keyspace_event(notify::GENERIC, "expire", &key, c.db);
     }
-    if !o.get {
-        c.out.ok();
+    if flags & opt::GET == 0 {
+        match replies {
+            SetReplies::OkNull => c.out.ok(),
+            SetReplies::OneZero => c.out.int(1),
+        }
     }
+    if flags & opt::GET != 0 && when.is_none() {
+        // GET only shapes the reply: propagate the SET without it.
+        let argv = c
+            .argv
+            .iter()
+            .enumerate()
+            .filter(|(j, a)| *j < 3 || !a.eq_ignore_ascii_case(b"GET"))
+            .map(|(_, a)| a.clone())
+            .collect();
+        c.propagate_argv = Some(argv);
+    }
+}
+
+fn set_command(srv: &mut Server, c: &mut Client) {
+    let Some(o) = parse_extended_args(c, true) else {
+        return;
+    };
+    set_generic(srv, c, o.flags, 2, o.expire_arg, SetReplies::OkNull, "set");
+}
+
+fn setnx_command(srv: &mut Server, c: &mut Client) {
+    set_generic(srv, c, opt::NX, 2, None, SetReplies::OneZero, "setnx");
+}
+
+fn setex_command(srv: &mut Server, c: &mut Client) {
+    set_generic(srv, c, opt::EX, 3, Some(2), SetReplies::OkNull, "setex");
+}
+
+fn psetex_command(srv: &mut Server, c: &mut Client) {
+    set_generic(srv, c, opt::PX, 3, Some(2), SetReplies::OkNull, "psetex");
+}
+
+fn getex_command(srv: &mut Server, c: &mut Client) {
+    let Some(o) = parse_extended_args(c, false) else {
+        return;
+    };
+    let key = c.argv[1].clone();
+    match srv.lookup_read(c.db, &key) {
+        None => {
+            c.out.null();
+            return;
+        }
+        Some(obj) if !matches!(obj.value, Value::Str(_)) => {
+            c.out.error(WRONGTYPE);
+            return;
+        }
+        Some(_) => {}
+    }
+    let when = match o.expire_arg {
+        Some(arg) => match expire_ms_or_reply(srv, c, arg, o.flags, "getex") {
+            Some(w) => Some(w),
+            None => return,
+        },
+        None => None,
+    };
+    // The reply is taken before the key may be deleted or its expire changed (a direct read:
+    // the lookup above already counted the hit).
+    if let Some(obj) = srv.dbs[c.db].dict.get(&key[..]) {
+        #[allow(irrefutable_let_patterns)]
+        if let Value::Str(s) = &obj.value {
+            s.with_bytes(|b| c.out.bulk(b));
+        }
+    }
+    let absolute = o.flags & (opt::EXAT | opt::PXAT) != 0;
+    match when {
+        Some(w) if absolute && w <= srv.now_ms() && !srv.loading && !srv.is_replica() => {
+            // A deadline already in the past deletes the key right away.
+            srv.db_delete(c.db, &key);
+            let lazy = srv.config.lazyfree_lazy_expire;
+            let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            c.propagate_argv = Some(vec![cmd.to_vec(), key.clone()]);
+            srv.signal_modified_key(c.db, &key);
+            srv.notify_keyspace_event(notify::GENERIC, "del", &key, c.db);
+            srv.dirty += 1;
+        }
+        Some(w) => {
+            srv.set_expire(c.db, &key, w);
+            c.propagate_argv = Some(vec![b"PEXPIREAT".to_vec(), key.clone(), util::i64_bytes(w)]);
+            srv.signal_modified_key(c.db, &key);
+            srv.notify_keyspace_event(notify::GENERIC, "expire", &key, c.db);
+            srv.dirty += 1;
+        }
+        None if o.flags & opt::PERSIST != 0 && srv.remove_expire(c.db, &key) => {
+            srv.signal_modified_key(c.db, &key);
+            c.propagate_argv = Some(vec![b"PERSIST".to_vec(), key.clone()]);
+            srv.notify_keyspace_event(notify::GENERIC, "persist", &key, c.db);
+            srv.dirty += 1;
+        }
+        None => {}
+    }
+}
+
+fn getdel_command(srv: &mut Server, c: &mut Client) {
+    let key = c.argv[1].clone();
+    if !reply_string_of(srv, c, &key) {
+        return;
+    }
+    if srv.db_delete(c.db, &key) {
+        let lazy = srv.config.lazyfree_lazy_user_del;
+        let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        c.propagate_argv = Some(vec![cmd.to_vec(), key.clone()]);
+        srv.signal_modified_key(c.db, &key);
+        srv.notify_keyspace_event(notify::GENERIC, "del", &key, c.db);
+        srv.dirty += 1;
+    }
+}
+
+fn getset_command(srv: &mut Server, c: &mut Client) {
+    let key = c.argv[1].clone();
+    if !reply_string_of(srv, c, &key) {
+        return;
+    }
+    let val = c.argv[2].clone();
+    srv.set_key(c.db, &key, Value::Str(RStr::from_bytes(val.clone())), false);
+    srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
+    srv.dirty += 1;
+    c.propagate_argv = Some(vec![b"SET".to_vec(), key, val]);
+}
+
+/// Looks a key up for a string write. `Ok(None)` when missing, `Err` (already replied) when it
+/// holds another type.
+fn string_len_for_write(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<Option<i64>, ()> {
+    match srv.lookup_write(c.db, key) {
+        None => Ok(None),
+        Some(o) => match &o.value {
+            Value::Str(s) => Ok(Some(s.len() as i64)),
+            #[allow(unreachable_patterns)]
+            _ => {
+                c.out.error(WRONGTYPE);
+                Err(())
+            }
+        },
+    }
+}
+
+/// The `raw` buffer of an existing string key, converting it first (Redis'
+/// `dbUnshareStringValue`). The caller has checked that the key holds a string.
+fn raw_buffer<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> &'a mut Vec<u8> {
+    let obj = srv.dbs[db]
+        .dict
+        .get_mut(key)
+        .expect("string key looked up by the caller");
+    match &mut obj.value {
+        Value::Str(s) => s.make_raw(),
+        #[allow(unreachable_patterns)]
+        _ => unreachable!("type checked by the caller"),
+    }
+}
+
+fn append_command(srv: &mut Server, c: &mut Client) {
+    let key = c.argv[1].clone();
+    let Ok(existing) = string_len_for_write(srv, c, &key) else {
+        return;
+    };
+    let total = match existing {
+        None => {
+            let val = RStr::from_bytes(c.argv[2].clone());
+            let len = val.len();
+            srv.db_add(c.db, &key, Value::Str(val));
+            len
+        }
+        Some(len) => {
+            if !check_string_length(srv, c, len, c.argv[2].len() as i64) {
+                return;
+            }
+            let buf = raw_buffer(srv, c.db, &key);
+            buf.extend_from_slice(&c.argv[2]);
+            buf.len()
+        }
+    };
+    srv.signal_modified_key(c.db, &key);
+    srv.notify_keyspace_event(notify::STRING, "append", &key, c.db);
+    srv.dirty += 1;
+    c.out.int(total as i64);
+}
+
+fn strlen_command(srv: &mut Server, c: &mut Client) {
+    let key = std::mem::take(&mut c.argv[1]);
+    match srv.lookup_read(c.db, &key) {
+        None => c.out.int(0),
+        Some(o) => match &o.value {
+            Value::Str(s) => c.out.int(s.len() as i64),
+            #[allow(unreachable_patterns)]
+            _ => c.out.error(WRONGTYPE),
+        },
+    }
+    c.argv[1] = key;
+}
+
+/// The byte range GETRANGE returns for a string of `len` bytes, or None when empty.
+fn getrange_bounds(mut start: i64, mut end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    if start < 0 && end < 0 && start > end {
+        return None;
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return None;
+    }
+    Some((start as usize, end as usize))
+}
+
+fn getrange_command(srv: &mut Server, c: &mut Client) {
+    let Some(start) = crate::commands::arg_i64(c, 2) else {
+        return;
+    };
+    let Some(end) = crate::commands::arg_i64(c, 3) else {
+        return;
+    };
+    let key = std::mem::take(&mut c.argv[1]);
+    match srv.lookup_read(c.db, &key) {
+        None => c.out.bulk(b""),
+        Some(o) => match &o.value {
+            Value::Str(s) => s.with_bytes(|b| match getrange_bounds(start, end, b.len()) {
+                Some((from, to)) => c.out.bulk(&b[from..=to]),
+                None => c.out.bulk(b""),
+            }),
+            #[allow(unreachable_patterns)]
+            _ => c.out.error(WRONGTYPE),
+        },
+    }
+    c.argv[1] = key;
+}
+
+fn setrange_command(srv: &mut Server, c: &mut Client) {
+    let Some(offset) = crate::commands::arg_i64(c, 2) else {
+        return;
+    };
+    if offset < 0 {
+        c.out.error("offset is out of range");
+        return;
+    }
+    let key = c.argv[1].clone();
+    let vlen = c.argv[3].len() as i64;
+    let Ok(existing) = string_len_for_write(srv, c, &key) else {
+        return;
+    };
+    match existing {
+        None => {
+            // Setting nothing on a missing key creates nothing.
+            if vlen == 0 {
+                c.out.int(0);
+                return;
+            }
+            if !check_string_length(srv, c, offset, vlen) {
+                return;
+            }
+            srv.db_add(c.db, &key, Value::Str(RStr::raw(Vec::new())));
+        }
+        Some(len) => {
+            // Setting nothing leaves the value (and its encoding) alone.
+            if vlen == 0 {
+                c.out.int(len);
+                return;
+            }
+            if !check_string_length(srv, c, offset, vlen) {
+                return;
+            }
+        }
+    }
+    let buf = raw_buffer(srv, c.db, &key);
+    let off = offset as usize;
+    let end = off + vlen as usize;
+    if buf.len() < end {
+        buf.resize(end, 0);
+    }
+    buf[off..end].copy_from_slice(&c.argv[3]);
+    let total = buf.len();
+    srv.signal_modified_key(c.db, &key);
+    srv.notify_keyspace_event(notify::STRING, "setrange", &key, c.db);
+    srv.dirty += 1;
+    c.out.int(total as i64);
 }
 
 fn incr_generic(srv: &mut Server, c: &mut Client, by: i64) {
@@ -184,7 +567,7 @@ fn incr_generic(srv: &mut Server, c: &mut Client, by: i64) {
         c.out.error("increment or decrement would overflow");
         return;
     };
-    match srv.lookup_write(c.db, &key) {
+    match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = Value::Str(RStr::Int(new)),
         None => srv.db_add(c.db, &key, Value::Str(RStr::Int(new))),
     }
@@ -220,6 +603,44 @@ fn decrby_command(srv: &mut Server, c: &mut Client) {
     incr_generic(srv, c, -by)
 }
 
+fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
+    let key = c.argv[1].clone();
+    let base = match srv.lookup_write(c.db, &key) {
+        None => None,
+        Some(o) => match &o.value {
+            Value::Str(s) => Some(s.to_vec()),
+            #[allow(unreachable_patterns)]
+            _ => {
+                c.out.error(WRONGTYPE);
+                return;
+            }
+        },
+    };
+    let result = match util::long_double_add(base.as_deref(), &c.argv[2]) {
+        Ok(r) => r,
+        Err(util::LongDoubleError::NotANumber) => {
+            c.out.error(errors::NOT_FLOAT);
+            return;
+        }
+        Err(util::LongDoubleError::NanOrInfinity) => {
+            c.out.error("increment would produce NaN or Infinity");
+            return;
+        }
+    };
+    // The result is stored as typed text, never as an integer, and keeps the key's TTL.
+    let value = Value::Str(RStr::plain(result.clone()));
+    match srv.dbs[c.db].dict.get_mut(&key[..]) {
+        Some(o) => o.value = value,
+        None => srv.db_add(c.db, &key, value),
+    }
+    srv.signal_modified_key(c.db, &key);
+    srv.notify_keyspace_event(notify::STRING, "incrbyfloat", &key, c.db);
+    srv.dirty += 1;
+    c.out.bulk(&result);
+    // Replay the final value, so float formatting differences can't make copies diverge.
+    c.propagate_argv = Some(vec![b"SET".to_vec(), key, result, b"KEEPTTL".to_vec()]);
+}
+
 fn mget_command(srv: &mut Server, c: &mut Client) {
     c.out.array(c.argv.len() - 1);
     for i in 1..c.argv.len() {
@@ -236,10 +657,23 @@ fn mget_command(srv: &mut Server, c: &mut Client) {
     }
 }
 
-fn mset_command(srv: &mut Server, c: &mut Client) {
+fn mset_generic(srv: &mut Server, c: &mut Client, nx: bool) {
     if c.argv.len().is_multiple_of(2) {
-        c.out.error("wrong number of arguments for 'mset' command");
+        let name = if nx { "msetnx" } else { "mset" };
+        c.out
+            .error(&format!("wrong number of arguments for '{}' command", name));
         return;
+    }
+    if nx {
+        for i in (1..c.argv.len()).step_by(2) {
+            let key = std::mem::take(&mut c.argv[i]);
+            let exists = srv.lookup_write(c.db, &key).is_some();
+            c.argv[i] = key;
+            if exists {
+                c.out.int(0);
+                return;
+            }
+        }
     }
     for i in (1..c.argv.len()).step_by(2) {
         let key = c.argv[i].clone();
@@ -248,5 +682,248 @@ fn mset_command(srv: &mut Server, c: &mut Client) {
         srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
     }
     srv.dirty += ((c.argv.len() - 1) / 2) as i64;
-    c.out.ok();
+    if nx {
+        c.out.int(1);
+    } else {
+        c.out.ok();
+    }
+}
+
+fn mset_command(srv: &mut Server, c: &mut Client) {
+    mset_generic(srv, c, false)
+}
+
+fn msetnx_command(srv: &mut Server, c: &mut Client) {
+    mset_generic(srv, c, true)
+}
+
+/// One run of the LCS in both strings: inclusive ranges in `a` and `b`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct LcsMatch {
+    pub a: (u32, u32),
+    pub b: (u32, u32),
+}
+
+impl LcsMatch {
+    /// Length of the run (never zero).
+    pub fn run_len(&self) -> u32 {
+        self.a.1 - self.a.0 + 1
+    }
+}
+
+/// The result of the LCS walk: the subsequence, its length and the matching runs (from the
+/// end of the strings backwards, as Redis reports them).
+#[derive(Debug, Default)]
+pub struct LcsResult {
+    pub len: u32,
+    pub lcs: Vec<u8>,
+    pub matches: Vec<LcsMatch>,
+}
+
+/// Longest common subsequence by the classic dynamic programming table, then a walk back from
+/// the end that collects the subsequence and its contiguous runs. On ties the walk steps back
+/// in `b`, as Redis does, so IDX reports the same ranges.
+pub fn lcs(a: &[u8], b: &[u8], want_string: bool) -> LcsResult {
+    let alen = a.len();
+    let blen = b.len();
+    let w = blen + 1;
+    let mut t = vec![0u32; (alen + 1) * w];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            t[i * w + j] = if a[i - 1] == b[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[alen * w + blen];
+    let mut res = LcsResult {
+        len: total,
+        ..Default::default()
+    };
+    if !want_string {
+        return res;
+    }
+    res.lcs = vec![0u8; total as usize];
+    let mut idx = total as usize;
+    // The run being extended backwards, if any.
+    let mut run: Option<LcsMatch> = None;
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            res.lcs[idx - 1] = a[i - 1];
+            let (ai, bj) = ((i - 1) as u32, (j - 1) as u32);
+            match &mut run {
+                None => {
+                    run = Some(LcsMatch {
+                        a: (ai, ai),
+                        b: (bj, bj),
+                    })
+                }
+                Some(r) if r.a.0 == ai + 1 && r.b.0 == bj + 1 => {
+                    r.a.0 = ai;
+                    r.b.0 = bj;
+                }
+                Some(_) => emit = true,
+            }
+            if let Some(r) = &run {
+                if r.a.0 == 0 || r.b.0 == 0 {
+                    emit = true;
+                }
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if run.is_some() {
+                emit = true;
+            }
+        }
+        if emit {
+            if let Some(r) = run.take() {
+                res.matches.push(r);
+            }
+        }
+    }
+    res
+}
+
+fn lcs_command(srv: &mut Server, c: &mut Client) {
+    let mut strings: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    for (n, s) in strings.iter_mut().enumerate() {
+        let key = std::mem::take(&mut c.argv[n + 1]);
+        let found = srv.lookup_read(c.db, &key).map(|o| match &o.value {
+            Value::Str(v) => Some(v.to_vec()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        });
+        c.argv[n + 1] = key;
+        match found {
+            None => {}
+            Some(Some(v)) => *s = v,
+            Some(None) => {
+                c.out.error("The specified keys must contain string values");
+                return;
+            }
+        }
+    }
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
+    let mut j = 3;
+    while j < c.argv.len() {
+        let a = c.argv[j].to_ascii_uppercase();
+        let more = j + 1 < c.argv.len();
+        match a.as_slice() {
+            b"IDX" => getidx = true,
+            b"LEN" => getlen = true,
+            b"WITHMATCHLEN" => withmatchlen = true,
+            b"MINMATCHLEN" if more => {
+                let Some(v) = crate::commands::arg_i64(c, j + 1) else {
+                    return;
+                };
+                minmatchlen = v.max(0);
+                j += 1;
+            }
+            _ => {
+                c.out.error(errors::SYNTAX);
+                return;
+            }
+        }
+        j += 1;
+    }
+    if getlen && getidx {
+        c.out
+            .error("If you want both the length and indexes, please just use IDX.");
+        return;
+    }
+    let [a, b] = strings;
+    if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
+        c.out.error("String too long for LCS");
+        return;
+    }
+    let table_bytes = (a.len() as u64 + 1) * (b.len() as u64 + 1) * 4;
+    if table_bytes > srv.config.proto_max_bulk_len as u64 {
+        c.out
+            .error("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+        return;
+    }
+    let r = lcs(&a, &b, getidx || !getlen);
+    if getidx {
+        c.out.map(2);
+        c.out.bulk(b"matches");
+        let shown: Vec<&LcsMatch> = r
+            .matches
+            .iter()
+            .filter(|m| minmatchlen == 0 || m.run_len() as i64 >= minmatchlen)
+            .collect();
+        c.out.array(shown.len());
+        for m in shown {
+            c.out.array(2 + withmatchlen as usize);
+            c.out.array(2);
+            c.out.int(m.a.0 as i64);
+            c.out.int(m.a.1 as i64);
+            c.out.array(2);
+            c.out.int(m.b.0 as i64);
+            c.out.int(m.b.1 as i64);
+            if withmatchlen {
+                c.out.int(m.run_len() as i64);
+            }
+        }
+        c.out.bulk(b"len");
+        c.out.int(r.len as i64);
+    } else if getlen {
+        c.out.int(r.len as i64);
+    } else {
+        c.out.bulk(&r.lcs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getrange_bounds_follow_redis() {
+        assert_eq!(getrange_bounds(0, 3, 11), Some((0, 3)));
+        assert_eq!(getrange_bounds(-4, -1, 11), Some((7, 10)));
+        assert_eq!(getrange_bounds(5, 3, 11), None);
+        assert_eq!(getrange_bounds(-5000, 10000, 11), Some((0, 10)));
+        assert_eq!(getrange_bounds(-1, -5, 11), None);
+        assert_eq!(getrange_bounds(0, -1, 0), None);
+        assert_eq!(getrange_bounds(0, 4294967297, 3), Some((0, 2)));
+    }
+
+    #[test]
+    fn lcs_string_and_length() {
+        let r = lcs(b"ohmytext", b"mynewtext", true);
+        assert_eq!(r.lcs, b"mytext");
+        assert_eq!(r.len, 6);
+        let r = lcs(b"ohmytext", b"mynewtext", false);
+        assert_eq!(r.len, 6);
+        assert!(r.lcs.is_empty());
+        assert_eq!(lcs(b"", b"abc", true).len, 0);
+        assert_eq!(lcs(b"abc", b"xyz", true).lcs, b"");
+    }
+
+    #[test]
+    fn lcs_match_runs_are_reported_from_the_end() {
+        // Same example as the LCS documentation.
+        let r = lcs(b"ohmytext", b"mynewtext", true);
+        let m: Vec<_> = r.matches.iter().map(|m| (m.a, m.b, m.run_len())).collect();
+        assert_eq!(m, vec![((4, 7), (5, 8), 4), ((2, 3), (0, 1), 2)]);
+    }
+
+    #[test]
+    fn lcs_run_touching_the_start_is_emitted() {
+        let r = lcs(b"abc", b"abd", true);
+        let m: Vec<_> = r.matches.iter().map(|m| (m.a, m.b)).collect();
+        assert_eq!(m, vec![((0, 1), (0, 1))]);
+    }
 }

@@ -34,6 +34,16 @@ impl RStr {
         }
     }
 
+    /// A string created as-is, without trying the integer form (Redis' `createStringObject`,
+    /// used e.g. for INCRBYFLOAT results): `embstr` when short, `raw` otherwise.
+    pub fn plain(b: Vec<u8>) -> RStr {
+        if b.len() <= EMBSTR_MAX {
+            RStr::Emb(b.into_boxed_slice())
+        } else {
+            RStr::Raw(b)
+        }
+    }
+
     /// A string that will be modified in place: always `raw`.
     pub fn raw(b: Vec<u8>) -> RStr {
         RStr::Raw(b)
@@ -125,6 +135,12 @@ mod tests {
         assert_eq!(RStr::from_bytes(b"0123".to_vec()).encoding_name(), "embstr");
         assert_eq!(RStr::from_bytes(vec![b'a'; 44]).encoding_name(), "embstr");
         assert_eq!(RStr::from_bytes(vec![b'a'; 45]).encoding_name(), "raw");
+    }
+
+    #[test]
+    fn plain_strings_never_become_int() {
+        assert_eq!(RStr::plain(b"12".to_vec()).encoding_name(), "embstr");
+        assert_eq!(RStr::plain(vec![b'1'; 45]).encoding_name(), "raw");
     }
 
     #[test]
