@@ -158,6 +158,11 @@ pub struct Client {
     pub redacted: Vec<usize>,
     /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
     pub last_cmd: Option<crate::commands::CmdId>,
+    /// Set by a command whose effect must reach replicas and the AOF as a different command
+    /// than the one the client sent (EXPIRE as PEXPIREAT, an expire in the past as DEL):
+    /// `Server::call` propagates this instead of `argv`, even if `dirty` didn't change, and
+    /// clears it. Monitors and the slow log keep seeing what the client sent.
+    pub propagate_argv: Option<Vec<Vec<u8>>>,
     pub out: ReplyBuf,
 
     pub ctime_ms: i64,
@@ -206,6 +211,7 @@ impl Client {
             argv: Vec::new(),
             redacted: Vec::new(),
             last_cmd: None,
+            propagate_argv: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
             last_interaction_ms: now_ms,
