@@ -235,3 +235,122 @@ fn persist_command(srv: &mut Server, c: &mut Client) {
     c.argv[1] = key;
     c.out.int(removed as i64);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::client::Client;
+    use crate::config::Config;
+    use crate::server::Server;
+
+    /// A server whose propagation log is consumed by the test: the log is enabled and a call
+    /// depth of one keeps `call` from flushing it, so `srv.prop.flush()` shows what a command
+    /// propagated.
+    fn setup() -> (Server, Client) {
+        let mut srv = Server::new(Config::defaults());
+        srv.prop.enabled = true;
+        srv.prop.depth = 1;
+        let c = Client::fake(1000, 0);
+        (srv, c)
+    }
+
+    fn run(srv: &mut Server, c: &mut Client, args: &[&str]) -> String {
+        c.argv = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        srv.process_command(c);
+        String::from_utf8(c.out.take_all()).unwrap()
+    }
+
+    /// The propagated commands, without the SELECT that starts a stream.
+    fn propagated(srv: &mut Server) -> Vec<Vec<String>> {
+        srv.prop
+            .flush()
+            .into_iter()
+            .map(|argv| {
+                argv.into_iter()
+                    .map(|a| String::from_utf8(a).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|argv| argv[0] != "SELECT")
+            .collect()
+    }
+
+    #[test]
+    fn relative_expire_is_propagated_as_absolute_pexpireat() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        srv.prop.flush();
+        let before = crate::util::mstime();
+        assert_eq!(run(&mut srv, &mut c, &["expire", "k", "100", "nx"]), ":1\r\n");
+        let after = crate::util::mstime();
+        let p = propagated(&mut srv);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0][0], "PEXPIREAT");
+        assert_eq!(p[0][1], "k");
+        assert_eq!(p[0][3], "nx");
+        let when: i64 = p[0][2].parse().unwrap();
+        assert!(when >= before + 100_000 - 1000 && when <= after + 100_000 + 1000);
+        assert_eq!(srv.dbs[0].expire_of(b"k"), Some(when));
+        // The client's own argv is untouched (monitors and the slow log see what it sent).
+        assert_eq!(c.argv[0], b"expire");
+    }
+
+    #[test]
+    fn pexpireat_is_propagated_verbatim() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        srv.prop.flush();
+        let when = (crate::util::mstime() + 50_000).to_string();
+        assert_eq!(run(&mut srv, &mut c, &["pexpireat", "k", &when]), ":1\r\n");
+        assert_eq!(propagated(&mut srv), vec![vec!["pexpireat", "k", &when]]);
+    }
+
+    #[test]
+    fn expire_in_the_past_deletes_and_propagates_del() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        srv.prop.flush();
+        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "k", "-1"]), ":1\r\n");
+        assert!(!srv.dbs[0].dict.contains_key(&b"k"[..]));
+        assert_eq!(propagated(&mut srv), vec![vec!["DEL", "k"]]);
+
+        srv.config.lazyfree_lazy_expire = true;
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        srv.prop.flush();
+        assert_eq!(run(&mut srv, &mut c, &["PEXPIREAT", "k", "1"]), ":1\r\n");
+        assert_eq!(propagated(&mut srv), vec![vec!["UNLINK", "k"]]);
+    }
+
+    #[test]
+    fn failed_conditions_propagate_nothing() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        srv.prop.flush();
+        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "k", "100", "XX"]), ":0\r\n");
+        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "k", "100", "GT"]), ":0\r\n");
+        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "nokey", "100"]), ":0\r\n");
+        assert!(propagated(&mut srv).is_empty());
+        // The replacement doesn't leak into the next command.
+        assert!(c.propagate_argv.is_none());
+    }
+
+    #[test]
+    fn flush_on_empty_databases_is_still_propagated() {
+        let (mut srv, mut c) = setup();
+        let dirty = srv.dirty;
+        assert_eq!(run(&mut srv, &mut c, &["FLUSHALL"]), "+OK\r\n");
+        assert_eq!(propagated(&mut srv), vec![vec!["FLUSHALL"]]);
+        assert_eq!(run(&mut srv, &mut c, &["FLUSHDB", "ASYNC"]), "+OK\r\n");
+        assert_eq!(propagated(&mut srv), vec![vec!["FLUSHDB", "ASYNC"]]);
+        assert_eq!(srv.dirty, dirty);
+    }
+
+    #[test]
+    fn key_lives_through_its_expire_millisecond() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        let now = srv.now_ms();
+        srv.set_expire(0, b"k", now);
+        assert!(!srv.key_is_expired(0, b"k"));
+        srv.set_expire(0, b"k", now - 1);
+        assert!(srv.key_is_expired(0, b"k"));
+    }
+}

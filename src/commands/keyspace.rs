@@ -510,3 +510,129 @@ mod tests {
         assert_eq!(parse_cursor(b"abc"), None);
     }
 }
+
+#[cfg(test)]
+mod command_tests {
+    use crate::client::{flags, Client};
+    use crate::config::Config;
+    use crate::server::Server;
+
+    fn run(srv: &mut Server, c: &mut Client, args: &[&str]) -> String {
+        c.argv = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        srv.process_command(c);
+        String::from_utf8(c.out.take_all()).unwrap()
+    }
+
+    fn setup() -> (Server, Client) {
+        (Server::new(Config::defaults()), Client::fake(1000, 0))
+    }
+
+    #[test]
+    fn rename_moves_value_and_ttl_and_drops_target_ttl() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "a", "1"]);
+        run(&mut srv, &mut c, &["EXPIRE", "a", "100"]);
+        run(&mut srv, &mut c, &["SET", "b", "2"]);
+        run(&mut srv, &mut c, &["EXPIRE", "b", "1000"]);
+        assert_eq!(run(&mut srv, &mut c, &["RENAME", "a", "b"]), "+OK\r\n");
+        assert_eq!(run(&mut srv, &mut c, &["GET", "b"]), "$1\r\n1\r\n");
+        let ttl = run(&mut srv, &mut c, &["TTL", "b"]);
+        assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
+        assert_eq!(run(&mut srv, &mut c, &["EXISTS", "a"]), ":0\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["RENAME", "a", "b"]),
+            "-ERR no such key\r\n"
+        );
+        assert_eq!(run(&mut srv, &mut c, &["RENAMENX", "b", "b"]), ":0\r\n");
+    }
+
+    #[test]
+    fn copy_is_independent_and_respects_replace() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "a", "hello"]);
+        assert_eq!(run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]), ":1\r\n");
+        assert_eq!(run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]), ":0\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3", "REPLACE"]),
+            ":1\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["COPY", "a", "a"]),
+            "-ERR source and destination objects are the same\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "16"]),
+            "-ERR DB index is out of range\r\n"
+        );
+        run(&mut srv, &mut c, &["SELECT", "3"]);
+        assert_eq!(run(&mut srv, &mut c, &["GET", "b"]), "$5\r\nhello\r\n");
+    }
+
+    #[test]
+    fn swapdb_swaps_contents_and_fails_watchers_of_changed_keys() {
+        let (mut srv, mut c) = setup();
+        let mut watcher = Client::fake(2000, 0);
+        run(&mut srv, &mut c, &["SET", "x", "in0"]);
+        // Watches a key missing on both sides: SWAPDB must not fail it.
+        run(&mut srv, &mut watcher, &["WATCH", "nothere"]);
+        srv.clients.insert(watcher.id, Box::new(watcher));
+        assert_eq!(run(&mut srv, &mut c, &["SWAPDB", "0", "1"]), "+OK\r\n");
+        assert!(!srv.clients[&2000].has(flags::DIRTY_CAS));
+        assert_eq!(run(&mut srv, &mut c, &["DBSIZE"]), ":0\r\n");
+        run(&mut srv, &mut c, &["SELECT", "1"]);
+        assert_eq!(run(&mut srv, &mut c, &["GET", "x"]), "$3\r\nin0\r\n");
+
+        // A watched key of db 0 that appears there through the swap fails the watcher.
+        let mut watcher = srv.clients.remove(&2000).unwrap();
+        run(&mut srv, &mut watcher, &["WATCH", "x"]);
+        srv.clients.insert(watcher.id, watcher);
+        run(&mut srv, &mut c, &["SWAPDB", "1", "0"]);
+        assert!(srv.clients[&2000].has(flags::DIRTY_CAS));
+        assert_eq!(
+            run(&mut srv, &mut c, &["SWAPDB", "a", "0"]),
+            "-ERR invalid first DB index\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["SWAPDB", "0", "a"]),
+            "-ERR invalid second DB index\r\n"
+        );
+    }
+
+    #[test]
+    fn scan_visits_every_key_with_match_and_type() {
+        let (mut srv, mut c) = setup();
+        for i in 0..200 {
+            run(&mut srv, &mut c, &["SET", &format!("key:{i}"), "v"]);
+        }
+        let mut cursor = "0".to_string();
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            c.argv = ["SCAN", &cursor, "MATCH", "key:1*", "COUNT", "7", "TYPE", "string"]
+                .iter()
+                .map(|a| a.as_bytes().to_vec())
+                .collect();
+            srv.process_command(&mut c);
+            let out = String::from_utf8(c.out.take_all()).unwrap();
+            let lines: Vec<&str> = out.split("\r\n").collect();
+            cursor = lines[2].to_string();
+            for l in lines.iter().skip(5).step_by(2) {
+                if !l.is_empty() {
+                    seen.insert(l.to_string());
+                }
+            }
+            if cursor == "0" {
+                break;
+            }
+        }
+        // key:1, key:10..19, key:100..199
+        assert_eq!(seen.len(), 111);
+        assert_eq!(
+            run(&mut srv, &mut c, &["SCAN", "abc"]),
+            "-ERR invalid cursor\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["SCAN", "0", "COUNT", "0"]),
+            "-ERR syntax error\r\n"
+        );
+    }
+}
