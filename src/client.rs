@@ -156,12 +156,13 @@ pub struct Client {
     /// Indexes of `argv` the running command marked as secret (passwords): the slow log and
     /// MONITOR show them as "(redacted)".
     pub redacted: Vec<usize>,
-    /// What to propagate instead of `argv` when the running command changes the dataset. Set
-    /// by commands whose effect must replay deterministically (INCRBYFLOAT as SET .. KEEPTTL,
-    /// relative expires as absolute ones, ...); `Server::call` consumes and clears it.
-    pub propagate_argv: Option<Vec<Vec<u8>>>,
     /// The command being (or last) executed, for `CLIENT LIST` `cmd=`.
     pub last_cmd: Option<crate::commands::CmdId>,
+    /// Set by a command whose effect must reach replicas and the AOF as a different command
+    /// than the one the client sent (EXPIRE as PEXPIREAT, an expire in the past as DEL):
+    /// `Server::call` propagates this instead of `argv`, even if `dirty` didn't change, and
+    /// clears it. Monitors and the slow log keep seeing what the client sent.
+    pub propagate_argv: Option<Vec<Vec<u8>>>,
     pub out: ReplyBuf,
 
     pub ctime_ms: i64,
@@ -209,8 +210,8 @@ impl Client {
             parser: RequestParser::new(),
             argv: Vec::new(),
             redacted: Vec::new(),
-            propagate_argv: None,
             last_cmd: None,
+            propagate_argv: None,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
             last_interaction_ms: now_ms,

@@ -55,8 +55,7 @@ fn quit_command(_srv: &mut Server, c: &mut Client) {
 }
 
 fn select_command(srv: &mut Server, c: &mut Client) {
-    let Some(id) = crate::util::parse_i64(&c.argv[1]) else {
-        c.out.error("invalid DB index");
+    let Some(id) = crate::commands::arg_i32(c, 1, None) else {
         return;
     };
     if id < 0 || id as usize >= srv.dbs.len() {

@@ -12,9 +12,11 @@ pub mod client;
 pub mod command;
 pub mod bitops;
 pub mod connection;
+pub mod expire;
 pub mod info;
 pub mod keyspace;
 pub mod multi;
+pub mod object;
 pub mod server;
 pub mod string;
 
@@ -102,6 +104,8 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| command::lookup(fullname))
         .or_else(|| info::lookup(fullname))
         .or_else(|| keyspace::lookup(fullname))
+        .or_else(|| expire::lookup(fullname))
+        .or_else(|| object::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
         .or_else(|| server::lookup(fullname))
         .or_else(|| string::lookup(fullname))
@@ -237,6 +241,7 @@ pub mod errors {
     pub const NO_SUCH_KEY: &str = "no such key";
     pub const OUT_OF_RANGE: &str = "index out of range";
     pub const INVALID_DB: &str = "DB index is out of range";
+    pub const SAME_OBJECT: &str = "source and destination objects are the same";
     pub const NOAUTH: &str = "-NOAUTH Authentication required.";
     pub const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
@@ -249,6 +254,29 @@ pub fn arg_i64(c: &mut Client, i: usize) -> Option<i64> {
         Some(v) => Some(v),
         None => {
             c.out.error(errors::NOT_INTEGER);
+            None
+        }
+    }
+}
+
+/// Parses an argument that must fit a C `int` (Redis' `getIntFromObjectOrReply`): DB indexes
+/// and similar. `msg` replaces the default error texts when given.
+pub fn arg_i32(c: &mut Client, i: usize, msg: Option<&str>) -> Option<i32> {
+    let Some(v) = crate::util::parse_i64(&c.argv[i]) else {
+        c.out.error(msg.unwrap_or(errors::NOT_INTEGER));
+        return None;
+    };
+    match i32::try_from(v) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            match msg {
+                Some(m) => c.out.error(m),
+                None => c.out.error(&format!(
+                    "value is out of range, value must between {} and {}",
+                    i32::MIN,
+                    i32::MAX
+                )),
+            }
             None
         }
     }
@@ -287,7 +315,7 @@ pub fn reply_help(c: &mut Client, lines: &[&str]) {
         c.out.status(l);
     }
     c.out.status("HELP");
-    c.out.status("    Print this help.");
+    c.out.status("    Prints this help.");
 }
 
 fn unknown_command_error(srv: &Server, argv: &[Vec<u8>]) -> String {
@@ -573,16 +601,19 @@ impl Server {
                 self.feed_monitors(c, &argv);
             }
         }
+        // A command may force its own propagation (Redis' `forceCommandPropagation`, e.g.
+        // FLUSHALL on empty databases) or replace what is propagated (`propagate_argv`).
         // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
+        let forced = c.has(cflags::FORCE_REPL | cflags::FORCE_AOF);
+        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
+        let replacement = c.propagate_argv.take();
         if self.prop.enabled
-            && self.dirty != dirty_before
-            && cmd_flags & flags::WRITE != 0
+            && ((self.dirty != dirty_before && cmd_flags & flags::WRITE != 0)
+                || forced
+                || replacement.is_some())
             && !c.has(cflags::PREVENT_REPL_PROP)
         {
-            let argv = match c.propagate_argv.take() {
-                Some(rewritten) => rewritten,
-                None => c.argv.clone(),
-            };
+            let argv = replacement.unwrap_or_else(|| c.argv.clone());
             self.propagate(c.db, argv);
         }
         c.propagate_argv = None;

@@ -65,11 +65,16 @@ pub mod lookup {
 }
 
 impl Server {
-    /// True when the key exists but its time is up. Replicas and a paused server keep such keys
+    /// True when the key exists but its time is up: a key is still alive during the very
+    /// millisecond it expires at, as in Redis (`now > when`). Nothing expires while loading a
+    /// dataset (keys are reclaimed after the load). Replicas and a paused server keep such keys
     /// (they report them missing), as Redis does.
-    fn key_is_expired(&self, db: usize, key: &[u8]) -> bool {
+    pub fn key_is_expired(&self, db: usize, key: &[u8]) -> bool {
+        if self.loading {
+            return false;
+        }
         match self.dbs[db].expire_of(key) {
-            Some(when) => when <= self.now_ms(),
+            Some(when) => self.now_ms() > when,
             None => false,
         }
     }
@@ -143,29 +148,38 @@ impl Server {
         self.lookup_key(db, key, lookup::WRITE)
     }
 
-    /// Adds a key that must not exist.
+    /// Adds a key that must not exist, as a new object (fresh access clock).
     pub fn db_add(&mut self, db: usize, key: &[u8], value: Value) {
         let lru = self.new_object_clock();
-        self.dbs[db]
-            .dict
-            .insert_new(key.into(), Obj::new(value, lru));
+        self.db_add_obj(db, key, Obj::new(value, lru));
+    }
+
+    /// Adds a key that must not exist with an existing object, keeping its access clock (RENAME
+    /// and MOVE move the object itself in Redis). Raises the `new` keyspace event, as every key
+    /// creation does.
+    pub fn db_add_obj(&mut self, db: usize, key: &[u8], obj: Obj) {
+        self.dbs[db].dict.insert_new(key.into(), obj);
+        self.notify_keyspace_event(crate::config::table::notify::NEW, "new", key, db);
     }
 
     /// Sets a key to a value (Redis' `setKey`): overwrites any value, drops the TTL unless
     /// `keep_ttl`, and invalidates WATCHers.
     pub fn set_key(&mut self, db: usize, key: &[u8], value: Value, keep_ttl: bool) {
         let lru = self.new_object_clock();
-        let d = &mut self.dbs[db];
-        match d.dict.get_mut(key) {
+        let lfu = self.config.policy_is_lfu();
+        match self.dbs[db].dict.get_mut(key) {
             Some(obj) => {
-                // Redis keeps the old object's clock when overwriting.
+                // The new value is a new object: under LRU it starts with a fresh clock, under
+                // LFU Redis carries the old access frequency over (`dbOverwrite`).
                 obj.value = value;
-                let _ = lru;
+                if !lfu {
+                    obj.lru = lru;
+                }
             }
-            None => d.dict.insert_new(key.into(), Obj::new(value, lru)),
+            None => self.db_add_obj(db, key, Obj::new(value, lru)),
         }
         if !keep_ttl {
-            d.expires.remove(key);
+            self.dbs[db].expires.remove(key);
         }
         self.signal_modified_key(db, key);
     }
@@ -205,7 +219,9 @@ impl Server {
     }
 
     /// Removes every key of one database (or all when `db` is None). Returns keys removed.
+    /// Transactions WATCHing a removed key are failed first, while the keys still exist.
     pub fn empty_data(&mut self, db: Option<usize>) -> usize {
+        self.signal_flushed_db(db);
         let range = match db {
             Some(d) => d..d + 1,
             None => 0..self.dbs.len(),
@@ -219,5 +235,24 @@ impl Server {
             self.dbs[i].expires_cursor = 0;
         }
         removed
+    }
+
+    /// Exchanges the contents of two databases (SWAPDB). Clients stay in the database number
+    /// they selected, and WATCHed keys stay attached to their database number, so watchers of
+    /// keys that change on either side are failed first.
+    pub fn swap_dbs(&mut self, current: Option<&mut crate::client::Client>, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let mut current = current;
+        self.touch_all_watched_keys_in_db(current.as_deref_mut(), a, Some(b));
+        self.touch_all_watched_keys_in_db(current, b, Some(a));
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        let (left, right) = self.dbs.split_at_mut(hi);
+        let (x, y) = (&mut left[lo], &mut right[0]);
+        std::mem::swap(&mut x.dict, &mut y.dict);
+        std::mem::swap(&mut x.expires, &mut y.expires);
+        std::mem::swap(&mut x.avg_ttl, &mut y.avg_ttl);
+        std::mem::swap(&mut x.expires_cursor, &mut y.expires_cursor);
     }
 }

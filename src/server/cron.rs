@@ -162,9 +162,10 @@ impl Server {
                 while sampled < want && checked_buckets < want * 20 {
                     cursor = self.dbs[dbi].expires.scan(cursor, |k, when| {
                         sampled += 1;
-                        if *when <= now {
+                        // A key lives through the millisecond it expires at (`now > when`).
+                        if now > *when {
                             keys.push(k.clone());
-                        } else {
+                        } else if *when > now {
                             ttl_sum += *when - now;
                             ttl_samples += 1;
                         }
@@ -178,7 +179,7 @@ impl Server {
                 let expired = keys.len() as u64;
                 for k in keys.drain(..) {
                     self.frozen_ms = Some(now);
-                    if self.dbs[dbi].expire_of(&k).is_some_and(|w| w <= now) {
+                    if self.dbs[dbi].expire_of(&k).is_some_and(|w| now > w) {
                         self.delete_expired_key(dbi, &k);
                     }
                     self.frozen_ms = None;
@@ -188,11 +189,11 @@ impl Server {
                 if ttl_samples > 0 {
                     let avg = ttl_sum / ttl_samples;
                     let db = &mut self.dbs[dbi];
-                    db.avg_ttl = if db.avg_ttl == 0 {
-                        avg
-                    } else {
-                        (db.avg_ttl / 50) * 49 + avg / 50
-                    };
+                    // Seeded with the first sample, then a 2% running average (as Redis).
+                    if db.avg_ttl == 0 {
+                        db.avg_ttl = avg;
+                    }
+                    db.avg_ttl = (db.avg_ttl / 50) * 49 + avg / 50;
                 }
                 if iteration.is_multiple_of(16) && crate::util::monotonic_us() - start > timelimit {
                     state.timelimit_exit = true;

@@ -308,16 +308,85 @@ impl Server {
         }
     }
 
-    /// Marks every WATCHer of any key in `db` (or all dbs) dirty: FLUSHDB/FLUSHALL/SWAPDB.
+    /// Makes FLUSHDB/FLUSHALL (`db` None) fail the transactions that WATCH a key the flush
+    /// removes (Redis' `signalFlushedDb`). Must run while the keys are still there.
     pub fn signal_flushed_db(&mut self, db: Option<usize>) {
-        let ids: Vec<ClientId> = self
+        let range = match db {
+            Some(d) => d..d + 1,
+            None => 0..self.dbs.len(),
+        };
+        for d in range {
+            self.touch_all_watched_keys_in_db(None, d, None);
+        }
+    }
+
+    /// Marks dirty the WATCHers of keys of `emptied` that exist there or in `replaced_with`
+    /// (the database whose contents take its place: SWAPDB), as Redis'
+    /// `touchAllWatchedKeysInDb` does. A key that was already expired when watched doesn't count
+    /// as changed when it simply disappears or is replaced with another expired key; a missing
+    /// key replaced with an expired one is remembered as expired. `current` is the running client
+    /// (not in `self.clients`), so its own watch state can be updated too.
+    pub fn touch_all_watched_keys_in_db(
+        &mut self,
+        mut current: Option<&mut Client>,
+        emptied: usize,
+        replaced_with: Option<usize>,
+    ) {
+        if self.watched_keys.is_empty() {
+            return;
+        }
+        let watched: Vec<(Vec<u8>, Vec<ClientId>)> = self
             .watched_keys
             .iter()
-            .filter(|((d, _), _)| db.is_none_or(|x| x == *d))
-            .flat_map(|(_, ids)| ids.iter().copied())
+            .filter(|((d, _), _)| *d == emptied)
+            .map(|((_, k), ids)| (k.clone(), ids.clone()))
             .collect();
-        for id in ids {
-            self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
+        for (key, ids) in watched {
+            let in_emptied = self.dbs[emptied].dict.contains_key(&key[..]);
+            let in_replacement =
+                replaced_with.is_some_and(|r| self.dbs[r].dict.contains_key(&key[..]));
+            if !in_emptied && !in_replacement {
+                continue;
+            }
+            let replacement_expired =
+                in_replacement && replaced_with.is_some_and(|r| self.key_is_expired(r, &key));
+            for id in ids {
+                let client: Option<&mut Client> = match current.as_deref_mut() {
+                    Some(cc) if cc.id == id => Some(cc),
+                    _ => self.clients.get_mut(&id).map(|b| &mut **b),
+                };
+                let Some(client) = client else {
+                    // The running client when the caller didn't pass it: only its flag can be
+                    // raised.
+                    self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
+                    continue;
+                };
+                let Some(pos) = client
+                    .watched
+                    .iter()
+                    .position(|(d, k)| *d == emptied && *k == key)
+                else {
+                    continue;
+                };
+                let was_expired = client.watched_expired.get(pos).copied().unwrap_or(false);
+                if was_expired {
+                    if !in_replacement {
+                        // An already expired key is gone: logically nothing changed.
+                        client.watched_expired[pos] = false;
+                        continue;
+                    }
+                    if replacement_expired {
+                        continue;
+                    }
+                } else if !in_emptied && replacement_expired {
+                    // A missing key replaced with an expired one is still logically missing.
+                    if let Some(f) = client.watched_expired.get_mut(pos) {
+                        *f = true;
+                    }
+                    continue;
+                }
+                client.flags |= crate::client::flags::DIRTY_CAS;
+            }
         }
     }
 
