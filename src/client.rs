@@ -93,12 +93,23 @@ impl Conn {
     }
 
     /// Reads up to `want` bytes appended to `buf`'s end, without zero-filling the space first.
-    pub fn read_append(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    /// With `exact`, the buffer grows by exactly what is missing (a big argument whose size is
+    /// known); otherwise it grows greedily.
+    pub fn read_append(
+        &mut self,
+        buf: &mut Vec<u8>,
+        want: usize,
+        exact: bool,
+    ) -> io::Result<usize> {
         let fd = self.fd();
         if fd < 0 {
             return Ok(0);
         }
-        buf.reserve(want);
+        if exact {
+            buf.reserve_exact(want);
+        } else {
+            buf.reserve(want);
+        }
         let len = buf.len();
         // SAFETY: `reserve` guarantees `want` writable bytes after `len`; read(2) writes at most
         // `want` bytes there, and we only extend the length by what it reports as written.

@@ -75,16 +75,22 @@ impl Server {
         };
         let mut closed = false;
         loop {
-            let want = match c.parser.pending_bulk_len() {
-                // Reading a big argument: make room for all of it at once.
-                Some(len) if len >= crate::resp::request::MBULK_BIG_ARG => {
+            // Reading a big argument: read exactly what it still lacks, into a buffer grown by
+            // exactly that much (as Redis' non-greedy growth). A first allocation is exact too.
+            let (want, exact) = match c.parser.pending_bulk_len() {
+                Some(len)
+                    if len >= crate::resp::request::MBULK_BIG_ARG && !c.has(flags::MASTER) =>
+                {
                     let have = c.querybuf.len() - c.qb_pos;
-                    (len + 2).saturating_sub(have).max(IOBUF_LEN)
+                    match (len + 2).saturating_sub(have) {
+                        0 => (IOBUF_LEN, false),
+                        missing => (missing, true),
+                    }
                 }
-                _ => IOBUF_LEN,
+                _ => (IOBUF_LEN, c.querybuf.capacity() < IOBUF_LEN),
             };
             let Client { conn, querybuf, .. } = &mut *c;
-            match conn.read_append(querybuf, want) {
+            match conn.read_append(querybuf, want, exact) {
                 Ok(0) => {
                     closed = true;
                     break;

@@ -279,7 +279,10 @@ mod tests {
         run(&mut srv, &mut c, &["SET", "k", "v"]);
         srv.prop.flush();
         let before = crate::util::mstime();
-        assert_eq!(run(&mut srv, &mut c, &["expire", "k", "100", "nx"]), ":1\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["expire", "k", "100", "nx"]),
+            ":1\r\n"
+        );
         let after = crate::util::mstime();
         let p = propagated(&mut srv);
         assert_eq!(p.len(), 1);
@@ -324,8 +327,14 @@ mod tests {
         let (mut srv, mut c) = setup();
         run(&mut srv, &mut c, &["SET", "k", "v"]);
         srv.prop.flush();
-        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "k", "100", "XX"]), ":0\r\n");
-        assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "k", "100", "GT"]), ":0\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["EXPIRE", "k", "100", "XX"]),
+            ":0\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["EXPIRE", "k", "100", "GT"]),
+            ":0\r\n"
+        );
         assert_eq!(run(&mut srv, &mut c, &["EXPIRE", "nokey", "100"]), ":0\r\n");
         assert!(propagated(&mut srv).is_empty());
         // The replacement doesn't leak into the next command.

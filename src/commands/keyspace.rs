@@ -550,8 +550,14 @@ mod command_tests {
     fn copy_is_independent_and_respects_replace() {
         let (mut srv, mut c) = setup();
         run(&mut srv, &mut c, &["SET", "a", "hello"]);
-        assert_eq!(run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]), ":1\r\n");
-        assert_eq!(run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]), ":0\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]),
+            ":1\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3"]),
+            ":0\r\n"
+        );
         assert_eq!(
             run(&mut srv, &mut c, &["COPY", "a", "b", "DB", "3", "REPLACE"]),
             ":1\r\n"
@@ -607,10 +613,12 @@ mod command_tests {
         let mut cursor = "0".to_string();
         let mut seen = std::collections::HashSet::new();
         loop {
-            c.argv = ["SCAN", &cursor, "MATCH", "key:1*", "COUNT", "7", "TYPE", "string"]
-                .iter()
-                .map(|a| a.as_bytes().to_vec())
-                .collect();
+            c.argv = [
+                "SCAN", &cursor, "MATCH", "key:1*", "COUNT", "7", "TYPE", "string",
+            ]
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
             srv.process_command(&mut c);
             let out = String::from_utf8(c.out.take_all()).unwrap();
             let lines: Vec<&str> = out.split("\r\n").collect();

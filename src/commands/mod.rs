@@ -8,9 +8,9 @@ pub mod keyspec;
 pub mod spec;
 pub mod table;
 
+pub mod bitops;
 pub mod client;
 pub mod command;
-pub mod bitops;
 pub mod connection;
 pub mod expire;
 pub mod info;

@@ -74,7 +74,7 @@ impl RequestParser {
     }
 
     /// Parses the next request starting at `*pos` in `buf`, advancing `*pos` past what was used.
-    pub fn parse(&mut self, buf: &[u8], pos: &mut usize, limits: Limits) -> ParseOutcome {
+    pub fn parse(&mut self, buf: &mut Vec<u8>, pos: &mut usize, limits: Limits) -> ParseOutcome {
         if self.multibulk_left == 0 {
             if *pos >= buf.len() {
                 return ParseOutcome::Incomplete;
@@ -127,7 +127,12 @@ impl RequestParser {
         Some(&rest[..cr])
     }
 
-    fn parse_multibulk(&mut self, buf: &[u8], pos: &mut usize, limits: Limits) -> ParseOutcome {
+    fn parse_multibulk(
+        &mut self,
+        buf: &mut Vec<u8>,
+        pos: &mut usize,
+        limits: Limits,
+    ) -> ParseOutcome {
         if self.multibulk_left == 0 {
             let rest = &buf[*pos..];
             let Some(line) = Self::header_line(rest) else {
@@ -201,12 +206,35 @@ impl RequestParser {
                 }
                 *pos += line.len() + 2;
                 self.bulk_len = len;
+                // A big argument that is all the buffer still holds: move it to the start of
+                // the buffer and size the buffer for exactly the argument, so that once complete
+                // the buffer itself becomes the argument (no copy, no doubled memory).
+                let big = !limits.is_master && len as usize >= MBULK_BIG_ARG;
+                if big && buf.len() - *pos <= len as usize + 2 {
+                    buf.drain(..*pos);
+                    *pos = 0;
+                    buf.reserve_exact(len as usize + 2 - buf.len());
+                }
             }
             let need = self.bulk_len as usize + 2;
             if buf.len() - *pos < need {
                 return ParseOutcome::Incomplete;
             }
-            let arg = buf[*pos..*pos + self.bulk_len as usize].to_vec();
+            let bulk = self.bulk_len as usize;
+            let arg =
+                if !limits.is_master && bulk >= MBULK_BIG_ARG && *pos == 0 && buf.len() == need {
+                    // The buffer is exactly this argument: take it, and give the client a fresh
+                    // buffer of the same size, since a big argument is often followed by another.
+                    let mut whole = std::mem::replace(buf, Vec::with_capacity(need));
+                    whole.truncate(bulk);
+                    self.argv_bytes += whole.len();
+                    self.argv.push(whole);
+                    self.bulk_len = -1;
+                    self.multibulk_left -= 1;
+                    continue;
+                } else {
+                    buf[*pos..*pos + bulk].to_vec()
+                };
             self.argv_bytes += arg.len();
             self.argv.push(arg);
             *pos += need;
@@ -239,8 +267,9 @@ mod tests {
         let mut p = RequestParser::new();
         let mut pos = 0;
         let mut out = Vec::new();
+        let mut buf = input.to_vec();
         loop {
-            match p.parse(input, &mut pos, OPEN) {
+            match p.parse(&mut buf, &mut pos, OPEN) {
                 ParseOutcome::Complete => out.push(std::mem::take(&mut p.argv)),
                 ParseOutcome::Incomplete => return (out, None),
                 ParseOutcome::Error(e, _) => return (out, Some(e)),
@@ -289,12 +318,35 @@ mod tests {
         let mut got = Vec::new();
         for &b in input.iter() {
             buf.push(b);
-            while let ParseOutcome::Complete = p.parse(&buf, &mut pos, OPEN) {
+            while let ParseOutcome::Complete = p.parse(&mut buf, &mut pos, OPEN) {
                 got.push(std::mem::take(&mut p.argv));
             }
         }
         assert_eq!(got, parse_all(input).0);
         assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn a_big_argument_takes_over_the_buffer_without_copying() {
+        let mut p = RequestParser::new();
+        let big = vec![b'v'; MBULK_BIG_ARG * 2];
+        let mut buf = format!("*2\r\n$3\r\nGET\r\n${}\r\n", big.len()).into_bytes();
+        let mut pos = 0;
+        assert_eq!(p.parse(&mut buf, &mut pos, OPEN), ParseOutcome::Incomplete);
+        // The header was consumed and the buffer now starts with the argument.
+        assert_eq!(pos, 0);
+        assert!(buf.is_empty());
+        buf.extend_from_slice(&big);
+        buf.extend_from_slice(b"\r\n");
+        let data_ptr = buf.as_ptr();
+        assert_eq!(p.parse(&mut buf, &mut pos, OPEN), ParseOutcome::Complete);
+        assert_eq!(p.argv[1], big);
+        assert_eq!(
+            p.argv[1].as_ptr(),
+            data_ptr,
+            "the argument is the old buffer itself"
+        );
+        assert!(buf.is_empty());
     }
 
     proptest::proptest! {
