@@ -206,3 +206,31 @@ fn bad_config_directive_stops_startup_with_redis_text() {
         "{err}"
     );
 }
+
+#[test]
+fn random_garbage_on_many_connections_never_takes_the_server_down() {
+    use rand::{Rng, SeedableRng};
+    let srv = Server::start(&[]);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5eed);
+    let alphabet: &[u8] = b"*$:+-\r\n0123456789abcdefPINGSETGET \"'\\\x00\xff";
+    for _ in 0..200 {
+        let mut s = srv.raw();
+        let len = rng.gen_range(1..2048);
+        let payload: Vec<u8> = (0..len)
+            .map(|_| {
+                if rng.gen_bool(0.7) {
+                    alphabet[rng.gen_range(0..alphabet.len())]
+                } else {
+                    rng.gen()
+                }
+            })
+            .collect();
+        let _ = s.write_all(&payload);
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let mut sink = [0u8; 4096];
+        let _ = s.read(&mut sink);
+    }
+    let mut c = srv.client();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+}
