@@ -423,7 +423,8 @@ impl Server {
         if sel.wants("memory") {
             begin(&mut out, "Memory");
             let (allocated, active, resident) = allocator_stats();
-            let used = allocated;
+            // The same figure `maxmemory` is enforced against.
+            let used = self.used_memory() as u64;
             if used as usize > self.peak_memory {
                 self.peak_memory = used as usize;
             }
