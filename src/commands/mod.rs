@@ -620,7 +620,11 @@ impl Server {
         self.prop.depth -= 1;
         if outermost {
             self.frozen_ms = None;
+            // The lazy-expire DELs of a command run directly that may touch any key (SCAN,
+            // RANDOMKEY, KEYS) are independent deletions, not a transaction: no MULTI/EXEC.
+            self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
             self.flush_propagation();
+            self.prop.no_multi = false;
         }
         if c.out.has_pending() {
             self.check_output_buffer_limits(c);

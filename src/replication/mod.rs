@@ -24,6 +24,8 @@ pub struct PropLog {
     pub depth: usize,
     /// Commands emitted so far (for INFO / tests).
     pub emitted: u64,
+    /// Set around a flush whose entries must not be wrapped in MULTI/EXEC.
+    pub no_multi: bool,
 }
 
 impl PropLog {
@@ -53,7 +55,7 @@ impl PropLog {
             return Vec::new();
         }
         let entries = std::mem::take(&mut self.pending);
-        let wrap = entries.len() > 1;
+        let wrap = entries.len() > 1 && !self.no_multi;
         let mut out = Vec::with_capacity(entries.len() + 3);
         for (i, e) in entries.into_iter().enumerate() {
             if self.last_db != Some(e.db) {
@@ -107,6 +109,22 @@ mod tests {
                 argv(&["DEL", "expired"]),
                 argv(&["SET", "a", "1"]),
                 argv(&["EXEC"])
+            ]
+        );
+    }
+
+    #[test]
+    fn no_multi_leaves_several_writes_unwrapped() {
+        let mut log = PropLog::new();
+        log.no_multi = true;
+        log.push(0, argv(&["DEL", "foo1"]));
+        log.push(0, argv(&["DEL", "foo2"]));
+        assert_eq!(
+            log.flush(),
+            vec![
+                argv(&["SELECT", "0"]),
+                argv(&["DEL", "foo1"]),
+                argv(&["DEL", "foo2"])
             ]
         );
     }
