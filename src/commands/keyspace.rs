@@ -466,9 +466,11 @@ fn random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
         let d = &srv.dbs[db];
         let key = d.dict.random_entry(&mut srv.rng)?.0.to_vec();
         if d.expires.contains_key(&key[..]) {
-            tries -= 1;
-            if all_volatile && srv.is_replica() && tries == 0 {
-                return Some(key);
+            if all_volatile && srv.is_replica() {
+                tries -= 1;
+                if tries == 0 {
+                    return Some(key);
+                }
             }
             if srv.expire_if_needed(db, &key, false) {
                 continue;
