@@ -463,9 +463,8 @@ fn random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
     let all_volatile = srv.dbs[db].dict.len() == srv.dbs[db].expires.len();
     let mut tries = 100;
     loop {
-        let d = &srv.dbs[db];
-        let key = d.dict.random_entry(&mut srv.rng)?.0.to_vec();
-        if d.expires.contains_key(&key[..]) {
+        let key = fair_random_key(srv, db)?;
+        if srv.dbs[db].expires.contains_key(&key[..]) {
             if all_volatile && srv.is_replica() {
                 tries -= 1;
                 if tries == 0 {
@@ -478,6 +477,23 @@ fn random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
         }
         return Some(key);
     }
+}
+
+/// Keys sampled per fair random pick.
+const FAIR_SAMPLE: usize = 15;
+
+/// A random key chosen among a sample of neighbouring buckets rather than from one random
+/// bucket's chain (Redis' `dictGetFairRandomKey`): keys in long chains aren't under-represented.
+fn fair_random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
+    use rand::Rng;
+    let dict = &srv.dbs[db].dict;
+    let mut sample = Vec::with_capacity(FAIR_SAMPLE);
+    dict.sample(FAIR_SAMPLE, &mut srv.rng, &mut sample);
+    if sample.is_empty() {
+        return dict.random_entry(&mut srv.rng).map(|(k, _)| k.to_vec());
+    }
+    let pick = srv.rng.gen_range(0..sample.len());
+    Some(sample[pick].0.to_vec())
 }
 
 fn touch_command(srv: &mut Server, c: &mut Client) {
