@@ -96,7 +96,11 @@ impl Server {
 
     /// Removes an expired key: deletion, `expired` notification, propagation as DEL.
     pub fn delete_expired_key(&mut self, db: usize, key: &[u8]) {
+        let start = crate::util::monotonic_us();
         self.db_delete(db, key);
+        // A huge value can make the deletion itself slow: the latency monitor tracks it.
+        let ms = (crate::util::monotonic_us() - start) / 1000;
+        self.latency_add_sample_if_needed("expire-del", ms);
         self.stats.expired_keys += 1;
         self.notify_keyspace_event(crate::config::table::notify::EXPIRED, "expired", key, db);
         self.signal_modified_key(db, key);

@@ -208,6 +208,7 @@ impl Server {
         }
         let elapsed = crate::util::monotonic_us() - start;
         self.stats.expire_cycle_time_used_us += elapsed;
+        self.latency_add_sample_if_needed("expire-cycle", elapsed / 1000);
         let current_perc = if total_sampled > 0 {
             total_expired as f64 / total_sampled as f64
         } else {
