@@ -19,6 +19,7 @@ pub mod keyspace;
 pub mod memory;
 pub mod multi;
 pub mod object;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 
@@ -112,6 +113,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| server::lookup(fullname))
         .or_else(|| debug::lookup(fullname))
         .or_else(|| memory::lookup(fullname))
+        .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
@@ -248,6 +250,7 @@ pub mod errors {
     pub const SAME_OBJECT: &str = "source and destination objects are the same";
     pub const NOAUTH: &str = "-NOAUTH Authentication required.";
     pub const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
+    pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
     pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
 }
@@ -391,6 +394,15 @@ impl Server {
     /// `processCommand`). Returns true when the command was held (client pause) and must be
     /// retried later; the argv is kept for that.
     pub fn process_command(&mut self, c: &mut Client) -> bool {
+        // The client is the current one from here on (as in Redis), so that messages raised
+        // before `call` (keys evicted to make room for this command) still reach it.
+        let ctx = self.enter_client_context(c);
+        let held = self.process_command_checked(c);
+        self.leave_client_context(c, ctx);
+        held
+    }
+
+    fn process_command_checked(&mut self, c: &mut Client) -> bool {
         self.update_cached_time();
         let argv0 = &c.argv[0];
         if argv0.eq_ignore_ascii_case(b"host:") || argv0.eq_ignore_ascii_case(b"post") {
@@ -465,7 +477,6 @@ impl Server {
                 cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
             )
         };
-        let _ = is_write;
         if self.config.maxmemory > 0 {
             let oom = !self.evict_if_needed();
             let reject_on_oom = is_denyoom
@@ -478,6 +489,11 @@ impl Server {
                 self.reject(c, Some(id), errors::OOM);
                 return false;
             }
+        }
+        // min-replicas-to-write: writes need enough replicas with a small enough lag.
+        if is_write && !self.good_replicas_status() {
+            self.reject(c, Some(id), errors::NOREPLICAS);
+            return false;
         }
         let allowed_in_pubsub = matches!(
             special,
@@ -533,14 +549,14 @@ impl Server {
         };
         let outermost = self.prop.depth == 0;
         self.prop.depth += 1;
-        let prev_current = self.current_client;
-        let prev_resp = self.current_client_resp;
-        self.current_client = Some(c.id);
-        self.current_client_resp = c.out.resp;
+        let ctx = self.enter_client_context(c);
         if outermost {
             self.frozen_ms = Some(crate::util::mstime());
         }
         let dirty_before = self.dirty;
+        // Forced propagation is per call (EXEC runs calls inside its own).
+        let saved_force = c.flags & (cflags::FORCE_REPL | cflags::FORCE_AOF);
+        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
         let errors_before = c.out.errors.len();
         let monitor_argv = if !self.monitors.is_empty() {
             Some(c.argv.clone())
@@ -551,16 +567,8 @@ impl Server {
         let start = crate::util::monotonic_us();
         proc_(self, c);
         let duration = crate::util::monotonic_us() - start;
-        // Pushes and flags aimed at this client while it ran.
-        if !self.current_client_pushes.is_empty() && self.current_client == Some(c.id) {
-            let pushes = std::mem::take(&mut self.current_client_pushes);
-            c.out.raw(&pushes);
-        }
-        if self.current_client_flags != 0 {
-            c.flags |= std::mem::take(&mut self.current_client_flags);
-        }
-        self.current_client = prev_current;
-        self.current_client_resp = prev_resp;
+        // Messages and flags aimed at this client while it ran.
+        self.leave_client_context(c, ctx);
         let failed = c.out.errors.len() > errors_before;
         self.record_reply_errors(c);
         // Arguments the command marked secret are hidden from the slow log and monitors.
@@ -609,7 +617,7 @@ impl Server {
         // FLUSHALL on empty databases) or replace what is propagated (`propagate_argv`).
         // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
         let forced = c.has(cflags::FORCE_REPL | cflags::FORCE_AOF);
-        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
+        c.flags = (c.flags & !(cflags::FORCE_REPL | cflags::FORCE_AOF)) | saved_force;
         let replacement = c.propagate_argv.take();
         if self.prop.enabled
             && ((self.dirty != dirty_before && cmd_flags & flags::WRITE != 0)
