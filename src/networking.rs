@@ -69,11 +69,16 @@ impl Server {
     }
 
     /// Reads everything available from a client and runs the complete commands it sent.
-    pub fn read_from_client(&mut self, registry: &Registry, id: ClientId) {
+    /// `peer_closed`: the readiness event already reported the peer's end of stream. With
+    /// edge-triggered events no further event comes for it, so after a short read the client is
+    /// queued to be read again in the next iteration (where the end of stream shows), after its
+    /// commands ran and their replies were written, as Redis' level-triggered loop does.
+    pub fn read_from_client(&mut self, registry: &Registry, id: ClientId, peer_closed: bool) {
         let Some(mut c) = self.clients.remove(&id) else {
             return;
         };
         let mut closed = false;
+        let mut reread = false;
         loop {
             // Reading a big argument: read exactly what it still lacks, into a buffer grown by
             // exactly that much (as Redis' non-greedy growth). A first allocation is exact too.
@@ -115,6 +120,7 @@ impl Server {
                     }
                     if n < want {
                         // Short read: the socket is drained for now.
+                        reread = peer_closed;
                         break;
                     }
                 }
@@ -139,6 +145,9 @@ impl Server {
             if self.config.maxmemory_clients != 0 {
                 self.update_client_mem(&mut c);
             }
+        }
+        if reread && !closed {
+            self.pending_rereads.push(id);
         }
         self.put_back_client(registry, c, closed);
     }
@@ -202,6 +211,11 @@ impl Server {
                     }
                     c.argv.clear();
                     self.command_done(c);
+                    // The reply may have grown this client's buffers: account for it before
+                    // the next pipelined command (whose checks may evict clients).
+                    if self.config.maxmemory_clients != 0 {
+                        self.update_client_mem(c);
+                    }
                 }
                 ParseOutcome::Incomplete => break,
                 ParseOutcome::Error(msg, reason) => {

@@ -257,7 +257,11 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             return code;
         }
         let now = crate::util::monotonic_us();
-        let wait = next_cron.saturating_sub(now);
+        let wait = if srv.pending_rereads.is_empty() {
+            next_cron.saturating_sub(now)
+        } else {
+            0
+        };
         match poll.poll(&mut events, Some(Duration::from_micros(wait))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -268,6 +272,11 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
         }
         srv.update_cached_time();
         let registry = srv.registry.take().expect("registry");
+        for id in std::mem::take(&mut srv.pending_rereads) {
+            if srv.clients.contains_key(&id) {
+                srv.read_from_client(&registry, id, true);
+            }
+        }
         for ev in events.iter() {
             let t = ev.token().0;
             if t >= LISTENER_BASE {
@@ -283,7 +292,7 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             if (ev.is_readable() || ev.is_read_closed() || ev.is_error())
                 && srv.clients.contains_key(&id)
             {
-                srv.read_from_client(&registry, id);
+                srv.read_from_client(&registry, id, ev.is_read_closed());
             }
         }
         let sig = SIGNAL.swap(0, Ordering::SeqCst);

@@ -21,8 +21,12 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
 }
 
 fn info_command(srv: &mut Server, c: &mut Client) {
+    // Memory is read before INFO allocates its own temporaries (section set, report text), so
+    // `used_memory` shows the server's state rather than this report's construction, and stays
+    // comparable with the figure `maxmemory` was just enforced against.
+    let used = srv.used_memory();
     let sel = Sections::from_args(&c.argv[1..]);
-    let text = srv.gen_info_string(&sel, Some(c));
+    let text = srv.gen_info_string(&sel, Some(c), used);
     c.out.verbatim(text.as_bytes(), "txt");
 }
 
@@ -368,8 +372,9 @@ impl Server {
     }
 
     /// The INFO text for the chosen sections. `me` is the calling client, which is out of
-    /// `self.clients` while its command runs but is still a connected client.
-    pub fn gen_info_string(&mut self, sel: &Sections, me: Option<&Client>) -> String {
+    /// `self.clients` while its command runs but is still a connected client. `used` is the
+    /// `used_memory` figure to report.
+    pub fn gen_info_string(&mut self, sel: &Sections, me: Option<&Client>, used: usize) -> String {
         let mut out = String::with_capacity(4096);
         let mut sections = 0;
         let mut begin = |out: &mut String, title: &str| {
@@ -440,7 +445,7 @@ impl Server {
             begin(&mut out, "Memory");
             let (allocated, active, resident) = allocator_stats();
             // The same figure `maxmemory` is enforced against.
-            let used = self.used_memory() as u64;
+            let used = used as u64;
             if used as usize > self.peak_memory {
                 self.peak_memory = used as usize;
             }

@@ -477,6 +477,14 @@ impl Server {
                 cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
             )
         };
+        // Clients using too much memory go first (the last command may have grown some output
+        // buffer), before keys are evicted for the same memory, as Redis orders it.
+        if self.config.maxmemory_clients != 0 {
+            self.update_client_mem(c);
+            if self.evict_clients(Some(c)) {
+                return false;
+            }
+        }
         if self.config.maxmemory > 0 {
             let oom = !self.evict_if_needed();
             let reject_on_oom = is_denyoom
@@ -529,12 +537,6 @@ impl Server {
             self.queue_multi_command(c, id);
             c.out.raw(b"+QUEUED\r\n");
             return false;
-        }
-        if self.config.maxmemory_clients != 0 {
-            self.update_client_mem(c);
-            if self.evict_clients(Some(c)) {
-                return false;
-            }
         }
         self.call(c, id);
         false

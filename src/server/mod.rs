@@ -122,6 +122,10 @@ pub struct Server {
     pub pending_writes_set: ClientSet,
     /// Clients to close in before-sleep / cron (after their replies were written, if possible).
     pub clients_to_close: Vec<ClientId>,
+    /// Clients whose peer closed while data was still unread: read again on the next loop
+    /// iteration (edge-triggered readiness won't report them again), as a level-triggered
+    /// loop would.
+    pub pending_rereads: Vec<ClientId>,
     /// Clients registered for MONITOR.
     pub monitors: Vec<ClientId>,
     /// WATCHed keys: (db, key) -> the clients watching it.
@@ -217,6 +221,7 @@ impl Server {
             pending_writes: Vec::new(),
             pending_writes_set: ClientSet::default(),
             clients_to_close: Vec::new(),
+            pending_rereads: Vec::new(),
             monitors: Vec::new(),
             watched_keys: HashMap::new(),
             pause: PauseKind::None,
