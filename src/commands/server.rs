@@ -121,6 +121,7 @@ fn apply_bind(srv: &mut Server) -> Result<(), String> {
 }
 
 fn apply_maxmemory(srv: &mut Server) -> Result<(), String> {
+    srv.publish_maxmemory();
     if srv.config.maxmemory > 0 {
         let used = srv.used_memory();
         if (srv.config.maxmemory as usize) < used {

@@ -61,6 +61,10 @@ pub struct Dict<K, V> {
     hasher: RandomState,
     /// Cleared while a child process is writing a snapshot, to limit copy-on-write.
     pub resize_allowed: bool,
+    /// Asked before growing at a normal load factor, with the bytes the new table would take and
+    /// the current load factor (Redis' `dictType.expandAllowed`): the keyspace refuses growth that
+    /// would push memory over `maxmemory`, which would only make the next command evict keys.
+    pub expand_allowed: Option<fn(usize, f64) -> bool>,
 }
 
 impl<K: Hash + Eq, V> Default for Dict<K, V> {
@@ -76,6 +80,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             rehash_idx: None,
             hasher: RandomState::new(),
             resize_allowed: true,
+            expand_allowed: None,
         }
     }
 
@@ -181,7 +186,16 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             return;
         }
         let used = self.tables[0].used;
-        if used >= size && (self.resize_allowed || used / size > FORCE_RESIZE_RATIO) {
+        if used >= size
+            && (self.resize_allowed || used / size > FORCE_RESIZE_RATIO)
+            && self.expand_allowed.is_none_or(|allowed| {
+                let next = (used + 1).max(INITIAL_SIZE).next_power_of_two();
+                allowed(
+                    next * std::mem::size_of::<Option<Box<Node<K, V>>>>(),
+                    used as f64 / size as f64,
+                )
+            })
+        {
             self.resize_to(used + 1);
         }
     }

@@ -23,10 +23,15 @@ pub struct Db {
 
 impl Db {
     pub fn new(id: usize) -> Db {
+        let mut dict = Dict::new();
+        dict.expand_allowed =
+            Some(crate::server::evict::keyspace_expand_allowed as fn(usize, f64) -> bool);
+        let mut expires = Dict::new();
+        expires.expand_allowed = dict.expand_allowed;
         Db {
             id,
-            dict: Dict::new(),
-            expires: Dict::new(),
+            dict,
+            expires,
             avg_ttl: 0,
             expires_cursor: 0,
         }
