@@ -497,6 +497,24 @@ impl Server {
         c.last_memory_usage = now;
     }
 
+    /// Re-measures every client in the map for client eviction (or, with it off, clears the
+    /// measurements and the evictable total).
+    pub fn remeasure_all_clients(&mut self) {
+        if self.config.maxmemory_clients == 0 {
+            self.clients_mem_evictable = 0;
+            for c in self.clients.values_mut() {
+                c.last_memory_usage = 0;
+            }
+            return;
+        }
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in ids {
+            let mut c = self.clients.remove(&id).expect("present");
+            self.update_client_mem(&mut c);
+            self.clients.insert(id, c);
+        }
+    }
+
     /// Forgets a client's accounted memory (it is being freed).
     pub fn forget_client_mem(&mut self, c: &mut Client) {
         self.clients_mem_evictable -= c.last_memory_usage.min(self.clients_mem_evictable);

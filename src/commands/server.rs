@@ -97,6 +97,7 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "port" => apply_port,
         "bind" => apply_bind,
         "maxmemory" => apply_maxmemory,
+        "maxmemory-clients" => apply_maxmemory_clients,
         "loglevel" => apply_loglevel,
         "hz" => apply_hz,
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
@@ -129,6 +130,13 @@ fn apply_maxmemory(srv: &mut Server) -> Result<(), String> {
         }
         srv.evict_if_needed();
     }
+    Ok(())
+}
+
+/// Client eviction turned on (or changed): measure every client now, so the next eviction
+/// check sees their current memory; turned off: forget the measurements.
+fn apply_maxmemory_clients(srv: &mut Server) -> Result<(), String> {
+    srv.remeasure_all_clients();
     Ok(())
 }
 

@@ -273,19 +273,7 @@ impl Server {
                 }
             }
         }
-        if self.config.maxmemory_clients != 0 {
-            let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-            for id in ids {
-                let mut c = self.clients.remove(&id).expect("present");
-                self.update_client_mem(&mut c);
-                self.clients.insert(id, c);
-            }
-        } else {
-            self.clients_mem_evictable = 0;
-            for c in self.clients.values_mut() {
-                c.last_memory_usage = 0;
-            }
-        }
+        self.remeasure_all_clients();
         // Soft output-buffer limits expire with time, even without new output.
         let with_output: Vec<ClientId> = self
             .clients
