@@ -118,6 +118,25 @@ impl Server {
                         closed = true;
                         break;
                     }
+                    // What was read is handled before reading on, as Redis handles each read:
+                    // a big argument's header is parsed before its body arrives, so the body is
+                    // read into a buffer of exactly its size whatever the arrival pattern.
+                    if self.config.maxmemory_clients != 0 {
+                        // A client whose query buffer alone passes the limit is evicted before
+                        // it runs.
+                        self.update_client_mem(&mut c);
+                        if self.evict_clients(Some(&mut c)) {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    self.process_input(&mut c);
+                    if self.config.maxmemory_clients != 0 {
+                        self.update_client_mem(&mut c);
+                    }
+                    if c.has(flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY) {
+                        break;
+                    }
                     if n < want {
                         // Short read: the socket is drained for now.
                         reread = peer_closed;
@@ -131,19 +150,6 @@ impl Server {
                     closed = true;
                     break;
                 }
-            }
-        }
-        if !closed && self.config.maxmemory_clients != 0 {
-            // A client whose query buffer alone passes the limit is evicted before it runs.
-            self.update_client_mem(&mut c);
-            if self.evict_clients(Some(&mut c)) {
-                closed = true;
-            }
-        }
-        if !closed {
-            self.process_input(&mut c);
-            if self.config.maxmemory_clients != 0 {
-                self.update_client_mem(&mut c);
             }
         }
         if reread && !closed {

@@ -257,7 +257,7 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             return code;
         }
         let now = crate::util::monotonic_us();
-        let wait = if srv.pending_rereads.is_empty() {
+        let wait = if srv.pending_rereads.is_empty() && !srv.evict.proc_running {
             next_cron.saturating_sub(now)
         } else {
             0
@@ -316,6 +316,12 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             } else {
                 srv.shutdown_asap = false;
             }
+        }
+        if srv.evict.proc_running
+            && srv.perform_evictions() != crate::server::evict::EvictResult::Running
+        {
+            // Under the limit again, or nothing left to evict.
+            srv.evict.proc_running = false;
         }
         let now = crate::util::monotonic_us();
         if now >= next_cron {

@@ -128,7 +128,8 @@ fn apply_maxmemory(srv: &mut Server) -> Result<(), String> {
         if (srv.config.maxmemory as usize) < used {
             crate::log_warning!("WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than the current memory usage ({}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy.", srv.config.maxmemory, used);
         }
-        srv.evict_if_needed();
+        // Evicting starts from the event loop, after this reply (as Redis' eviction time proc).
+        srv.evict.proc_running = true;
     }
     Ok(())
 }

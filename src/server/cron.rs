@@ -311,6 +311,5 @@ impl Server {
         self.clients_cron();
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
-        self.evict_if_needed();
     }
 }

@@ -107,6 +107,7 @@ use crate::config::table::{
     POLICY_ALLKEYS_LFU, POLICY_ALLKEYS_LRU, POLICY_ALLKEYS_RANDOM, POLICY_NOEVICTION,
     POLICY_VOLATILE_LFU, POLICY_VOLATILE_LRU, POLICY_VOLATILE_RANDOM, POLICY_VOLATILE_TTL,
 };
+use crate::db::Key;
 use crate::server::Server;
 
 /// Load factor above which a keyspace dict grows whatever memory says (chains get too long).
@@ -134,6 +135,81 @@ pub fn keyspace_expand_allowed(more: usize, load_factor: f64) -> bool {
     load_factor > MAX_LOAD_FACTOR || !over_maxmemory_after_alloc(more)
 }
 
+/// Candidates kept between eviction rounds (Redis' `EVPOOL_SIZE`).
+const EVPOOL_SIZE: usize = 16;
+
+/// One eviction candidate: its score (higher is evicted first), database and key.
+struct PoolEntry {
+    score: u64,
+    db: usize,
+    key: Key,
+}
+
+/// Eviction state kept across calls, as Redis keeps it: the pool of best candidates seen so
+/// far (sorted by ascending score, best last), the database the random policies visit next,
+/// and whether eviction continues from the event loop because a round ran out of time.
+#[derive(Default)]
+pub struct EvictState {
+    pool: Vec<PoolEntry>,
+    next_db: usize,
+    pub proc_running: bool,
+}
+
+/// What `perform_evictions` achieved.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EvictResult {
+    /// Under the limit (or evicting isn't allowed right now).
+    Ok,
+    /// Still over the limit; eviction goes on from the event loop.
+    Running,
+    /// Over the limit with nothing (allowed) left to evict.
+    Fail,
+}
+
+/// Microseconds one eviction round may take for a `maxmemory-eviction-tenacity` (Redis'
+/// `evictionTimeLimitUs`): linear up to 500us at 10, then +15% per step, unlimited at 100.
+fn eviction_time_limit_us(tenacity: i64) -> u64 {
+    if tenacity <= 10 {
+        50 * tenacity.max(0) as u64
+    } else if tenacity < 100 {
+        (500.0 * 1.15f64.powf(tenacity as f64 - 10.0)) as u64
+    } else {
+        u64::MAX
+    }
+}
+
+/// Inserts a sampled candidate in the pool kept sorted by ascending score: into a free slot, or
+/// over the worst candidate when full; a candidate worse than all of a full pool is dropped.
+fn pool_insert(pool: &mut Vec<PoolEntry>, score: u64, db: usize, key: &[u8]) {
+    let k = pool
+        .iter()
+        .position(|e| e.score >= score)
+        .unwrap_or(pool.len());
+    if pool.len() == EVPOOL_SIZE {
+        if k == 0 {
+            return;
+        }
+        pool.remove(0);
+        pool.insert(
+            k - 1,
+            PoolEntry {
+                score,
+                db,
+                key: key.into(),
+            },
+        );
+    } else {
+        pool.insert(
+            k,
+            PoolEntry {
+                score,
+                db,
+                key: key.into(),
+            },
+        );
+    }
+}
+
 impl Server {
     /// Makes the current `maxmemory` visible to the dict growth check.
     pub fn publish_maxmemory(&self) {
@@ -146,104 +222,201 @@ impl Server {
         self.used_memory()
     }
 
-    /// Evicts keys per `maxmemory-policy` until memory is under `maxmemory`. Returns false when
-    /// memory is still over the limit (no policy, or nothing left to evict).
-    pub fn evict_if_needed(&mut self) -> bool {
-        let limit = self.config.maxmemory as usize;
+    /// Bytes to free to get back under `maxmemory` (0 when under it or without a limit).
+    fn memory_to_free(&self) -> usize {
+        let limit = self.config.maxmemory.max(0) as usize;
         if limit == 0 {
-            return true;
+            return 0;
         }
-        let mut used = self.memory_for_maxmemory();
-        if used <= limit {
-            return true;
+        self.memory_for_maxmemory().saturating_sub(limit)
+    }
+
+    /// Evicts keys per `maxmemory-policy`; false when memory stays over the limit with
+    /// nothing left to evict (commands that may grow memory are then refused).
+    pub fn evict_if_needed(&mut self) -> bool {
+        self.perform_evictions() != EvictResult::Fail
+    }
+
+    /// Evicting is skipped while it would change a dataset that must stay still: clients
+    /// paused (Redis' `isSafeToPerformEvictions`; replicas that ignore maxmemory come with
+    /// replication).
+    fn safe_to_evict(&mut self) -> bool {
+        self.check_pause_timeout();
+        !self.expire_paused()
+    }
+
+    /// One eviction round (Redis' `performEvictions`): frees keys until the memory over the
+    /// limit at the start has been released, within the time `maxmemory-eviction-tenacity`
+    /// allows; past it, eviction continues from the event loop (`Running`).
+    pub fn perform_evictions(&mut self) -> EvictResult {
+        if !self.safe_to_evict() {
+            return EvictResult::Ok;
         }
+        let tofree = self.memory_to_free();
+        let result = if tofree == 0 {
+            EvictResult::Ok
+        } else if self.config.maxmemory_policy == POLICY_NOEVICTION {
+            EvictResult::Fail
+        } else {
+            self.evict_round(tofree)
+        };
+        // Time spent over the limit (INFO total/current_eviction_exceeded_time).
+        let now = crate::util::monotonic_us();
+        if result == EvictResult::Ok {
+            if self.stats.eviction_exceeded_since_us != 0 {
+                self.stats.total_eviction_exceeded_time_us +=
+                    now - self.stats.eviction_exceeded_since_us;
+                self.stats.eviction_exceeded_since_us = 0;
+            }
+        } else if self.stats.eviction_exceeded_since_us == 0 {
+            self.stats.eviction_exceeded_since_us = now;
+        }
+        result
+    }
+
+    fn evict_round(&mut self, tofree: usize) -> EvictResult {
         let policy = self.config.maxmemory_policy;
-        if policy == POLICY_NOEVICTION {
-            return false;
-        }
+        let time_limit = eviction_time_limit_us(self.config.maxmemory_eviction_tenacity);
         let start = crate::util::monotonic_us();
-        let samples = self.config.maxmemory_samples.max(1) as usize;
-        let volatile = matches!(
-            policy,
-            POLICY_VOLATILE_LRU
-                | POLICY_VOLATILE_LFU
-                | POLICY_VOLATILE_RANDOM
-                | POLICY_VOLATILE_TTL
-        );
-        let mut freed_any = true;
-        while used > limit && freed_any {
-            freed_any = false;
-            // Pick the best candidate over all databases from a sample of each.
-            let mut best: Option<(u64, usize, Box<[u8]>)> = None;
-            let now_clock = lru_clock(self.cached_now_ms());
-            let minutes = ((self.cached_now_ms() / 60000) & 0xffff) as u16;
-            let decay = self.config.lfu_decay_time;
-            let now_ms = self.cached_now_ms();
-            let mut sample = Vec::new();
-            for dbi in 0..self.dbs.len() {
-                let db = &self.dbs[dbi];
-                if volatile {
-                    let mut s = Vec::new();
-                    db.expires.sample(samples, &mut self.rng, &mut s);
-                    sample.clear();
-                    for (k, when) in s {
-                        let score = match policy {
-                            POLICY_VOLATILE_TTL => u64::MAX - (*when - now_ms).max(0) as u64,
-                            POLICY_VOLATILE_RANDOM => self.rng.gen::<u32>() as u64,
-                            _ => {
-                                let Some(o) = db.dict.get(&k[..]) else {
-                                    continue;
-                                };
-                                idle_score(policy, o.lru, now_clock, minutes, decay)
-                            }
-                        };
-                        sample.push((score, k.clone()));
-                    }
+        let mut freed: i64 = 0;
+        let mut keys_freed = 0u64;
+        let mut result = EvictResult::Fail;
+        loop {
+            if freed >= tofree as i64 {
+                result = if self.evict.proc_running {
+                    EvictResult::Running
                 } else {
+                    EvictResult::Ok
+                };
+                break;
+            }
+            let picked = match policy {
+                POLICY_ALLKEYS_RANDOM | POLICY_VOLATILE_RANDOM => self.pick_random(policy),
+                _ => self.pick_from_pool(policy),
+            };
+            let Some((dbi, key)) = picked else {
+                break;
+            };
+            let before = self.used_memory() as i64;
+            let del_start = crate::util::monotonic_us();
+            self.db_delete(dbi, &key);
+            self.latency_add_sample_if_needed(
+                "eviction-del",
+                (crate::util::monotonic_us() - del_start) / 1000,
+            );
+            freed += before - self.used_memory() as i64;
+            self.stats.evicted_keys += 1;
+            self.signal_modified_key(dbi, &key);
+            self.notify_keyspace_event(crate::config::table::notify::EVICTED, "evicted", &key, dbi);
+            self.propagate_deletion(dbi, &key, self.config.lazyfree_lazy_eviction);
+            keys_freed += 1;
+            if keys_freed % 16 == 0 && crate::util::monotonic_us() - start > time_limit {
+                // Out of time for this round: the event loop keeps evicting.
+                self.evict.proc_running = true;
+                result = EvictResult::Running;
+                break;
+            }
+        }
+        self.latency_add_sample_if_needed(
+            "eviction-cycle",
+            (crate::util::monotonic_us() - start) / 1000,
+        );
+        result
+    }
+
+    /// The random policies: a random key of the next database (in turn) that has candidates.
+    fn pick_random(&mut self, policy: i32) -> Option<(usize, Key)> {
+        let dbnum = self.dbs.len();
+        for _ in 0..dbnum {
+            self.evict.next_db = (self.evict.next_db + 1) % dbnum;
+            let j = self.evict.next_db;
+            let db = &self.dbs[j];
+            let key = if policy == POLICY_ALLKEYS_RANDOM {
+                db.dict.random_entry(&mut self.rng).map(|(k, _)| k.clone())
+            } else {
+                db.expires
+                    .random_entry(&mut self.rng)
+                    .map(|(k, _)| k.clone())
+            };
+            if let Some(k) = key {
+                return Some((j, k));
+            }
+        }
+        None
+    }
+
+    /// The LRU/LFU/TTL policies: refill the pool from a sample of every database, then take the
+    /// best candidate that still exists (keys deleted meanwhile are skipped).
+    fn pick_from_pool(&mut self, policy: i32) -> Option<(usize, Key)> {
+        let allkeys = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_ALLKEYS_LFU);
+        let samples = self.config.maxmemory_samples.max(1) as usize;
+        let now_ms = self.now_ms();
+        let now_clock = lru_clock(now_ms);
+        let minutes = ((now_ms / 60000) & 0xffff) as u16;
+        let decay = self.config.lfu_decay_time;
+        let mut pool = std::mem::take(&mut self.evict.pool);
+        let mut found = None;
+        loop {
+            let mut total = 0;
+            for (dbi, db) in self.dbs.iter().enumerate() {
+                if allkeys {
+                    if db.dict.is_empty() {
+                        continue;
+                    }
+                    total += db.dict.len();
                     let mut s = Vec::new();
                     db.dict.sample(samples, &mut self.rng, &mut s);
-                    sample.clear();
                     for (k, o) in s {
-                        let score = if policy == POLICY_ALLKEYS_RANDOM {
-                            self.rng.gen::<u32>() as u64
+                        pool_insert(
+                            &mut pool,
+                            idle_score(policy, o.lru, now_clock, minutes, decay),
+                            dbi,
+                            k,
+                        );
+                    }
+                } else {
+                    if db.expires.is_empty() {
+                        continue;
+                    }
+                    total += db.expires.len();
+                    let mut s = Vec::new();
+                    db.expires.sample(samples, &mut self.rng, &mut s);
+                    for (k, when) in s {
+                        let score = if policy == POLICY_VOLATILE_TTL {
+                            u64::MAX - *when as u64
                         } else {
+                            let Some(o) = db.dict.get(&k[..]) else {
+                                continue;
+                            };
                             idle_score(policy, o.lru, now_clock, minutes, decay)
                         };
-                        sample.push((score, k.clone()));
-                    }
-                }
-                for (score, k) in sample.drain(..) {
-                    if best.as_ref().is_none_or(|b| score > b.0) {
-                        best = Some((score, dbi, k));
+                        pool_insert(&mut pool, score, dbi, k);
                     }
                 }
             }
-            if let Some((_, dbi, key)) = best {
-                self.db_delete(dbi, &key);
-                self.stats.evicted_keys += 1;
-                self.signal_modified_key(dbi, &key);
-                self.notify_keyspace_event(
-                    crate::config::table::notify::EVICTED,
-                    "evicted",
-                    &key,
-                    dbi,
-                );
-                self.propagate_deletion(dbi, &key, self.config.lazyfree_lazy_eviction);
-                freed_any = true;
-                used = self.memory_for_maxmemory();
+            if total == 0 {
+                break;
+            }
+            while let Some(e) = pool.pop() {
+                let db = &self.dbs[e.db];
+                let exists = if allkeys {
+                    db.dict.contains_key(&e.key[..])
+                } else {
+                    db.expires.contains_key(&e.key[..])
+                };
+                if exists {
+                    found = Some((e.db, e.key));
+                    break;
+                }
+            }
+            if found.is_some() {
+                break;
             }
         }
-        let elapsed = crate::util::monotonic_us() - start;
-        self.latency_add_sample_if_needed("eviction-cycle", elapsed / 1000);
-        used <= limit
-    }
-
-    fn cached_now_ms(&self) -> i64 {
-        self.now_ms()
+        self.evict.pool = pool;
+        found
     }
 }
-
-use rand::Rng;
 
 /// Higher is a better eviction candidate: idle seconds for LRU, inverted counter for LFU.
 fn idle_score(policy: i32, lru: u32, now_clock: u32, minutes: u16, decay: i64) -> u64 {

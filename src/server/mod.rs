@@ -45,6 +45,8 @@ pub struct Stats {
     pub client_qbuf_limit_disconnections: u64,
     pub client_outbuf_limit_disconnections: u64,
     pub total_eviction_exceeded_time_us: u64,
+    /// Monotonic time (us) since when memory has been over `maxmemory`, 0 when it isn't.
+    pub eviction_exceeded_since_us: u64,
     pub io_reads_processed: u64,
     pub io_writes_processed: u64,
     pub total_reads_processed: u64,
@@ -122,6 +124,8 @@ pub struct Server {
     pub pending_writes_set: ClientSet,
     /// Clients to close in before-sleep / cron (after their replies were written, if possible).
     pub clients_to_close: Vec<ClientId>,
+    /// Key eviction state kept across rounds (candidate pool, time-sliced continuation).
+    pub evict: evict::EvictState,
     /// Clients whose peer closed while data was still unread: read again on the next loop
     /// iteration (edge-triggered readiness won't report them again), as a level-triggered
     /// loop would.
@@ -221,6 +225,7 @@ impl Server {
             pending_writes: Vec::new(),
             pending_writes_set: ClientSet::default(),
             clients_to_close: Vec::new(),
+            evict: Default::default(),
             pending_rereads: Vec::new(),
             monitors: Vec::new(),
             watched_keys: HashMap::new(),
