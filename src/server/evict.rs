@@ -310,7 +310,7 @@ impl Server {
             self.notify_keyspace_event(crate::config::table::notify::EVICTED, "evicted", &key, dbi);
             self.propagate_deletion(dbi, &key, self.config.lazyfree_lazy_eviction);
             keys_freed += 1;
-            if keys_freed % 16 == 0 && crate::util::monotonic_us() - start > time_limit {
+            if keys_freed.is_multiple_of(16) && crate::util::monotonic_us() - start > time_limit {
                 // Out of time for this round: the event loop keeps evicting.
                 self.evict.proc_running = true;
                 result = EvictResult::Running;
@@ -437,6 +437,40 @@ mod tests {
     fn idle_time_wraps() {
         assert_eq!(idle_seconds(10, 15), 5);
         assert_eq!(idle_seconds(LRU_CLOCK_MAX - 1, 3), 4);
+    }
+
+    #[test]
+    fn tenacity_time_limits() {
+        assert_eq!(eviction_time_limit_us(0), 0);
+        assert_eq!(eviction_time_limit_us(10), 500);
+        assert_eq!(eviction_time_limit_us(11), 575);
+        assert!(eviction_time_limit_us(99) > 100_000_000);
+        assert_eq!(eviction_time_limit_us(100), u64::MAX);
+    }
+
+    #[test]
+    fn pool_keeps_the_best_candidates_sorted() {
+        let mut pool = Vec::new();
+        for score in [5u64, 1, 9, 3] {
+            pool_insert(&mut pool, score, 0, format!("k{score}").as_bytes());
+        }
+        let scores: Vec<u64> = pool.iter().map(|e| e.score).collect();
+        assert_eq!(scores, vec![1, 3, 5, 9]);
+        for score in 10..30u64 {
+            pool_insert(&mut pool, score, 1, format!("k{score}").as_bytes());
+        }
+        assert_eq!(pool.len(), EVPOOL_SIZE);
+        // The 16 highest scores survive, best last.
+        assert_eq!(pool[0].score, 14);
+        assert_eq!(pool.last().map(|e| e.score), Some(29));
+        // A candidate worse than all of a full pool is dropped.
+        pool_insert(&mut pool, 2, 0, b"low");
+        assert_eq!(pool[0].score, 14);
+        // A middling one replaces the worst.
+        pool_insert(&mut pool, 20, 3, b"mid");
+        assert_eq!(pool[0].score, 15);
+        assert!(pool.windows(2).all(|w| w[0].score <= w[1].score));
+        assert!(pool.iter().any(|e| &e.key[..] == b"mid" && e.db == 3));
     }
 
     #[test]
