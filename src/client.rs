@@ -198,8 +198,10 @@ pub struct Client {
     pub commands_processed: u64,
     /// Set when the socket is registered for writable events (output left after a write).
     pub write_registered: bool,
-    /// Memory last accounted for this client in `Server::clients_mem` (client eviction).
+    /// Memory last measured for this client, and the class it was counted under, in
+    /// `Server::clients_mem_by_class`.
     pub last_memory_usage: usize,
+    pub last_memory_class: usize,
 }
 
 impl Client {
@@ -237,6 +239,7 @@ impl Client {
             commands_processed: 0,
             write_registered: false,
             last_memory_usage: 0,
+            last_memory_class: 0,
         }
     }
 
@@ -315,9 +318,10 @@ impl Client {
             + pubsub
     }
 
-    /// Whether `maxmemory-clients` may evict this client: normal and pub/sub clients without
-    /// CLIENT NO-EVICT.
+    /// Whether `maxmemory-clients` may evict this client: normal and pub/sub clients (MONITOR
+    /// clients count as normal) without CLIENT NO-EVICT, as Redis' `clientEvictionAllowed`.
     pub fn evictable(&self) -> bool {
-        !self.has(flags::NO_EVICT | flags::SLAVE | flags::MASTER | flags::MONITOR)
+        !self.has(flags::NO_EVICT | flags::MASTER)
+            && (!self.has(flags::SLAVE) || self.has(flags::MONITOR))
     }
 }

@@ -491,44 +491,53 @@ impl Server {
         limit.max(128 * 1024)
     }
 
-    /// Re-measures a client's memory and updates the evictable-clients total.
-    pub fn update_client_mem(&mut self, c: &mut Client) {
-        let now = if c.evictable() && !c.has(flags::CLOSE_ASAP) {
-            c.total_memory()
+    /// Measures a client's memory and moves it to its current class in the per-class totals
+    /// (Redis' `updateClientMemoryUsage`). A client being closed counts nothing.
+    pub fn measure_client_mem(&mut self, c: &mut Client) {
+        let class = if c.has(flags::MASTER) {
+            3
         } else {
-            0
+            client_class(c) as usize
         };
-        self.clients_mem_evictable =
-            self.clients_mem_evictable + now - c.last_memory_usage.min(self.clients_mem_evictable);
-        c.last_memory_usage = now;
+        let mem = if c.has(flags::CLOSE_ASAP) {
+            0
+        } else {
+            c.total_memory()
+        };
+        let old = &mut self.clients_mem_by_class[c.last_memory_class];
+        *old -= c.last_memory_usage.min(*old);
+        self.clients_mem_by_class[class] += mem;
+        c.last_memory_class = class;
+        c.last_memory_usage = mem;
     }
 
-    /// Re-measures every client in the map for client eviction (or, with it off, clears the
-    /// measurements and the evictable total).
-    pub fn remeasure_all_clients(&mut self) {
-        if self.config.maxmemory_clients == 0 {
-            self.clients_mem_evictable = 0;
-            for c in self.clients.values_mut() {
-                c.last_memory_usage = 0;
-            }
-            return;
+    /// Re-measures a client client eviction may evict (Redis' `updateClientMemUsageAndBucket`);
+    /// others are measured by the cron only.
+    pub fn update_client_mem(&mut self, c: &mut Client) {
+        if self.config.maxmemory_clients != 0 && c.evictable() {
+            self.measure_client_mem(c);
         }
+    }
+
+    /// Forgets a client's accounted memory (it is being freed or evicted).
+    pub fn forget_client_mem(&mut self, c: &mut Client) {
+        let old = &mut self.clients_mem_by_class[c.last_memory_class];
+        *old -= c.last_memory_usage.min(*old);
+        c.last_memory_usage = 0;
+    }
+
+    /// Measures every client in the map (the cron, and client eviction being switched on).
+    pub fn remeasure_all_clients(&mut self) {
         let ids: Vec<ClientId> = self.clients.keys().copied().collect();
         for id in ids {
             let mut c = self.clients.remove(&id).expect("present");
-            self.update_client_mem(&mut c);
+            self.measure_client_mem(&mut c);
             self.clients.insert(id, c);
         }
     }
 
-    /// Forgets a client's accounted memory (it is being freed).
-    pub fn forget_client_mem(&mut self, c: &mut Client) {
-        self.clients_mem_evictable -= c.last_memory_usage.min(self.clients_mem_evictable);
-        c.last_memory_usage = 0;
-    }
-
-    /// Evicts the largest evictable clients while their total memory is at or over
-    /// `maxmemory-clients`. `current` is the client whose command is being processed (not in
+    /// Evicts the largest evictable clients while the memory of normal and pub/sub clients is
+    /// at or over `maxmemory-clients`. `current` is the client whose command is being processed (not in
     /// the map); returns true if that client was evicted.
     pub fn evict_clients(&mut self, mut current: Option<&mut Client>) -> bool {
         let limit = self.client_eviction_limit();
@@ -536,10 +545,17 @@ impl Server {
             return false;
         }
         let mut evicted_current = false;
-        while self.clients_mem_evictable >= limit {
+        // All normal and pub/sub clients count against the limit (NO-EVICT ones too), but only
+        // evictable ones are evicted.
+        let counted = |srv: &Server| {
+            srv.clients_mem_by_class[ClientClass::Normal as usize]
+                + srv.clients_mem_by_class[ClientClass::PubSub as usize]
+        };
+        while counted(self) >= limit {
             let mut best: Option<(usize, ClientId)> = None;
             for (id, c) in self.clients.iter() {
                 if c.last_memory_usage > 0
+                    && c.evictable()
                     && !c.has(flags::CLOSE_ASAP)
                     && best.is_none_or(|b| c.last_memory_usage > b.0)
                 {
@@ -548,6 +564,7 @@ impl Server {
             }
             if let Some(cur) = current.as_deref() {
                 if !evicted_current
+                    && cur.evictable()
                     && cur.last_memory_usage > 0
                     && best.is_none_or(|b| cur.last_memory_usage > b.0)
                 {

@@ -169,8 +169,10 @@ pub struct Server {
     pub reply_buffer_peak_reset_ms: i64,
     /// `DEBUG REPLYBUFFER RESIZING 0` turns adaptive reply buffers off.
     pub reply_buffer_resizing: bool,
-    /// Memory of the clients `maxmemory-clients` may evict (sum of their last measurement).
-    pub clients_mem_evictable: usize,
+    /// Last measured memory of all clients by class (`ClientClass` order plus the master
+    /// link), as Redis' `stat_clients_type_memory`: normal plus pub/sub is what
+    /// `maxmemory-clients` limits.
+    pub clients_mem_by_class: [usize; 4],
     pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
@@ -249,7 +251,7 @@ impl Server {
             oom_score_base: None,
             reply_buffer_peak_reset_ms: 5000,
             reply_buffer_resizing: true,
-            clients_mem_evictable: 0,
+            clients_mem_by_class: [0; 4],
             used_memory_counter: cron::UsedMemory::for_current_thread(),
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
