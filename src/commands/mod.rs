@@ -19,6 +19,8 @@ pub mod multi;
 pub mod object;
 pub mod server;
 pub mod string;
+#[cfg(test)]
+pub mod test_support;
 
 use std::collections::HashMap;
 

@@ -888,6 +888,164 @@ fn lcs_command(srv: &mut Server, c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::test_support::{encoding, run, setup};
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn incrbyfloat_replies_bulk_and_propagates_set_keepttl() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "1.5"]);
+        let (reply, prop) = run(&mut srv, &mut c, &["INCRBYFLOAT", "k", "1.5"]);
+        assert_eq!(reply, b"$1\r\n3\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "3", "KEEPTTL"])]);
+        // Stored as typed text, not as an integer.
+        assert_eq!(encoding(&srv, "k"), "embstr");
+        c.out.resp = 3;
+        let (reply, _) = run(&mut srv, &mut c, &["INCRBYFLOAT", "k", "0.25"]);
+        assert_eq!(reply, b"$4\r\n3.25\r\n");
+    }
+
+    #[test]
+    fn relative_expires_propagate_as_absolute() {
+        let (mut srv, mut c) = setup();
+        let before = util::mstime();
+        let (_, prop) = run(&mut srv, &mut c, &["SET", "k", "v", "EX", "100"]);
+        assert_eq!(prop.len(), 1);
+        assert_eq!(prop[0][..4], strs(&["SET", "k", "v", "PXAT"]));
+        let at: i64 = prop[0][4].parse().unwrap();
+        assert!(at >= before + 100_000 - 1000 && at <= util::mstime() + 100_000);
+
+        let (_, prop) = run(&mut srv, &mut c, &["SETEX", "k", "10", "w"]);
+        assert_eq!(prop[0][..4], strs(&["SET", "k", "w", "PXAT"]));
+
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PX", "5000"]);
+        assert_eq!(prop[0][..2], strs(&["PEXPIREAT", "k"]));
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PERSIST"]);
+        assert_eq!(prop, vec![strs(&["PERSIST", "k"])]);
+        // Nothing to persist any more, and no options: nothing propagated.
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PERSIST"]);
+        assert!(prop.is_empty());
+        let (reply, prop) = run(&mut srv, &mut c, &["GETEX", "k"]);
+        assert_eq!(reply, b"$1\r\nw\r\n");
+        assert!(prop.is_empty());
+        // An absolute time in the past deletes the key.
+        let (reply, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PXAT", "1"]);
+        assert_eq!(reply, b"$1\r\nw\r\n");
+        assert_eq!(prop, vec![strs(&["DEL", "k"])]);
+        assert!(srv.dbs[0].dict.get(&b"k"[..]).is_none());
+    }
+
+    #[test]
+    fn set_get_getset_getdel_propagation() {
+        let (mut srv, mut c) = setup();
+        let (reply, prop) = run(&mut srv, &mut c, &["SET", "k", "v", "get", "NX", "GET"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "v", "NX"])]);
+        let (reply, prop) = run(&mut srv, &mut c, &["GETSET", "k", "w"]);
+        assert_eq!(reply, b"$1\r\nv\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "w"])]);
+        let (_, prop) = run(&mut srv, &mut c, &["GETDEL", "k"]);
+        assert_eq!(prop, vec![strs(&["DEL", "k"])]);
+        let (reply, prop) = run(&mut srv, &mut c, &["GETDEL", "k"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert!(prop.is_empty());
+        // NX on an existing key: nothing written, nothing propagated.
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        let (reply, prop) = run(&mut srv, &mut c, &["SET", "k", "x", "NX"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert!(prop.is_empty());
+    }
+
+    #[test]
+    fn set_option_conflicts_and_expire_errors() {
+        let (mut srv, mut c) = setup();
+        let err = b"-ERR syntax error\r\n".to_vec();
+        for args in [
+            &["SET", "k", "v", "NX", "XX"][..],
+            &["SET", "k", "v", "EX", "10", "PX", "10"],
+            &["SET", "k", "v", "KEEPTTL", "EX", "10"],
+            &["SET", "k", "v", "EX"],
+            &["SET", "k", "v", "PERSIST"],
+            &["GETEX", "k", "PERSIST", "EX", "1"],
+            &["GETEX", "k", "KEEPTTL"],
+        ] {
+            assert_eq!(run(&mut srv, &mut c, args).0, err, "{:?}", args);
+        }
+        // Repeating the same expire option is accepted: the last one wins.
+        assert_eq!(
+            run(&mut srv, &mut c, &["SET", "k", "v", "EX", "1", "EX", "20"]).0,
+            b"+OK\r\n"
+        );
+        for (args, name) in [
+            (&["SET", "k", "v", "EX", "0"][..], "set"),
+            (&["SET", "k", "v", "EX", "9223372036854776"], "set"),
+            (&["SET", "k", "v", "PX", "9223372036854775807"], "set"),
+            (&["SETEX", "k", "-1", "v"], "setex"),
+            (&["PSETEX", "k", "0", "v"], "psetex"),
+            (&["GETEX", "k", "EXAT", "0"], "getex"),
+        ] {
+            let want = format!("-ERR invalid expire time in '{}' command\r\n", name);
+            assert_eq!(run(&mut srv, &mut c, args).0, want.as_bytes(), "{:?}", args);
+        }
+    }
+
+    #[test]
+    fn encodings_after_writes() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "1234"]);
+        assert_eq!(encoding(&srv, "k"), "int");
+        // Setting nothing leaves the encoding alone.
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "0", ""]).0,
+            b":4\r\n"
+        );
+        assert_eq!(encoding(&srv, "k"), "int");
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "5", "2"]).0,
+            b":6\r\n"
+        );
+        assert_eq!(encoding(&srv, "k"), "raw");
+        run(&mut srv, &mut c, &["SET", "k", "abc"]);
+        assert_eq!(encoding(&srv, "k"), "embstr");
+        run(&mut srv, &mut c, &["APPEND", "k", ""]);
+        assert_eq!(encoding(&srv, "k"), "raw");
+        run(&mut srv, &mut c, &["APPEND", "n", "12"]);
+        assert_eq!(encoding(&srv, "n"), "int");
+        run(&mut srv, &mut c, &["INCR", "n"]);
+        assert_eq!(encoding(&srv, "n"), "int");
+        run(&mut srv, &mut c, &["SETRANGE", "new", "2", "x"]);
+        assert_eq!(encoding(&srv, "new"), "raw");
+    }
+
+    #[test]
+    fn setrange_and_append_size_limit() {
+        let (mut srv, mut c) = setup();
+        let err = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n".to_vec();
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "536870908", "world"]).0,
+            err
+        );
+        assert_eq!(
+            run(
+                &mut srv,
+                &mut c,
+                &["SETRANGE", "k", "9223372036854775807", "A"]
+            )
+            .0,
+            err
+        );
+        srv.config.proto_max_bulk_len = 10;
+        run(&mut srv, &mut c, &["SET", "k", "12345678"]);
+        assert_eq!(run(&mut srv, &mut c, &["APPEND", "k", "abc"]).0, err);
+        assert_eq!(run(&mut srv, &mut c, &["APPEND", "k", "ab"]).0, b":10\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "-1", "x"]).0,
+            b"-ERR offset is out of range\r\n"
+        );
+    }
 
     #[test]
     fn getrange_bounds_follow_redis() {
