@@ -233,13 +233,8 @@ fn set_generic(
         }
         return;
     }
-    let val = c.argv[val_idx].clone();
-    srv.set_key(
-        c.db,
-        &key,
-        Value::Str(RStr::from_bytes(val.clone())),
-        flags & opt::KEEPTTL != 0,
-    );
+    let value = Value::Str(RStr::from_bytes(c.argv[val_idx].clone()));
+    srv.set_key(c.db, &key, value, flags & opt::KEEPTTL != 0);
     srv.dirty += 1;
     srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
     if let Some(w) = when {
@@ -248,7 +243,7 @@ fn set_generic(
         c.propagate_argv = Some(vec![
             b"SET".to_vec(),
             key.clone(),
-            val,
+            c.argv[val_idx].clone(),
             b"PXAT".to_vec(),
             util::i64_bytes(w),
         ]);
@@ -796,24 +791,22 @@ pub fn lcs(a: &[u8], b: &[u8], want_string: bool) -> LcsResult {
 }
 
 fn lcs_command(srv: &mut Server, c: &mut Client) {
-    let mut strings: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    for (n, s) in strings.iter_mut().enumerate() {
+    // Both keys are looked up (and counted) before either type is checked.
+    let mut found: [Option<Option<Vec<u8>>>; 2] = [None, None];
+    for (n, slot) in found.iter_mut().enumerate() {
         let key = std::mem::take(&mut c.argv[n + 1]);
-        let found = srv.lookup_read(c.db, &key).map(|o| match &o.value {
+        *slot = srv.lookup_read(c.db, &key).map(|o| match &o.value {
             Value::Str(v) => Some(v.to_vec()),
             #[allow(unreachable_patterns)]
             _ => None,
         });
         c.argv[n + 1] = key;
-        match found {
-            None => {}
-            Some(Some(v)) => *s = v,
-            Some(None) => {
-                c.out.error("The specified keys must contain string values");
-                return;
-            }
-        }
     }
+    if found.iter().any(|f| matches!(f, Some(None))) {
+        c.out.error("The specified keys must contain string values");
+        return;
+    }
+    let strings = found.map(|f| f.flatten().unwrap_or_default());
     let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
     let mut minmatchlen: i64 = 0;
     let mut j = 3;
