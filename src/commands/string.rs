@@ -562,6 +562,9 @@ fn incr_generic(srv: &mut Server, c: &mut Client, by: i64) {
         c.out.error("increment or decrement would overflow");
         return;
     };
+    // Replacing the value in the existing entry keeps its access clock, which the write lookup
+    // above just refreshed: the same clock Redis ends up with whether it edits the object in
+    // place or swaps in a new one (`dbOverwrite`: fresh clock, or the old one under LFU).
     match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = Value::Str(RStr::Int(new)),
         None => srv.db_add(c.db, &key, Value::Str(RStr::Int(new))),
@@ -622,7 +625,8 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
             return;
         }
     };
-    // The result is stored as typed text, never as an integer, and keeps the key's TTL.
+    // The result is stored as typed text, never as an integer, and keeps the key's TTL (and
+    // the access clock the lookup refreshed, as for INCR).
     let value = Value::Str(RStr::plain(result.clone()));
     match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = value,
