@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod resp;
 pub mod server;
+pub mod sha1;
 pub mod startup;
 pub mod types;
 pub mod util;

@@ -12,6 +12,7 @@ pub mod bitops;
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod debug;
 pub mod expire;
 pub mod info;
 pub mod keyspace;
@@ -108,6 +109,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| object::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
         .or_else(|| server::lookup(fullname))
+        .or_else(|| debug::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
