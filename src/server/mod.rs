@@ -159,6 +159,8 @@ pub struct Server {
     pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
+    /// Memory in use once start-up finished (MEMORY STATS `startup.allocated`).
+    pub initial_memory_usage: usize,
     /// DEBUG REPLYBUFFER settings: ms between reply buffer peak resets (-1: never) and
     /// whether the reply buffer resize cron runs.
     pub reply_buffer_peak_reset_time: i64,
@@ -229,6 +231,7 @@ impl Server {
             clients_mem_evictable: 0,
             used_memory_counter: cron::UsedMemory::for_current_thread(),
             pending_tcp_listeners: None,
+            initial_memory_usage: 0,
             reply_buffer_peak_reset_time: 5000,
             reply_buffer_resizing_enabled: true,
             config,
