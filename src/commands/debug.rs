@@ -419,6 +419,8 @@ fn debug_protocol(c: &mut Client) {
     match name.as_str() {
         "string" => c.out.bulk(b"Hello World"),
         "integer" => c.out.int(12345),
+        // Redis replies exactly this value, not pi.
+        #[allow(clippy::approx_constant)]
         "double" => c.out.double(3.141),
         "bignum" => c.out.big_number(b"1234567999999999999999999999999999999"),
         "null" => c.out.null(),

@@ -204,7 +204,7 @@ fn overhead(srv: &Server, current: &Client) -> Overhead {
         dbs,
         overhead_total: mem_total,
         keys,
-        bytes_per_key: if keys > 0 { net / keys } else { 0 },
+        bytes_per_key: net.checked_div(keys).unwrap_or(0),
         dataset,
         dataset_perc: dataset as f64 * 100.0 / net as f64,
         peak_perc: total as f64 * 100.0 / peak.max(1) as f64,

@@ -424,7 +424,6 @@ pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), S
     }
     // Renamed commands and users have no run-time state to render from yet: their lines are
     // kept as they are (they aren't marked processed, so they stay untouched).
-    drop(rewrite_line);
     // Remove lines of rewritten directives that weren't reused.
     let leftover: Vec<usize> = {
         let mut v = Vec::new();

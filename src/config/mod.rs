@@ -42,6 +42,10 @@ pub type SetFn = fn(&mut Config, &[Vec<u8>]) -> Result<(), String>;
 /// written even when the file doesn't mention it yet (i.e. it differs from the default). No
 /// lines means the directive must not appear in the file.
 pub type RewriteFn = fn(&Config, &str) -> Vec<(String, bool)>;
+/// Extra validation of an enum value, with Redis' error text.
+pub type EnumCheck = fn(i32) -> Result<(), &'static str>;
+/// Extra validation of a string value, with Redis' error text.
+pub type StrCheck = fn(&str) -> Result<(), &'static str>;
 
 /// What kind of value a directive holds; typed kinds share their parsing.
 pub enum Kind {
@@ -63,7 +67,7 @@ pub enum Kind {
         values: &'static [(&'static str, i32)],
         default: i32,
         multi: bool,
-        valid: Option<fn(i32) -> Result<(), &'static str>>,
+        valid: Option<EnumCheck>,
     },
     Str {
         get: fn(&Config) -> String,
@@ -71,7 +75,7 @@ pub enum Kind {
         default: &'static str,
         /// An empty value means "not set": it is left out of a rewritten file.
         empty_is_null: bool,
-        valid: Option<fn(&str) -> Result<(), &'static str>>,
+        valid: Option<StrCheck>,
     },
     /// Anything else: full control over parsing and rendering.
     Special {
