@@ -180,7 +180,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         values.push(c.argv[3 + i * 2].clone());
         // Every sensitive value is hidden from the slow log even when the command fails.
         if def.flags & conf::SENSITIVE != 0 {
-            c.argv[3 + i * 2] = b"(redacted)".to_vec();
+            c.redact_arg(3 + i * 2);
         }
         if unknown.is_some() || failure.is_some() || loading_error {
             continue;
