@@ -158,7 +158,7 @@ const MIN_RESERVED_FDS: u64 = 32;
 
 /// Raises the open-files limit to what `maxclients` needs, or lowers `maxclients` to what the
 /// system allows (Redis' `adjustOpenFilesLimit`).
-fn adjust_open_files_limit(cfg: &mut Config) {
+pub fn adjust_open_files_limit(cfg: &mut Config) {
     let wanted = cfg.maxclients as u64 + MIN_RESERVED_FDS;
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -101,6 +101,7 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "hz" => apply_hz,
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
         "appendonly" => apply_appendonly,
+        "maxclients" => apply_maxclients,
         _ => return None,
     })
 }
@@ -147,6 +148,18 @@ fn apply_oom_score_adj(srv: &mut Server) -> Result<(), String> {
         crate::log_warning!("{}", e);
         "Failed to set current oom_score_adj. Check server logs.".to_string()
     })
+}
+
+fn apply_maxclients(srv: &mut Server) -> Result<(), String> {
+    let wanted = srv.config.maxclients;
+    crate::startup::adjust_open_files_limit(&mut srv.config);
+    if srv.config.maxclients != wanted {
+        return Err(format!(
+            "The operating system is not able to handle the specified number of clients, try with {}",
+            srv.config.maxclients
+        ));
+    }
+    Ok(())
 }
 
 fn apply_appendonly(srv: &mut Server) -> Result<(), String> {
@@ -868,9 +881,16 @@ fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
             if srv.commands.cmds[id].latency.is_some() {
                 ids.push(id);
             }
-            let mut subs: Vec<usize> = srv.commands.cmds[id].subcommands.values().copied().collect();
+            let mut subs: Vec<usize> = srv.commands.cmds[id]
+                .subcommands
+                .values()
+                .copied()
+                .collect();
             subs.sort_unstable();
-            ids.extend(subs.into_iter().filter(|s| srv.commands.cmds[*s].latency.is_some()));
+            ids.extend(
+                subs.into_iter()
+                    .filter(|s| srv.commands.cmds[*s].latency.is_some()),
+            );
         }
     }
     c.out.map(ids.len());
@@ -965,5 +985,83 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
             // The reply is never sent: the connection closes when the process exits.
         }
         Err(e) => c.out.error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_with_file(body: &str) -> (Server, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "ferrodis-rewrite-{}-{}",
+            std::process::id(),
+            util::random_hex(8)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.conf").display().to_string();
+        std::fs::write(&path, body).unwrap();
+        let mut cfg = config::Config::defaults();
+        let mut extras = config::LoadExtras::default();
+        config::load_from_string(&mut cfg, body, &mut extras).unwrap();
+        cfg.config_file = Some(path.clone());
+        (Server::new(cfg), path)
+    }
+
+    #[test]
+    fn rewrite_keeps_layout_and_appends_changes() {
+        let (mut srv, path) = server_with_file(
+            "# my comment\nport 7000\n\nhash-max-ziplist-entries 21\nsave 900 1\nsave 300 10\nrename-command flushdb badger\n",
+        );
+        let set = |srv: &mut Server, n: &str, v: &str| {
+            let def = config::lookup(n.as_bytes()).unwrap();
+            config::set_from_string(&mut srv.config, def, v.as_bytes()).unwrap();
+        };
+        set(&mut srv, "hash-max-listpack-entries", "100");
+        set(&mut srv, "save", "60 5");
+        set(&mut srv, "maxmemory", "3mb");
+        set(&mut srv, "port", "6379");
+        rewrite_config(&srv, &path, false).unwrap();
+        let out = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "# my comment");
+        // The alias line is rewritten in place under the canonical name.
+        assert!(lines.contains(&"hash-max-listpack-entries 100"));
+        // The default port is still written where it was, since the file had it.
+        assert_eq!(lines[1], "port 6379");
+        // First save line reused, the second removed.
+        assert!(lines.contains(&"save 60 5"));
+        assert!(!out.contains("save 300 10"));
+        // Directives the file lacked are appended after the signature.
+        let sig = lines.iter().position(|l| *l == REWRITE_SIGNATURE).unwrap();
+        assert!(lines[sig + 1..].contains(&"maxmemory 3mb"));
+        // Lines for things without run-time state are kept verbatim.
+        assert!(lines.contains(&"rename-command flushdb badger"));
+        // Re-reading the result gives the same values.
+        let mut cfg = config::Config::defaults();
+        config::load_from_string(&mut cfg, &out, &mut config::LoadExtras::default()).unwrap();
+        assert_eq!(cfg.hash_max_listpack_entries, 100);
+        assert_eq!(cfg.save_params, vec![(60, 5)]);
+        assert_eq!(cfg.maxmemory, 3 << 20);
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&path).parent().unwrap());
+    }
+
+    #[test]
+    fn force_all_rewrite_round_trips_every_directive() {
+        let (srv, path) = server_with_file("");
+        rewrite_config(&srv, &path, true).unwrap();
+        let out = std::fs::read_to_string(&path).unwrap();
+        let mut cfg = config::Config::defaults();
+        config::load_from_string(&mut cfg, &out, &mut config::LoadExtras::default())
+            .unwrap_or_else(|e| panic!("{:?}", e));
+        for def in CONFIGS.iter() {
+            assert_eq!(
+                config::get_directive(&cfg, def),
+                config::get_directive(&srv.config, def),
+                "{}",
+                def.name
+            );
+        }
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&path).parent().unwrap());
     }
 }
