@@ -782,44 +782,45 @@ fn latency_graph_command(srv: &mut Server, c: &mut Client) {
     c.out.verbatim(graph.as_bytes(), "txt");
 }
 
-/// The sparkline renderer of Redis' sparkline.c (fill mode), in our own code.
+/// The sparkline renderer of Redis' sparkline.c (fill mode), in our own code: for each chunk
+/// of `columns` samples, `rows` lines of ramp characters (`_o#`, with `|` filling below a
+/// sample's own row), a blank margin line, then the labels written vertically.
 fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows: usize) -> String {
-    const CHARSET: &[u8] = b"_-`";
-    let charset_fill: &[u8] = b"_o#";
-    let _ = CHARSET;
+    const FILL: &[u8] = b"_o#";
     let mut out = String::new();
-    let mut start = 0;
-    let relmax = max.saturating_sub(min) as f64;
-    let steps = charset_fill.len() * rows;
-    while start < samples.len() {
-        let len = (samples.len() - start).min(columns);
-        let chunk = &samples[start..start + len];
-        let mut grid = vec![vec![b' '; len]; rows + 1 + 8];
-        for (i, (v, _)) in chunk.iter().enumerate() {
-            let rel = if relmax == 0.0 {
-                0.0
-            } else {
-                (*v - min) as f64 / relmax
-            };
-            let step = ((steps as f64 * rel) as usize).min(steps - 1);
-            let row = step / charset_fill.len();
-            let ch = charset_fill[step % charset_fill.len()];
-            // Rows count from the bottom: the sample's own row gets the ramp character and
-            // every row below it is filled.
-            for (r, line) in grid.iter_mut().enumerate().take(rows) {
-                let from_bottom = rows - 1 - r;
-                if from_bottom == row {
-                    line[i] = ch;
-                } else if from_bottom < row {
-                    line[i] = b'|';
-                }
-            }
-        }
-        for line in grid.iter().take(rows) {
-            out.push_str(&String::from_utf8_lossy(line));
+    let relmax = match max.saturating_sub(min) {
+        0 => 1.0,
+        r => r as f64,
+    };
+    let steps = (FILL.len() * rows) as i64;
+    for (n, chunk) in samples.chunks(columns).enumerate() {
+        if n != 0 {
             out.push('\n');
         }
-        // Labels, one character per line, below the graph.
+        let step_of = |v: u64| -> i64 {
+            let rel = (v - min) as f64;
+            let step = ((rel * steps as f64) as i64 as f64 / relmax) as i64;
+            step.clamp(0, steps - 1)
+        };
+        for row in 0..rows {
+            let line: String = chunk
+                .iter()
+                .map(|(v, _)| {
+                    let idx = step_of(*v) - ((rows - row - 1) * FILL.len()) as i64;
+                    if (0..FILL.len() as i64).contains(&idx) {
+                        FILL[idx as usize] as char
+                    } else if idx >= FILL.len() as i64 {
+                        '|'
+                    } else {
+                        ' '
+                    }
+                })
+                .collect();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&" ".repeat(chunk.len()));
+        out.push('\n');
         let longest = chunk.iter().map(|s| s.1.len()).max().unwrap_or(0);
         for l in 0..longest {
             let line: String = chunk
@@ -829,8 +830,6 @@ fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows
             out.push_str(&line);
             out.push('\n');
         }
-        out.push('\n');
-        start += len;
     }
     out
 }
@@ -975,9 +974,6 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
         // Without replicas to wait for, a shutdown never stays pending.
         c.out.error("No shutdown in progress.");
         return;
-    }
-    if c.has(cflags::MULTI) || c.has(cflags::SCRIPT) {
-        // Redis' SHUTDOWN is flagged NO_MULTI/NOSCRIPT; nothing special to do here.
     }
     match srv.prepare_for_shutdown(f) {
         Ok(()) => {
