@@ -56,6 +56,8 @@ const HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "STRINGMATCH-TEST",
@@ -186,6 +188,10 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("mallctl", n) if n >= 3 => mallctl_int(c),
         ("mallctl-str", n) if n >= 3 => mallctl_str(c),
+        ("set-skip-checksum-validation", 3) => {
+            srv.skip_checksum_validation = atoi(&c.argv[2]) != 0;
+            c.out.ok();
+        }
         ("pause-cron", 3) => {
             srv.cron_paused = atoi(&c.argv[2]) != 0;
             c.out.ok();

@@ -159,6 +159,8 @@ pub struct Server {
     pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
+    /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RDB loading and RESTORE skip payload checksums.
+    pub skip_checksum_validation: bool,
     /// Memory in use once start-up finished (MEMORY STATS `startup.allocated`).
     pub initial_memory_usage: usize,
     /// DEBUG REPLYBUFFER settings: ms between reply buffer peak resets (-1: never) and
@@ -232,6 +234,7 @@ impl Server {
             used_memory_counter: cron::UsedMemory::for_current_thread(),
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
+            skip_checksum_validation: false,
             reply_buffer_peak_reset_time: 5000,
             reply_buffer_resizing_enabled: true,
             config,
