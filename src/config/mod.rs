@@ -724,6 +724,37 @@ pub struct LoadExtras {
     pub save_loaded: bool,
 }
 
+/// The files an `include` names: the path itself, or with wildcards (`*?[`) in its last
+/// component the matching files in sorted order (none is fine: an empty `conf.d` is allowed).
+fn include_paths(path: &str) -> Vec<String> {
+    if !path.contains(['*', '?', '[']) {
+        return vec![path.to_string()];
+    }
+    let (dir, pattern) = match path.rfind('/') {
+        Some(p) => (&path[..p.max(1)], &path[p + 1..]),
+        None => (".", path),
+    };
+    let mut out: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !n.starts_with('.') && util::glob_match(pattern.as_bytes(), n.as_bytes(), false)
+            })
+            .map(|n| {
+                if path.contains('/') {
+                    format!("{}/{}", dir.trim_end_matches('/'), n)
+                } else {
+                    n
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
 /// Applies the text of a config file (directives one per line, `#` comments) to `cfg`.
 pub fn load_from_string(
     cfg: &mut Config,
@@ -787,12 +818,16 @@ pub fn load_from_string(
             ) => {}
             ("include", 2) => {
                 let path = String::from_utf8_lossy(&argv[1]).into_owned();
-                let body = std::fs::read_to_string(&path).map_err(|e| {
-                    fail(&format!(
-                        "Fatal error, can't open config file '{}': {}",
-                        path, e
-                    ))
-                })?;
+                let mut body = String::new();
+                for file in include_paths(&path) {
+                    let text = std::fs::read_to_string(&file).map_err(|e| {
+                        fail(&format!(
+                            "Fatal error, can't open config file '{}': {}",
+                            file, e
+                        ))
+                    })?;
+                    body.push_str(&text);
+                }
                 load_from_string(cfg, &body, extras)?;
             }
             ("rename-command", 3) => extras
