@@ -316,16 +316,10 @@ fn rdb_raw_len(b: &[u8]) -> usize {
 }
 
 fn debug_populate(srv: &mut Server, c: &mut Client) {
-    let keys = match util::parse_i64(&c.argv[2]) {
-        Some(v) if v >= 0 => v,
-        Some(_) => {
-            c.out.error("value is out of range, must be positive");
-            return;
-        }
-        None => {
-            c.out.error(crate::commands::errors::NOT_INTEGER);
-            return;
-        }
+    // Redis replies the same error for a non-number and a negative count.
+    let Some(keys) = util::parse_i64(&c.argv[2]).filter(|v| *v >= 0) else {
+        c.out.error("value is out of range, must be positive");
+        return;
     };
     let mut valsize = 0usize;
     if c.argv.len() == 5 {
@@ -336,7 +330,7 @@ fn debug_populate(srv: &mut Server, c: &mut Client) {
                 return;
             }
             None => {
-                c.out.error(crate::commands::errors::NOT_INTEGER);
+                c.out.error("value is out of range, must be positive");
                 return;
             }
         }
