@@ -10,6 +10,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod lzf;
 pub mod module;
 pub mod networking;
 pub mod pubsub;

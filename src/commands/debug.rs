@@ -239,6 +239,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
             | crate::config::table::POLICY_VOLATILE_LFU
     );
     let now_clock = crate::server::evict::lru_clock(srv.now_ms());
+    let compression = srv.config.rdbcompression;
     let Some(o) = srv.dbs[c.db].dict.get(&key[..]) else {
         c.out.error(crate::commands::errors::NO_SUCH_KEY);
         return;
@@ -256,7 +257,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
         addr,
         refcount,
         o.value.encoding_name(),
-        rdb_string_len(s),
+        rdb_string_len(s, compression),
         o.lru,
         idle_ms / 1000
     );
@@ -289,27 +290,32 @@ fn rdb_int_len(v: i64) -> Option<usize> {
     }
 }
 
-/// The length of a string value in an RDB file, as `rdbSavedObjectLen` reports it: integer
-/// encodings when the value allows, else a length prefix plus the bytes. Approximation: RDB
-/// LZF compression of strings longer than 20 bytes (with `rdbcompression yes`) isn't
-/// modelled, so for compressible long strings Redis reports fewer bytes than this.
-pub fn rdb_string_len(s: &RStr) -> usize {
+/// The length of a string value in an RDB file, as `rdbSavedObjectLen` reports it.
+pub fn rdb_string_len(s: &RStr, compression: bool) -> usize {
     match s {
         RStr::Int(n) => rdb_int_len(*n).unwrap_or_else(|| {
             let l = util::i64_bytes(*n).len();
             rdb_len_len(l) + l
         }),
-        RStr::Emb(b) => rdb_raw_len(b),
-        RStr::Raw(b) => rdb_raw_len(b),
+        RStr::Emb(b) => rdb_raw_len(b, compression),
+        RStr::Raw(b) => rdb_raw_len(b, compression),
     }
 }
 
-fn rdb_raw_len(b: &[u8]) -> usize {
+/// `rdbSaveRawString`: a short canonical integer as an integer; with `rdbcompression`, a
+/// string over 20 bytes LZF-compressed when that saves at least 4 bytes (type byte, both
+/// lengths, data); otherwise a length prefix and the bytes.
+fn rdb_raw_len(b: &[u8], compression: bool) -> usize {
     if b.len() <= 11 {
         if let Some(v) = util::parse_i64(b).filter(|v| util::i64_bytes(*v) == b) {
             if let Some(l) = rdb_int_len(v) {
                 return l;
             }
+        }
+    }
+    if compression && b.len() > 20 {
+        if let Some(c) = crate::lzf::compress(b, b.len() - 4) {
+            return 1 + rdb_len_len(c.len()) + rdb_len_len(b.len()) + c.len();
         }
     }
     rdb_len_len(b.len()) + b.len()
@@ -739,14 +745,23 @@ mod tests {
 
     #[test]
     fn rdb_lengths_follow_the_encodings() {
-        assert_eq!(rdb_string_len(&RStr::Int(5)), 2);
-        assert_eq!(rdb_string_len(&RStr::Int(1000)), 3);
-        assert_eq!(rdb_string_len(&RStr::Int(100_000)), 5);
-        assert_eq!(rdb_string_len(&RStr::Int(1 << 40)), 1 + 13);
-        assert_eq!(rdb_string_len(&RStr::Emb(b"hello".to_vec().into())), 6);
-        assert_eq!(rdb_string_len(&RStr::Raw(vec![b'x'; 100])), 102);
-        assert_eq!(rdb_string_len(&RStr::Raw(b"12".to_vec())), 2);
-        assert_eq!(rdb_string_len(&RStr::Raw(b"012".to_vec())), 4);
+        assert_eq!(rdb_string_len(&RStr::Int(5), true), 2);
+        assert_eq!(rdb_string_len(&RStr::Int(1000), true), 3);
+        assert_eq!(rdb_string_len(&RStr::Int(100_000), true), 5);
+        assert_eq!(rdb_string_len(&RStr::Int(1 << 40), true), 1 + 13);
+        assert_eq!(
+            rdb_string_len(&RStr::Emb(b"hello".to_vec().into()), true),
+            6
+        );
+        assert_eq!(rdb_string_len(&RStr::Raw(vec![b'x'; 100]), false), 102);
+        assert_eq!(rdb_string_len(&RStr::Raw(b"12".to_vec()), true), 2);
+        assert_eq!(rdb_string_len(&RStr::Raw(b"012".to_vec()), true), 4);
+        // Values checked against Redis 7.0.15's DEBUG OBJECT: 126 'a' and 101 bytes of
+        // zeros ending in 'x' compress to 13 bytes in all.
+        assert_eq!(rdb_string_len(&RStr::Raw(vec![b'a'; 126]), true), 13);
+        let mut z = vec![0u8; 100];
+        z.push(b'x');
+        assert_eq!(rdb_string_len(&RStr::Raw(z), true), 13);
     }
 
     #[test]
