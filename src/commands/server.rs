@@ -102,6 +102,7 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
         "appendonly" => apply_appendonly,
         "maxclients" => apply_maxclients,
+        "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
         _ => return None,
     })
 }
@@ -148,6 +149,20 @@ fn apply_oom_score_adj(srv: &mut Server) -> Result<(), String> {
         crate::log_warning!("{}", e);
         "Failed to set current oom_score_adj. Check server logs.".to_string()
     })
+}
+
+fn apply_jemalloc_bg_thread(srv: &mut Server) -> Result<(), String> {
+    set_jemalloc_bg_thread(&srv.config);
+    Ok(())
+}
+
+/// Turns jemalloc's background purging thread on or off per `jemalloc-bg-thread` (Redis does
+/// this at start-up and on CONFIG SET; a failure only means the allocator can't do it).
+pub fn set_jemalloc_bg_thread(cfg: &config::Config) {
+    let on = config::lookup(b"jemalloc-bg-thread")
+        .map(|d| config::get_directive(cfg, d) == "yes")
+        .unwrap_or(true);
+    let _ = tikv_jemalloc_ctl::background_thread::write(on);
 }
 
 fn apply_maxclients(srv: &mut Server) -> Result<(), String> {
