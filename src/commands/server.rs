@@ -57,7 +57,8 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
     for arg in &c.argv[2..] {
         let is_pattern = arg.iter().any(|b| matches!(b, b'[' | b'*' | b'?'));
         if !is_pattern {
-            if found.iter().any(|(k, _)| k == arg) {
+            // Names are matched case-insensitively, so each config appears once.
+            if found.iter().any(|(k, _)| k.eq_ignore_ascii_case(arg)) {
                 continue;
             }
             if let Some(def) = config::lookup(arg) {
@@ -71,7 +72,10 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
                 continue;
             }
             for name in std::iter::once(def.name).chain(def.alias) {
-                if found.iter().any(|(k, _)| k == name.as_bytes()) {
+                if found
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+                {
                     continue;
                 }
                 if util::glob_match(arg, name.as_bytes(), true) {
@@ -193,6 +197,9 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
     }
     let count = (c.argv.len() - 2) / 2;
     let mut defs: Vec<&'static ConfigDef> = Vec::with_capacity(count);
+    // The table name each argument used: an alias is a config of its own for Redis (it may
+    // be set next to its primary name, and errors name it).
+    let mut used: Vec<&'static str> = Vec::with_capacity(count);
     let mut values: Vec<Vec<u8>> = Vec::with_capacity(count);
     let mut unknown: Option<Vec<u8>> = None;
     let mut failure: Option<(String, &'static str)> = None;
@@ -228,11 +235,16 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             loading_error = true;
             continue;
         }
-        if defs.iter().any(|d| std::ptr::eq(*d, def)) {
+        let used_name = match def.alias {
+            Some(a) if util::eq_ic(&name, a) => a,
+            _ => def.name,
+        };
+        if used.contains(&used_name) {
             failure = Some((shown, "duplicate parameter"));
             continue;
         }
         defs.push(def);
+        used.push(used_name);
     }
     if loading_error {
         c.out
@@ -263,7 +275,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             restore_configs(srv, &defs[..=i], &old[..=i]);
             c.out.error(&format!(
                 "CONFIG SET failed (possibly related to argument '{}') - {}",
-                def.name, e
+                used[i], e
             ));
             return;
         }
@@ -271,7 +283,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         if changed {
             if let Some(h) = apply_hook(def.name) {
                 if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
-                    hooks.push((h, def.name));
+                    hooks.push((h, used[i]));
                 }
             }
         }
