@@ -201,7 +201,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             match what.as_str() {
                 "peak-reset-time" => {
                     let v = String::from_utf8_lossy(&c.argv[3]).to_ascii_lowercase();
-                    srv.reply_buffer_peak_reset_time = match v.as_str() {
+                    srv.reply_buffer_peak_reset_ms = match v.as_str() {
                         "never" => -1,
                         "reset" => REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME,
                         _ => match util::parse_i64(&c.argv[3]) {
@@ -213,7 +213,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                         },
                     };
                 }
-                "resizing" => srv.reply_buffer_resizing_enabled = atoi(&c.argv[3]) != 0,
+                "resizing" => srv.reply_buffer_resizing = atoi(&c.argv[3]) != 0,
                 _ => {
                     reply_subcommand_syntax_error(c);
                     return;

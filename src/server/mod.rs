@@ -163,10 +163,6 @@ pub struct Server {
     pub skip_checksum_validation: bool,
     /// Memory in use once start-up finished (MEMORY STATS `startup.allocated`).
     pub initial_memory_usage: usize,
-    /// DEBUG REPLYBUFFER settings: ms between reply buffer peak resets (-1: never) and
-    /// whether the reply buffer resize cron runs.
-    pub reply_buffer_peak_reset_time: i64,
-    pub reply_buffer_resizing_enabled: bool,
     /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
     pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
 }
@@ -235,8 +231,6 @@ impl Server {
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
             skip_checksum_validation: false,
-            reply_buffer_peak_reset_time: 5000,
-            reply_buffer_resizing_enabled: true,
             config,
         }
     }
