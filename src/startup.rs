@@ -158,7 +158,7 @@ const MIN_RESERVED_FDS: u64 = 32;
 
 /// Raises the open-files limit to what `maxclients` needs, or lowers `maxclients` to what the
 /// system allows (Redis' `adjustOpenFilesLimit`).
-fn adjust_open_files_limit(cfg: &mut Config) {
+pub fn adjust_open_files_limit(cfg: &mut Config) {
     let wanted = cfg.maxclients as u64 + MIN_RESERVED_FDS;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -301,6 +301,8 @@ pub fn main(args: Vec<String>) -> i32 {
     if let Err(e) = srv.set_oom_score_adj(None) {
         crate::log_warning!("{}", e);
     }
+    crate::commands::server::set_jemalloc_bg_thread(&srv.config);
+    srv.initial_memory_usage = srv.used_memory();
     crate::log_notice!("Server initialized");
     crate::log_notice!("Ready to accept connections");
     crate::ae::run(&mut srv, listeners)

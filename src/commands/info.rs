@@ -124,6 +124,22 @@ impl LatencyHistogram {
         self.total += 1;
     }
 
+    /// Number of samples recorded.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Samples whose bucket lies entirely at or below `max_ns` (LATENCY HISTOGRAM's cumulative
+    /// power-of-two steps, which bucket boundaries align with).
+    pub fn count_up_to(&self, max_ns: u64) -> u64 {
+        self.counts
+            .iter()
+            .enumerate()
+            .take_while(|(i, _)| Self::highest_of(*i) <= max_ns)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     /// The value below which `p` percent of the samples fall (hdr_histogram's rounding: the
     /// sample rank is rounded to nearest and at least 1, and a bucket reports its top value).
     pub fn value_at_percentile(&self, p: f64) -> u64 {

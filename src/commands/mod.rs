@@ -12,9 +12,11 @@ pub mod bitops;
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod debug;
 pub mod expire;
 pub mod info;
 pub mod keyspace;
+pub mod memory;
 pub mod multi;
 pub mod object;
 pub mod server;
@@ -110,6 +112,8 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| object::lookup(fullname))
         .or_else(|| multi::lookup(fullname))
         .or_else(|| server::lookup(fullname))
+        .or_else(|| debug::lookup(fullname))
+        .or_else(|| memory::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }

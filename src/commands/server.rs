@@ -26,6 +26,7 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "latency|graph" => latency_graph_command,
         "latency|doctor" => latency_doctor_command,
         "latency|help" => latency_help_command,
+        "latency|histogram" => latency_histogram_command,
         "time" => time_command,
         "lastsave" => lastsave_command,
         "shutdown" => shutdown_command,
@@ -56,7 +57,8 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
     for arg in &c.argv[2..] {
         let is_pattern = arg.iter().any(|b| matches!(b, b'[' | b'*' | b'?'));
         if !is_pattern {
-            if found.iter().any(|(k, _)| k == arg) {
+            // Names are matched case-insensitively, so each config appears once.
+            if found.iter().any(|(k, _)| k.eq_ignore_ascii_case(arg)) {
                 continue;
             }
             if let Some(def) = config::lookup(arg) {
@@ -70,7 +72,10 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
                 continue;
             }
             for name in std::iter::once(def.name).chain(def.alias) {
-                if found.iter().any(|(k, _)| k == name.as_bytes()) {
+                if found
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+                {
                     continue;
                 }
                 if util::glob_match(arg, name.as_bytes(), true) {
@@ -100,6 +105,8 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "hz" => apply_hz,
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
         "appendonly" => apply_appendonly,
+        "maxclients" => apply_maxclients,
+        "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
         _ => return None,
     })
 }
@@ -148,6 +155,32 @@ fn apply_oom_score_adj(srv: &mut Server) -> Result<(), String> {
     })
 }
 
+fn apply_jemalloc_bg_thread(srv: &mut Server) -> Result<(), String> {
+    set_jemalloc_bg_thread(&srv.config);
+    Ok(())
+}
+
+/// Turns jemalloc's background purging thread on or off per `jemalloc-bg-thread` (Redis does
+/// this at start-up and on CONFIG SET; a failure only means the allocator can't do it).
+pub fn set_jemalloc_bg_thread(cfg: &config::Config) {
+    let on = config::lookup(b"jemalloc-bg-thread")
+        .map(|d| config::get_directive(cfg, d) == "yes")
+        .unwrap_or(true);
+    let _ = tikv_jemalloc_ctl::background_thread::write(on);
+}
+
+fn apply_maxclients(srv: &mut Server) -> Result<(), String> {
+    let wanted = srv.config.maxclients;
+    crate::startup::adjust_open_files_limit(&mut srv.config);
+    if srv.config.maxclients != wanted {
+        return Err(format!(
+            "The operating system is not able to handle the specified number of clients, try with {}",
+            srv.config.maxclients
+        ));
+    }
+    Ok(())
+}
+
 fn apply_appendonly(srv: &mut Server) -> Result<(), String> {
     if srv.config.appendonly {
         // There is no append only file support in this build yet: refuse like a failed start.
@@ -164,6 +197,9 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
     }
     let count = (c.argv.len() - 2) / 2;
     let mut defs: Vec<&'static ConfigDef> = Vec::with_capacity(count);
+    // The table name each argument used: an alias is a config of its own for Redis (it may
+    // be set next to its primary name, and errors name it).
+    let mut used: Vec<&'static str> = Vec::with_capacity(count);
     let mut values: Vec<Vec<u8>> = Vec::with_capacity(count);
     let mut unknown: Option<Vec<u8>> = None;
     let mut failure: Option<(String, &'static str)> = None;
@@ -179,7 +215,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         values.push(c.argv[3 + i * 2].clone());
         // Every sensitive value is hidden from the slow log even when the command fails.
         if def.flags & conf::SENSITIVE != 0 {
-            c.argv[3 + i * 2] = b"(redacted)".to_vec();
+            c.redact_arg(3 + i * 2);
         }
         if unknown.is_some() || failure.is_some() || loading_error {
             continue;
@@ -199,11 +235,16 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             loading_error = true;
             continue;
         }
-        if defs.iter().any(|d| std::ptr::eq(*d, def)) {
+        let used_name = match def.alias {
+            Some(a) if util::eq_ic(&name, a) => a,
+            _ => def.name,
+        };
+        if used.contains(&used_name) {
             failure = Some((shown, "duplicate parameter"));
             continue;
         }
         defs.push(def);
+        used.push(used_name);
     }
     if loading_error {
         c.out
@@ -234,7 +275,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             restore_configs(srv, &defs[..=i], &old[..=i]);
             c.out.error(&format!(
                 "CONFIG SET failed (possibly related to argument '{}') - {}",
-                def.name, e
+                used[i], e
             ));
             return;
         }
@@ -242,7 +283,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         if changed {
             if let Some(h) = apply_hook(def.name) {
                 if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
-                    hooks.push((h, def.name));
+                    hooks.push((h, used[i]));
                 }
             }
         }
@@ -288,26 +329,14 @@ fn restore_configs(srv: &mut Server, defs: &[&'static ConfigDef], old: &[String]
     }
 }
 
+/// The slow log and latency samples are kept, as in Redis; `reset_stats` (INFO) resets the
+/// counters, per-command statistics and latency histograms.
 fn config_resetstat_command(srv: &mut Server, c: &mut Client) {
-    srv.reset_server_stats();
+    srv.reset_stats();
     c.out.ok();
 }
 
 impl Server {
-    /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
-    /// and latency samples are kept, as in Redis.
-    pub fn reset_server_stats(&mut self) {
-        self.stats = crate::server::Stats::default();
-        for cmd in self.commands.cmds.iter_mut() {
-            cmd.calls = 0;
-            cmd.usec = 0;
-            cmd.rejected_calls = 0;
-            cmd.failed_calls = 0;
-        }
-        self.peak_memory = self.used_memory();
-        self.stat_peak_memory_time = self.unix_time() * 1000;
-    }
-
     /// Opens TCP listeners for the current `port`/`bind` now (so a failure is reported to
     /// CONFIG SET); the event loop swaps them in for the old ones before it next waits.
     pub fn rebind_listeners(&mut self) -> Result<(), String> {
@@ -424,7 +453,6 @@ pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), S
     }
     // Renamed commands and users have no run-time state to render from yet: their lines are
     // kept as they are (they aren't marked processed, so they stay untouched).
-    drop(rewrite_line);
     // Remove lines of rewritten directives that weren't reused.
     let leftover: Vec<usize> = {
         let mut v = Vec::new();
@@ -781,44 +809,45 @@ fn latency_graph_command(srv: &mut Server, c: &mut Client) {
     c.out.verbatim(graph.as_bytes(), "txt");
 }
 
-/// The sparkline renderer of Redis' sparkline.c (fill mode), in our own code.
+/// The sparkline renderer of Redis' sparkline.c (fill mode), in our own code: for each chunk
+/// of `columns` samples, `rows` lines of ramp characters (`_o#`, with `|` filling below a
+/// sample's own row), a blank margin line, then the labels written vertically.
 fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows: usize) -> String {
-    const CHARSET: &[u8] = b"_-`";
-    let charset_fill: &[u8] = b"_o#";
-    let _ = CHARSET;
+    const FILL: &[u8] = b"_o#";
     let mut out = String::new();
-    let mut start = 0;
-    let relmax = max.saturating_sub(min) as f64;
-    let steps = charset_fill.len() * rows;
-    while start < samples.len() {
-        let len = (samples.len() - start).min(columns);
-        let chunk = &samples[start..start + len];
-        let mut grid = vec![vec![b' '; len]; rows + 1 + 8];
-        for (i, (v, _)) in chunk.iter().enumerate() {
-            let rel = if relmax == 0.0 {
-                0.0
-            } else {
-                (*v - min) as f64 / relmax
-            };
-            let step = ((steps as f64 * rel) as usize).min(steps - 1);
-            let row = step / charset_fill.len();
-            let ch = charset_fill[step % charset_fill.len()];
-            // Rows count from the bottom: the sample's own row gets the ramp character and
-            // every row below it is filled.
-            for (r, line) in grid.iter_mut().enumerate().take(rows) {
-                let from_bottom = rows - 1 - r;
-                if from_bottom == row {
-                    line[i] = ch;
-                } else if from_bottom < row {
-                    line[i] = b'|';
-                }
-            }
-        }
-        for line in grid.iter().take(rows) {
-            out.push_str(&String::from_utf8_lossy(line));
+    let relmax = match max.saturating_sub(min) {
+        0 => 1.0,
+        r => r as f64,
+    };
+    let steps = (FILL.len() * rows) as i64;
+    for (n, chunk) in samples.chunks(columns).enumerate() {
+        if n != 0 {
             out.push('\n');
         }
-        // Labels, one character per line, below the graph.
+        let step_of = |v: u64| -> i64 {
+            let rel = (v - min) as f64;
+            let step = ((rel * steps as f64) as i64 as f64 / relmax) as i64;
+            step.clamp(0, steps - 1)
+        };
+        for row in 0..rows {
+            let line: String = chunk
+                .iter()
+                .map(|(v, _)| {
+                    let idx = step_of(*v) - ((rows - row - 1) * FILL.len()) as i64;
+                    if (0..FILL.len() as i64).contains(&idx) {
+                        FILL[idx as usize] as char
+                    } else if idx >= FILL.len() as i64 {
+                        '|'
+                    } else {
+                        ' '
+                    }
+                })
+                .collect();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str(&" ".repeat(chunk.len()));
+        out.push('\n');
         let longest = chunk.iter().map(|s| s.1.len()).max().unwrap_or(0);
         for l in 0..longest {
             let line: String = chunk
@@ -828,10 +857,76 @@ fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows
             out.push_str(&line);
             out.push('\n');
         }
-        out.push('\n');
-        start += len;
     }
     out
+}
+
+/// One command's cumulative latency distribution: `calls` and `histogram_usec`, a map from
+/// power-of-two steps (starting at 1024 ns, keyed in microseconds) to the number of calls at
+/// or below it, listing only steps where the count grew.
+fn reply_command_cdf(c: &mut Client, h: &crate::commands::info::LatencyHistogram) {
+    c.out.map(2);
+    c.out.bulk(b"calls");
+    c.out.int(h.total() as i64);
+    c.out.bulk(b"histogram_usec");
+    let mut steps = Vec::new();
+    let mut prev = 0;
+    let mut top: u64 = 1024;
+    loop {
+        let cum = h.count_up_to(top - 1);
+        if cum > prev {
+            steps.push(((top - 1) / 1000, cum));
+        }
+        prev = cum;
+        if cum >= h.total() || top > 1 << 40 {
+            break;
+        }
+        top <<= 1;
+    }
+    c.out.map(steps.len());
+    for (us, n) in steps {
+        c.out.int(us as i64);
+        c.out.int(n as i64);
+    }
+}
+
+fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
+    let mut ids: Vec<usize> = Vec::new();
+    if c.argv.len() == 2 {
+        for (id, cmd) in srv.commands.cmds.iter().enumerate() {
+            if cmd.latency.is_some() {
+                ids.push(id);
+            }
+        }
+    } else {
+        for name in &c.argv[2..] {
+            // Unknown names are skipped; a container also brings its subcommands.
+            let Some(id) = srv.commands.lookup_fullname(name) else {
+                continue;
+            };
+            if srv.commands.cmds[id].latency.is_some() {
+                ids.push(id);
+            }
+            let mut subs: Vec<usize> = srv.commands.cmds[id]
+                .subcommands
+                .values()
+                .copied()
+                .collect();
+            subs.sort_unstable();
+            ids.extend(
+                subs.into_iter()
+                    .filter(|s| srv.commands.cmds[*s].latency.is_some()),
+            );
+        }
+    }
+    c.out.map(ids.len());
+    for id in ids {
+        let cmd = &srv.commands.cmds[id];
+        c.out.bulk(cmd.fullname.as_bytes());
+        if let Some(h) = &cmd.latency {
+            reply_command_cdf(c, h);
+        }
+    }
 }
 
 fn latency_help_command(_srv: &mut Server, c: &mut Client) {
@@ -907,14 +1002,89 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
         c.out.error("No shutdown in progress.");
         return;
     }
-    if c.has(cflags::MULTI) || c.has(cflags::SCRIPT) {
-        // Redis' SHUTDOWN is flagged NO_MULTI/NOSCRIPT; nothing special to do here.
-    }
     match srv.prepare_for_shutdown(f) {
         Ok(()) => {
             srv.exit_code = Some(0);
             // The reply is never sent: the connection closes when the process exits.
         }
         Err(e) => c.out.error(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_with_file(body: &str) -> (Server, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "ferrodis-rewrite-{}-{}",
+            std::process::id(),
+            util::random_hex(8)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("r.conf").display().to_string();
+        std::fs::write(&path, body).unwrap();
+        let mut cfg = config::Config::defaults();
+        let mut extras = config::LoadExtras::default();
+        config::load_from_string(&mut cfg, body, &mut extras).unwrap();
+        cfg.config_file = Some(path.clone());
+        (Server::new(cfg), path)
+    }
+
+    #[test]
+    fn rewrite_keeps_layout_and_appends_changes() {
+        let (mut srv, path) = server_with_file(
+            "# my comment\nport 7000\n\nhash-max-ziplist-entries 21\nsave 900 1\nsave 300 10\nrename-command flushdb badger\n",
+        );
+        let set = |srv: &mut Server, n: &str, v: &str| {
+            let def = config::lookup(n.as_bytes()).unwrap();
+            config::set_from_string(&mut srv.config, def, v.as_bytes()).unwrap();
+        };
+        set(&mut srv, "hash-max-listpack-entries", "100");
+        set(&mut srv, "save", "60 5");
+        set(&mut srv, "maxmemory", "3mb");
+        set(&mut srv, "port", "6379");
+        rewrite_config(&srv, &path, false).unwrap();
+        let out = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "# my comment");
+        // The alias line is rewritten in place under the canonical name.
+        assert!(lines.contains(&"hash-max-listpack-entries 100"));
+        // The default port is still written where it was, since the file had it.
+        assert_eq!(lines[1], "port 6379");
+        // First save line reused, the second removed.
+        assert!(lines.contains(&"save 60 5"));
+        assert!(!out.contains("save 300 10"));
+        // Directives the file lacked are appended after the signature.
+        let sig = lines.iter().position(|l| *l == REWRITE_SIGNATURE).unwrap();
+        assert!(lines[sig + 1..].contains(&"maxmemory 3mb"));
+        // Lines for things without run-time state are kept verbatim.
+        assert!(lines.contains(&"rename-command flushdb badger"));
+        // Re-reading the result gives the same values.
+        let mut cfg = config::Config::defaults();
+        config::load_from_string(&mut cfg, &out, &mut config::LoadExtras::default()).unwrap();
+        assert_eq!(cfg.hash_max_listpack_entries, 100);
+        assert_eq!(cfg.save_params, vec![(60, 5)]);
+        assert_eq!(cfg.maxmemory, 3 << 20);
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&path).parent().unwrap());
+    }
+
+    #[test]
+    fn force_all_rewrite_round_trips_every_directive() {
+        let (srv, path) = server_with_file("");
+        rewrite_config(&srv, &path, true).unwrap();
+        let out = std::fs::read_to_string(&path).unwrap();
+        let mut cfg = config::Config::defaults();
+        config::load_from_string(&mut cfg, &out, &mut config::LoadExtras::default())
+            .unwrap_or_else(|e| panic!("{:?}", e));
+        for def in CONFIGS.iter() {
+            assert_eq!(
+                config::get_directive(&cfg, def),
+                config::get_directive(&srv.config, def),
+                "{}",
+                def.name
+            );
+        }
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&path).parent().unwrap());
     }
 }

@@ -42,6 +42,10 @@ pub type SetFn = fn(&mut Config, &[Vec<u8>]) -> Result<(), String>;
 /// written even when the file doesn't mention it yet (i.e. it differs from the default). No
 /// lines means the directive must not appear in the file.
 pub type RewriteFn = fn(&Config, &str) -> Vec<(String, bool)>;
+/// Extra validation of an enum value, with Redis' error text.
+pub type EnumCheck = fn(i32) -> Result<(), &'static str>;
+/// Extra validation of a string value, with Redis' error text.
+pub type StrCheck = fn(&str) -> Result<(), &'static str>;
 
 /// What kind of value a directive holds; typed kinds share their parsing.
 pub enum Kind {
@@ -63,7 +67,7 @@ pub enum Kind {
         values: &'static [(&'static str, i32)],
         default: i32,
         multi: bool,
-        valid: Option<fn(i32) -> Result<(), &'static str>>,
+        valid: Option<EnumCheck>,
     },
     Str {
         get: fn(&Config) -> String,
@@ -71,7 +75,7 @@ pub enum Kind {
         default: &'static str,
         /// An empty value means "not set": it is left out of a rewritten file.
         empty_is_null: bool,
-        valid: Option<fn(&str) -> Result<(), &'static str>>,
+        valid: Option<StrCheck>,
     },
     /// Anything else: full control over parsing and rendering.
     Special {
@@ -720,6 +724,37 @@ pub struct LoadExtras {
     pub save_loaded: bool,
 }
 
+/// The files an `include` names: the path itself, or with wildcards (`*?[`) in its last
+/// component the matching files in sorted order (none is fine: an empty `conf.d` is allowed).
+fn include_paths(path: &str) -> Vec<String> {
+    if !path.contains(['*', '?', '[']) {
+        return vec![path.to_string()];
+    }
+    let (dir, pattern) = match path.rfind('/') {
+        Some(p) => (&path[..p.max(1)], &path[p + 1..]),
+        None => (".", path),
+    };
+    let mut out: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                !n.starts_with('.') && util::glob_match(pattern.as_bytes(), n.as_bytes(), false)
+            })
+            .map(|n| {
+                if path.contains('/') {
+                    format!("{}/{}", dir.trim_end_matches('/'), n)
+                } else {
+                    n
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    out.sort();
+    out
+}
+
 /// Applies the text of a config file (directives one per line, `#` comments) to `cfg`.
 pub fn load_from_string(
     cfg: &mut Config,
@@ -783,12 +818,16 @@ pub fn load_from_string(
             ) => {}
             ("include", 2) => {
                 let path = String::from_utf8_lossy(&argv[1]).into_owned();
-                let body = std::fs::read_to_string(&path).map_err(|e| {
-                    fail(&format!(
-                        "Fatal error, can't open config file '{}': {}",
-                        path, e
-                    ))
-                })?;
+                let mut body = String::new();
+                for file in include_paths(&path) {
+                    let text = std::fs::read_to_string(&file).map_err(|e| {
+                        fail(&format!(
+                            "Fatal error, can't open config file '{}': {}",
+                            file, e
+                        ))
+                    })?;
+                    body.push_str(&text);
+                }
                 load_from_string(cfg, &body, extras)?;
             }
             ("rename-command", 3) => extras

@@ -301,6 +301,9 @@ pub fn notify_flags_to_string(f: i32) -> String {
             (notify::EVICTED, 'e'),
             (notify::STREAM, 't'),
             (notify::MODULE, 'd'),
+            // Redis prints 'n' only here: with 'A' it is left out (so it doesn't survive a
+            // GET/SET round trip), a quirk kept for identical replies.
+            (notify::NEW, 'n'),
         ] {
             if f & bit != 0 {
                 s.push(ch);
@@ -315,9 +318,6 @@ pub fn notify_flags_to_string(f: i32) -> String {
     }
     if f & notify::KEY_MISS != 0 {
         s.push('m');
-    }
-    if f & notify::NEW != 0 {
-        s.push('n');
     }
     s
 }

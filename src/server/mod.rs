@@ -159,6 +159,10 @@ pub struct Server {
     pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
+    /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RDB loading and RESTORE skip payload checksums.
+    pub skip_checksum_validation: bool,
+    /// Memory in use once start-up finished (MEMORY STATS `startup.allocated`).
+    pub initial_memory_usage: usize,
     /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
     pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
 }
@@ -225,6 +229,8 @@ impl Server {
             clients_mem_evictable: 0,
             used_memory_counter: cron::UsedMemory::for_current_thread(),
             pending_tcp_listeners: None,
+            initial_memory_usage: 0,
+            skip_checksum_validation: false,
             config,
         }
     }
