@@ -297,13 +297,8 @@ impl Server {
     /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
     /// and latency samples are kept, as in Redis.
     pub fn reset_server_stats(&mut self) {
-        self.stats = crate::server::Stats::default();
-        for cmd in self.commands.cmds.iter_mut() {
-            cmd.calls = 0;
-            cmd.usec = 0;
-            cmd.rejected_calls = 0;
-            cmd.failed_calls = 0;
-        }
+        // Counters, per-command statistics and latency histograms (commands/info.rs).
+        self.reset_stats();
         self.peak_memory = self.used_memory();
         self.stat_peak_memory_time = self.unix_time() * 1000;
     }
