@@ -26,7 +26,6 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "latency|graph" => latency_graph_command,
         "latency|doctor" => latency_doctor_command,
         "latency|help" => latency_help_command,
-        "latency|histogram" => latency_histogram_command,
         "time" => time_command,
         "lastsave" => lastsave_command,
         "shutdown" => shutdown_command,
@@ -337,6 +336,15 @@ fn config_resetstat_command(srv: &mut Server, c: &mut Client) {
 }
 
 impl Server {
+    /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
+    /// and latency samples are kept, as in Redis.
+    pub fn reset_server_stats(&mut self) {
+        // Counters, per-command statistics and latency histograms (commands/info.rs).
+        self.reset_stats();
+        self.peak_memory = self.used_memory();
+        self.stat_peak_memory_time = self.unix_time() * 1000;
+    }
+
     /// Opens TCP listeners for the current `port`/`bind` now (so a failure is reported to
     /// CONFIG SET); the event loop swaps them in for the old ones before it next waits.
     pub fn rebind_listeners(&mut self) -> Result<(), String> {
@@ -859,74 +867,6 @@ fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows
         }
     }
     out
-}
-
-/// One command's cumulative latency distribution: `calls` and `histogram_usec`, a map from
-/// power-of-two steps (starting at 1024 ns, keyed in microseconds) to the number of calls at
-/// or below it, listing only steps where the count grew.
-fn reply_command_cdf(c: &mut Client, h: &crate::commands::info::LatencyHistogram) {
-    c.out.map(2);
-    c.out.bulk(b"calls");
-    c.out.int(h.total() as i64);
-    c.out.bulk(b"histogram_usec");
-    let mut steps = Vec::new();
-    let mut prev = 0;
-    let mut top: u64 = 1024;
-    loop {
-        let cum = h.count_up_to(top - 1);
-        if cum > prev {
-            steps.push(((top - 1) / 1000, cum));
-        }
-        prev = cum;
-        if cum >= h.total() || top > 1 << 40 {
-            break;
-        }
-        top <<= 1;
-    }
-    c.out.map(steps.len());
-    for (us, n) in steps {
-        c.out.int(us as i64);
-        c.out.int(n as i64);
-    }
-}
-
-fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
-    let mut ids: Vec<usize> = Vec::new();
-    if c.argv.len() == 2 {
-        for (id, cmd) in srv.commands.cmds.iter().enumerate() {
-            if cmd.latency.is_some() {
-                ids.push(id);
-            }
-        }
-    } else {
-        for name in &c.argv[2..] {
-            // Unknown names are skipped; a container also brings its subcommands.
-            let Some(id) = srv.commands.lookup_fullname(name) else {
-                continue;
-            };
-            if srv.commands.cmds[id].latency.is_some() {
-                ids.push(id);
-            }
-            let mut subs: Vec<usize> = srv.commands.cmds[id]
-                .subcommands
-                .values()
-                .copied()
-                .collect();
-            subs.sort_unstable();
-            ids.extend(
-                subs.into_iter()
-                    .filter(|s| srv.commands.cmds[*s].latency.is_some()),
-            );
-        }
-    }
-    c.out.map(ids.len());
-    for id in ids {
-        let cmd = &srv.commands.cmds[id];
-        c.out.bulk(cmd.fullname.as_bytes());
-        if let Some(h) = &cmd.latency {
-            reply_command_cdf(c, h);
-        }
-    }
 }
 
 fn latency_help_command(_srv: &mut Server, c: &mut Client) {

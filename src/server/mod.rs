@@ -257,9 +257,10 @@ impl Server {
     }
 
     /// Expiry (lazy and active) is held while clients are paused for writes, so that a paused
-    /// dataset stays unchanged, as Redis 7.0 does.
+    /// dataset stays unchanged, as Redis 7.0 does. A pause past its end no longer counts, even
+    /// before the cron has lifted it.
     pub fn expire_paused(&self) -> bool {
-        self.pause != PauseKind::None
+        self.pause != PauseKind::None && self.pause_end_ms >= self.cached_ms
     }
 
     /// True while a forked child writes a snapshot (access clocks stay untouched then to limit
