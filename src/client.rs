@@ -180,13 +180,13 @@ pub struct Client {
     pub last_interaction_ms: i64,
 
     pub multi: Vec<QueuedCommand>,
-    /// Keys this client WATCHes: (db, key).
+    /// Keys this client WATCHes: (db, key), in WATCH order. Whether each was already expired
+    /// when watched is kept with the server's entry (`Server::watched_keys`).
     pub watched: Vec<(usize, Vec<u8>)>,
-    /// For each watched key, whether it was already expired (but not yet deleted) when watched.
-    pub watched_expired: Vec<bool>,
 
     pub channels: HashSet<Vec<u8>>,
-    pub patterns: HashSet<Vec<u8>>,
+    /// Patterns in subscription order (PUNSUBSCRIBE without arguments replies in that order).
+    pub patterns: Vec<Vec<u8>>,
     pub shard_channels: HashSet<Vec<u8>>,
 
     /// Output-buffer soft limit: when the limit was first exceeded (unix seconds), 0 if not over.
@@ -228,9 +228,8 @@ impl Client {
             last_interaction_ms: now_ms,
             multi: Vec::new(),
             watched: Vec::new(),
-            watched_expired: Vec::new(),
             channels: HashSet::new(),
-            patterns: HashSet::new(),
+            patterns: Vec::new(),
             shard_channels: HashSet::new(),
             obuf_soft_limit_reached_secs: 0,
             net_input_bytes: 0,

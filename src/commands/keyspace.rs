@@ -308,7 +308,7 @@ fn swapdb_command(srv: &mut Server, c: &mut Client) {
         c.out.error(errors::INVALID_DB);
         return;
     }
-    srv.swap_dbs(Some(c), a as usize, b as usize);
+    srv.swap_dbs(a as usize, b as usize);
     srv.dirty += 1;
     c.out.ok();
 }

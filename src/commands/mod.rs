@@ -19,6 +19,7 @@ pub mod keyspace;
 pub mod memory;
 pub mod multi;
 pub mod object;
+pub mod pubsub;
 pub mod server;
 pub mod string;
 #[cfg(test)]
@@ -114,6 +115,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| server::lookup(fullname))
         .or_else(|| debug::lookup(fullname))
         .or_else(|| memory::lookup(fullname))
+        .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
@@ -367,6 +369,12 @@ impl Server {
                     text
                 ));
                 self.discard_transaction(c);
+                // Monitors saw MULTI (and nothing queued): EXEC closes the transaction there.
+                if !self.monitors.is_empty() {
+                    let argv = std::mem::take(&mut c.argv);
+                    self.feed_monitors(c, &argv);
+                    c.argv = argv;
+                }
                 self.record_reply_errors(c);
                 // Monitors saw the MULTI but none of the queued commands: show the EXEC
                 // that ends the transaction.
@@ -393,6 +401,15 @@ impl Server {
     /// `processCommand`). Returns true when the command was held (client pause) and must be
     /// retried later; the argv is kept for that.
     pub fn process_command(&mut self, c: &mut Client) -> bool {
+        // The client is the current one from here on (as in Redis), so that messages raised
+        // before `call` (keys evicted to make room for this command) still reach it.
+        let ctx = self.enter_client_context(c);
+        let held = self.process_command_checked(c);
+        self.leave_client_context(c, ctx);
+        held
+    }
+
+    fn process_command_checked(&mut self, c: &mut Client) -> bool {
         self.update_cached_time();
         let argv0 = &c.argv[0];
         if argv0.eq_ignore_ascii_case(b"host:") || argv0.eq_ignore_ascii_case(b"post") {
@@ -535,14 +552,14 @@ impl Server {
         };
         let outermost = self.prop.depth == 0;
         self.prop.depth += 1;
-        let prev_current = self.current_client;
-        let prev_resp = self.current_client_resp;
-        self.current_client = Some(c.id);
-        self.current_client_resp = c.out.resp;
+        let ctx = self.enter_client_context(c);
         if outermost {
             self.frozen_ms = Some(crate::util::mstime());
         }
         let dirty_before = self.dirty;
+        // Forced propagation is per call (EXEC runs calls inside its own).
+        let saved_force = c.flags & (cflags::FORCE_REPL | cflags::FORCE_AOF);
+        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
         let errors_before = c.out.errors.len();
         let monitor_argv = if !self.monitors.is_empty() {
             Some(c.argv.clone())
@@ -553,16 +570,8 @@ impl Server {
         let start = crate::util::monotonic_us();
         proc_(self, c);
         let duration = crate::util::monotonic_us() - start;
-        // Pushes and flags aimed at this client while it ran.
-        if !self.current_client_pushes.is_empty() && self.current_client == Some(c.id) {
-            let pushes = std::mem::take(&mut self.current_client_pushes);
-            c.out.raw(&pushes);
-        }
-        if self.current_client_flags != 0 {
-            c.flags |= std::mem::take(&mut self.current_client_flags);
-        }
-        self.current_client = prev_current;
-        self.current_client_resp = prev_resp;
+        // Messages and flags aimed at this client while it ran.
+        self.leave_client_context(c, ctx);
         let failed = c.out.errors.len() > errors_before;
         self.record_reply_errors(c);
         // Arguments the command marked secret are hidden from the slow log and monitors.
@@ -611,7 +620,7 @@ impl Server {
         // FLUSHALL on empty databases) or replace what is propagated (`propagate_argv`).
         // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
         let forced = c.has(cflags::FORCE_REPL | cflags::FORCE_AOF);
-        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
+        c.flags = (c.flags & !(cflags::FORCE_REPL | cflags::FORCE_AOF)) | saved_force;
         let replacement = c.propagate_argv.take();
         if self.prop.enabled
             && ((self.dirty != dirty_before && cmd_flags & flags::WRITE != 0)

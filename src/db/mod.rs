@@ -244,13 +244,12 @@ impl Server {
     /// Exchanges the contents of two databases (SWAPDB). Clients stay in the database number
     /// they selected, and WATCHed keys stay attached to their database number, so watchers of
     /// keys that change on either side are failed first.
-    pub fn swap_dbs(&mut self, current: Option<&mut crate::client::Client>, a: usize, b: usize) {
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
         if a == b {
             return;
         }
-        let mut current = current;
-        self.touch_all_watched_keys_in_db(current.as_deref_mut(), a, Some(b));
-        self.touch_all_watched_keys_in_db(current, b, Some(a));
+        self.touch_all_watched_keys_in_db(a, Some(b));
+        self.touch_all_watched_keys_in_db(b, Some(a));
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
         let (left, right) = self.dbs.split_at_mut(hi);
         let (x, y) = (&mut left[lo], &mut right[0]);

@@ -48,6 +48,16 @@ pub struct ReplyBuf {
 #[derive(Debug, Clone, Copy)]
 pub struct Deferred(usize);
 
+/// A position in the pending output, taken with `mark` so that bytes produced elsewhere
+/// (pub/sub messages a command's own client receives) can later be spliced in there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Offset in the first buffer (nothing was queued behind it then).
+    Buf(usize),
+    /// Absolute chunk index (counting popped chunks) and offset within it.
+    Chunk(usize, usize),
+}
+
 impl Default for ReplyBuf {
     fn default() -> Self {
         Self::new()
@@ -149,6 +159,69 @@ impl ReplyBuf {
         } else {
             self.push_list(data);
         }
+    }
+
+    /// Appends raw protocol bytes even when replies are switched off: pub/sub messages and
+    /// subscription confirmations still reach a client under CLIENT REPLY OFF/SKIP, as in Redis.
+    pub fn raw_push(&mut self, data: &[u8]) {
+        let was = self.enabled;
+        self.enabled = true;
+        self.raw(data);
+        self.enabled = was;
+    }
+
+    /// The current end of the pending output.
+    pub fn mark(&self) -> Mark {
+        match self.list.back() {
+            None => Mark::Buf(self.buf.len()),
+            Some(last) => Mark::Chunk(self.popped + self.list.len() - 1, last.len()),
+        }
+    }
+
+    /// Inserts `data` at a position taken earlier with `mark`, ahead of whatever was added since
+    /// (bypassing CLIENT REPLY OFF like `raw_push`). If that position can no longer be reached
+    /// (already written, or it sits on a deferred header still unfilled) the data is appended.
+    pub fn insert_at(&mut self, mark: Mark, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if mark == self.mark() {
+            self.raw_push(data);
+            return;
+        }
+        match mark {
+            Mark::Buf(off) if off >= self.sent && off <= self.buf.len() => {
+                // Everything in the list came after the mark.
+                self.added_since_flush += data.len();
+                self.buf.splice(off..off, data.iter().copied());
+                return;
+            }
+            Mark::Chunk(abs, off) if abs >= self.popped => {
+                // A mark at offset 0 was taken on an unfilled deferred header: the position is
+                // right after that header, i.e. at the start of the next chunk.
+                let (idx, off) = if off == 0 {
+                    (abs - self.popped + 1, 0)
+                } else {
+                    (abs - self.popped, off)
+                };
+                let front_sent = if idx == 0 && self.buf.is_empty() {
+                    self.sent
+                } else {
+                    0
+                };
+                if let Some(chunk) = self.list.get_mut(idx) {
+                    if !chunk.is_empty() && off <= chunk.len() && off >= front_sent {
+                        let before = chunk.capacity();
+                        chunk.splice(off..off, data.iter().copied());
+                        self.list_bytes += chunk.capacity() - before;
+                        self.added_since_flush += data.len();
+                        return;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.raw_push(data);
     }
 
     fn push_list(&mut self, mut data: &[u8]) {
@@ -551,6 +624,39 @@ mod tests {
         r.int(2);
         r.set_deferred_array(outer, 2);
         assert_eq!(r.take_all(), b"*2\r\n*1\r\n:1\r\n:2\r\n".to_vec());
+    }
+
+    #[test]
+    fn inserted_bytes_land_at_the_mark() {
+        let mut r = ReplyBuf::new();
+        r.int(1);
+        let m = r.mark();
+        r.int(2);
+        r.insert_at(m, b"+pushed\r\n");
+        assert_eq!(r.take_all(), b":1\r\n+pushed\r\n:2\r\n".to_vec());
+
+        // A mark inside a list chunk, with a deferred header filled after it.
+        let mut r = ReplyBuf::new();
+        r.bulk(&vec![b'x'; REPLY_CHUNK_BYTES + 10]);
+        let m = r.mark();
+        let d = r.defer();
+        r.int(7);
+        r.set_deferred_array(d, 1);
+        r.insert_at(m, b"+p\r\n");
+        let out = r.take_all();
+        assert!(out.ends_with(b"\r\n+p\r\n*1\r\n:7\r\n"));
+    }
+
+    #[test]
+    fn pushes_bypass_reply_off() {
+        let mut r = ReplyBuf::new();
+        r.enabled = false;
+        r.int(1);
+        let m = r.mark();
+        r.raw_push(b"+a\r\n");
+        r.insert_at(m, b"+b\r\n");
+        assert_eq!(r.take_all(), b"+b\r\n+a\r\n".to_vec());
+        assert!(!r.enabled);
     }
 
     #[test]

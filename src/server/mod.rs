@@ -106,6 +106,13 @@ pub struct Server {
     pub current_client: Option<ClientId>,
     pub current_client_resp: u8,
     pub current_client_pushes: Vec<u8>,
+    /// Where in the running client's output those pushes go: where its command's output began
+    /// (Redis writes a message into the subscriber's buffer at once, so a client publishing to
+    /// itself sees the message ahead of the command's reply).
+    pub current_client_mark: Option<crate::resp::reply::Mark>,
+    /// Clients whose command is suspended while another client's command runs inside it (a
+    /// script's or module's fake client): messages and flags for them wait here.
+    pub suspended_clients: Vec<crate::pubsub::Suspended>,
     /// Flags raised on the running client by other code paths (e.g. DIRTY_CAS), applied when
     /// its command returns.
     pub current_client_flags: u64,
@@ -117,8 +124,8 @@ pub struct Server {
     pub clients_to_close: Vec<ClientId>,
     /// Clients registered for MONITOR.
     pub monitors: Vec<ClientId>,
-    /// WATCHed keys: (db, key) -> clients.
-    pub watched_keys: HashMap<(usize, Vec<u8>), Vec<ClientId>>,
+    /// WATCHed keys: (db, key) -> the clients watching it.
+    pub watched_keys: HashMap<(usize, Vec<u8>), Vec<crate::commands::multi::WatchEntry>>,
 
     pub pause: PauseKind,
     pub pause_end_ms: i64,
@@ -200,6 +207,8 @@ impl Server {
             current_client: None,
             current_client_resp: 2,
             current_client_pushes: Vec::new(),
+            current_client_mark: None,
+            suspended_clients: Vec::new(),
             current_client_flags: 0,
             pending_writes: Vec::new(),
             pending_writes_set: ClientSet::default(),
@@ -304,15 +313,7 @@ impl Server {
 
     /// Marks WATCHers of a key dirty (Redis' `signalModifiedKey` / `touchWatchedKey`).
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
-        if self.watched_keys.is_empty() {
-            return;
-        }
-        let Some(ids) = self.watched_keys.get(&(db, key.to_vec())) else {
-            return;
-        };
-        for id in ids.clone() {
-            self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
-        }
+        self.touch_watched_key(db, key);
     }
 
     /// Makes FLUSHDB/FLUSHALL (`db` None) fail the transactions that WATCH a key the flush
@@ -323,77 +324,7 @@ impl Server {
             None => 0..self.dbs.len(),
         };
         for d in range {
-            self.touch_all_watched_keys_in_db(None, d, None);
-        }
-    }
-
-    /// Marks dirty the WATCHers of keys of `emptied` that exist there or in `replaced_with`
-    /// (the database whose contents take its place: SWAPDB), as Redis'
-    /// `touchAllWatchedKeysInDb` does. A key that was already expired when watched doesn't count
-    /// as changed when it simply disappears or is replaced with another expired key; a missing
-    /// key replaced with an expired one is remembered as expired. `current` is the running client
-    /// (not in `self.clients`), so its own watch state can be updated too.
-    pub fn touch_all_watched_keys_in_db(
-        &mut self,
-        mut current: Option<&mut Client>,
-        emptied: usize,
-        replaced_with: Option<usize>,
-    ) {
-        if self.watched_keys.is_empty() {
-            return;
-        }
-        let watched: Vec<(Vec<u8>, Vec<ClientId>)> = self
-            .watched_keys
-            .iter()
-            .filter(|((d, _), _)| *d == emptied)
-            .map(|((_, k), ids)| (k.clone(), ids.clone()))
-            .collect();
-        for (key, ids) in watched {
-            let in_emptied = self.dbs[emptied].dict.contains_key(&key[..]);
-            let in_replacement =
-                replaced_with.is_some_and(|r| self.dbs[r].dict.contains_key(&key[..]));
-            if !in_emptied && !in_replacement {
-                continue;
-            }
-            let replacement_expired =
-                in_replacement && replaced_with.is_some_and(|r| self.key_is_expired(r, &key));
-            for id in ids {
-                let client: Option<&mut Client> = match current.as_deref_mut() {
-                    Some(cc) if cc.id == id => Some(cc),
-                    _ => self.clients.get_mut(&id).map(|b| &mut **b),
-                };
-                let Some(client) = client else {
-                    // The running client when the caller didn't pass it: only its flag can be
-                    // raised.
-                    self.set_client_flag(id, crate::client::flags::DIRTY_CAS);
-                    continue;
-                };
-                let Some(pos) = client
-                    .watched
-                    .iter()
-                    .position(|(d, k)| *d == emptied && *k == key)
-                else {
-                    continue;
-                };
-                let was_expired = client.watched_expired.get(pos).copied().unwrap_or(false);
-                if was_expired {
-                    if !in_replacement {
-                        // An already expired key is gone: logically nothing changed.
-                        client.watched_expired[pos] = false;
-                        continue;
-                    }
-                    if replacement_expired {
-                        continue;
-                    }
-                } else if !in_emptied && replacement_expired {
-                    // A missing key replaced with an expired one is still logically missing.
-                    if let Some(f) = client.watched_expired.get_mut(pos) {
-                        *f = true;
-                    }
-                    continue;
-                }
-                client.flags |= crate::client::flags::DIRTY_CAS;
-            }
+            self.touch_all_watched_keys_in_db(d, None);
         }
     }
 
@@ -403,6 +334,8 @@ impl Server {
             self.current_client_flags |= flag;
         } else if let Some(c) = self.clients.get_mut(&id) {
             c.flags |= flag;
+        } else if let Some(s) = self.suspended_clients.iter_mut().find(|s| s.id == id) {
+            s.flags |= flag;
         }
     }
 
