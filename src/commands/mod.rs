@@ -252,6 +252,7 @@ pub mod errors {
     pub const SAME_OBJECT: &str = "source and destination objects are the same";
     pub const NOAUTH: &str = "-NOAUTH Authentication required.";
     pub const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.";
+    pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
     pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
 }
@@ -484,7 +485,6 @@ impl Server {
                 cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0,
             )
         };
-        let _ = is_write;
         if self.config.maxmemory > 0 {
             let oom = !self.evict_if_needed();
             let reject_on_oom = is_denyoom
@@ -497,6 +497,11 @@ impl Server {
                 self.reject(c, Some(id), errors::OOM);
                 return false;
             }
+        }
+        // min-replicas-to-write: writes need enough replicas with a small enough lag.
+        if is_write && !self.good_replicas_status() {
+            self.reject(c, Some(id), errors::NOREPLICAS);
+            return false;
         }
         let allowed_in_pubsub = matches!(
             special,

@@ -265,6 +265,31 @@ impl Server {
         false
     }
 
+    /// Number of replicas whose last acknowledgement is recent enough for
+    /// `min-replicas-max-lag`. Replicas arrive with replication; until then there are none.
+    pub fn good_replicas_count(&self) -> i64 {
+        0
+    }
+
+    /// Whether writes are accepted under `min-replicas-to-write` / `min-replicas-max-lag`
+    /// (Redis' `checkGoodReplicasStatus`): always on a replica or when either is 0.
+    pub fn good_replicas_status(&self) -> bool {
+        // Both are kept as validated text until replication gives them typed fields; an
+        // absent entry is the default (0 writers required, lag 10).
+        let setting = |name: &str, default: i64| {
+            self.config
+                .other
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(default)
+        };
+        let min_to_write = setting("min-replicas-to-write", 0);
+        self.is_replica()
+            || min_to_write == 0
+            || setting("min-replicas-max-lag", 10) == 0
+            || self.good_replicas_count() >= min_to_write
+    }
+
     /// Expiry (lazy and active) is held while clients are paused for writes, so that a paused
     /// dataset stays unchanged, as Redis 7.0 does. A pause past its end no longer counts, even
     /// before the cron has lifted it.
