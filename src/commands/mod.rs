@@ -370,12 +370,6 @@ impl Server {
                     text
                 ));
                 self.discard_transaction(c);
-                // Monitors saw MULTI (and nothing queued): EXEC closes the transaction there.
-                if !self.monitors.is_empty() {
-                    let argv = std::mem::take(&mut c.argv);
-                    self.feed_monitors(c, &argv);
-                    c.argv = argv;
-                }
                 self.record_reply_errors(c);
                 // Monitors saw the MULTI but none of the queued commands: show the EXEC
                 // that ends the transaction.
