@@ -188,7 +188,12 @@ impl Server {
         }
         self.current_client = saved.client;
         self.current_client_resp = saved.resp;
-        self.current_client_mark = saved.mark;
+        // Back in an outer context of the same client (EXEC, or process_command around call),
+        // everything produced so far is in its final order: later messages (the MONITOR line
+        // of its own command) go after it. `flush_self_pushes` left the mark at the end.
+        if saved.client != Some(c.id) {
+            self.current_client_mark = saved.mark;
+        }
     }
 
     fn resp_of(&self, id: ClientId) -> u8 {

@@ -332,6 +332,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn own_monitor_line_follows_the_reply() {
+        let mut srv = server();
+        let a = client(&mut srv);
+        assert_eq!(run(&mut srv, a, &["monitor"]), "+OK\r\n");
+        let out = run(&mut srv, a, &["ping"]);
+        assert!(out.starts_with("+PONG\r\n+"), "{:?}", out);
+        assert!(out.ends_with(" \"ping\"\r\n"), "{:?}", out);
+    }
+
+    #[test]
     fn keyspace_events_follow_the_configured_classes() {
         let mut srv = server();
         let a = client(&mut srv);
