@@ -220,8 +220,12 @@ fn set_generic(
         None => None,
     };
     let key = c.argv[1].clone();
-    if flags & opt::GET != 0 && !reply_string_of(srv, c, &key) {
-        return;
+    if flags & opt::GET != 0 {
+        if !reply_string_of(srv, c, &key) {
+            return;
+        }
+        // The old value is replied before the events of the write.
+        srv.flush_self_pushes(c);
     }
     let found = srv.lookup_write(c.db, &key).is_some();
     if (flags & opt::NX != 0 && found) || (flags & opt::XX != 0 && !found) {
@@ -318,6 +322,8 @@ fn getex_command(srv: &mut Server, c: &mut Client) {
             s.with_bytes(|b| c.out.bulk(b));
         }
     }
+    // The value is replied before the events of the TTL change.
+    srv.flush_self_pushes(c);
     let absolute = o.flags & (opt::EXAT | opt::PXAT) != 0;
     match when {
         Some(w) if absolute && w <= srv.now_ms() && !srv.loading && !srv.is_replica() => {
@@ -352,6 +358,8 @@ fn getdel_command(srv: &mut Server, c: &mut Client) {
     if !reply_string_of(srv, c, &key) {
         return;
     }
+    // The value is replied before the `del` event.
+    srv.flush_self_pushes(c);
     if srv.db_delete(c.db, &key) {
         let lazy = srv.config.lazyfree_lazy_user_del;
         let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
@@ -367,6 +375,8 @@ fn getset_command(srv: &mut Server, c: &mut Client) {
     if !reply_string_of(srv, c, &key) {
         return;
     }
+    // The old value is replied before the `set` event.
+    srv.flush_self_pushes(c);
     let val = c.argv[2].clone();
     srv.set_key(c.db, &key, Value::Str(RStr::from_bytes(val.clone())), false);
     srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
@@ -643,6 +653,9 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
 fn mget_command(srv: &mut Server, c: &mut Client) {
     c.out.array(c.argv.len() - 1);
     for i in 1..c.argv.len() {
+        // A missing key's `keymiss` event lands between the elements already replied and
+        // this one, as in Redis.
+        srv.flush_self_pushes(c);
         let key = std::mem::take(&mut c.argv[i]);
         match srv.lookup_read(c.db, &key) {
             Some(o) => match &o.value {
