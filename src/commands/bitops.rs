@@ -857,6 +857,8 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, read_only_cmd: bool) {
         }
     }
     if changes > 0 {
+        // The replies of all operations precede the `setbit` event, as in Redis.
+        srv.flush_self_pushes(c);
         srv.signal_modified_key(c.db, &key);
         srv.notify_keyspace_event(notify::STRING, "setbit", &key, c.db);
         srv.dirty += changes;
