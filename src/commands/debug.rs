@@ -5,6 +5,7 @@
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
 use crate::client::Client;
+use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
@@ -547,17 +548,6 @@ fn stringmatch_fuzz(srv: &mut Server) {
         let s: Vec<u8> = (0..slen).map(|_| srv.rng.gen::<u8>()).collect();
         let _ = util::glob_match(&p, &s, srv.rng.gen());
     }
-}
-
-extern "C" {
-    /// jemalloc's control interface (this binary links jemalloc with unprefixed symbols).
-    fn mallctl(
-        name: *const libc::c_char,
-        oldp: *mut libc::c_void,
-        oldlenp: *mut libc::size_t,
-        newp: *mut libc::c_void,
-        newlen: libc::size_t,
-    ) -> libc::c_int;
 }
 
 fn strerror(code: i32) -> String {
