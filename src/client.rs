@@ -148,7 +148,7 @@ pub struct QueuedCommand {
 pub struct Client {
     pub id: ClientId,
     pub conn: Conn,
-    /// `ip:port` of the peer and of our end (or the socket path for unix sockets).
+    /// `ip:port` of the peer and of our end (`path:0` for both ends of a unix socket).
     pub addr: String,
     pub laddr: String,
     pub name: Option<Vec<u8>>,

@@ -132,9 +132,10 @@ impl Server {
     /// Moves the messages published to the running client into its output, at the position
     /// marked when its command began (or at the last flush), then marks the new end. `call`
     /// does this when a command returns, which places them ahead of the command's reply: right
-    /// for the usual write-notify-reply order. A command that interleaves (replies part, then
-    /// triggers events, as MGET's per-key `keymiss` or GETDEL's `del` after the value) calls
-    /// this just before each further reply element, reproducing Redis' exact byte order.
+    /// for the usual write-notify-reply order. A command that replies part of its output before
+    /// it raises events (GETDEL's `del` after the value, MGET's per-key `keymiss` between
+    /// elements) calls this right after that part, so later messages land after it, as in
+    /// Redis' byte order.
     pub fn flush_self_pushes(&mut self, c: &mut Client) {
         if self.current_client == Some(c.id) && !self.current_client_pushes.is_empty() {
             let pushes = std::mem::take(&mut self.current_client_pushes);

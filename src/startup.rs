@@ -302,6 +302,7 @@ pub fn main(args: Vec<String>) -> i32 {
     if let Err(e) = srv.set_oom_score_adj(None) {
         crate::log_warning!("{}", e);
     }
+    crate::commands::server::set_jemalloc_bg_thread(&srv.config);
     srv.initial_memory_usage = srv.used_memory();
     crate::log_notice!("Server initialized");
     crate::log_notice!("Ready to accept connections");

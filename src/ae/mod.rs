@@ -149,7 +149,9 @@ fn accept_all(srv: &mut Server, registry: &Registry, l: &mut Listener) {
             Listener::Unix(l, path) => match l.accept() {
                 Ok((s, _)) => {
                     let p = path.clone();
-                    srv.accept_client(registry, Conn::Unix(s), format!("{}:0", p), p);
+                    // Both ends of a unix connection are named `path:0`, as Redis names them.
+                    let name = format!("{}:0", p);
+                    srv.accept_client(registry, Conn::Unix(s), name.clone(), name);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -857,6 +857,8 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, read_only_cmd: bool) {
         }
     }
     if changes > 0 {
+        // The replies of all operations precede the `setbit` event, as in Redis.
+        srv.flush_self_pushes(c);
         srv.signal_modified_key(c.db, &key);
         srv.notify_keyspace_event(notify::STRING, "setbit", &key, c.db);
         srv.dirty += changes;
@@ -883,6 +885,139 @@ fn bitfield_ro_command(srv: &mut Server, c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::test_support::{encoding, run, setup};
+
+    #[test]
+    fn dirty_counts_only_real_changes() {
+        // Mirrors upstream's "SETBIT/BITFIELD only increase dirty when the value changed".
+        let (mut srv, mut c) = setup();
+        let d0 = srv.dirty;
+        run(&mut srv, &mut c, &["SETBIT", "foo", "0", "0"]);
+        run(
+            &mut srv,
+            &mut c,
+            &["BITFIELD", "foo2", "SET", "i5", "0", "0"],
+        );
+        assert_eq!(srv.dirty, d0 + 2, "creating a key is a change");
+        let (_, prop) = run(&mut srv, &mut c, &["SETBIT", "foo", "0", "0"]);
+        assert!(prop.is_empty());
+        run(
+            &mut srv,
+            &mut c,
+            &["BITFIELD", "foo2", "SET", "i5", "0", "0"],
+        );
+        assert_eq!(srv.dirty, d0 + 2);
+        for v in ["1", "1", "0", "0"] {
+            run(&mut srv, &mut c, &["SETBIT", "foo", "0", v]);
+            run(&mut srv, &mut c, &["BITFIELD", "foo2", "SET", "i5", "0", v]);
+        }
+        assert_eq!(srv.dirty, d0 + 6);
+        run(
+            &mut srv,
+            &mut c,
+            &["BITFIELD", "foo3", "INCRBY", "i5", "0", "1"],
+        );
+        run(
+            &mut srv,
+            &mut c,
+            &["BITFIELD", "foo3", "INCRBY", "i5", "0", "1"],
+        );
+        assert_eq!(srv.dirty, d0 + 8);
+        run(&mut srv, &mut c, &["SETBIT", "foo", "90", "0"]);
+        run(
+            &mut srv,
+            &mut c,
+            &["BITFIELD", "foo2", "SET", "i5", "90", "0"],
+        );
+        assert_eq!(srv.dirty, d0 + 10, "growing the string is a change");
+        // A write op that fails under OVERFLOW FAIL changes nothing.
+        let (reply, prop) = run(
+            &mut srv,
+            &mut c,
+            &[
+                "BITFIELD", "foo3", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "9",
+            ],
+        );
+        assert_eq!(reply, b"*1\r\n$-1\r\n");
+        assert!(prop.is_empty());
+        assert_eq!(srv.dirty, d0 + 10);
+    }
+
+    #[test]
+    fn bit_writes_leave_raw_strings() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "1"]);
+        assert_eq!(encoding(&srv, "k"), "int");
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETBIT", "k", "6", "1"]).0,
+            b":0\r\n"
+        );
+        assert_eq!(encoding(&srv, "k"), "raw");
+        run(&mut srv, &mut c, &["SET", "a", "1"]);
+        run(&mut srv, &mut c, &["SET", "b", "2"]);
+        let (reply, prop) = run(&mut srv, &mut c, &["BITOP", "XOR", "d", "a", "b", "a"]);
+        assert_eq!(reply, b":1\r\n");
+        assert_eq!(prop.len(), 1);
+        assert_eq!(encoding(&srv, "d"), "raw");
+        // An all-empty result deletes the destination.
+        let (reply, _) = run(&mut srv, &mut c, &["BITOP", "AND", "d", "nokey"]);
+        assert_eq!(reply, b":0\r\n");
+        assert!(srv.dbs[0].dict.get(&b"d"[..]).is_none());
+    }
+
+    #[test]
+    fn argument_errors() {
+        let (mut srv, mut c) = setup();
+        let off = b"-ERR bit offset is not an integer or out of range\r\n".to_vec();
+        let bit = b"-ERR bit is not an integer or out of range\r\n".to_vec();
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETBIT", "k", "4294967296", "1"]).0,
+            off
+        );
+        assert_eq!(run(&mut srv, &mut c, &["SETBIT", "k", "-1", "1"]).0, off);
+        assert_eq!(run(&mut srv, &mut c, &["GETBIT", "k", "#1"]).0, off);
+        assert_eq!(run(&mut srv, &mut c, &["SETBIT", "k", "0", "2"]).0, bit);
+        assert_eq!(run(&mut srv, &mut c, &["SETBIT", "k", "0", "-1"]).0, bit);
+        assert_eq!(
+            run(&mut srv, &mut c, &["BITFIELD", "k", "GET", "u64", "0"]).0,
+            format!("-ERR {}\r\n", BITFIELD_TYPE_ERR).as_bytes()
+        );
+        assert_eq!(
+            run(
+                &mut srv,
+                &mut c,
+                &["BITFIELD", "k", "GET", "i8", "#536870912"]
+            )
+            .0,
+            off
+        );
+        assert_eq!(
+            run(
+                &mut srv,
+                &mut c,
+                &["BITFIELD_RO", "k", "SET", "u8", "0", "1"]
+            )
+            .0,
+            b"-ERR BITFIELD_RO only supports the GET subcommand\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["BITOP", "NOT", "d", "a", "b"]).0,
+            b"-ERR BITOP NOT must be called with a single source key.\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["BITPOS", "k", "2"]).0,
+            b"-ERR The bit argument must be 1 or 0.\r\n"
+        );
+        // Arguments parse before the key is read; a missing key answers without range parsing.
+        assert_eq!(
+            run(&mut srv, &mut c, &["BITPOS", "nokey", "1", "x"]).0,
+            b":-1\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, &mut c, &["BITCOUNT", "nokey", "x"]).0,
+            b":0\r\n"
+        );
+    }
 
     #[test]
     fn popcount_matches_naive_count() {

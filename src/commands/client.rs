@@ -374,13 +374,16 @@ fn client_reply_command(_srv: &mut Server, c: &mut Client) {
     }
 }
 
-fn client_no_evict_command(_srv: &mut Server, c: &mut Client) {
+fn client_no_evict_command(srv: &mut Server, c: &mut Client) {
     let mode = &c.argv[2];
     if mode.eq_ignore_ascii_case(b"on") {
         c.flags |= flags::NO_EVICT;
+        // Its memory no longer counts toward maxmemory-clients (or counts again below).
+        srv.update_client_mem(c);
         c.out.ok();
     } else if mode.eq_ignore_ascii_case(b"off") {
         c.flags &= !flags::NO_EVICT;
+        srv.update_client_mem(c);
         c.out.ok();
     } else {
         c.out.error(errors::SYNTAX);
@@ -426,6 +429,8 @@ fn monitor_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     c.flags |= flags::SLAVE | flags::MONITOR;
+    // Monitors are never evicted by maxmemory-clients.
+    srv.update_client_mem(c);
     srv.monitors.push(c.id);
     c.out.ok();
 }

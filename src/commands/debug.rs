@@ -5,6 +5,7 @@
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
 use crate::client::Client;
+use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
@@ -201,7 +202,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             match what.as_str() {
                 "peak-reset-time" => {
                     let v = String::from_utf8_lossy(&c.argv[3]).to_ascii_lowercase();
-                    srv.reply_buffer_peak_reset_time = match v.as_str() {
+                    srv.reply_buffer_peak_reset_ms = match v.as_str() {
                         "never" => -1,
                         "reset" => REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME,
                         _ => match util::parse_i64(&c.argv[3]) {
@@ -213,7 +214,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                         },
                     };
                 }
-                "resizing" => srv.reply_buffer_resizing_enabled = atoi(&c.argv[3]) != 0,
+                "resizing" => srv.reply_buffer_resizing = atoi(&c.argv[3]) != 0,
                 _ => {
                     reply_subcommand_syntax_error(c);
                     return;
@@ -547,17 +548,6 @@ fn stringmatch_fuzz(srv: &mut Server) {
         let s: Vec<u8> = (0..slen).map(|_| srv.rng.gen::<u8>()).collect();
         let _ = util::glob_match(&p, &s, srv.rng.gen());
     }
-}
-
-extern "C" {
-    /// jemalloc's control interface (this binary links jemalloc with unprefixed symbols).
-    fn mallctl(
-        name: *const libc::c_char,
-        oldp: *mut libc::c_void,
-        oldlenp: *mut libc::size_t,
-        newp: *mut libc::c_void,
-        newlen: libc::size_t,
-    ) -> libc::c_int;
 }
 
 fn strerror(code: i32) -> String {

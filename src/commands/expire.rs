@@ -124,6 +124,13 @@ fn expire_generic(srv: &mut Server, c: &mut Client, basetime: i64, unit_ms: i64)
         }
     }
     c.out.int(1);
+    if let Outcome::Set = outcome {
+        // Redis replies before raising `expire` (but raises `del` before replying).
+        srv.flush_self_pushes(c);
+        let key = std::mem::take(&mut c.argv[1]);
+        srv.notify_keyspace_event(notify::GENERIC, "expire", &key, c.db);
+        c.argv[1] = key;
+    }
 }
 
 enum Outcome {
@@ -132,7 +139,8 @@ enum Outcome {
 }
 
 /// Applies an absolute expire to an existing key under the NX/XX/GT/LT conditions. Returns
-/// None when nothing was done (no key, or a condition failed).
+/// None when nothing was done (no key, or a condition failed). A deadline in the past deletes
+/// the key (raising `del`); the caller raises `expire` for a set deadline, after its reply.
 fn set_expire_checked(
     srv: &mut Server,
     c: &Client,
@@ -165,7 +173,6 @@ fn set_expire_checked(
     }
     srv.set_expire(db, key, when);
     srv.signal_modified_key(db, key);
-    srv.notify_keyspace_event(notify::GENERIC, "expire", key, db);
     srv.dirty += 1;
     Some(Outcome::Set)
 }

@@ -16,6 +16,7 @@ use crate::server::Server;
 pub fn lookup(name: &str) -> Option<CmdProc> {
     Some(match name {
         "info" => info_command,
+        "latency|histogram" => latency_histogram_command,
         _ => return None,
     })
 }
@@ -28,6 +29,53 @@ fn info_command(srv: &mut Server, c: &mut Client) {
     let sel = Sections::from_args(&c.argv[1..]);
     let text = srv.gen_info_string(&sel, Some(c), used);
     c.out.verbatim(text.as_bytes(), "txt");
+}
+
+/// LATENCY HISTOGRAM [command ...]: the cumulative latency distribution of each command (all
+/// commands with data, or the named ones; a container also brings its subcommands).
+fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
+    let mut ids: Vec<crate::commands::CmdId> = Vec::new();
+    if c.argv.len() == 2 {
+        ids.extend(srv.sorted_commands_ids());
+    } else {
+        for i in 2..c.argv.len() {
+            let Some(id) = srv.commands.lookup_fullname(&c.argv[i]) else {
+                continue;
+            };
+            ids.push(id);
+            let mut subs: Vec<_> = srv.commands.cmds[id]
+                .subcommands
+                .values()
+                .copied()
+                .collect();
+            subs.sort_by(|a, b| {
+                srv.commands.cmds[*a]
+                    .fullname
+                    .cmp(&srv.commands.cmds[*b].fullname)
+            });
+            ids.extend(subs);
+        }
+    }
+    let with_data: Vec<_> = ids
+        .into_iter()
+        .filter(|id| srv.commands.cmds[*id].latency.is_some())
+        .collect();
+    c.out.map(with_data.len());
+    for id in with_data {
+        let cmd = &srv.commands.cmds[id];
+        let h = cmd.latency.as_ref().expect("filtered on latency data");
+        c.out.bulk(cmd.fullname.as_bytes());
+        c.out.map(2);
+        c.out.bulk(b"calls");
+        c.out.int(h.total as i64);
+        c.out.bulk(b"histogram_usec");
+        let points = h.cumulative_log2();
+        c.out.map(points.len());
+        for (usec, count) in points {
+            c.out.int(usec as i64);
+            c.out.int(count as i64);
+        }
+    }
 }
 
 /// Which sections an INFO call asked for.
@@ -128,20 +176,27 @@ impl LatencyHistogram {
         self.total += 1;
     }
 
-    /// Number of samples recorded.
-    pub fn total(&self) -> u64 {
-        self.total
-    }
-
-    /// Samples whose bucket lies entirely at or below `max_ns` (LATENCY HISTOGRAM's cumulative
-    /// power-of-two steps, which bucket boundaries align with).
-    pub fn count_up_to(&self, max_ns: u64) -> u64 {
-        self.counts
-            .iter()
-            .enumerate()
-            .take_while(|(i, _)| Self::highest_of(*i) <= max_ns)
-            .map(|(_, n)| *n)
-            .sum()
+    /// The distribution at power-of-two steps starting at 1024 ns, as hdr_histogram's
+    /// logarithmic iteration gives it to LATENCY HISTOGRAM: (step's top value in µs,
+    /// samples up to it), for steps that add samples.
+    pub fn cumulative_log2(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut seen = 0u64;
+        let mut idx = 0usize;
+        let mut level: u64 = 1024;
+        while seen < self.total {
+            let top = Self::index_of(level.min(HIST_MAX_NS * 2));
+            let before = seen;
+            while idx <= top && idx < self.counts.len() {
+                seen += self.counts[idx];
+                idx += 1;
+            }
+            if seen > before {
+                out.push((Self::highest_of(top) / 1000, seen));
+            }
+            level *= 2;
+        }
+        out
     }
 
     /// The value below which `p` percent of the samples fall (hdr_histogram's rounding: the
@@ -683,6 +738,16 @@ impl Server {
         out
     }
 
+    fn sorted_commands_ids(&self) -> Vec<crate::commands::CmdId> {
+        let mut v: Vec<crate::commands::CmdId> = (0..self.commands.cmds.len()).collect();
+        v.sort_by(|a, b| {
+            self.commands.cmds[*a]
+                .fullname
+                .cmp(&self.commands.cmds[*b].fullname)
+        });
+        v
+    }
+
     /// Commands and subcommands in name order (parents before their subcommands).
     fn sorted_commands(&self) -> Vec<&crate::commands::Command> {
         let mut v: Vec<&crate::commands::Command> = self.commands.cmds.iter().collect();
@@ -714,6 +779,16 @@ mod tests {
         let mut h = LatencyHistogram::default();
         h.record(5_000_000_000);
         assert!(h.value_at_percentile(99.9) <= HIST_MAX_NS + HIST_MAX_NS / 100);
+    }
+
+    #[test]
+    fn log2_steps_report_cumulative_counts() {
+        let mut h = LatencyHistogram::default();
+        h.record(500);
+        h.record(1500);
+        h.record(40_000);
+        // 1024 ns and 2048 ns steps, then the 65536 ns one (its bucket tops out at 66047 ns).
+        assert_eq!(h.cumulative_log2(), vec![(1, 1), (2, 2), (66, 3)]);
     }
 
     #[test]

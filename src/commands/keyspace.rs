@@ -147,20 +147,15 @@ fn rename_keys(srv: &mut Server, c: &mut Client, src: &[u8], dst: &[u8], nx: boo
         }
         srv.db_delete(db, dst);
     }
-    // The object itself moves to the new name, keeping its access clock.
-    let Some(obj) = srv.dbs[db].dict.remove(src) else {
+    if !relocate_key(
+        srv,
+        (db, src),
+        (db, dst),
+        expire,
+        ("rename_from", "rename_to"),
+    ) {
         return;
-    };
-    srv.dbs[db].expires.remove(src);
-    srv.db_add_obj(db, dst, obj);
-    if let Some(when) = expire {
-        srv.set_expire(db, dst, when);
     }
-    srv.signal_modified_key(db, src);
-    srv.signal_modified_key(db, dst);
-    srv.notify_keyspace_event(notify::GENERIC, "rename_from", src, db);
-    srv.notify_keyspace_event(notify::GENERIC, "rename_to", dst, db);
-    srv.dirty += 1;
     if nx {
         c.out.int(1);
     } else {
@@ -209,18 +204,37 @@ fn move_key(srv: &mut Server, key: &[u8], src_db: usize, dst_db: usize) -> bool 
     if srv.lookup_write(dst_db, key).is_some() {
         return false;
     }
-    let Some(obj) = srv.dbs[src_db].dict.remove(key) else {
+    relocate_key(
+        srv,
+        (src_db, key),
+        (dst_db, key),
+        expire,
+        ("move_from", "move_to"),
+    )
+}
+
+/// Moves a key's object — with its TTL and its access clock, as Redis moves the object itself
+/// — to another name and/or database (RENAME, MOVE), signalling both keys and raising the
+/// given pair of keyspace events. The destination must be free.
+fn relocate_key(
+    srv: &mut Server,
+    (from_db, from): (usize, &[u8]),
+    (to_db, to): (usize, &[u8]),
+    expire: Option<i64>,
+    (from_event, to_event): (&str, &str),
+) -> bool {
+    let Some(obj) = srv.dbs[from_db].dict.remove(from) else {
         return false;
     };
-    srv.dbs[src_db].expires.remove(key);
-    srv.db_add_obj(dst_db, key, obj);
+    srv.dbs[from_db].expires.remove(from);
+    srv.db_add_obj(to_db, to, obj);
     if let Some(when) = expire {
-        srv.set_expire(dst_db, key, when);
+        srv.set_expire(to_db, to, when);
     }
-    srv.signal_modified_key(src_db, key);
-    srv.signal_modified_key(dst_db, key);
-    srv.notify_keyspace_event(notify::GENERIC, "move_from", key, src_db);
-    srv.notify_keyspace_event(notify::GENERIC, "move_to", key, dst_db);
+    srv.signal_modified_key(from_db, from);
+    srv.signal_modified_key(to_db, to);
+    srv.notify_keyspace_event(notify::GENERIC, from_event, from, from_db);
+    srv.notify_keyspace_event(notify::GENERIC, to_event, to, to_db);
     srv.dirty += 1;
     true
 }

@@ -30,7 +30,8 @@ extern "C" {
         cbopaque: *mut libc::c_void,
         opts: *const libc::c_char,
     );
-    fn mallctl(
+    /// jemalloc's control interface (jemalloc is linked with unprefixed symbols).
+    pub(crate) fn mallctl(
         name: *const libc::c_char,
         oldp: *mut libc::c_void,
         oldlenp: *mut libc::size_t,

@@ -22,6 +22,8 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod string;
+#[cfg(test)]
+pub mod test_support;
 
 use std::collections::HashMap;
 

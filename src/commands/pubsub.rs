@@ -332,6 +332,51 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn own_events_interleave_with_replies_as_redis_emits_them() {
+        let mut srv = server();
+        let a = client(&mut srv);
+        run(&mut srv, a, &["hello", "3"]);
+        srv.config.notify_keyspace_events =
+            crate::config::table::notify_flags_from_str(b"Egm").expect("valid classes");
+        run(
+            &mut srv,
+            a,
+            &["subscribe", "__keyevent@0__:del", "__keyevent@0__:keymiss"],
+        );
+        run(&mut srv, a, &["subscribe", "__keyevent@0__:expire"]);
+        let ev = |e: &str, k: &str| {
+            format!(
+                ">3\r\n$7\r\nmessage\r\n${}\r\n__keyevent@0__:{}\r\n${}\r\n{}\r\n",
+                15 + e.len(),
+                e,
+                k.len(),
+                k
+            )
+        };
+        run(&mut srv, a, &["set", "k", "v"]);
+        // GETDEL replies the value, then deletes.
+        assert_eq!(
+            run(&mut srv, a, &["getdel", "k"]),
+            format!("$1\r\nv\r\n{}", ev("del", "k"))
+        );
+        // MGET: the miss of the second key comes between the first and second elements.
+        run(&mut srv, a, &["set", "k", "v"]);
+        assert_eq!(
+            run(&mut srv, a, &["mget", "k", "no"]),
+            format!("*2\r\n$1\r\nv\r\n{}_\r\n", ev("keymiss", "no"))
+        );
+        // EXPIRE replies before `expire`, but a past deadline raises `del` before replying.
+        assert_eq!(
+            run(&mut srv, a, &["expire", "k", "100"]),
+            format!(":1\r\n{}", ev("expire", "k"))
+        );
+        assert_eq!(
+            run(&mut srv, a, &["pexpireat", "k", "1"]),
+            format!("{}:1\r\n", ev("del", "k"))
+        );
+    }
+
+    #[test]
     fn own_monitor_line_follows_the_reply() {
         let mut srv = server();
         let a = client(&mut srv);

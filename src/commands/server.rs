@@ -26,7 +26,6 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "latency|graph" => latency_graph_command,
         "latency|doctor" => latency_doctor_command,
         "latency|help" => latency_help_command,
-        "latency|histogram" => latency_histogram_command,
         "time" => time_command,
         "lastsave" => lastsave_command,
         "shutdown" => shutdown_command,
@@ -57,7 +56,8 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
     for arg in &c.argv[2..] {
         let is_pattern = arg.iter().any(|b| matches!(b, b'[' | b'*' | b'?'));
         if !is_pattern {
-            if found.iter().any(|(k, _)| k == arg) {
+            // Names are matched case-insensitively, so each config appears once.
+            if found.iter().any(|(k, _)| k.eq_ignore_ascii_case(arg)) {
                 continue;
             }
             if let Some(def) = config::lookup(arg) {
@@ -71,7 +71,10 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
                 continue;
             }
             for name in std::iter::once(def.name).chain(def.alias) {
-                if found.iter().any(|(k, _)| k == name.as_bytes()) {
+                if found
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+                {
                     continue;
                 }
                 if util::glob_match(arg, name.as_bytes(), true) {
@@ -103,6 +106,7 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
         "appendonly" => apply_appendonly,
         "maxclients" => apply_maxclients,
+        "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
         _ => return None,
     })
 }
@@ -160,6 +164,20 @@ fn apply_oom_score_adj(srv: &mut Server) -> Result<(), String> {
     })
 }
 
+fn apply_jemalloc_bg_thread(srv: &mut Server) -> Result<(), String> {
+    set_jemalloc_bg_thread(&srv.config);
+    Ok(())
+}
+
+/// Turns jemalloc's background purging thread on or off per `jemalloc-bg-thread` (Redis does
+/// this at start-up and on CONFIG SET; a failure only means the allocator can't do it).
+pub fn set_jemalloc_bg_thread(cfg: &config::Config) {
+    let on = config::lookup(b"jemalloc-bg-thread")
+        .map(|d| config::get_directive(cfg, d) == "yes")
+        .unwrap_or(true);
+    let _ = tikv_jemalloc_ctl::background_thread::write(on);
+}
+
 fn apply_maxclients(srv: &mut Server) -> Result<(), String> {
     let wanted = srv.config.maxclients;
     crate::startup::adjust_open_files_limit(&mut srv.config);
@@ -188,6 +206,9 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
     }
     let count = (c.argv.len() - 2) / 2;
     let mut defs: Vec<&'static ConfigDef> = Vec::with_capacity(count);
+    // The table name each argument used: an alias is a config of its own for Redis (it may
+    // be set next to its primary name, and errors name it).
+    let mut used: Vec<&'static str> = Vec::with_capacity(count);
     let mut values: Vec<Vec<u8>> = Vec::with_capacity(count);
     let mut unknown: Option<Vec<u8>> = None;
     let mut failure: Option<(String, &'static str)> = None;
@@ -223,11 +244,16 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             loading_error = true;
             continue;
         }
-        if defs.iter().any(|d| std::ptr::eq(*d, def)) {
+        let used_name = match def.alias {
+            Some(a) if util::eq_ic(&name, a) => a,
+            _ => def.name,
+        };
+        if used.contains(&used_name) {
             failure = Some((shown, "duplicate parameter"));
             continue;
         }
         defs.push(def);
+        used.push(used_name);
     }
     if loading_error {
         c.out
@@ -258,7 +284,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             restore_configs(srv, &defs[..=i], &old[..=i]);
             c.out.error(&format!(
                 "CONFIG SET failed (possibly related to argument '{}') - {}",
-                def.name, e
+                used[i], e
             ));
             return;
         }
@@ -266,7 +292,7 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         if changed {
             if let Some(h) = apply_hook(def.name) {
                 if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
-                    hooks.push((h, def.name));
+                    hooks.push((h, used[i]));
                 }
             }
         }
@@ -320,6 +346,15 @@ fn config_resetstat_command(srv: &mut Server, c: &mut Client) {
 }
 
 impl Server {
+    /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
+    /// and latency samples are kept, as in Redis.
+    pub fn reset_server_stats(&mut self) {
+        // Counters, per-command statistics and latency histograms (commands/info.rs).
+        self.reset_stats();
+        self.peak_memory = self.used_memory();
+        self.stat_peak_memory_time = self.unix_time() * 1000;
+    }
+
     /// Opens TCP listeners for the current `port`/`bind` now (so a failure is reported to
     /// CONFIG SET); the event loop swaps them in for the old ones before it next waits.
     pub fn rebind_listeners(&mut self) -> Result<(), String> {
@@ -842,74 +877,6 @@ fn sparkline(samples: &[(u64, String)], min: u64, max: u64, columns: usize, rows
         }
     }
     out
-}
-
-/// One command's cumulative latency distribution: `calls` and `histogram_usec`, a map from
-/// power-of-two steps (starting at 1024 ns, keyed in microseconds) to the number of calls at
-/// or below it, listing only steps where the count grew.
-fn reply_command_cdf(c: &mut Client, h: &crate::commands::info::LatencyHistogram) {
-    c.out.map(2);
-    c.out.bulk(b"calls");
-    c.out.int(h.total() as i64);
-    c.out.bulk(b"histogram_usec");
-    let mut steps = Vec::new();
-    let mut prev = 0;
-    let mut top: u64 = 1024;
-    loop {
-        let cum = h.count_up_to(top - 1);
-        if cum > prev {
-            steps.push(((top - 1) / 1000, cum));
-        }
-        prev = cum;
-        if cum >= h.total() || top > 1 << 40 {
-            break;
-        }
-        top <<= 1;
-    }
-    c.out.map(steps.len());
-    for (us, n) in steps {
-        c.out.int(us as i64);
-        c.out.int(n as i64);
-    }
-}
-
-fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
-    let mut ids: Vec<usize> = Vec::new();
-    if c.argv.len() == 2 {
-        for (id, cmd) in srv.commands.cmds.iter().enumerate() {
-            if cmd.latency.is_some() {
-                ids.push(id);
-            }
-        }
-    } else {
-        for name in &c.argv[2..] {
-            // Unknown names are skipped; a container also brings its subcommands.
-            let Some(id) = srv.commands.lookup_fullname(name) else {
-                continue;
-            };
-            if srv.commands.cmds[id].latency.is_some() {
-                ids.push(id);
-            }
-            let mut subs: Vec<usize> = srv.commands.cmds[id]
-                .subcommands
-                .values()
-                .copied()
-                .collect();
-            subs.sort_unstable();
-            ids.extend(
-                subs.into_iter()
-                    .filter(|s| srv.commands.cmds[*s].latency.is_some()),
-            );
-        }
-    }
-    c.out.map(ids.len());
-    for id in ids {
-        let cmd = &srv.commands.cmds[id];
-        c.out.bulk(cmd.fullname.as_bytes());
-        if let Some(h) = &cmd.latency {
-            reply_command_cdf(c, h);
-        }
-    }
 }
 
 fn latency_help_command(_srv: &mut Server, c: &mut Client) {

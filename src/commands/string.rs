@@ -220,8 +220,12 @@ fn set_generic(
         None => None,
     };
     let key = c.argv[1].clone();
-    if flags & opt::GET != 0 && !reply_string_of(srv, c, &key) {
-        return;
+    if flags & opt::GET != 0 {
+        if !reply_string_of(srv, c, &key) {
+            return;
+        }
+        // The old value is replied before the events of the write.
+        srv.flush_self_pushes(c);
     }
     let found = srv.lookup_write(c.db, &key).is_some();
     if (flags & opt::NX != 0 && found) || (flags & opt::XX != 0 && !found) {
@@ -233,13 +237,8 @@ fn set_generic(
         }
         return;
     }
-    let val = c.argv[val_idx].clone();
-    srv.set_key(
-        c.db,
-        &key,
-        Value::Str(RStr::from_bytes(val.clone())),
-        flags & opt::KEEPTTL != 0,
-    );
+    let value = Value::Str(RStr::from_bytes(c.argv[val_idx].clone()));
+    srv.set_key(c.db, &key, value, flags & opt::KEEPTTL != 0);
     srv.dirty += 1;
     srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
     if let Some(w) = when {
@@ -248,7 +247,7 @@ fn set_generic(
         c.propagate_argv = Some(vec![
             b"SET".to_vec(),
             key.clone(),
-            val,
+            c.argv[val_idx].clone(),
             b"PXAT".to_vec(),
             util::i64_bytes(w),
         ]);
@@ -323,6 +322,8 @@ fn getex_command(srv: &mut Server, c: &mut Client) {
             s.with_bytes(|b| c.out.bulk(b));
         }
     }
+    // The value is replied before the events of the TTL change.
+    srv.flush_self_pushes(c);
     let absolute = o.flags & (opt::EXAT | opt::PXAT) != 0;
     match when {
         Some(w) if absolute && w <= srv.now_ms() && !srv.loading && !srv.is_replica() => {
@@ -357,6 +358,8 @@ fn getdel_command(srv: &mut Server, c: &mut Client) {
     if !reply_string_of(srv, c, &key) {
         return;
     }
+    // The value is replied before the `del` event.
+    srv.flush_self_pushes(c);
     if srv.db_delete(c.db, &key) {
         let lazy = srv.config.lazyfree_lazy_user_del;
         let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
@@ -372,6 +375,8 @@ fn getset_command(srv: &mut Server, c: &mut Client) {
     if !reply_string_of(srv, c, &key) {
         return;
     }
+    // The old value is replied before the `set` event.
+    srv.flush_self_pushes(c);
     let val = c.argv[2].clone();
     srv.set_key(c.db, &key, Value::Str(RStr::from_bytes(val.clone())), false);
     srv.notify_keyspace_event(notify::STRING, "set", &key, c.db);
@@ -567,6 +572,9 @@ fn incr_generic(srv: &mut Server, c: &mut Client, by: i64) {
         c.out.error("increment or decrement would overflow");
         return;
     };
+    // Replacing the value in the existing entry keeps its access clock, which the write lookup
+    // above just refreshed: the same clock Redis ends up with whether it edits the object in
+    // place or swaps in a new one (`dbOverwrite`: fresh clock, or the old one under LFU).
     match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = Value::Str(RStr::Int(new)),
         None => srv.db_add(c.db, &key, Value::Str(RStr::Int(new))),
@@ -627,7 +635,8 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
             return;
         }
     };
-    // The result is stored as typed text, never as an integer, and keeps the key's TTL.
+    // The result is stored as typed text, never as an integer, and keeps the key's TTL (and
+    // the access clock the lookup refreshed, as for INCR).
     let value = Value::Str(RStr::plain(result.clone()));
     match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = value,
@@ -644,6 +653,9 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
 fn mget_command(srv: &mut Server, c: &mut Client) {
     c.out.array(c.argv.len() - 1);
     for i in 1..c.argv.len() {
+        // A missing key's `keymiss` event lands between the elements already replied and
+        // this one, as in Redis.
+        srv.flush_self_pushes(c);
         let key = std::mem::take(&mut c.argv[i]);
         match srv.lookup_read(c.db, &key) {
             Some(o) => match &o.value {
@@ -796,24 +808,22 @@ pub fn lcs(a: &[u8], b: &[u8], want_string: bool) -> LcsResult {
 }
 
 fn lcs_command(srv: &mut Server, c: &mut Client) {
-    let mut strings: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    for (n, s) in strings.iter_mut().enumerate() {
+    // Both keys are looked up (and counted) before either type is checked.
+    let mut found: [Option<Option<Vec<u8>>>; 2] = [None, None];
+    for (n, slot) in found.iter_mut().enumerate() {
         let key = std::mem::take(&mut c.argv[n + 1]);
-        let found = srv.lookup_read(c.db, &key).map(|o| match &o.value {
+        *slot = srv.lookup_read(c.db, &key).map(|o| match &o.value {
             Value::Str(v) => Some(v.to_vec()),
             #[allow(unreachable_patterns)]
             _ => None,
         });
         c.argv[n + 1] = key;
-        match found {
-            None => {}
-            Some(Some(v)) => *s = v,
-            Some(None) => {
-                c.out.error("The specified keys must contain string values");
-                return;
-            }
-        }
     }
+    if found.iter().any(|f| matches!(f, Some(None))) {
+        c.out.error("The specified keys must contain string values");
+        return;
+    }
+    let strings = found.map(|f| f.flatten().unwrap_or_default());
     let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
     let mut minmatchlen: i64 = 0;
     let mut j = 3;
@@ -888,6 +898,164 @@ fn lcs_command(srv: &mut Server, c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::test_support::{encoding, run, setup};
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn incrbyfloat_replies_bulk_and_propagates_set_keepttl() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "1.5"]);
+        let (reply, prop) = run(&mut srv, &mut c, &["INCRBYFLOAT", "k", "1.5"]);
+        assert_eq!(reply, b"$1\r\n3\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "3", "KEEPTTL"])]);
+        // Stored as typed text, not as an integer.
+        assert_eq!(encoding(&srv, "k"), "embstr");
+        c.out.resp = 3;
+        let (reply, _) = run(&mut srv, &mut c, &["INCRBYFLOAT", "k", "0.25"]);
+        assert_eq!(reply, b"$4\r\n3.25\r\n");
+    }
+
+    #[test]
+    fn relative_expires_propagate_as_absolute() {
+        let (mut srv, mut c) = setup();
+        let before = util::mstime();
+        let (_, prop) = run(&mut srv, &mut c, &["SET", "k", "v", "EX", "100"]);
+        assert_eq!(prop.len(), 1);
+        assert_eq!(prop[0][..4], strs(&["SET", "k", "v", "PXAT"]));
+        let at: i64 = prop[0][4].parse().unwrap();
+        assert!(at >= before + 100_000 - 1000 && at <= util::mstime() + 100_000);
+
+        let (_, prop) = run(&mut srv, &mut c, &["SETEX", "k", "10", "w"]);
+        assert_eq!(prop[0][..4], strs(&["SET", "k", "w", "PXAT"]));
+
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PX", "5000"]);
+        assert_eq!(prop[0][..2], strs(&["PEXPIREAT", "k"]));
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PERSIST"]);
+        assert_eq!(prop, vec![strs(&["PERSIST", "k"])]);
+        // Nothing to persist any more, and no options: nothing propagated.
+        let (_, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PERSIST"]);
+        assert!(prop.is_empty());
+        let (reply, prop) = run(&mut srv, &mut c, &["GETEX", "k"]);
+        assert_eq!(reply, b"$1\r\nw\r\n");
+        assert!(prop.is_empty());
+        // An absolute time in the past deletes the key.
+        let (reply, prop) = run(&mut srv, &mut c, &["GETEX", "k", "PXAT", "1"]);
+        assert_eq!(reply, b"$1\r\nw\r\n");
+        assert_eq!(prop, vec![strs(&["DEL", "k"])]);
+        assert!(srv.dbs[0].dict.get(&b"k"[..]).is_none());
+    }
+
+    #[test]
+    fn set_get_getset_getdel_propagation() {
+        let (mut srv, mut c) = setup();
+        let (reply, prop) = run(&mut srv, &mut c, &["SET", "k", "v", "get", "NX", "GET"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "v", "NX"])]);
+        let (reply, prop) = run(&mut srv, &mut c, &["GETSET", "k", "w"]);
+        assert_eq!(reply, b"$1\r\nv\r\n");
+        assert_eq!(prop, vec![strs(&["SET", "k", "w"])]);
+        let (_, prop) = run(&mut srv, &mut c, &["GETDEL", "k"]);
+        assert_eq!(prop, vec![strs(&["DEL", "k"])]);
+        let (reply, prop) = run(&mut srv, &mut c, &["GETDEL", "k"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert!(prop.is_empty());
+        // NX on an existing key: nothing written, nothing propagated.
+        run(&mut srv, &mut c, &["SET", "k", "v"]);
+        let (reply, prop) = run(&mut srv, &mut c, &["SET", "k", "x", "NX"]);
+        assert_eq!(reply, b"$-1\r\n");
+        assert!(prop.is_empty());
+    }
+
+    #[test]
+    fn set_option_conflicts_and_expire_errors() {
+        let (mut srv, mut c) = setup();
+        let err = b"-ERR syntax error\r\n".to_vec();
+        for args in [
+            &["SET", "k", "v", "NX", "XX"][..],
+            &["SET", "k", "v", "EX", "10", "PX", "10"],
+            &["SET", "k", "v", "KEEPTTL", "EX", "10"],
+            &["SET", "k", "v", "EX"],
+            &["SET", "k", "v", "PERSIST"],
+            &["GETEX", "k", "PERSIST", "EX", "1"],
+            &["GETEX", "k", "KEEPTTL"],
+        ] {
+            assert_eq!(run(&mut srv, &mut c, args).0, err, "{:?}", args);
+        }
+        // Repeating the same expire option is accepted: the last one wins.
+        assert_eq!(
+            run(&mut srv, &mut c, &["SET", "k", "v", "EX", "1", "EX", "20"]).0,
+            b"+OK\r\n"
+        );
+        for (args, name) in [
+            (&["SET", "k", "v", "EX", "0"][..], "set"),
+            (&["SET", "k", "v", "EX", "9223372036854776"], "set"),
+            (&["SET", "k", "v", "PX", "9223372036854775807"], "set"),
+            (&["SETEX", "k", "-1", "v"], "setex"),
+            (&["PSETEX", "k", "0", "v"], "psetex"),
+            (&["GETEX", "k", "EXAT", "0"], "getex"),
+        ] {
+            let want = format!("-ERR invalid expire time in '{}' command\r\n", name);
+            assert_eq!(run(&mut srv, &mut c, args).0, want.as_bytes(), "{:?}", args);
+        }
+    }
+
+    #[test]
+    fn encodings_after_writes() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "k", "1234"]);
+        assert_eq!(encoding(&srv, "k"), "int");
+        // Setting nothing leaves the encoding alone.
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "0", ""]).0,
+            b":4\r\n"
+        );
+        assert_eq!(encoding(&srv, "k"), "int");
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "5", "2"]).0,
+            b":6\r\n"
+        );
+        assert_eq!(encoding(&srv, "k"), "raw");
+        run(&mut srv, &mut c, &["SET", "k", "abc"]);
+        assert_eq!(encoding(&srv, "k"), "embstr");
+        run(&mut srv, &mut c, &["APPEND", "k", ""]);
+        assert_eq!(encoding(&srv, "k"), "raw");
+        run(&mut srv, &mut c, &["APPEND", "n", "12"]);
+        assert_eq!(encoding(&srv, "n"), "int");
+        run(&mut srv, &mut c, &["INCR", "n"]);
+        assert_eq!(encoding(&srv, "n"), "int");
+        run(&mut srv, &mut c, &["SETRANGE", "new", "2", "x"]);
+        assert_eq!(encoding(&srv, "new"), "raw");
+    }
+
+    #[test]
+    fn setrange_and_append_size_limit() {
+        let (mut srv, mut c) = setup();
+        let err = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n".to_vec();
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "536870908", "world"]).0,
+            err
+        );
+        assert_eq!(
+            run(
+                &mut srv,
+                &mut c,
+                &["SETRANGE", "k", "9223372036854775807", "A"]
+            )
+            .0,
+            err
+        );
+        srv.config.proto_max_bulk_len = 10;
+        run(&mut srv, &mut c, &["SET", "k", "12345678"]);
+        assert_eq!(run(&mut srv, &mut c, &["APPEND", "k", "abc"]).0, err);
+        assert_eq!(run(&mut srv, &mut c, &["APPEND", "k", "ab"]).0, b":10\r\n");
+        assert_eq!(
+            run(&mut srv, &mut c, &["SETRANGE", "k", "-1", "x"]).0,
+            b"-ERR offset is out of range\r\n"
+        );
+    }
 
     #[test]
     fn getrange_bounds_follow_redis() {

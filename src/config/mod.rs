@@ -258,23 +258,7 @@ impl Config {
             requirepass: None,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
-            obuf_limits: [
-                ObufLimit {
-                    hard: 0,
-                    soft: 0,
-                    soft_seconds: 0,
-                },
-                ObufLimit {
-                    hard: 256 << 20,
-                    soft: 64 << 20,
-                    soft_seconds: 60,
-                },
-                ObufLimit {
-                    hard: 32 << 20,
-                    soft: 8 << 20,
-                    soft_seconds: 60,
-                },
-            ],
+            obuf_limits: table::OBUF_DEFAULTS,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,

@@ -484,7 +484,8 @@ pub fn format_memory(bytes: i64) -> String {
     }
 }
 
-const OBUF_DEFAULTS: [ObufLimit; 3] = [
+/// `client-output-buffer-limit` defaults for the normal, replica and pubsub classes.
+pub const OBUF_DEFAULTS: [ObufLimit; 3] = [
     ObufLimit {
         hard: 0,
         soft: 0,

@@ -180,10 +180,6 @@ pub struct Server {
     pub skip_checksum_validation: bool,
     /// Memory in use once start-up finished (MEMORY STATS `startup.allocated`).
     pub initial_memory_usage: usize,
-    /// DEBUG REPLYBUFFER settings: ms between reply buffer peak resets (-1: never) and
-    /// whether the reply buffer resize cron runs.
-    pub reply_buffer_peak_reset_time: i64,
-    pub reply_buffer_resizing_enabled: bool,
     /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
     pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
 }
@@ -256,8 +252,6 @@ impl Server {
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
             skip_checksum_validation: false,
-            reply_buffer_peak_reset_time: 5000,
-            reply_buffer_resizing_enabled: true,
             config,
         }
     }
@@ -309,9 +303,10 @@ impl Server {
     }
 
     /// Expiry (lazy and active) is held while clients are paused for writes, so that a paused
-    /// dataset stays unchanged, as Redis 7.0 does.
+    /// dataset stays unchanged, as Redis 7.0 does. A pause past its end no longer counts, even
+    /// before the cron has lifted it.
     pub fn expire_paused(&self) -> bool {
-        self.pause != PauseKind::None
+        self.pause != PauseKind::None && self.pause_end_ms >= self.cached_ms
     }
 
     /// True while a forked child writes a snapshot (access clocks stay untouched then to limit
