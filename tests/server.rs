@@ -183,3 +183,42 @@ fn random_garbage_on_many_connections_never_takes_the_server_down() {
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+/// A peer that sends (part of) a command and closes while the server is busy: its data and its
+/// end of stream are reported together, and the server must still notice the close (an
+/// edge-triggered loop gets no further event for it). Half-closed peers still get their replies.
+#[test]
+fn a_close_that_arrives_with_unread_data_is_noticed() {
+    let srv = Server::start(&["--enable-debug-command", "yes"]);
+    let mut sleeper = srv.raw();
+    sleeper.write_all(b"DEBUG SLEEP 0.5\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..10 {
+        let mut s = srv.raw();
+        s.write_all(b"*2\r\n$3\r\nSET\r\n$5\r\nab").unwrap();
+        drop(s);
+    }
+    let mut half = srv.raw();
+    half.write_all(b"PING\r\nECHO hello\r\n").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut ok = [0u8; 5];
+    sleeper.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"+OK\r\n");
+    assert_eq!(read_until_closed(&mut half), b"+PONG\r\n$5\r\nhello\r\n");
+    let mut c = srv.client();
+    let mut connected = 0;
+    for _ in 0..50 {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut c).unwrap();
+        connected = info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap();
+        // This client and the sleeper's.
+        if connected == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(connected, 2);
+}
