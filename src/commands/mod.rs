@@ -34,6 +34,9 @@ use spec::{flags, CommandSpec};
 /// A command implementation.
 pub type CmdProc = fn(&mut Server, &mut Client);
 
+/// Command names (lower case) to commands; looked up once per request, so hashed with aHash.
+pub type NameMap = HashMap<Vec<u8>, CmdId, ahash::RandomState>;
+
 /// Index of a command in `CommandTable::cmds`.
 pub type CmdId = usize;
 
@@ -87,7 +90,7 @@ pub struct Command {
     pub acl_categories: u64,
     pub parent: Option<CmdId>,
     /// Subcommands by lower-case name.
-    pub subcommands: HashMap<Vec<u8>, CmdId>,
+    pub subcommands: NameMap,
     pub calls: u64,
     pub usec: u64,
     pub rejected_calls: u64,
@@ -99,7 +102,7 @@ pub struct Command {
 pub struct CommandTable {
     pub cmds: Vec<Command>,
     /// Top-level commands by lower-case name (after any rename-command).
-    pub by_name: HashMap<Vec<u8>, CmdId>,
+    pub by_name: NameMap,
 }
 
 /// Finds the implementation of a command by full name, asking each group in turn.
@@ -126,7 +129,7 @@ impl CommandTable {
     pub fn build() -> CommandTable {
         let mut t = CommandTable {
             cmds: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameMap::default(),
         };
         for spec in table::COMMANDS.iter() {
             t.add(spec, None);
@@ -156,7 +159,7 @@ impl CommandTable {
             flags: f,
             acl_categories: keyspec::implicit_acl_categories(spec.flags, spec.acl_categories),
             parent,
-            subcommands: HashMap::new(),
+            subcommands: NameMap::default(),
             calls: 0,
             usec: 0,
             rejected_calls: 0,

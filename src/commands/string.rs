@@ -550,37 +550,39 @@ fn setrange_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn incr_generic(srv: &mut Server, c: &mut Client, by: i64) {
-    let key = c.argv[1].clone();
-    let current = match srv.lookup_write(c.db, &key) {
-        None => 0,
-        Some(o) => match &o.value {
-            Value::Str(s) => match s.as_i64() {
-                Some(v) => v,
-                None => {
-                    c.out.error(errors::NOT_INTEGER);
-                    return;
-                }
-            },
-            #[allow(unreachable_patterns)]
-            _ => {
-                c.out.error(WRONGTYPE);
-                return;
-            }
-        },
+    let key = std::mem::take(&mut c.argv[1]);
+    incr_key(srv, c, &key, by);
+    c.argv[1] = key;
+}
+
+fn incr_key(srv: &mut Server, c: &mut Client, key: &[u8], by: i64) {
+    // One lookup: an existing value is replaced inside its entry, which keeps the access clock
+    // the write lookup just refreshed — the same clock Redis ends up with whether it edits the
+    // object in place or swaps in a new one (`dbOverwrite`: fresh clock, or the old one under
+    // LFU).
+    let new = match srv.lookup_write(c.db, key) {
+        Some(o) => {
+            let current = match &o.value {
+                Value::Str(s) => match s.as_i64() {
+                    Some(v) => v,
+                    None => return c.out.error(errors::NOT_INTEGER),
+                },
+                #[allow(unreachable_patterns)]
+                _ => return c.out.error(WRONGTYPE),
+            };
+            let Some(new) = current.checked_add(by) else {
+                return c.out.error("increment or decrement would overflow");
+            };
+            o.value = Value::Str(RStr::Int(new));
+            new
+        }
+        None => {
+            srv.db_add(c.db, key, Value::Str(RStr::Int(by)));
+            by
+        }
     };
-    let Some(new) = current.checked_add(by) else {
-        c.out.error("increment or decrement would overflow");
-        return;
-    };
-    // Replacing the value in the existing entry keeps its access clock, which the write lookup
-    // above just refreshed: the same clock Redis ends up with whether it edits the object in
-    // place or swaps in a new one (`dbOverwrite`: fresh clock, or the old one under LFU).
-    match srv.dbs[c.db].dict.get_mut(&key[..]) {
-        Some(o) => o.value = Value::Str(RStr::Int(new)),
-        None => srv.db_add(c.db, &key, Value::Str(RStr::Int(new))),
-    }
-    srv.signal_modified_key(c.db, &key);
-    srv.notify_keyspace_event(notify::STRING, "incrby", &key, c.db);
+    srv.signal_modified_key(c.db, key);
+    srv.notify_keyspace_event(notify::STRING, "incrby", key, c.db);
     srv.dirty += 1;
     c.out.int(new);
 }

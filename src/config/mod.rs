@@ -196,6 +196,10 @@ pub struct Config {
     pub io_threads_do_reads: bool,
     pub replica_read_only: bool,
     pub replica_serve_stale_data: bool,
+    /// Writes are refused unless this many replicas are connected with a lag below
+    /// `min_replicas_max_lag` (0 disables the check). Read on every write command.
+    pub min_replicas_to_write: i64,
+    pub min_replicas_max_lag: i64,
     pub hash_max_listpack_entries: i64,
     pub hash_max_listpack_value: i64,
     pub list_max_listpack_size: i64,
@@ -293,6 +297,8 @@ impl Config {
             io_threads_do_reads: false,
             replica_read_only: true,
             replica_serve_stale_data: true,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             list_max_listpack_size: -2,

@@ -1129,19 +1129,23 @@ pub static CONFIGS: &[ConfigDef] = &[
         1
     ),
     int!("hz", None, 0, hz, 0, INTMAX, 10),
-    stored!(
+    int!(
         "min-replicas-to-write",
         Some("min-slaves-to-write"),
         0,
-        i(0, INTMAX),
-        "0"
+        min_replicas_to_write,
+        0,
+        INTMAX,
+        0
     ),
-    stored!(
+    int!(
         "min-replicas-max-lag",
         Some("min-slaves-max-lag"),
         0,
-        i(0, INTMAX),
-        "10"
+        min_replicas_max_lag,
+        0,
+        INTMAX,
+        10
     ),
     stored!("watchdog-period", None, HIDDEN, i(0, INTMAX), "0"),
     stored!("shutdown-timeout", None, 0, i(0, INTMAX), "10"),

@@ -116,8 +116,13 @@ impl Server {
     /// clock unless asked not to.
     pub fn lookup_key(&mut self, db: usize, key: &[u8], flags: u32) -> Option<&mut Obj> {
         let expired = self.expire_if_needed(db, key, flags & lookup::WRITE != 0);
-        let found = !expired && self.dbs[db].dict.contains_key(key);
-        if !found {
+        let count_stats = flags & (lookup::NOSTATS | lookup::WRITE) == 0;
+        let found: Option<*mut Obj> = if expired {
+            None
+        } else {
+            self.dbs[db].dict.get_mut(key).map(|o| o as *mut Obj)
+        };
+        let Some(obj) = found else {
             if flags & (lookup::NONOTIFY | lookup::WRITE) == 0 {
                 self.notify_keyspace_event(
                     crate::config::table::notify::KEY_MISS,
@@ -126,21 +131,24 @@ impl Server {
                     db,
                 );
             }
-            if flags & (lookup::NOSTATS | lookup::WRITE) == 0 {
+            if count_stats {
                 self.stats.keyspace_misses += 1;
             }
             return None;
-        }
-        if flags & (lookup::NOSTATS | lookup::WRITE) == 0 {
+        };
+        if count_stats {
             self.stats.keyspace_hits += 1;
         }
-        let touch = flags & lookup::NOTOUCH == 0 && !self.fork_child_active();
-        let clock = if touch {
+        let clock = if flags & lookup::NOTOUCH == 0 && !self.fork_child_active() {
             Some(self.access_clock_update_source())
         } else {
             None
         };
-        let obj = self.dbs[db].dict.get_mut(key)?;
+        // SAFETY: `obj` points into an entry of `self.dbs[db].dict`, found just above by one
+        // lookup. Between that lookup and here only statistics, the clock source and the RNG
+        // were touched — never the dict — so the entry has not moved or been freed, and the
+        // returned borrow is tied to `&mut self`, which stays exclusive while it lives.
+        let obj = unsafe { &mut *obj };
         if let Some(src) = clock {
             crate::server::evict::touch(obj, src);
         }

@@ -286,19 +286,10 @@ impl Server {
     /// Whether writes are accepted under `min-replicas-to-write` / `min-replicas-max-lag`
     /// (Redis' `checkGoodReplicasStatus`): always on a replica or when either is 0.
     pub fn good_replicas_status(&self) -> bool {
-        // Both are kept as validated text until replication gives them typed fields; an
-        // absent entry is the default (0 writers required, lag 10).
-        let setting = |name: &str, default: i64| {
-            self.config
-                .other
-                .get(name)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(default)
-        };
-        let min_to_write = setting("min-replicas-to-write", 0);
-        self.is_replica()
-            || min_to_write == 0
-            || setting("min-replicas-max-lag", 10) == 0
+        let min_to_write = self.config.min_replicas_to_write;
+        min_to_write == 0
+            || self.config.min_replicas_max_lag == 0
+            || self.is_replica()
             || self.good_replicas_count() >= min_to_write
     }
 
