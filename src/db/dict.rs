@@ -64,10 +64,14 @@ pub struct Dict<K, V> {
     hasher: RandomState,
     /// Cleared while a child process is writing a snapshot, to limit copy-on-write.
     pub resize_allowed: bool,
-    /// Asked before growing at a normal load factor, with the bytes the new table would take and
-    /// the current load factor (Redis' `dictType.expandAllowed`): the keyspace refuses growth that
-    /// would push memory over `maxmemory`, which would only make the next command evict keys.
-    pub expand_allowed: Option<fn(usize, f64) -> bool>,
+    /// Asked before growing at a normal load factor, with the bytes the new table would take,
+    /// the current load factor and `memory_limit` (Redis' `dictType.expandAllowed`): the
+    /// keyspace refuses growth that would push memory over `maxmemory`, which would only make
+    /// the next command evict keys.
+    pub expand_allowed: Option<fn(usize, f64, usize) -> bool>,
+    /// The memory limit handed to `expand_allowed` (the keyspace keeps it equal to `maxmemory`;
+    /// 0 means none).
+    pub memory_limit: usize,
 }
 
 impl<K: Hash + Eq, V> Default for Dict<K, V> {
@@ -84,6 +88,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             hasher: RandomState::new(),
             resize_allowed: true,
             expand_allowed: None,
+            memory_limit: 0,
         }
     }
 
@@ -196,6 +201,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
                 allowed(
                     next * std::mem::size_of::<Option<Box<Node<K, V>>>>(),
                     used as f64 / size as f64,
+                    self.memory_limit,
                 )
             })
         {

@@ -24,8 +24,7 @@ pub struct Db {
 impl Db {
     pub fn new(id: usize) -> Db {
         let mut dict = Dict::new();
-        dict.expand_allowed =
-            Some(crate::server::evict::keyspace_expand_allowed as fn(usize, f64) -> bool);
+        dict.expand_allowed = Some(crate::server::evict::keyspace_expand_allowed);
         let mut expires = Dict::new();
         expires.expand_allowed = dict.expand_allowed;
         Db {

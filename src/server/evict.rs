@@ -101,8 +101,6 @@ pub fn initial_clock(lfu: bool, now_ms: i64) -> u32 {
     }
 }
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::config::table::{
     POLICY_ALLKEYS_LFU, POLICY_ALLKEYS_LRU, POLICY_ALLKEYS_RANDOM, POLICY_NOEVICTION,
     POLICY_VOLATILE_LFU, POLICY_VOLATILE_LRU, POLICY_VOLATILE_RANDOM, POLICY_VOLATILE_TTL,
@@ -113,26 +111,16 @@ use crate::server::Server;
 /// Load factor above which a keyspace dict grows whatever memory says (chains get too long).
 const MAX_LOAD_FACTOR: f64 = 1.618;
 
-/// `maxmemory` as seen by code without access to the server (dict growth checks); kept in step
-/// with the configuration by `Server::publish_maxmemory`.
-static MAXMEMORY: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     /// The event-loop thread's allocation counters (all data lives on that thread).
     static USED: super::cron::UsedMemory = super::cron::UsedMemory::for_current_thread();
 }
 
-/// Whether allocating `more` bytes would take memory over `maxmemory` (Redis'
-/// `overMaxmemoryAfterAlloc`).
-pub fn over_maxmemory_after_alloc(more: usize) -> bool {
-    let limit = MAXMEMORY.load(Ordering::Relaxed);
-    limit != 0 && USED.with(|u| u.get()) + more > limit
-}
-
 /// The keyspace dicts' growth check: below the maximum load factor, a dict grows only if its
-/// new table fits under `maxmemory` (a full table is slower but evicts nothing).
-pub fn keyspace_expand_allowed(more: usize, load_factor: f64) -> bool {
-    load_factor > MAX_LOAD_FACTOR || !over_maxmemory_after_alloc(more)
+/// new table of `more` bytes fits under `limit` (Redis' `dictExpandAllowed` /
+/// `overMaxmemoryAfterAlloc`: a full table is slower but evicts nothing).
+pub fn keyspace_expand_allowed(more: usize, load_factor: f64, limit: usize) -> bool {
+    load_factor > MAX_LOAD_FACTOR || limit == 0 || USED.with(|u| u.get()) + more <= limit
 }
 
 /// Candidates kept between eviction rounds (Redis' `EVPOOL_SIZE`).
@@ -211,9 +199,13 @@ fn pool_insert(pool: &mut Vec<PoolEntry>, score: u64, db: usize, key: &[u8]) {
 }
 
 impl Server {
-    /// Makes the current `maxmemory` visible to the dict growth check.
-    pub fn publish_maxmemory(&self) {
-        MAXMEMORY.store(self.config.maxmemory.max(0) as usize, Ordering::Relaxed);
+    /// Hands the current `maxmemory` to the keyspace dicts' growth check.
+    pub fn publish_maxmemory(&mut self) {
+        let limit = self.config.maxmemory.max(0) as usize;
+        for db in self.dbs.iter_mut() {
+            db.dict.memory_limit = limit;
+            db.expires.memory_limit = limit;
+        }
     }
 
     /// Memory counted against `maxmemory`: allocated bytes minus what Redis excludes (replica
