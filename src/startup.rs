@@ -226,6 +226,23 @@ pub fn adjust_open_files_limit(cfg: &mut Config) {
     }
 }
 
+/// Persistence (RDB and AOF) is not in this build yet. Starting empty next to a user's
+/// `dump.rdb` or AOF would look like data loss, and accepting `appendonly yes` would promise a
+/// durability we don't give, so both stop start-up with an explanation instead.
+fn check_no_unloadable_data(cfg: &Config) -> Result<(), String> {
+    if cfg.appendonly {
+        return Err("Fatal: 'appendonly yes' is configured, but append only file persistence is not available in this build of ferrodis yet. Set 'appendonly no' to run without it.".into());
+    }
+    let rdb = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);
+    if std::fs::metadata(&rdb).is_ok_and(|m| m.len() > 0) {
+        return Err(format!(
+            "Fatal: found {} but RDB loading is not available in this build of ferrodis yet; refusing to start with an empty dataset next to it. Move the file away (or point 'dir'/'dbfilename' elsewhere) to start empty.",
+            rdb.display()
+        ));
+    }
+    Ok(())
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     if args.len() >= 2 {
         match args[1].as_str() {
@@ -248,6 +265,9 @@ pub fn main(args: Vec<String>) -> i32 {
         daemonize();
     }
     log::configure(cfg.loglevel, &cfg.logfile);
+    if cfg.syslog_enabled {
+        log::enable_syslog(&cfg.syslog_ident, cfg.syslog_facility);
+    }
     crate::log_warning!("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
     crate::log_warning!(
         "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (ferrodis {})",
@@ -259,6 +279,10 @@ pub fn main(args: Vec<String>) -> i32 {
         crate::log_warning!("Warning: no config file specified, using the default config. In order to specify a config file use ./ferrodis-server /path/to/redis.conf");
     } else {
         crate::log_warning!("Configuration loaded");
+    }
+    if let Err(e) = check_no_unloadable_data(&cfg) {
+        crate::log_warning!("{}", e);
+        return 1;
     }
     let mut cfg = cfg;
     adjust_open_files_limit(&mut cfg);

@@ -18,6 +18,41 @@ static ROLE: AtomicU8 = AtomicU8::new(b'M');
 static FILE: Mutex<Option<String>> = Mutex::new(None);
 
 /// Sets the minimum level and the destination (`None` or empty: standard output).
+/// Whether lines also go to syslog (`syslog-enabled`).
+static SYSLOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts sending log lines to syslog too, under `ident`, with the facility index of the
+/// `syslog-facility` directive (0 = user, 1..=8 = local0..local7).
+pub fn enable_syslog(ident: &str, facility: i32) {
+    let facilities = [
+        libc::LOG_USER,
+        libc::LOG_LOCAL0,
+        libc::LOG_LOCAL1,
+        libc::LOG_LOCAL2,
+        libc::LOG_LOCAL3,
+        libc::LOG_LOCAL4,
+        libc::LOG_LOCAL5,
+        libc::LOG_LOCAL6,
+        libc::LOG_LOCAL7,
+    ];
+    let fac = facilities[facility.clamp(0, 8) as usize];
+    // openlog keeps the pointer: the identity string must live for the whole process.
+    let ident: &'static std::ffi::CStr = Box::leak(
+        std::ffi::CString::new(ident.replace('\0', ""))
+            .unwrap_or_default()
+            .into_boxed_c_str(),
+    );
+    // SAFETY: `ident` is a NUL-terminated string that is never freed.
+    unsafe {
+        libc::openlog(
+            ident.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY | libc::LOG_NOWAIT,
+            fac,
+        )
+    };
+    SYSLOG.store(true, Ordering::Relaxed);
+}
+
 pub fn configure(level: i32, logfile: &str) {
     LEVEL.store(level, Ordering::Relaxed);
     *FILE.lock().unwrap() = if logfile.is_empty() {
@@ -79,6 +114,18 @@ pub fn log(level: i32, msg: &str) {
         msg
     );
     raw(&line);
+    if SYSLOG.load(Ordering::Relaxed) {
+        let prio = [
+            libc::LOG_DEBUG,
+            libc::LOG_INFO,
+            libc::LOG_NOTICE,
+            libc::LOG_WARNING,
+        ][level.clamp(0, 3) as usize];
+        if let Ok(text) = std::ffi::CString::new(msg.replace('\0', "")) {
+            // SAFETY: both strings are NUL-terminated; "%s" consumes exactly one argument.
+            unsafe { libc::syslog(prio, c"%s".as_ptr(), text.as_ptr()) };
+        }
+    }
 }
 
 /// Writes text as is to the log destination.
