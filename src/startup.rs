@@ -227,11 +227,15 @@ pub fn adjust_open_files_limit(cfg: &mut Config) {
 }
 
 /// Persistence (RDB and AOF) is not in this build yet. Starting empty next to a user's
-/// `dump.rdb` or AOF would look like data loss, and accepting `appendonly yes` would promise a
-/// durability we don't give, so both stop start-up with an explanation instead.
+/// `dump.rdb` or AOF directory would look like data loss, so that stops start-up with an
+/// explanation.
 fn check_no_unloadable_data(cfg: &Config) -> Result<(), String> {
-    if cfg.appendonly {
-        return Err("Fatal: 'appendonly yes' is configured, but append only file persistence is not available in this build of ferrodis yet. Set 'appendonly no' to run without it.".into());
+    let aof_dir = std::path::Path::new(&cfg.dir).join(&cfg.appenddirname);
+    if aof_dir.is_dir() {
+        return Err(format!(
+            "Fatal: found the append only directory {} but AOF loading is not available in this build of ferrodis yet; refusing to start with an empty dataset next to it.",
+            aof_dir.display()
+        ));
     }
     let rdb = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);
     if std::fs::metadata(&rdb).is_ok_and(|m| m.len() > 0) {
@@ -285,6 +289,15 @@ pub fn main(args: Vec<String>) -> i32 {
         return 1;
     }
     let mut cfg = cfg;
+    // Without persistence, say so instead of letting the configuration suggest otherwise:
+    // `appendonly` reads back as "no", and save points are reported as not taken.
+    if cfg.appendonly {
+        crate::log_warning!("WARNING: append only file persistence is not available in this build of ferrodis yet: running with appendonly no. Data will not survive a restart.");
+        cfg.appendonly = false;
+    }
+    if !cfg.save_params.is_empty() {
+        crate::log_warning!("WARNING: RDB persistence is not available in this build of ferrodis yet: the configured save points will not write {}. Data will not survive a restart.", cfg.dbfilename);
+    }
     adjust_open_files_limit(&mut cfg);
     let mut srv = Server::new(cfg);
     srv.publish_maxmemory();
