@@ -7,37 +7,22 @@ use std::io::Write;
 /// Parses a signed 64-bit integer the way Redis' `string2ll` does: optional leading '-', no '+',
 /// no spaces, no leading zeros (except "0" itself), no overflow.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
+    if s.len() > 20 {
         return None;
     }
-    if s.len() == 1 && s[0] == b'0' {
-        return Some(0);
-    }
-    let (neg, digits) = if s[0] == b'-' {
-        (true, &s[1..])
-    } else {
-        (false, s)
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
     };
-    if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
+    // "-0" is not the canonical form of any number.
+    if neg && digits == b"0" {
         return None;
     }
-    let mut v: u64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
+    let v = parse_u64(digits)?;
     if neg {
-        if v > (i64::MAX as u64) + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
-    } else if v > i64::MAX as u64 {
-        None
+        (v <= i64::MAX as u64 + 1).then(|| (v as i64).wrapping_neg())
     } else {
-        Some(v as i64)
+        i64::try_from(v).ok()
     }
 }
 
