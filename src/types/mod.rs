@@ -4,6 +4,7 @@
 //! 7.0, so that encoding conversions are explicit and the reported name can't drift from the
 //! representation actually used.
 
+pub mod listpack;
 pub mod string;
 
 pub use string::RStr;
