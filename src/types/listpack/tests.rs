@@ -239,6 +239,66 @@ fn golden_string_boundaries() {
 }
 
 #[test]
+fn golden_wide_integers() {
+    // Redis 7.0.15: `HSET n a -8388608 b -8388609 c -2147483648 d -2147483649
+    // e 9223372036854775807 f -32769 g 4294967296`, DUMP payload after "10 40 50".
+    let golden = hex(
+        "500000000e00816102f200008004816202f3ffff7fff05816302f30000008005816402f4ffffff7f\
+         ffffffff09816502f4ffffffffffffff7f09816602f2ff7fff04816702f4000000000100000009ff",
+    );
+    let mut lp = Listpack::new();
+    for (f, v) in [
+        ("a", "-8388608"),
+        ("b", "-8388609"),
+        ("c", "-2147483648"),
+        ("d", "-2147483649"),
+        ("e", "9223372036854775807"),
+        ("f", "-32769"),
+        ("g", "4294967296"),
+    ] {
+        lp.append(f.as_bytes());
+        lp.append(v.as_bytes());
+    }
+    assert_eq!(lp.as_bytes(), &golden[..]);
+    let back = Listpack::from_bytes(golden).unwrap();
+    assert_eq!(back.get(back.seek(3).unwrap()), Entry::Int(-8388609));
+    assert_eq!(back.get(back.seek(-1).unwrap()), Entry::Int(4294967296));
+}
+
+/// FNV-1a, to compare a large listpack with Redis' bytes without embedding them.
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf29ce484222325, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+#[test]
+fn golden_unknown_count_header() {
+    // Redis 7.0.15 with hash-max-listpack-entries 100000: HSET big f0 -1000 f1 -993 ...
+    // f39999 (i*7-1000): 80000 entries, so the header count reads 65535 ("unknown").
+    // Length, first bytes and FNV-1a of the listpack inside its DUMP payload:
+    let mut lp = Listpack::new();
+    for i in 0..40000i64 {
+        lp.append(format!("f{i}").as_bytes());
+        lp.append((i * 7 - 1000).to_string().as_bytes());
+    }
+    assert_eq!(lp.bytes_len(), 503326);
+    assert_eq!(
+        &lp.as_bytes()[..16],
+        &hex("1eae0700ffff82663003dc1802826631")[..]
+    );
+    assert_eq!(fnv1a(lp.as_bytes()), 0x5c9366d47a47d61a);
+    assert_eq!(lp.len(), 80000);
+    let back = Listpack::from_bytes(lp.as_bytes().to_vec()).unwrap();
+    assert_eq!(back.len(), 80000);
+    let p = back.first().unwrap();
+    assert_eq!(back.find(p, b"f39999", 1), back.seek(-2));
+    assert_eq!(back.find(p, b"-993", 1), None);
+    let v = back.find(back.next(p).unwrap(), b"-993", 1).unwrap();
+    assert_eq!(back.get(v), Entry::Int(-993));
+}
+
+#[test]
 fn navigation_seek_and_find() {
     let mut lp = Listpack::new();
     for v in ["f1", "1", "f2", "v2", "1", "x"] {
