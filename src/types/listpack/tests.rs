@@ -601,3 +601,12 @@ fn exercise(bytes: Vec<u8>) {
         assert!(!deep);
     }
 }
+
+#[test]
+fn safe_to_add_limit() {
+    // Redis' lpSafeToAdd: current bytes + addition must stay within 1 GB.
+    let lp = Listpack::new();
+    assert!(lp.safe_to_add(MAX_SAFETY_SIZE - 7));
+    assert!(!lp.safe_to_add(MAX_SAFETY_SIZE - 6));
+    assert!(!lp.safe_to_add(usize::MAX));
+}
