@@ -9,7 +9,7 @@ use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
-use crate::types::{RStr, Value};
+use crate::types::{RStr, SetValue, Value};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -245,11 +245,21 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
         c.out.error(crate::commands::errors::NO_SUCH_KEY);
         return;
     };
-    let Value::Str(s) = &o.value;
     // Small non-negative integers are shared objects in Redis (refcount INT_MAX) unless the
     // eviction policy needs per-object clocks.
-    let shared =
-        matches!(s, RStr::Int(n) if (0..10000).contains(n)) && (maxmemory == 0 || !lru_policy);
+    let shared = matches!(&o.value, Value::Str(RStr::Int(n)) if (0..10000).contains(n))
+        && (maxmemory == 0 || !lru_policy);
+    let serialized = match &o.value {
+        Value::Str(s) => rdb_string_len(s, compression),
+        // An intset is saved as one string holding its blob.
+        Value::Set(SetValue::Intset(is)) => rdb_raw_len(is.as_bytes(), compression),
+        Value::Set(SetValue::Hashtable(d)) => {
+            rdb_len_len(d.len())
+                + d.iter()
+                    .map(|(k, _)| rdb_raw_len(k, compression))
+                    .sum::<usize>()
+        }
+    };
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
     let idle_ms = crate::server::evict::idle_seconds(o.lru, now_clock) * 1000;
@@ -258,7 +268,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
         addr,
         refcount,
         o.value.encoding_name(),
-        rdb_string_len(s, compression),
+        serialized,
         o.lru,
         idle_ms / 1000
     );
@@ -389,12 +399,20 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
 
 /// Type codes of Redis' object types, which enter the digest.
 const OBJ_STRING: u32 = 0;
+const OBJ_SET: u32 = 2;
 
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
         Value::Str(s) => {
             mix_digest(digest, &OBJ_STRING.to_be_bytes());
             s.with_bytes(|b| mix_digest(digest, b));
+        }
+        Value::Set(s) => {
+            mix_digest(digest, &OBJ_SET.to_be_bytes());
+            // Members are XORed in, so their order doesn't matter.
+            for m in s.members() {
+                xor_digest(digest, &m.to_vec());
+            }
         }
     }
     if has_expire {

@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::commands::{errors, reply_help, CmdProc};
 use crate::server::Server;
-use crate::types::{RStr, Value};
+use crate::types::{RStr, SetValue, Value};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -75,9 +75,35 @@ fn sds_alloc(len: usize, cap: usize) -> usize {
     alloc_size(sds_hdr(cap) + cap.max(len) + 1)
 }
 
-/// `objectComputeSize` for the value types that exist.
+/// Samples MEMORY USAGE takes when not told (Redis' `OBJ_COMPUTE_SIZE_DEF_SAMPLES`).
+pub const DEFAULT_SAMPLES: usize = 5;
+
+/// `objectComputeSize` for the value types that exist, with Redis' default sampling.
 pub fn object_size(v: &Value) -> usize {
+    object_size_sampled(v, DEFAULT_SAMPLES)
+}
+
+/// `objectComputeSize`: aggregates are estimated from the first `samples` elements (0 means
+/// all) scaled to their count, as Redis does.
+pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
     match v {
+        Value::Set(SetValue::Intset(s)) => ROBJ + alloc_size(s.blob_len()),
+        Value::Set(SetValue::Hashtable(d)) => {
+            // Object header, dict struct (two tables: 2 * 24 bytes + type, privdata, rehash
+            // index, pause counters: 96 bytes in 7.0) and the bucket arrays.
+            let mut size = ROBJ + 96 + PTR * d.buckets();
+            let limit = if samples == 0 { usize::MAX } else { samples };
+            let mut elesize = 0usize;
+            let mut n = 0usize;
+            for (k, _) in d.iter().take(limit) {
+                elesize += DICT_ENTRY + sds_alloc(k.len(), k.len());
+                n += 1;
+            }
+            if n > 0 {
+                size += (elesize as f64 / n as f64 * d.len() as f64) as usize;
+            }
+            size
+        }
         Value::Str(s) => match s {
             RStr::Int(_) => ROBJ,
             // embstr: object header, sds header (type 8) and bytes in one allocation.
@@ -88,6 +114,7 @@ pub fn object_size(v: &Value) -> usize {
 }
 
 fn memory_usage_command(srv: &mut Server, c: &mut Client) {
+    let mut samples = DEFAULT_SAMPLES;
     let mut j = 3;
     while j < c.argv.len() {
         if util::eq_ic(&c.argv[j], "samples") && j + 1 < c.argv.len() {
@@ -100,8 +127,7 @@ fn memory_usage_command(srv: &mut Server, c: &mut Client) {
                     c.out.error(errors::SYNTAX);
                     return;
                 }
-                // Only aggregate types are sampled; strings are measured whole.
-                Some(_) => {}
+                Some(v) => samples = v as usize,
             }
             j += 2;
         } else {
@@ -114,7 +140,8 @@ fn memory_usage_command(srv: &mut Server, c: &mut Client) {
         c.out.null();
         return;
     };
-    let usage = object_size(&o.value) + sds_alloc(key.len(), key.len()) + DICT_ENTRY;
+    let usage =
+        object_size_sampled(&o.value, samples) + sds_alloc(key.len(), key.len()) + DICT_ENTRY;
     c.out.int(usage as i64);
 }
 

@@ -21,6 +21,7 @@ pub mod multi;
 pub mod object;
 pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
@@ -120,6 +121,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| memory::lookup(fullname))
         .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
+        .or_else(|| set::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 
@@ -562,8 +564,9 @@ impl Server {
         }
         let dirty_before = self.dirty;
         // Forced propagation is per call (EXEC runs calls inside its own).
-        let saved_force = c.flags & (cflags::FORCE_REPL | cflags::FORCE_AOF);
-        c.flags &= !(cflags::FORCE_REPL | cflags::FORCE_AOF);
+        let per_call = cflags::FORCE_REPL | cflags::FORCE_AOF | cflags::PREVENT_REPL_PROP;
+        let saved_force = c.flags & per_call;
+        c.flags &= !per_call;
         let errors_before = c.out.errors.len();
         let monitor_argv = if !self.monitors.is_empty() {
             Some(c.argv.clone())
@@ -624,13 +627,15 @@ impl Server {
         // FLUSHALL on empty databases) or replace what is propagated (`propagate_argv`).
         // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
         let forced = c.has(cflags::FORCE_REPL | cflags::FORCE_AOF);
-        c.flags = (c.flags & !(cflags::FORCE_REPL | cflags::FORCE_AOF)) | saved_force;
+        // A command that propagated its effects itself (SPOP with a count) prevents its own.
+        let prevented = c.has(cflags::PREVENT_REPL_PROP);
+        c.flags = (c.flags & !per_call) | saved_force;
         let replacement = c.propagate_argv.take();
         if self.prop.enabled
             && ((self.dirty != dirty_before && cmd_flags & flags::WRITE != 0)
                 || forced
                 || replacement.is_some())
-            && !c.has(cflags::PREVENT_REPL_PROP)
+            && !prevented
         {
             let argv = replacement.unwrap_or_else(|| c.argv.clone());
             self.propagate(c.db, argv);

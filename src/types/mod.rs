@@ -5,14 +5,17 @@
 //! representation actually used.
 
 pub mod listpack;
+pub mod set;
 pub mod string;
 
+pub use set::SetValue;
 pub use string::RStr;
 
 /// A value of any type.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Value {
     Str(RStr),
+    Set(SetValue),
 }
 
 impl Value {
@@ -20,6 +23,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Set(_) => "set",
         }
     }
 
@@ -27,13 +31,14 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::Set(s) => s.encoding_name(),
         }
     }
 }
 
 /// A keyspace entry: the value plus its access clock (LRU seconds or LFU counter + minutes), as
 /// Redis keeps in each object header for `OBJECT IDLETIME/FREQ` and eviction.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Obj {
     pub value: Value,
     pub lru: u32,
