@@ -89,9 +89,9 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
     match v {
         Value::Set(SetValue::Intset(s)) => ROBJ + alloc_size(s.blob_len()),
         Value::Set(SetValue::Hashtable(d)) => {
-            // Object header, dict struct (two tables: 2 * 24 bytes + type, privdata, rehash
-            // index, pause counters: 96 bytes in 7.0) and the bucket arrays.
-            let mut size = ROBJ + 96 + PTR * d.buckets();
+            // Object header, the 7.0 dict struct (type, two table pointers, two used counts,
+            // rehash index, pause counter and two size exponents: 56 bytes) and the buckets.
+            let mut size = ROBJ + 56 + PTR * d.buckets();
             let limit = if samples == 0 { usize::MAX } else { samples };
             let mut elesize = 0usize;
             let mut n = 0usize;

@@ -286,20 +286,16 @@ fn spop_command(srv: &mut Server, c: &mut Client) {
     srv.dirty += 1;
 }
 
-/// Parses a count that must be >= 0 (Redis' `getPositiveLongFromObjectOrReply`); `msg`, when
-/// given, replaces both error texts.
+/// Parses a count that must be >= 0 (Redis' `getPositiveLongFromObjectOrReply`): one error
+/// text, `msg` or Redis' default, for both a non-integer and a negative value.
 fn positive_arg(c: &mut Client, i: usize, msg: Option<&str>) -> Option<i64> {
+    let msg = msg.unwrap_or("value is out of range, must be positive");
     match util::parse_i64(&c.argv[i]) {
-        None => {
-            c.out.error(msg.unwrap_or(errors::NOT_INTEGER));
+        Some(v) if v >= 0 => Some(v),
+        _ => {
+            c.out.error(msg);
             None
         }
-        Some(v) if v < 0 => {
-            c.out
-                .error(msg.unwrap_or("value is out of range, must be positive"));
-            None
-        }
-        Some(v) => Some(v),
     }
 }
 
