@@ -844,3 +844,92 @@ fn sscan_command(srv: &mut Server, c: &mut Client) {
         c.out.bulk(k);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::test_support::{encoding, run, setup};
+
+    /// The propagated commands of a multi-command effect, checking the MULTI/EXEC around them.
+    fn unwrapped(prop: &[Vec<String>]) -> Vec<Vec<String>> {
+        assert_eq!(prop.first().unwrap()[0], "MULTI");
+        assert_eq!(prop.last().unwrap()[0], "EXEC");
+        prop[1..prop.len() - 1].to_vec()
+    }
+
+    fn reply(r: &(Vec<u8>, Vec<Vec<String>>)) -> String {
+        String::from_utf8_lossy(&r.0).into_owned()
+    }
+
+    #[test]
+    fn spop_propagates_srem_or_del() {
+        let (mut srv, mut c) = setup();
+        run(
+            &mut srv,
+            &mut c,
+            &["SADD", "s", "1", "2", "3", "4", "5", "6"],
+        );
+        // One member: an SREM of the member chosen.
+        let r = run(&mut srv, &mut c, &["SPOP", "s"]);
+        let popped = reply(&r).lines().nth(1).unwrap().to_string();
+        assert_eq!(r.1, vec![vec!["SREM".to_string(), "s".into(), popped]]);
+        // A few members: one SREM each, never the SPOP itself.
+        let r = run(&mut srv, &mut c, &["SPOP", "s", "2"]);
+        let p = unwrapped(&r.1);
+        assert_eq!(p.len(), 2);
+        assert!(p.iter().all(|a| a[0] == "SREM" && a[1] == "s"));
+        // Most of the set (the "keep the rest" strategy) still pops exactly count members.
+        let r = run(&mut srv, &mut c, &["SPOP", "s", "2"]);
+        assert_eq!(unwrapped(&r.1).len(), 2);
+        assert_eq!(reply(&run(&mut srv, &mut c, &["SCARD", "s"])), ":1\r\n");
+        // Everything left: a DEL.
+        let r = run(&mut srv, &mut c, &["SPOP", "s", "10"]);
+        assert_eq!(r.1, vec![vec!["DEL".to_string(), "s".into()]]);
+        assert_eq!(reply(&run(&mut srv, &mut c, &["EXISTS", "s"])), ":0\r\n");
+        // The prevention applies to one call only.
+        let r = run(&mut srv, &mut c, &["SADD", "t", "a"]);
+        assert_eq!(r.1, vec![vec!["SADD".to_string(), "t".into(), "a".into()]]);
+    }
+
+    #[test]
+    fn encodings_follow_members_and_limit() {
+        let (mut srv, mut c) = setup();
+        srv.config.set_max_intset_entries = 2;
+        run(&mut srv, &mut c, &["SADD", "s", "1", "2"]);
+        assert_eq!(encoding(&srv, "s"), "intset");
+        run(&mut srv, &mut c, &["SADD", "s", "3"]);
+        assert_eq!(encoding(&srv, "s"), "hashtable");
+        run(&mut srv, &mut c, &["SADD", "t", "1"]);
+        run(&mut srv, &mut c, &["SADD", "t", "x"]);
+        assert_eq!(encoding(&srv, "t"), "hashtable");
+        // A stored result starts as an intset, as in Redis.
+        run(&mut srv, &mut c, &["SINTERSTORE", "d", "s", "s"]);
+        assert_eq!(encoding(&srv, "d"), "hashtable");
+        run(&mut srv, &mut c, &["SDIFFSTORE", "e", "t", "s"]);
+        assert_eq!(encoding(&srv, "e"), "hashtable");
+        run(&mut srv, &mut c, &["SREM", "t", "x"]);
+        run(&mut srv, &mut c, &["SUNIONSTORE", "f", "t"]);
+        assert_eq!(encoding(&srv, "f"), "intset");
+        let r = run(
+            &mut srv,
+            &mut c,
+            &["SINTERCARD", "2", "s", "f", "LIMIT", "1"],
+        );
+        assert_eq!(reply(&r), ":1\r\n");
+    }
+
+    #[test]
+    fn wrong_type_and_empty_key_removal() {
+        let (mut srv, mut c) = setup();
+        run(&mut srv, &mut c, &["SET", "str", "x"]);
+        let r = run(&mut srv, &mut c, &["SADD", "str", "a"]);
+        assert!(reply(&r).starts_with("-WRONGTYPE"));
+        let r = run(&mut srv, &mut c, &["GET", "str"]);
+        assert_eq!(reply(&r), "$1\r\nx\r\n");
+        run(&mut srv, &mut c, &["SADD", "s", "a"]);
+        let r = run(&mut srv, &mut c, &["GET", "s"]);
+        assert!(reply(&r).starts_with("-WRONGTYPE"));
+        let r = run(&mut srv, &mut c, &["SREM", "s", "a", "b"]);
+        assert_eq!(reply(&r), ":1\r\n");
+        assert!(srv.dbs[0].dict.get(&b"s"[..]).is_none());
+    }
+}
