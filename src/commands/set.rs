@@ -443,22 +443,32 @@ fn srandmember_with_count(srv: &mut Server, c: &mut Client) {
         c.out.array(0);
         return;
     }
-    let srv_rng = &mut srv.rng;
-    let set = set_mut(&mut srv.dbs, db, &key);
-    let size = set.len();
-
-    // Repetitions allowed (or a single member): independent draws, in random order.
+    // Repetitions allowed (or a single member): independent draws, in random order. A huge
+    // count stops once the reply got the client closed for its output buffer limit, as in
+    // Redis (which checks the limit as the reply grows).
     if !uniq || count == 1 {
         c.out.array(count);
-        for _ in 0..count {
-            let m = set.random(srv_rng).expect("not empty");
-            reply_member(c, &m);
+        let mut left = count;
+        while left > 0 {
+            let chunk = left.min(1024);
+            let srv_rng = &mut srv.rng;
+            let set = set_mut(&mut srv.dbs, db, &key);
+            for _ in 0..chunk {
+                let m = set.random(srv_rng).expect("not empty");
+                reply_member(c, &m);
+            }
+            left -= chunk;
+            srv.check_output_buffer_limits(c);
             if c.has(cflags::CLOSE_ASAP) {
                 break;
             }
         }
         return;
     }
+
+    let srv_rng = &mut srv.rng;
+    let set = set_mut(&mut srv.dbs, db, &key);
+    let size = set.len();
 
     // The whole set.
     if count >= size {
