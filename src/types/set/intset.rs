@@ -199,7 +199,8 @@ impl IntSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
+    use proptest::prelude::*;
+    use rand::SeedableRng;
     use std::collections::BTreeSet;
 
     #[test]
@@ -221,32 +222,42 @@ mod tests {
         assert_eq!(s.blob_len(), 8 + 4 * 8);
     }
 
-    #[test]
-    fn behaves_like_a_btreeset() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        for round in 0..200 {
+    /// A value drawn mostly from a small range (so removals hit), sometimes 32- or 64-bit
+    /// wide so that upgrades happen at random points.
+    fn value() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            8 => -50i64..50,
+            1 => (i32::MIN as i64)..=(i32::MAX as i64),
+            1 => any::<i64>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_btreeset(
+            ops in proptest::collection::vec((any::<bool>(), value(), -60i64..60), 0..600)
+        ) {
             let mut s = IntSet::new();
             let mut model = BTreeSet::new();
-            for _ in 0..300 {
-                // Mostly small values, sometimes ones that force an upgrade.
-                let v: i64 = match rng.gen_range(0..10) {
-                    0 => rng.gen(),
-                    1 => rng.gen::<i32>() as i64,
-                    _ => rng.gen_range(-50..50),
-                };
-                if rng.gen_bool(0.3) {
-                    assert_eq!(s.remove(v), model.remove(&v), "round {round}");
+            for (remove, v, probe) in ops {
+                if remove {
+                    prop_assert_eq!(s.remove(v), model.remove(&v));
                 } else {
-                    assert_eq!(s.insert(v), model.insert(v), "round {round}");
+                    prop_assert_eq!(s.insert(v), model.insert(v));
                 }
-                assert_eq!(s.len(), model.len());
-                let probe: i64 = rng.gen_range(-60..60);
-                assert_eq!(s.contains(probe), model.contains(&probe));
+                prop_assert_eq!(s.len(), model.len());
+                prop_assert_eq!(s.contains(probe), model.contains(&probe));
+                prop_assert_eq!(s.contains(v), model.contains(&v));
             }
-            assert!(s.iter().eq(model.iter().copied()));
+            prop_assert!(s.iter().eq(model.iter().copied()));
+            // The width never shrinks, and always holds the widest member.
             let widest = model.iter().map(|&v| width_of(v)).max().unwrap_or(2);
-            assert!(s.encoding() >= widest);
-            assert_eq!(s.as_bytes().len(), s.blob_len());
+            prop_assert!(s.encoding() >= widest);
+            prop_assert_eq!(s.as_bytes().len(), s.blob_len());
+            let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+            if let Some(r) = s.random(&mut rng) {
+                prop_assert!(model.contains(&r));
+            }
         }
     }
 }
