@@ -286,7 +286,6 @@ fn bit_buffer_for_write<'a>(
         .expect("key found or just added");
     let buf = match &mut obj.value {
         Value::Str(s) => s.make_raw(),
-        #[allow(unreachable_patterns)]
         _ => unreachable!("type checked above"),
     };
     let mut grown = !exists;
@@ -314,7 +313,6 @@ fn with_string_for_read<R>(
         }
         Some(o) => match &o.value {
             Value::Str(s) => Some(s.with_bytes(|b| f(c, b))),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 None
@@ -643,7 +641,6 @@ fn bitop_command(srv: &mut Server, c: &mut Client) {
                         bitop_fold(&mut res, b, op);
                     }
                 }),
-                #[allow(unreachable_patterns)]
                 _ => wrong = true,
             },
         }
@@ -823,7 +820,6 @@ fn bitfield_generic(srv: &mut Server, c: &mut Client, read_only_cmd: bool) {
                         }
                     });
                 }
-                #[allow(unreachable_patterns)]
                 _ => c.out.error(WRONGTYPE),
             },
         }

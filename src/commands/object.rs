@@ -83,7 +83,6 @@ fn object_refcount_command(srv: &mut Server, c: &mut Client) {
             );
         let shared = match &o.value {
             Value::Str(RStr::Int(n)) => (0..SHARED_INTEGERS).contains(n) && !per_key_clock,
-            #[allow(unreachable_patterns)]
             _ => false,
         };
         c.out.int(if shared { SHARED_REFCOUNT } else { 1 });

@@ -69,7 +69,6 @@ fn reply_string_of(srv: &mut Server, c: &mut Client, key: &[u8]) -> bool {
                 s.with_bytes(|b| c.out.bulk(b));
                 true
             }
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 false
@@ -391,7 +390,6 @@ fn string_len_for_write(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<
         None => Ok(None),
         Some(o) => match &o.value {
             Value::Str(s) => Ok(Some(s.len() as i64)),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 Err(())
@@ -409,7 +407,6 @@ fn raw_buffer<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> &'a mut Vec<u8>
         .expect("string key looked up by the caller");
     match &mut obj.value {
         Value::Str(s) => s.make_raw(),
-        #[allow(unreachable_patterns)]
         _ => unreachable!("type checked by the caller"),
     }
 }
@@ -447,7 +444,6 @@ fn strlen_command(srv: &mut Server, c: &mut Client) {
         None => c.out.int(0),
         Some(o) => match &o.value {
             Value::Str(s) => c.out.int(s.len() as i64),
-            #[allow(unreachable_patterns)]
             _ => c.out.error(WRONGTYPE),
         },
     }
@@ -492,7 +488,6 @@ fn getrange_command(srv: &mut Server, c: &mut Client) {
                 Some((from, to)) => c.out.bulk(&b[from..=to]),
                 None => c.out.bulk(b""),
             }),
-            #[allow(unreachable_patterns)]
             _ => c.out.error(WRONGTYPE),
         },
     }
@@ -567,7 +562,6 @@ fn incr_key(srv: &mut Server, c: &mut Client, key: &[u8], by: i64) {
                     Some(v) => v,
                     None => return c.out.error(errors::NOT_INTEGER),
                 },
-                #[allow(unreachable_patterns)]
                 _ => return c.out.error(WRONGTYPE),
             };
             let Some(new) = current.checked_add(by) else {
@@ -619,7 +613,6 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
         None => None,
         Some(o) => match &o.value {
             Value::Str(s) => Some(s.to_vec()),
-            #[allow(unreachable_patterns)]
             _ => {
                 c.out.error(WRONGTYPE);
                 return;
@@ -662,7 +655,6 @@ fn mget_command(srv: &mut Server, c: &mut Client) {
         match srv.lookup_read(c.db, &key) {
             Some(o) => match &o.value {
                 Value::Str(s) => s.with_bytes(|b| c.out.bulk(b)),
-                #[allow(unreachable_patterns)]
                 _ => c.out.null(),
             },
             None => c.out.null(),
@@ -816,7 +808,6 @@ fn lcs_command(srv: &mut Server, c: &mut Client) {
         let key = std::mem::take(&mut c.argv[n + 1]);
         *slot = srv.lookup_read(c.db, &key).map(|o| match &o.value {
             Value::Str(v) => Some(v.to_vec()),
-            #[allow(unreachable_patterns)]
             _ => None,
         });
         c.argv[n + 1] = key;
