@@ -58,12 +58,6 @@ static size_t format_ld_human(long double v, char *out, size_t cap) {
     return l;
 }
 
-/* Returns 1 when `s` is a valid long double as INCRBYFLOAT accepts it. */
-int ferrodis_ld_valid(const char *s, size_t len) {
-    long double v;
-    return parse_ld(s, len, &v);
-}
-
 /* base + incr, formatted into out. `base` may be NULL (a missing key counts as 0).
  * Returns the length written, or -1 if an operand is not a valid number, -2 if the result is NaN
  * or infinite, -3 if `out` is too small. */

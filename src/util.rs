@@ -83,7 +83,6 @@ extern "C" {
         out: *mut u8,
         cap: usize,
     ) -> libc::c_long;
-    fn ferrodis_ld_valid(s: *const u8, len: usize) -> libc::c_int;
     fn ferrodis_fmt_g17(v: f64, out: *mut u8, cap: usize) -> usize;
 }
 
@@ -118,12 +117,6 @@ pub fn long_double_add(base: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, Long
         n if n < 0 => Err(LongDoubleError::NotANumber),
         n => Ok(out[..n as usize].to_vec()),
     }
-}
-
-/// True when `s` parses as a long double the way INCRBYFLOAT requires.
-pub fn is_long_double(s: &[u8]) -> bool {
-    // SAFETY: the pointer is valid for `s.len()` bytes.
-    unsafe { ferrodis_ld_valid(s.as_ptr(), s.len()) == 1 }
 }
 
 /// Appends `v` formatted as C's "%.17g" (Redis 7.0's format for doubles in replies).

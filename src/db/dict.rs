@@ -107,15 +107,6 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         self.tables[0].buckets.len() + self.tables[1].buckets.len()
     }
 
-    pub fn table_sizes(&self) -> (usize, usize, usize, usize) {
-        (
-            self.tables[0].buckets.len(),
-            self.tables[0].used,
-            self.tables[1].buckets.len(),
-            self.tables[1].used,
-        )
-    }
-
     pub fn is_rehashing(&self) -> bool {
         self.rehash_idx.is_some()
     }

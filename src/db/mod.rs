@@ -224,16 +224,6 @@ impl Server {
         self.dbs[db].expires.remove(key).is_some()
     }
 
-    /// Does the key exist (after lazy expiry)? Doesn't touch stats or the access clock.
-    pub fn key_exists(&mut self, db: usize, key: &[u8]) -> bool {
-        self.lookup_key(
-            db,
-            key,
-            lookup::NOTOUCH | lookup::NOSTATS | lookup::NONOTIFY,
-        )
-        .is_some()
-    }
-
     /// Removes every key of one database (or all when `db` is None). Returns keys removed.
     /// Transactions WATCHing a removed key are failed first, while the keys still exist.
     pub fn empty_data(&mut self, db: Option<usize>) -> usize {

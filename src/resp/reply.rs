@@ -88,12 +88,6 @@ impl ReplyBuf {
         !self.buf.is_empty() || !self.list.is_empty()
     }
 
-    /// Bytes waiting to be written.
-    pub fn pending_bytes(&self) -> usize {
-        let total = self.buf.len() + self.list.iter().map(|c| c.len()).sum::<usize>();
-        total - self.sent
-    }
-
     /// Bytes allocated for the first buffer.
     pub fn buf_capacity(&self) -> usize {
         self.buf.capacity()
@@ -470,18 +464,6 @@ impl ReplyBuf {
         } else {
             self.raw(b",");
             self.raw(&s);
-            self.raw(b"\r\n");
-        }
-    }
-
-    /// A double already rendered in human form (INCRBYFLOAT results): bulk in RESP2, double in
-    /// RESP3.
-    pub fn human_double(&mut self, s: &[u8]) {
-        if self.resp == 2 {
-            self.bulk(s);
-        } else {
-            self.raw(b",");
-            self.raw(s);
             self.raw(b"\r\n");
         }
     }

@@ -59,38 +59,29 @@ fn resize_query_buffer(c: &mut crate::client::Client, now_ms: i64) {
 }
 
 /// Bytes allocated by the server, from jemalloc's global statistics (refreshes the stats
-/// epoch: for INFO and the cron, not for per-command checks — see `UsedMemory`).
+/// epoch: for INFO and the cron, not for per-command checks — see `used_memory`).
 pub fn allocated_bytes() -> usize {
     use tikv_jemalloc_ctl::{epoch, stats};
     let _ = epoch::advance();
     stats::allocated::read().unwrap_or(0)
 }
 
-/// The server's live heap size, read cheaply: jemalloc keeps per-thread counters of bytes
-/// allocated and freed, and all data is allocated and freed by the main thread, so their
-/// difference is what Redis calls `used_memory` (a running total of usable sizes). Reading it is
-/// two loads, which makes it fit for the per-command `maxmemory` check.
-pub struct UsedMemory {
-    allocated: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
-    deallocated: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
-}
-
-impl UsedMemory {
-    /// Must be created on the thread that owns the data (the event-loop thread).
-    pub fn for_current_thread() -> UsedMemory {
-        use tikv_jemalloc_ctl::thread;
-        UsedMemory {
-            allocated: thread::allocatedp::read().ok(),
-            deallocated: thread::deallocatedp::read().ok(),
-        }
+/// The server's live heap size (Redis' `used_memory`), read cheaply: jemalloc keeps per-thread
+/// counters of bytes allocated and freed, and all data is allocated and freed by the event-loop
+/// thread, so their difference is the running total of usable sizes Redis keeps. Reading it is
+/// two loads, which makes it fit for the per-command `maxmemory` check and dict growth checks.
+/// Falls back to jemalloc's global statistics if the counters are unavailable.
+pub fn used_memory() -> usize {
+    thread_local! {
+        static COUNTERS: Option<(tikv_jemalloc_ctl::thread::ThreadLocal<u64>, tikv_jemalloc_ctl::thread::ThreadLocal<u64>)> = {
+            use tikv_jemalloc_ctl::thread;
+            thread::allocatedp::read().ok().zip(thread::deallocatedp::read().ok())
+        };
     }
-
-    pub fn get(&self) -> usize {
-        match (&self.allocated, &self.deallocated) {
-            (Some(a), Some(d)) => a.get().saturating_sub(d.get()) as usize,
-            _ => allocated_bytes(),
-        }
-    }
+    COUNTERS.with(|c| match c {
+        Some((alloc, dealloc)) => alloc.get().saturating_sub(dealloc.get()) as usize,
+        None => allocated_bytes(),
+    })
 }
 
 impl Server {

@@ -111,16 +111,11 @@ use crate::server::Server;
 /// Load factor above which a keyspace dict grows whatever memory says (chains get too long).
 const MAX_LOAD_FACTOR: f64 = 1.618;
 
-thread_local! {
-    /// The event-loop thread's allocation counters (all data lives on that thread).
-    static USED: super::cron::UsedMemory = super::cron::UsedMemory::for_current_thread();
-}
-
 /// The keyspace dicts' growth check: below the maximum load factor, a dict grows only if its
 /// new table of `more` bytes fits under `limit` (Redis' `dictExpandAllowed` /
 /// `overMaxmemoryAfterAlloc`: a full table is slower but evicts nothing).
 pub fn keyspace_expand_allowed(more: usize, load_factor: f64, limit: usize) -> bool {
-    load_factor > MAX_LOAD_FACTOR || limit == 0 || USED.with(|u| u.get()) + more <= limit
+    load_factor > MAX_LOAD_FACTOR || limit == 0 || super::cron::used_memory() + more <= limit
 }
 
 /// Candidates kept between eviction rounds (Redis' `EVPOOL_SIZE`).

@@ -173,7 +173,6 @@ pub struct Server {
     /// link), as Redis' `stat_clients_type_memory`: normal plus pub/sub is what
     /// `maxmemory-clients` limits.
     pub clients_mem_by_class: [usize; 4],
-    pub used_memory_counter: cron::UsedMemory,
     /// The process's oom_score_adj before we first changed it; Some while we manage it.
     pub oom_score_base: Option<i64>,
     /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RDB loading and RESTORE skip payload checksums.
@@ -248,7 +247,6 @@ impl Server {
             reply_buffer_peak_reset_ms: 5000,
             reply_buffer_resizing: true,
             clients_mem_by_class: [0; 4],
-            used_memory_counter: cron::UsedMemory::for_current_thread(),
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
             skip_checksum_validation: false,
@@ -394,6 +392,6 @@ impl Server {
 
     /// Memory in use (Redis' `used_memory`).
     pub fn used_memory(&self) -> usize {
-        self.used_memory_counter.get()
+        cron::used_memory()
     }
 }
