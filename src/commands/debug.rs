@@ -252,13 +252,15 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     let serialized = match &o.value {
         Value::Str(s) => rdb_string_len(s, compression),
         // An intset is saved as one string holding its blob.
-        Value::Set(SetValue::Intset(is)) => rdb_raw_len(is.as_bytes(), compression),
-        Value::Set(SetValue::Hashtable(d)) => {
-            rdb_len_len(d.len())
-                + d.iter()
-                    .map(|(k, _)| rdb_raw_len(k, compression))
-                    .sum::<usize>()
-        }
+        Value::Set(s) => match &**s {
+            SetValue::Intset(is) => rdb_raw_len(is.as_bytes(), compression),
+            SetValue::Hashtable(d) => {
+                rdb_len_len(d.len())
+                    + d.iter()
+                        .map(|(k, _)| rdb_raw_len(k, compression))
+                        .sum::<usize>()
+            }
+        },
     };
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
@@ -370,12 +372,7 @@ fn debug_populate(srv: &mut Server, c: &mut Client) {
             val.resize(valsize, 0);
         }
         // Values are created as plain strings (never integer-encoded), as Redis does here.
-        let v = if val.len() <= crate::types::string::EMBSTR_MAX {
-            RStr::Emb(val.into_boxed_slice())
-        } else {
-            RStr::Raw(val)
-        };
-        srv.db_add(db, &key, Value::Str(v));
+        srv.db_add(db, &key, Value::Str(RStr::plain(val)));
         srv.signal_modified_key(db, &key);
     }
     c.out.ok();
@@ -757,19 +754,16 @@ mod tests {
         assert_eq!(rdb_string_len(&RStr::Int(1000), true), 3);
         assert_eq!(rdb_string_len(&RStr::Int(100_000), true), 5);
         assert_eq!(rdb_string_len(&RStr::Int(1 << 40), true), 1 + 13);
-        assert_eq!(
-            rdb_string_len(&RStr::Emb(b"hello".to_vec().into()), true),
-            6
-        );
-        assert_eq!(rdb_string_len(&RStr::Raw(vec![b'x'; 100]), false), 102);
-        assert_eq!(rdb_string_len(&RStr::Raw(b"12".to_vec()), true), 2);
-        assert_eq!(rdb_string_len(&RStr::Raw(b"012".to_vec()), true), 4);
+        assert_eq!(rdb_string_len(&RStr::plain(b"hello".to_vec()), true), 6);
+        assert_eq!(rdb_string_len(&RStr::raw(vec![b'x'; 100]), false), 102);
+        assert_eq!(rdb_string_len(&RStr::raw(b"12".to_vec()), true), 2);
+        assert_eq!(rdb_string_len(&RStr::raw(b"012".to_vec()), true), 4);
         // Values checked against Redis 7.0.15's DEBUG OBJECT: 126 'a' and 101 bytes of
         // zeros ending in 'x' compress to 13 bytes in all.
-        assert_eq!(rdb_string_len(&RStr::Raw(vec![b'a'; 126]), true), 13);
+        assert_eq!(rdb_string_len(&RStr::raw(vec![b'a'; 126]), true), 13);
         let mut z = vec![0u8; 100];
         z.push(b'x');
-        assert_eq!(rdb_string_len(&RStr::Raw(z), true), 13);
+        assert_eq!(rdb_string_len(&RStr::raw(z), true), 13);
     }
 
     #[test]

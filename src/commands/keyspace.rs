@@ -307,7 +307,7 @@ fn copy_key(
 fn duplicate(v: &Value) -> Value {
     match v {
         Value::Str(s) => Value::Str(s.clone()),
-        Value::Set(s) => Value::Set(s.duplicate()),
+        Value::Set(s) => Value::Set(Box::new(s.duplicate())),
     }
 }
 

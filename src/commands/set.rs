@@ -97,7 +97,11 @@ fn sadd_command(srv: &mut Server, c: &mut Client) {
             c.argv[1] = key;
             return;
         }
-        Kind::Missing => srv.db_add(db, &key, Value::Set(SetValue::for_first(&c.argv[2]))),
+        Kind::Missing => srv.db_add(
+            db,
+            &key,
+            Value::Set(Box::new(SetValue::for_first(&c.argv[2]))),
+        ),
         Kind::Set => {}
     }
     let max = srv.config.set_max_intset_entries;
@@ -185,7 +189,7 @@ fn smove_command(srv: &mut Server, c: &mut Client) {
         srv.notify_keyspace_event(notify::GENERIC, "del", &src, db);
     }
     if dst_kind == Kind::Missing {
-        srv.db_add(db, &dst, Value::Set(SetValue::for_first(&ele)));
+        srv.db_add(db, &dst, Value::Set(Box::new(SetValue::for_first(&ele))));
     }
     srv.signal_modified_key(db, &src);
     srv.dirty += 1;
@@ -656,7 +660,7 @@ fn store_result(srv: &mut Server, c: &mut Client, dst: &[u8], r: SetValue, event
     let db = c.db;
     let n = r.len();
     if n > 0 {
-        srv.set_key(db, dst, Value::Set(r), false);
+        srv.set_key(db, dst, Value::Set(Box::new(r)), false);
         c.out.int(n as i64);
         srv.flush_self_pushes(c);
         srv.notify_keyspace_event(notify::SET, event, dst, db);

@@ -4,6 +4,7 @@
 //! 7.0, so that encoding conversions are explicit and the reported name can't drift from the
 //! representation actually used.
 
+pub mod embstr;
 pub mod listpack;
 pub mod set;
 pub mod string;
@@ -15,7 +16,9 @@ pub use string::RStr;
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
-    Set(SetValue),
+    // Collections are boxed so that a `Value` is two words whatever the type: it is stored
+    // inline in every keyspace dict node, whose size is what most keys cost.
+    Set(Box<SetValue>),
 }
 
 impl Value {

@@ -6,6 +6,7 @@
 //! Redis decides between them exactly this way (`tryObjectEncoding`), and `OBJECT ENCODING`
 //! exposes the decision, so we keep the same rules.
 
+use super::embstr::EmbStr;
 use crate::util;
 
 /// Longest string Redis stores as `embstr`.
@@ -14,8 +15,10 @@ pub const EMBSTR_MAX: usize = 44;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RStr {
     Int(i64),
-    Emb(Box<[u8]>),
-    Raw(Vec<u8>),
+    Emb(EmbStr),
+    /// Boxed so that `RStr` (and with it every keyspace entry) stays two words; the extra
+    /// allocation plays the part of Redis' separate robj + sds for raw strings.
+    Raw(Box<Vec<u8>>),
 }
 
 impl RStr {
@@ -28,9 +31,9 @@ impl RStr {
             }
         }
         if b.len() <= EMBSTR_MAX {
-            RStr::Emb(b.into_boxed_slice())
+            RStr::Emb(EmbStr::new(&b))
         } else {
-            RStr::Raw(b)
+            RStr::Raw(Box::new(b))
         }
     }
 
@@ -38,15 +41,15 @@ impl RStr {
     /// used e.g. for INCRBYFLOAT results): `embstr` when short, `raw` otherwise.
     pub fn plain(b: Vec<u8>) -> RStr {
         if b.len() <= EMBSTR_MAX {
-            RStr::Emb(b.into_boxed_slice())
+            RStr::Emb(EmbStr::new(&b))
         } else {
-            RStr::Raw(b)
+            RStr::Raw(Box::new(b))
         }
     }
 
     /// A string that will be modified in place: always `raw`.
     pub fn raw(b: Vec<u8>) -> RStr {
-        RStr::Raw(b)
+        RStr::Raw(Box::new(b))
     }
 
     pub fn encoding_name(&self) -> &'static str {
@@ -62,7 +65,7 @@ impl RStr {
         match self {
             RStr::Int(n) => util::i64_bytes(*n),
             RStr::Emb(b) => b.to_vec(),
-            RStr::Raw(b) => b.clone(),
+            RStr::Raw(b) => b.to_vec(),
         }
     }
 
@@ -106,7 +109,7 @@ impl RStr {
     /// Turns the value into a `raw` string and returns its buffer for in-place edits.
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, RStr::Raw(_)) {
-            *self = RStr::Raw(self.to_vec());
+            *self = RStr::Raw(Box::new(self.to_vec()));
         }
         match self {
             RStr::Raw(b) => b,
