@@ -223,10 +223,9 @@ fn relocate_key(
     expire: Option<i64>,
     (from_event, to_event): (&str, &str),
 ) -> bool {
-    let Some(obj) = srv.dbs[from_db].dict.remove(from) else {
+    let Some(obj) = srv.dbs[from_db].take(from) else {
         return false;
     };
-    srv.dbs[from_db].expires.remove(from);
     srv.db_add_obj(to_db, to, obj);
     if let Some(when) = expire {
         srv.set_expire(to_db, to, when);

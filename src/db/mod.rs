@@ -11,10 +11,103 @@ pub use dict::Dict;
 
 pub type Key = Box<[u8]>;
 
+/// The main dict of a database. Reading goes through `Deref`; the mutations that could free or
+/// replace a key's bytes (remove, clear, insert) are only reachable inside this module, because
+/// the expires dict borrows those bytes (see [`KeyRef`]) and every removal must drop the
+/// expire entry first.
+pub struct Keyspace(Dict<Key, Obj>);
+
+impl std::ops::Deref for Keyspace {
+    type Target = Dict<Key, Obj>;
+    fn deref(&self) -> &Dict<Key, Obj> {
+        &self.0
+    }
+}
+
+impl Keyspace {
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
+        self.0.get_mut(key)
+    }
+    /// Incremental rehashing and shrinking (server cron): keys move between tables, but the
+    /// bytes a `Key` box owns stay where they are.
+    pub fn rehash_for_ms(&mut self, ms: u64) -> usize {
+        self.0.rehash_for_ms(ms)
+    }
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit()
+    }
+    pub fn set_memory_limit(&mut self, limit: usize) {
+        self.0.memory_limit = limit;
+    }
+    pub fn set_resize_allowed(&mut self, allowed: bool) {
+        self.0.resize_allowed = allowed;
+    }
+}
+
+/// A key of the expires dict: the bytes of the same key in the main dict, not a copy — as Redis
+/// shares the sds between its two dicts. A TTL then costs one 32-byte node and a bucket, like
+/// Redis' dictEntry.
+///
+/// Invariant (kept by the `Db`/`Server` methods of this module, the only code that can remove
+/// keys from the main dict): an expires entry exists only while its key is in the main dict,
+/// and is removed before that key is. Keys are boxed, so rehashing the main dict moves nodes
+/// but never the bytes pointed at.
+pub struct KeyRef {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a KeyRef is a shared borrow of bytes owned by the main dict of the same `Db`; both
+// dicts always move between threads together (they are fields of one `Db`), like `&[u8]`.
+unsafe impl Send for KeyRef {}
+
+impl KeyRef {
+    fn of(key: &Key) -> KeyRef {
+        KeyRef {
+            ptr: key.as_ptr(),
+            len: key.len(),
+        }
+    }
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: by the invariant above the main dict still owns these `len` bytes, unchanged
+        // (keys are immutable), for as long as this entry is in the expires dict.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for KeyRef {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::ops::Deref for KeyRef {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+// Hash and equality are those of the bytes, so lookups by `&[u8]` find the entry.
+impl std::hash::Hash for KeyRef {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_bytes().hash(h)
+    }
+}
+
+impl PartialEq for KeyRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for KeyRef {}
+
 pub struct Db {
     pub id: usize,
-    pub dict: Dict<Key, Obj>,
-    pub expires: Dict<Key, i64>,
+    pub dict: Keyspace,
+    pub expires: Dict<KeyRef, i64>,
     /// Running average TTL of keys sampled by the active expire cycle (INFO keyspace avg_ttl).
     pub avg_ttl: i64,
     /// Where the active expire cycle resumes in `expires`.
@@ -29,7 +122,7 @@ impl Db {
         expires.expand_allowed = dict.expand_allowed;
         Db {
             id,
-            dict,
+            dict: Keyspace(dict),
             expires,
             avg_ttl: 0,
             expires_cursor: 0,
@@ -42,6 +135,13 @@ impl Db {
 
     pub fn is_empty(&self) -> bool {
         self.dict.is_empty()
+    }
+
+    /// Removes a key with its expire and returns its object (deletion, MOVE, RENAME).
+    pub fn take(&mut self, key: &[u8]) -> Option<Obj> {
+        // The expire entry borrows the key's bytes: it goes first.
+        self.expires.remove(key);
+        self.dict.0.remove(key)
     }
 
     /// The absolute expire time in ms, or None.
@@ -174,7 +274,7 @@ impl Server {
     /// and MOVE move the object itself in Redis). Raises the `new` keyspace event, as every key
     /// creation does.
     pub fn db_add_obj(&mut self, db: usize, key: &[u8], obj: Obj) {
-        self.dbs[db].dict.insert_new(key.into(), obj);
+        self.dbs[db].dict.0.insert_new(key.into(), obj);
         self.notify_keyspace_event(crate::config::table::notify::NEW, "new", key, db);
     }
 
@@ -202,21 +302,14 @@ impl Server {
 
     /// Removes a key and its expire. Returns true if it existed.
     pub fn db_delete(&mut self, db: usize, key: &[u8]) -> bool {
-        let d = &mut self.dbs[db];
-        if d.dict.remove(key).is_some() {
-            d.expires.remove(key);
-            true
-        } else {
-            false
-        }
+        self.dbs[db].take(key).is_some()
     }
 
     /// Sets an absolute expire time (ms) on an existing key.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64) {
         let d = &mut self.dbs[db];
         if let Some((k, _)) = d.dict.get_key_value(key) {
-            let k = k.clone();
-            d.expires.insert(k, when_ms);
+            d.expires.insert(KeyRef::of(k), when_ms);
         }
     }
 
@@ -235,8 +328,9 @@ impl Server {
         let mut removed = 0;
         for i in range {
             removed += self.dbs[i].len();
-            self.dbs[i].dict.clear();
+            // Expires first: they borrow the main dict's keys.
             self.dbs[i].expires.clear();
+            self.dbs[i].dict.0.clear();
             self.dbs[i].avg_ttl = 0;
             self.dbs[i].expires_cursor = 0;
         }

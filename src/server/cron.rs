@@ -155,7 +155,7 @@ impl Server {
                         sampled += 1;
                         // A key lives through the millisecond it expires at (`now > when`).
                         if now > *when {
-                            keys.push(k.clone());
+                            keys.push(Box::<[u8]>::from(k.as_bytes()));
                         } else if *when > now {
                             ttl_sum += *when - now;
                             ttl_samples += 1;

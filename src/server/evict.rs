@@ -198,7 +198,7 @@ impl Server {
     pub fn publish_maxmemory(&mut self) {
         let limit = self.config.maxmemory.max(0) as usize;
         for db in self.dbs.iter_mut() {
-            db.dict.memory_limit = limit;
+            db.dict.set_memory_limit(limit);
             db.expires.memory_limit = limit;
         }
     }
@@ -323,7 +323,7 @@ impl Server {
             } else {
                 db.expires
                     .random_entry(&mut self.rng)
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, _)| Box::from(k.as_bytes()))
             };
             if let Some(k) = key {
                 return Some((j, k));
