@@ -6,6 +6,7 @@
 
 pub mod embstr;
 pub mod listpack;
+pub mod rawstr;
 pub mod set;
 pub mod string;
 
