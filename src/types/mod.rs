@@ -5,6 +5,7 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod hll;
 pub mod listpack;
 pub mod rawstr;
 pub mod set;
