@@ -9,7 +9,7 @@ use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
-use crate::types::{RStr, SetValue, Value};
+use crate::types::{HashValue, RStr, SetValue, Value};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -162,17 +162,35 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         ("htstats", 3) => debug_htstats(srv, c),
         ("htstats-key", 3) => {
             let key = c.argv[2].clone();
-            if srv
-                .lookup_key(c.db, &key, crate::db::lookup::NOTOUCH)
-                .is_none()
-            {
+            let Some(o) = srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) else {
                 c.out.error(crate::commands::errors::NO_SUCH_KEY);
                 return;
+            };
+            let mut s = String::new();
+            let is_table = match &o.value {
+                Value::Set(set) => match &**set {
+                    SetValue::Hashtable(d) => {
+                        dict_stats(&mut s, d);
+                        true
+                    }
+                    _ => false,
+                },
+                Value::Hash(h) => match &**h {
+                    HashValue::Hashtable(d) => {
+                        dict_stats(&mut s, d);
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !is_table {
+                c.out.error(
+                    "The value stored at the specified key is not represented using an hash table",
+                );
+                return;
             }
-            // Only strings exist so far, and none of their encodings is a hash table.
-            c.out.error(
-                "The value stored at the specified key is not represented using an hash table",
-            );
+            c.out.verbatim(s.as_bytes(), "txt");
         }
         ("stringmatch-test", 2) => {
             stringmatch_fuzz(srv);
@@ -258,6 +276,19 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
                 rdb_len_len(d.len())
                     + d.iter()
                         .map(|(k, _)| rdb_raw_len(k, compression))
+                        .sum::<usize>()
+            }
+        },
+        Value::Hash(h) => match &**h {
+            // A listpack is saved as one string holding its bytes.
+            HashValue::Listpack(lp) => rdb_raw_len(lp.as_bytes(), compression),
+            HashValue::Hashtable(d) => {
+                rdb_len_len(d.len())
+                    + d.iter()
+                        .map(|(e, _)| {
+                            rdb_raw_len(e.field(), compression)
+                                + rdb_raw_len(e.value(), compression)
+                        })
                         .sum::<usize>()
             }
         },
@@ -397,6 +428,7 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
 /// Type codes of Redis' object types, which enter the digest.
 const OBJ_STRING: u32 = 0;
 const OBJ_SET: u32 = 2;
+const OBJ_HASH: u32 = 4;
 
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
@@ -409,6 +441,16 @@ fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
             // Members are XORed in, so their order doesn't matter.
             for m in s.members() {
                 xor_digest(digest, &m.to_vec());
+            }
+        }
+        Value::Hash(h) => {
+            mix_digest(digest, &OBJ_HASH.to_be_bytes());
+            // Each pair is digested on its own (field then value), and the pairs XORed in.
+            for (f, v) in h.iter() {
+                let mut pair = [0u8; 20];
+                mix_digest(&mut pair, &f.to_vec());
+                mix_digest(&mut pair, &v.to_vec());
+                xor_digest(digest, &pair);
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keyspace;
@@ -124,6 +125,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
+        .or_else(|| hash::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

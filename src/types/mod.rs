@@ -5,12 +5,14 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod hash;
 pub mod hll;
 pub mod listpack;
 pub mod rawstr;
 pub mod set;
 pub mod string;
 
+pub use hash::HashValue;
 pub use set::SetValue;
 pub use string::RStr;
 
@@ -21,6 +23,7 @@ pub enum Value {
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
     // inline in every keyspace dict node, whose size is what most keys cost.
     Set(Box<SetValue>),
+    Hash(Box<HashValue>),
 }
 
 impl Value {
@@ -29,6 +32,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
         }
     }
 
@@ -37,6 +41,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
         }
     }
 }
