@@ -1,22 +1,34 @@
-//! One field of a hashtable-encoded hash: the field and its value share a single allocation.
+//! One field of a hashtable-encoded hash: the field and its value share a single allocation,
+//! reached through a thin pointer.
 //!
-//! Redis keeps a dict entry (24 bytes) pointing at two sds strings. Here the dict node holds a
-//! boxed slice (the node is then 24 bytes too) whose bytes are
+//! Redis keeps a dict entry (24 bytes) pointing at two sds strings. Here the dict node holds one
+//! pointer-sized `HashEntry` (the node is 16 bytes: entry and chain link) to the bytes
 //!
 //! ```text
-//! [field length, LEB128: 1 byte below 128] [field bytes] [value bytes]
+//! [field length] [value length] [field bytes] [value bytes]
+//!  LEB128 varints: 1 byte each below 128
 //! ```
 //!
-//! so each field costs one allocation instead of two, with one byte of header instead of two sds
-//! headers and terminators: never more memory than Redis for the same data.
+//! so each field costs a 16-byte node and one allocation with two bytes of header, against
+//! Redis' entry plus two sds allocations with their headers and terminators: never more memory
+//! than Redis for the same data.
 //!
 //! The entry hashes and compares as its field alone (and borrows as `[u8]` for lookups), which
 //! is what lets the dict find it by field while it carries the value.
 
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
+use std::ptr::NonNull;
 
-pub struct HashEntry(Box<[u8]>);
+pub struct HashEntry {
+    /// The first byte of a boxed `[u8]` whose length the header gives (see `total_len`).
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a HashEntry uniquely owns its allocation, exactly like the Box<[u8]> it came from.
+unsafe impl Send for HashEntry {}
+// SAFETY: shared access only reads the bytes.
+unsafe impl Sync for HashEntry {}
 
 /// Bytes the LEB128 form of `n` takes.
 fn varint_len(mut n: usize) -> usize {
@@ -28,55 +40,97 @@ fn varint_len(mut n: usize) -> usize {
     len
 }
 
+fn push_varint(b: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        b.push((n as u8 & 0x7F) | 0x80);
+        n >>= 7;
+    }
+    b.push(n as u8);
+}
+
 impl HashEntry {
     pub fn new(field: &[u8], value: &[u8]) -> HashEntry {
-        let mut b = Vec::with_capacity(varint_len(field.len()) + field.len() + value.len());
-        let mut n = field.len();
-        while n >= 0x80 {
-            b.push((n as u8 & 0x7F) | 0x80);
-            n >>= 7;
-        }
-        b.push(n as u8);
+        let size = varint_len(field.len()) + varint_len(value.len()) + field.len() + value.len();
+        let mut b = Vec::with_capacity(size);
+        push_varint(&mut b, field.len());
+        push_varint(&mut b, value.len());
         b.extend_from_slice(field);
         b.extend_from_slice(value);
         // Exact capacity: turning it into a boxed slice doesn't reallocate.
-        HashEntry(b.into_boxed_slice())
+        let raw = Box::into_raw(b.into_boxed_slice()) as *mut u8;
+        HashEntry {
+            // SAFETY: a boxed slice of at least two bytes is never null.
+            ptr: unsafe { NonNull::new_unchecked(raw) },
+        }
     }
 
-    /// Where the field starts and how long it is.
+    /// Reads the varint starting `at` bytes into the allocation: (value, bytes used).
     #[inline]
-    fn field_span(&self) -> (usize, usize) {
-        let b = &self.0;
-        let mut len = 0usize;
+    fn varint_at(&self, at: usize) -> (usize, usize) {
+        let mut n = 0usize;
         let mut shift = 0;
-        let mut i = 0;
+        let mut i = at;
         loop {
-            let byte = b[i];
-            len |= ((byte & 0x7F) as usize) << shift;
+            // SAFETY: `new` wrote two complete varints at the start of the allocation; the
+            // reads stop at each one's last byte (high bit clear), so they stay in bounds.
+            let byte = unsafe { *self.ptr.as_ptr().add(i) };
+            n |= ((byte & 0x7F) as usize) << shift;
             i += 1;
             if byte & 0x80 == 0 {
-                return (i, len);
+                return (n, i - at);
             }
             shift += 7;
         }
     }
 
+    /// (header bytes, field length, value length).
+    #[inline]
+    fn layout(&self) -> (usize, usize, usize) {
+        let (flen, a) = self.varint_at(0);
+        let (vlen, b) = self.varint_at(a);
+        (a + b, flen, vlen)
+    }
+
+    /// The whole allocation.
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        let (h, f, v) = self.layout();
+        // SAFETY: the allocation is a boxed slice of exactly h + f + v initialised bytes,
+        // owned by self and not mutated while borrowed.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), h + f + v) }
+    }
+
     #[inline]
     pub fn field(&self) -> &[u8] {
-        let (start, len) = self.field_span();
-        &self.0[start..start + len]
+        let (h, f, _) = self.layout();
+        &self.bytes()[h..h + f]
     }
 
     #[inline]
     pub fn value(&self) -> &[u8] {
-        let (start, len) = self.field_span();
-        &self.0[start + len..]
+        let (h, f, _) = self.layout();
+        &self.bytes()[h + f..]
+    }
+
+    /// Bytes allocated for field, value and header.
+    pub fn alloc_len(&self) -> usize {
+        self.bytes().len()
     }
 
     /// Replaces the value (a new allocation sized for it; the field is kept).
     pub fn set_value(&mut self, value: &[u8]) {
         let e = HashEntry::new(self.field(), value);
         *self = e;
+    }
+}
+
+impl Drop for HashEntry {
+    fn drop(&mut self) {
+        let (h, f, v) = self.layout();
+        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), h + f + v);
+        // SAFETY: `ptr` came from `Box::into_raw` of a boxed slice of exactly this length,
+        // and is released only here, once.
+        drop(unsafe { Box::from_raw(slice) });
     }
 }
 
@@ -123,11 +177,26 @@ mod tests {
             let mut e = HashEntry::new(&field, b"value");
             assert_eq!(e.field(), &field[..]);
             assert_eq!(e.value(), b"value");
-            assert_eq!(e.0.len(), varint_len(flen) + flen + 5);
+            assert_eq!(e.alloc_len(), varint_len(flen) + 1 + flen + 5);
             e.set_value(b"");
             assert_eq!(e.field(), &field[..]);
             assert_eq!(e.value(), b"");
+            let long = vec![b'v'; flen * 2];
+            e.set_value(&long);
+            assert_eq!(e.field(), &field[..]);
+            assert_eq!(e.value(), &long[..]);
+            assert_eq!(
+                e.alloc_len(),
+                varint_len(flen) + varint_len(flen * 2) + flen * 3
+            );
         }
+    }
+
+    #[test]
+    fn an_entry_is_one_pointer() {
+        // What keeps a dict node at 16 bytes (entry + chain link).
+        assert_eq!(std::mem::size_of::<HashEntry>(), 8);
+        assert_eq!(std::mem::size_of::<Option<HashEntry>>(), 8);
     }
 
     #[test]
