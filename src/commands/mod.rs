@@ -24,6 +24,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
@@ -126,6 +127,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| set::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
+        .or_else(|| sort::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

@@ -20,8 +20,8 @@ use rand::Rng;
 
 pub enum HashValue {
     Listpack(Listpack),
-    /// Boxed: a dict's header is over a hundred bytes, and every keyspace entry is as large
-    /// as the largest value variant.
+    /// Boxed: a dict's header is over a hundred bytes, and the keyspace boxes a `HashValue`
+    /// (see `Value`), so its size is what every small listpack hash pays on top of its bytes.
     Hashtable(Box<Dict<HashEntry, ()>>),
 }
 
