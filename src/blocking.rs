@@ -316,6 +316,15 @@ impl Server {
             if self.blocking.states.get(&id).map(|s| s.btype) != Some(btype) {
                 continue;
             }
+            // A client being closed must not take data with it (it goes before the next
+            // sleep and its state with it).
+            if self
+                .clients
+                .get(&id)
+                .is_none_or(|c| c.has(flags::CLOSE_ASAP))
+            {
+                continue;
+            }
             let Some(mut c) = self.clients.remove(&id) else {
                 continue;
             };
@@ -486,4 +495,43 @@ enum Unblock {
     ByCommandTimeout,
     /// CLIENT UNBLOCK id ERROR.
     ByCommandError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_with(arg: &str) -> Client {
+        let mut c = Client::fake(1, 0);
+        c.argv = vec![b"blpop".to_vec(), arg.as_bytes().to_vec()];
+        c
+    }
+
+    fn err(c: &mut Client) -> String {
+        String::from_utf8_lossy(&c.out.take_all()).into_owned()
+    }
+
+    #[test]
+    fn timeouts_are_seconds_rounded_up_to_ms() {
+        let mut c = client_with("0");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(0));
+        let mut c = client_with("0.0001");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(1001));
+        let mut c = client_with("1.5");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(2500));
+        let mut c = client_with("-1");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is negative"));
+        let mut c = client_with("abc");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is not a float or out of range"));
+    }
+
+    #[test]
+    fn only_lists_serve_list_waiters() {
+        let l = Value::List(crate::types::ListValue::new(-2, 0));
+        assert_eq!(block_type_of(&l), Some(BlockType::List));
+        let s = Value::Str(crate::types::RStr::from_bytes(b"x".to_vec()));
+        assert_eq!(block_type_of(&s), None);
+    }
 }
