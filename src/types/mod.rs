@@ -7,12 +7,14 @@
 pub mod embstr;
 pub mod hash;
 pub mod hll;
+pub mod list;
 pub mod listpack;
 pub mod rawstr;
 pub mod set;
 pub mod string;
 
 pub use hash::HashValue;
+pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
 
@@ -21,7 +23,9 @@ pub use string::RStr;
 pub enum Value {
     Str(RStr),
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
-    // inline in every keyspace dict node, whose size is what most keys cost.
+    // inline in every keyspace dict node, whose size is what most keys cost. (A list is a
+    // one-variant enum around a box already.)
+    List(ListValue),
     Set(Box<SetValue>),
     Hash(Box<HashValue>),
 }
@@ -31,6 +35,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
         }
@@ -40,6 +45,7 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
         }
