@@ -41,10 +41,11 @@ use crate::types::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockType {
     List,
+    Stream,
 }
 
 /// Number of block types (for per-type counters).
-const NTYPES: usize = 1;
+const NTYPES: usize = 2;
 
 impl BlockType {
     fn index(self) -> usize {
@@ -56,6 +57,7 @@ impl BlockType {
 pub fn block_type_of(v: &Value) -> Option<BlockType> {
     match v {
         Value::List(_) => Some(BlockType::List),
+        Value::Stream(_) => Some(BlockType::Stream),
         _ => None,
     }
 }
@@ -71,6 +73,15 @@ pub enum BlockData {
         count: Option<usize>,
         /// Served as RPOPLPUSH rather than LMOVE in propagation.
         rpoplpush: bool,
+    },
+    /// XREAD/XREADGROUP: the ID to read after per key (first occurrence of a key wins), the
+    /// COUNT, and for XREADGROUP the group, consumer and NOACK.
+    Stream {
+        ids: Vec<(Vec<u8>, crate::types::stream::StreamId)>,
+        count: usize,
+        group: Option<Vec<u8>>,
+        consumer: Option<Vec<u8>>,
+        noack: bool,
     },
 }
 
@@ -144,6 +155,7 @@ pub fn parse_timeout(c: &mut Client, i: usize, now_ms: i64) -> Option<i64> {
 fn serve_client(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -> bool {
     match st.btype {
         BlockType::List => crate::commands::list::serve_blocked_client(srv, c, st, key),
+        BlockType::Stream => crate::commands::stream::serve_blocked_client(srv, c, st, key),
     }
 }
 
@@ -294,6 +306,10 @@ impl Server {
             Some(o) => block_type_of(&o.value),
             None => None,
         };
+        if btype != Some(BlockType::Stream) {
+            // A stream deleted or overwritten under XREADGROUP readers ends their wait.
+            self.unblock_deleted_stream_readgroup_clients(db, key);
+        }
         let Some(btype) = btype else {
             // Gone or of a type nobody can block on: its expiry may have queued a DEL.
             self.flush_propagation();
@@ -313,8 +329,17 @@ impl Server {
             if still != Some(btype) {
                 break;
             }
-            if self.blocking.states.get(&id).map(|s| s.btype) != Some(btype) {
-                continue;
+            match self.blocking.states.get(&id) {
+                Some(st) if st.btype == btype => {
+                    // A stream reader waits for entries past its ID: others stay in line
+                    // untouched (taking them out and back would reorder the queue).
+                    if btype == BlockType::Stream
+                        && !crate::commands::stream::blocked_client_ready(self, st, key)
+                    {
+                        continue;
+                    }
+                }
+                _ => continue,
             }
             // A client being closed must not take data with it (it goes before the next
             // sleep and its state with it).
@@ -354,6 +379,42 @@ impl Server {
             if has_output {
                 self.mark_pending_write(id);
             }
+        }
+    }
+
+    /// Answers the XREADGROUP clients blocked on a stream key that was deleted or replaced by
+    /// another type (Redis' `unblockDeletedStreamReadgroupClients`).
+    fn unblock_deleted_stream_readgroup_clients(&mut self, db: usize, key: &[u8]) {
+        if self.blocking.by_type[BlockType::Stream.index()] == 0 {
+            return;
+        }
+        let Some(queue) = self.blocking.waiters.get(&(db, key.to_vec())) else {
+            return;
+        };
+        let waiting: Vec<ClientId> = queue.iter().copied().collect();
+        for id in waiting {
+            let is_group_reader = matches!(
+                self.blocking.states.get(&id),
+                Some(BlockState {
+                    data: BlockData::Stream { group: Some(_), .. },
+                    ..
+                })
+            );
+            if !is_group_reader {
+                continue;
+            }
+            let Some(mut c) = self.clients.remove(&id) else {
+                continue;
+            };
+            let st = self.remove_block_state(id).expect("blocked client state");
+            let errors_before = self.stats.total_error_replies;
+            c.out.error("-UNBLOCKED the stream key no longer exists");
+            self.record_reply_errors(&mut c);
+            let had_errors = self.stats.total_error_replies != errors_before;
+            self.update_stats_on_unblock(&mut c, &st, 0, had_errors);
+            self.finish_unblock(&mut c);
+            self.clients.insert(id, c);
+            self.mark_pending_write(id);
         }
     }
 

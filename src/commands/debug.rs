@@ -312,6 +312,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
                         .sum::<usize>()
             }
         },
+        Value::Stream(st) => rdb_stream_len(st, compression),
     };
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
@@ -355,6 +356,37 @@ fn rdb_len_len(len: usize) -> usize {
     } else {
         9
     }
+}
+
+/// The RDB form of a stream (`RDB_TYPE_STREAM_LISTPACKS_2`): its nodes as (master ID key,
+/// listpack) strings, the stream's counters and IDs, then each group with its PEL (raw
+/// 16-byte IDs, delivery time and count) and consumers (name, seen time, raw PEL IDs).
+fn rdb_stream_len(st: &crate::types::stream::Stream, compression: bool) -> usize {
+    let mut n = rdb_len_len(st.node_count());
+    for (k, lp) in st.nodes() {
+        n += rdb_raw_len(&crate::types::stream::id_key(*k), compression);
+        n += rdb_raw_len(lp.as_bytes(), compression);
+    }
+    let l = |v: u64| rdb_len_len(v as usize);
+    n += l(st.length) + l(st.last_id.ms) + l(st.last_id.seq);
+    n += l(st.first_id.ms) + l(st.first_id.seq);
+    n += l(st.max_deleted_entry_id.ms) + l(st.max_deleted_entry_id.seq);
+    n += l(st.entries_added);
+    n += l(st.groups.len() as u64);
+    for (name, g) in &st.groups {
+        n += rdb_raw_len(name, compression);
+        n += l(g.last_id.ms) + l(g.last_id.seq) + l(g.entries_read as u64);
+        n += l(g.pel.len() as u64);
+        for nack in g.pel.values() {
+            n += 16 + 8 + l(nack.delivery_count);
+        }
+        n += l(g.consumers.len() as u64);
+        for (cname, cons) in &g.consumers {
+            n += rdb_raw_len(cname, compression) + 8;
+            n += l(cons.pel.len() as u64) + 16 * cons.pel.len();
+        }
+    }
+    n
 }
 
 /// Bytes of an integer saved in RDB's compact integer forms, if it fits one (8/16/32 bit).
@@ -481,6 +513,7 @@ const OBJ_STRING: u32 = 0;
 const OBJ_LIST: u32 = 1;
 const OBJ_SET: u32 = 2;
 const OBJ_HASH: u32 = 4;
+const OBJ_STREAM: u32 = 6;
 
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
@@ -512,6 +545,18 @@ fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
                 mix_digest(&mut pair, &v.to_vec());
                 xor_digest(digest, &pair);
             }
+        }
+        Value::Stream(st) => {
+            mix_digest(digest, &OBJ_STREAM.to_be_bytes());
+            // Each entry's "ms.seq" then its fields and values, in order.
+            let max = crate::types::stream::StreamId::MAX;
+            st.for_range(crate::types::stream::StreamId::MIN, max, false, false, true, |e| {
+                mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                for f in &e.fields {
+                    mix_digest(digest, f);
+                }
+                true
+            });
         }
     }
     if has_expire {

@@ -309,6 +309,7 @@ fn duplicate(v: &Value) -> Value {
         Value::Str(s) => Value::Str(s.clone()),
         Value::List(l) => Value::List(l.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
+        Value::Stream(s) => Value::Stream(s.clone()),
         Value::Hash(h) => Value::Hash(Box::new(h.duplicate())),
     }
 }

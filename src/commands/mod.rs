@@ -25,6 +25,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod sort;
 pub mod string;
 #[cfg(test)]
@@ -130,6 +131,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
         .or_else(|| list::lookup(fullname))
+        .or_else(|| stream::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

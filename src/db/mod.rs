@@ -290,6 +290,13 @@ impl Server {
         let lfu = self.config.policy_is_lfu();
         match self.dbs[db].dict.get_mut(key) {
             Some(obj) => {
+                // XREADGROUP readers of a stream being replaced must hear about it.
+                if matches!(obj.value, Value::Stream(_)) {
+                    self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
+                }
+                let Some(obj) = self.dbs[db].dict.get_mut(key) else {
+                    unreachable!("just found")
+                };
                 // The new value is a new object: under LRU it starts with a fresh clock, under
                 // LFU Redis carries the old access frequency over (`dbOverwrite`).
                 obj.value = value;
@@ -307,7 +314,16 @@ impl Server {
 
     /// Removes a key and its expire. Returns true if it existed.
     pub fn db_delete(&mut self, db: usize, key: &[u8]) -> bool {
-        self.dbs[db].take(key).is_some()
+        match self.dbs[db].take(key) {
+            Some(o) => {
+                // XREADGROUP readers of a deleted stream are answered with an error.
+                if matches!(o.value, Value::Stream(_)) {
+                    self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sets an absolute expire time (ms) on an existing key.

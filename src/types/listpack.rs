@@ -321,6 +321,19 @@ impl Listpack {
         lp
     }
 
+    /// An empty listpack whose buffer reserves `cap` bytes up front (Redis' `lpNew(capacity)`,
+    /// which stream nodes use so that appends don't reallocate every time).
+    pub fn with_capacity(cap: usize) -> Self {
+        let mut lp = Self::new();
+        lp.buf.reserve_exact(cap.saturating_sub(lp.buf.len()));
+        lp
+    }
+
+    /// Gives back the over-allocated tail of the buffer (Redis' `lpShrinkToFit`).
+    pub fn shrink_to_fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
     /// Takes raw bytes (from RDB or RESTORE) after deep validation; `None` if Redis would
     /// reject them as corrupt.
     pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {

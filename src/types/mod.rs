@@ -11,6 +11,7 @@ pub mod list;
 pub mod listpack;
 pub mod rawstr;
 pub mod set;
+pub mod stream;
 pub mod string;
 
 pub use hash::HashValue;
@@ -28,6 +29,7 @@ pub enum Value {
     List(ListValue),
     Set(Box<SetValue>),
     Hash(Box<HashValue>),
+    Stream(Box<stream::Stream>),
 }
 
 impl Value {
@@ -38,6 +40,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -48,6 +51,7 @@ impl Value {
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 }
