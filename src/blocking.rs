@@ -263,6 +263,36 @@ impl Server {
         }
     }
 
+    /// Signals the waited-on keys of `emptied` that hold a stream which is going away (the
+    /// database is flushed, or swapped with `replaced_with` where the key is no stream), so
+    /// XREADGROUP readers blocked on them are told (Redis' `scanDatabaseForDeletedStreams`).
+    /// Runs before the flush or swap.
+    pub fn scan_db_for_deleted_streams(&mut self, emptied: usize, replaced_with: Option<usize>) {
+        if self.blocking.by_type[BlockType::Stream.index()] == 0 {
+            return;
+        }
+        let keys: Vec<Vec<u8>> = self
+            .blocking
+            .waiters
+            .keys()
+            .filter(|(d, _)| *d == emptied)
+            .map(|(_, k)| k.clone())
+            .collect();
+        let is_stream = |srv: &Self, db: usize, k: &[u8]| {
+            matches!(
+                srv.dbs[db].dict.get(k).map(|o| &o.value),
+                Some(Value::Stream(_))
+            )
+        };
+        for k in keys {
+            let was = is_stream(self, emptied, &k);
+            let now = replaced_with.is_some_and(|r| is_stream(self, r, &k));
+            if was && !now {
+                self.signal_key_as_ready(emptied, &k, BlockType::Stream);
+            }
+        }
+    }
+
     /// Signals every waited-on key of `db` that holds a value able to serve (after SWAPDB,
     /// Redis' `scanDatabaseForReadyKeys`).
     pub fn scan_db_for_ready_keys(&mut self, db: usize) {

@@ -346,6 +346,9 @@ impl Server {
             Some(d) => d..d + 1,
             None => 0..self.dbs.len(),
         };
+        for i in range.clone() {
+            self.scan_db_for_deleted_streams(i, None);
+        }
         let mut removed = 0;
         for i in range {
             removed += self.dbs[i].len();
@@ -367,6 +370,8 @@ impl Server {
         }
         self.touch_all_watched_keys_in_db(a, Some(b));
         self.touch_all_watched_keys_in_db(b, Some(a));
+        self.scan_db_for_deleted_streams(a, Some(b));
+        self.scan_db_for_deleted_streams(b, Some(a));
         let (lo, hi) = if a < b { (a, b) } else { (b, a) };
         let (left, right) = self.dbs.split_at_mut(hi);
         let (x, y) = (&mut left[lo], &mut right[0]);
