@@ -550,13 +550,20 @@ fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
             mix_digest(digest, &OBJ_STREAM.to_be_bytes());
             // Each entry's "ms.seq" then its fields and values, in order.
             let max = crate::types::stream::StreamId::MAX;
-            st.for_range(crate::types::stream::StreamId::MIN, max, false, false, true, |e| {
-                mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
-                for f in &e.fields {
-                    mix_digest(digest, f);
-                }
-                true
-            });
+            st.for_range(
+                crate::types::stream::StreamId::MIN,
+                max,
+                false,
+                false,
+                true,
+                |e| {
+                    mix_digest(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                    for f in &e.fields {
+                        mix_digest(digest, f);
+                    }
+                    true
+                },
+            );
         }
     }
     if has_expire {

@@ -25,8 +25,8 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
-pub mod stream;
 pub mod sort;
+pub mod stream;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;

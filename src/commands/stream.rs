@@ -14,9 +14,7 @@ use crate::client::{flags as cflags, Client};
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::server::Server;
-use crate::types::stream::{
-    Consumer, Group, Nack, Stream, StreamId, Trim, INVALID_ENTRIES_READ,
-};
+use crate::types::stream::{Consumer, Group, Nack, Stream, StreamId, Trim, INVALID_ENTRIES_READ};
 use crate::types::{Value, WRONGTYPE};
 use crate::util;
 
@@ -31,8 +29,12 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "xsetid" => xsetid_command,
         "xread" => xread_command,
         "xreadgroup" => xread_command,
-        "xgroup|create" | "xgroup|setid" | "xgroup|destroy" | "xgroup|createconsumer"
-        | "xgroup|delconsumer" | "xgroup|help" => xgroup_command,
+        "xgroup|create"
+        | "xgroup|setid"
+        | "xgroup|destroy"
+        | "xgroup|createconsumer"
+        | "xgroup|delconsumer"
+        | "xgroup|help" => xgroup_command,
         "xack" => xack_command,
         "xpending" => xpending_command,
         "xclaim" => xclaim_command,
@@ -200,7 +202,9 @@ fn parse_add_trim(srv: &Server, c: &mut Client, xadd: bool) -> Option<(TrimArgs,
             break;
         } else if (opt == b"maxlen" || opt == b"minid") && more > 0 {
             if a.how != Trim::None {
-                c.out.error("syntax error, MAXLEN and MINID options at the same time are not compatible");
+                c.out.error(
+                    "syntax error, MAXLEN and MINID options at the same time are not compatible",
+                );
                 return None;
             }
             a.approx = false;
@@ -251,11 +255,13 @@ fn parse_add_trim(srv: &Server, c: &mut Client, xadd: bool) -> Option<(TrimArgs,
         i += 1;
     }
     if a.limit != 0 && a.how == Trim::None {
-        c.out.error("syntax error, LIMIT cannot be used without specifying a trimming strategy");
+        c.out
+            .error("syntax error, LIMIT cannot be used without specifying a trimming strategy");
         return None;
     }
     if !xadd && a.how == Trim::None {
-        c.out.error("syntax error, XTRIM must be called with a trimming strategy");
+        c.out
+            .error("syntax error, XTRIM must be called with a trimming strategy");
         return None;
     }
     if c.has(cflags::MASTER) {
@@ -263,7 +269,8 @@ fn parse_add_trim(srv: &Server, c: &mut Client, xadd: bool) -> Option<(TrimArgs,
         a.limit = 0;
     } else if limit_given {
         if !a.approx {
-            c.out.error("syntax error, LIMIT cannot be used without the special ~ option");
+            c.out
+                .error("syntax error, LIMIT cannot be used without the special ~ option");
             return None;
         }
     } else if a.approx {
@@ -302,7 +309,8 @@ fn xadd_command(srv: &mut Server, c: &mut Client) {
     }
     if let Some((id, true)) = args.id {
         if id.is_zero() {
-            c.out.error("The ID specified in XADD must be greater than 0-0");
+            c.out
+                .error("The ID specified in XADD must be greater than 0-0");
             return;
         }
     }
@@ -327,7 +335,8 @@ fn xadd_command(srv: &mut Server, c: &mut Client) {
     let now = util::mstime().max(0) as u64;
     let s = stream_mut(srv, db, &key);
     if s.last_id == StreamId::MAX {
-        c.out.error("The stream has exhausted the last possible ID, unable to add more items");
+        c.out
+            .error("The stream has exhausted the last possible ID, unable to add more items");
         return;
     }
     let id = match s.append(&c.argv[field_pos..], args.id, now, max_bytes, max_entries) {
@@ -512,7 +521,9 @@ fn xsetid_command(srv: &mut Server, c: &mut Client) {
                 return;
             };
             if id < v {
-                c.out.error("The ID specified in XSETID is smaller than the provided max_deleted_entry_id");
+                c.out.error(
+                    "The ID specified in XSETID is smaller than the provided max_deleted_entry_id",
+                );
                 return;
             }
             max_xdel = v;
@@ -532,7 +543,8 @@ fn xsetid_command(srv: &mut Server, c: &mut Client) {
     let s = stream_mut(srv, db, &key);
     if s.length > 0 {
         if id < s.last_valid_id() {
-            c.out.error("The ID specified in XSETID is smaller than the target stream top item");
+            c.out
+                .error("The ID specified in XSETID is smaller than the target stream top item");
             return;
         }
         if entries_added != -1 && s.length > entries_added as u64 {
@@ -558,7 +570,13 @@ fn xsetid_command(srv: &mut Server, c: &mut Client) {
 
 /// Creates a consumer if missing (Redis' `streamCreateConsumer`): dirty and the
 /// `xgroup-createconsumer` event. Returns whether it was created.
-fn create_consumer(srv: &mut Server, db: usize, key: &[u8], group: &mut Group, name: &[u8]) -> bool {
+fn create_consumer(
+    srv: &mut Server,
+    db: usize,
+    key: &[u8],
+    group: &mut Group,
+    name: &[u8],
+) -> bool {
     if group.consumers.contains_key(name) {
         return false;
     }
@@ -804,14 +822,18 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
             break;
         } else if o == b"group" && more >= 2 {
             if !xreadgroup {
-                c.out.error("The GROUP option is only supported by XREADGROUP. You called XREAD instead.");
+                c.out.error(
+                    "The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                );
                 return;
             }
             group = Some((c.argv[i + 1].clone(), c.argv[i + 2].clone()));
             i += 2;
         } else if o == b"noack" {
             if !xreadgroup {
-                c.out.error("The NOACK option is only supported by XREADGROUP. You called XREAD instead.");
+                c.out.error(
+                    "The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                );
                 return;
             }
             noack = true;
@@ -840,7 +862,8 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
             return;
         }
         if let Some((gname, _)) = &group {
-            let exists = kind == Kind::Stream && stream_ref(srv, db, &key).groups.contains_key(gname);
+            let exists =
+                kind == Kind::Stream && stream_ref(srv, db, &key).groups.contains_key(gname);
             if !exists {
                 c.out.error(&format!(
                     "-NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
@@ -936,7 +959,16 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
                     reply_consumer_history(srv, c, db, &key, &mut g, cname, start, count as usize);
                 } else {
                     reply_group_range(
-                        srv, c, db, &key, gname, cname, &mut g, start, count as usize, noack,
+                        srv,
+                        c,
+                        db,
+                        &key,
+                        gname,
+                        cname,
+                        &mut g,
+                        start,
+                        count as usize,
+                        noack,
                     );
                 }
                 put_group(srv, db, &key, gname, g);
@@ -1203,7 +1235,10 @@ fn xgroup_command(srv: &mut Server, c: &mut Client) {
                 };
                 id
             };
-            let g = stream_mut(srv, db, &key).groups.get_mut(&gname).expect("group checked");
+            let g = stream_mut(srv, db, &key)
+                .groups
+                .get_mut(&gname)
+                .expect("group checked");
             g.last_id = id;
             g.entries_read = entries_read;
             c.out.ok();
@@ -1230,7 +1265,10 @@ fn xgroup_command(srv: &mut Server, c: &mut Client) {
         }
         (b"delconsumer", 5) => {
             let cname = c.argv[4].clone();
-            let g = stream_mut(srv, db, &key).groups.get_mut(&gname).expect("group checked");
+            let g = stream_mut(srv, db, &key)
+                .groups
+                .get_mut(&gname)
+                .expect("group checked");
             let mut pending = 0;
             if let Some(cons) = g.consumers.remove(&cname) {
                 pending = cons.pel.len();
@@ -1268,7 +1306,10 @@ fn xack_command(srv: &mut Server, c: &mut Client) {
         ids.push(id);
     }
     let gname = c.argv[2].clone();
-    let g = stream_mut(srv, db, &key).groups.get_mut(&gname).expect("group checked");
+    let g = stream_mut(srv, db, &key)
+        .groups
+        .get_mut(&gname)
+        .expect("group checked");
     let mut acked = 0;
     for id in ids {
         if g.remove_nack(id).is_some() {
@@ -1667,7 +1708,10 @@ fn xautoclaim_command(srv: &mut Server, c: &mut Client) {
         }
         claimed.push(id);
         count -= 1;
-        srv.propagate(db, xclaim_argv(&key, &gname, &g, &id.to_bytes(), &g.pel[&id]));
+        srv.propagate(
+            db,
+            xclaim_argv(&key, &gname, &g, &id.to_bytes(), &g.pel[&id]),
+        );
         srv.dirty += 1;
     }
     // The cursor for the next call: the entry after the last one examined.

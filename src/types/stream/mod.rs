@@ -419,8 +419,16 @@ impl Stream {
         };
         let lp = self.nodes.get_mut(&master).expect("tail node");
         lp.append(flags.to_string().as_bytes());
-        lp.append((id.ms.wrapping_sub(master.ms) as i64).to_string().as_bytes());
-        lp.append((id.seq.wrapping_sub(master.seq) as i64).to_string().as_bytes());
+        lp.append(
+            (id.ms.wrapping_sub(master.ms) as i64)
+                .to_string()
+                .as_bytes(),
+        );
+        lp.append(
+            (id.seq.wrapping_sub(master.seq) as i64)
+                .to_string()
+                .as_bytes(),
+        );
         let same = flags & FLAG_SAMEFIELDS != 0;
         if !same {
             lp.append(numfields.to_string().as_bytes());

@@ -12,12 +12,30 @@ fn node_layout_matches_redis() {
     // XADD s 1-1 a 1 b 2 ; XADD s 1-2 a 3 b 4 ; XADD s 2-0 c 5 on a fresh stream gives this
     // listpack in redis-server 7.0 (master entry, then delta-encoded entries).
     let mut s = Stream::new();
-    s.append(&fv(&["a", "1", "b", "2"]), Some((StreamId::new(1, 1), true)), 0, 4096, 100)
-        .unwrap();
-    s.append(&fv(&["a", "3", "b", "4"]), Some((StreamId::new(1, 2), true)), 0, 4096, 100)
-        .unwrap();
-    s.append(&fv(&["c", "5"]), Some((StreamId::new(2, 0), true)), 0, 4096, 100)
-        .unwrap();
+    s.append(
+        &fv(&["a", "1", "b", "2"]),
+        Some((StreamId::new(1, 1), true)),
+        0,
+        4096,
+        100,
+    )
+    .unwrap();
+    s.append(
+        &fv(&["a", "3", "b", "4"]),
+        Some((StreamId::new(1, 2), true)),
+        0,
+        4096,
+        100,
+    )
+    .unwrap();
+    s.append(
+        &fv(&["c", "5"]),
+        Some((StreamId::new(2, 0), true)),
+        0,
+        4096,
+        100,
+    )
+    .unwrap();
     let (master, lp) = s.nodes().next().unwrap();
     assert_eq!(*master, StreamId::new(1, 1));
     let got: Vec<Vec<u8>> = lp.iter().map(|e| e.to_vec()).collect();
@@ -129,7 +147,8 @@ proptest! {
                 prop_assert_eq!(lp_int(lp.get(first)), live);
                 prop_assert_eq!(lp_int(lp.get(lp.next(first).unwrap())), es.len() as i64 - live);
                 prop_assert!(es.len() <= max_entries);
-                prop_assert!(live > 0);
+                // (A node may be left with no live entry: an exact MINID trim stops at a
+                // deleted last entry, as in Redis.)
             }
         }
     }
@@ -137,15 +156,27 @@ proptest! {
 
 #[test]
 fn id_parsing_follows_redis() {
-    assert_eq!(StreamId::parse(b"5", 7, true, false), Some((StreamId::new(5, 7), true)));
-    assert_eq!(StreamId::parse(b"5-*", 0, true, true), Some((StreamId::new(5, 0), false)));
+    assert_eq!(
+        StreamId::parse(b"5", 7, true, false),
+        Some((StreamId::new(5, 7), true))
+    );
+    assert_eq!(
+        StreamId::parse(b"5-*", 0, true, true),
+        Some((StreamId::new(5, 0), false))
+    );
     assert_eq!(StreamId::parse(b"5-*", 0, true, false), None);
     assert_eq!(StreamId::parse(b"-", 0, true, false), None);
-    assert_eq!(StreamId::parse(b"+", 0, false, false), Some((StreamId::MAX, true)));
+    assert_eq!(
+        StreamId::parse(b"+", 0, false, false),
+        Some((StreamId::MAX, true))
+    );
     assert_eq!(StreamId::parse(b"1--1", 0, false, false), None);
     assert_eq!(
         StreamId::parse(b"18446744073709551615-18446744073709551615", 0, true, false),
         Some((StreamId::MAX, true))
     );
-    assert_eq!(StreamId::parse(b"18446744073709551616", 0, true, false), None);
+    assert_eq!(
+        StreamId::parse(b"18446744073709551616", 0, true, false),
+        None
+    );
 }
