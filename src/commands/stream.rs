@@ -1926,3 +1926,161 @@ fn xinfo_stream(c: &mut Client, s: &Stream) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::test_support::{run, setup};
+
+    /// Propagation, checked against what redis-server 7.0.15 wrote to its AOF for the same
+    /// commands (delivery times masked).
+    #[test]
+    fn propagation_matches_redis_aof() {
+        let (mut srv, mut c) = setup();
+        let mut log: Vec<String> = Vec::new();
+        let mut go = |srv: &mut crate::server::Server, args: &[&str]| {
+            let (_, prop) = run(srv, &mut c, args);
+            for mut a in prop {
+                if let Some(i) = a.iter().position(|x| x == "TIME") {
+                    a[i + 1] = "T".into();
+                }
+                log.push(a.join(" "));
+            }
+        };
+        go(&mut srv, &["xadd", "s", "1-1", "a", "1"]);
+        go(&mut srv, &["xadd", "s", "2-*", "a", "2"]);
+        go(&mut srv, &["xadd", "s", "5", "a", "1"]);
+        go(&mut srv, &["xadd", "s", "6-0", "a", "1"]);
+        go(&mut srv, &["xgroup", "create", "s", "g", "0"]);
+        go(
+            &mut srv,
+            &[
+                "xreadgroup",
+                "group",
+                "g",
+                "alice",
+                "count",
+                "1",
+                "streams",
+                "s",
+                ">",
+            ],
+        );
+        go(
+            &mut srv,
+            &[
+                "xreadgroup",
+                "group",
+                "g",
+                "bob",
+                "noack",
+                "count",
+                "1",
+                "streams",
+                "s",
+                ">",
+            ],
+        );
+        go(
+            &mut srv,
+            &["xreadgroup", "group", "g", "alice", "streams", "s", "0"],
+        );
+        go(&mut srv, &["xclaim", "s", "g", "carl", "0", "1-1"]);
+        go(&mut srv, &["xdel", "s", "1-1"]);
+        go(&mut srv, &["xautoclaim", "s", "g", "dan", "0", "-"]);
+        go(
+            &mut srv,
+            &[
+                "xreadgroup",
+                "group",
+                "g",
+                "alice",
+                "count",
+                "1",
+                "streams",
+                "s",
+                ">",
+            ],
+        );
+        go(
+            &mut srv,
+            &[
+                "xclaim", "s", "g", "ed", "0", "5-0", "2-0", "lastid", "10-0",
+            ],
+        );
+        go(
+            &mut srv,
+            &["xclaim", "s", "g", "ed", "0", "8-0", "lastid", "11-0"],
+        );
+        go(
+            &mut srv,
+            &["xadd", "s", "MAXLEN", "~", "1", "7-0", "a", "1"],
+        );
+        go(&mut srv, &["config", "set", "stream-node-max-entries", "2"]);
+        for i in 8..=12 {
+            let id = format!("{i}-0");
+            go(&mut srv, &["xadd", "s", &id, "a", "1"]);
+        }
+        go(&mut srv, &["xtrim", "s", "minid", "~", "11"]);
+        go(&mut srv, &["xtrim", "s", "maxlen", "~", "2"]);
+        go(
+            &mut srv,
+            &[
+                "xreadgroup",
+                "group",
+                "g",
+                "newc",
+                "noack",
+                "streams",
+                "s",
+                ">",
+            ],
+        );
+        go(&mut srv, &["xgroup", "createconsumer", "s", "g", "zed"]);
+        go(&mut srv, &["xgroup", "delconsumer", "s", "g", "zed"]);
+        go(&mut srv, &["xsetid", "s", "100-0"]);
+        let want = [
+            "xadd s 1-1 a 1",
+            "xadd s 2-0 a 2",
+            "xadd s 5 a 1",
+            "xadd s 6-0 a 1",
+            "xgroup create s g 0",
+            "XCLAIM s g alice 0 1-1 TIME T RETRYCOUNT 1 FORCE JUSTID LASTID 1-1",
+            "MULTI",
+            "XGROUP CREATECONSUMER s g bob",
+            "XGROUP SETID s g 2-0 ENTRIESREAD 2",
+            "EXEC",
+            "XCLAIM s g carl 0 1-1 TIME T RETRYCOUNT 3 FORCE JUSTID LASTID 2-0",
+            "xdel s 1-1",
+            "XCLAIM s g carl 0 1-1 TIME T RETRYCOUNT 3 FORCE JUSTID LASTID 2-0",
+            "XCLAIM s g alice 0 5-0 TIME T RETRYCOUNT 1 FORCE JUSTID LASTID 5-0",
+            "XCLAIM s g ed 0 5-0 TIME T RETRYCOUNT 2 FORCE JUSTID LASTID 10-0",
+            "XGROUP SETID s g 11-0 ENTRIESREAD 3",
+            "xadd s MAXLEN = 4 7-0 a 1",
+            "config set stream-node-max-entries 2",
+            "xadd s 8-0 a 1",
+            "xadd s 9-0 a 1",
+            "xadd s 10-0 a 1",
+            "xadd s 11-0 a 1",
+            "xadd s 12-0 a 1",
+            "xtrim s minid = 10-0",
+            "MULTI",
+            "XGROUP CREATECONSUMER s g newc",
+            "XGROUP SETID s g 12-0 ENTRIESREAD 4",
+            "EXEC",
+            "xgroup createconsumer s g zed",
+            "xgroup delconsumer s g zed",
+            "xsetid s 100-0",
+        ];
+        let log: Vec<&str> = log
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| !s.starts_with("config "))
+            .collect();
+        let want: Vec<&str> = want
+            .iter()
+            .copied()
+            .filter(|s| !s.starts_with("config "))
+            .collect();
+        assert_eq!(log, want);
+    }
+}
