@@ -478,21 +478,6 @@ fn memory_help_command(_srv: &mut Server, c: &mut Client) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_use_allocator_classes() {
-        assert_eq!(alloc_size(1), 8);
-        assert_eq!(alloc_size(17), 32);
-        assert_eq!(object_size(&Value::Str(RStr::Int(5))), 16);
-        // 16 + 3 + 3 + 1 = 23 bytes -> jemalloc's 32-byte class (16-byte quantum), which
-        // makes MEMORY USAGE of `foo`="bar" 64 as in Redis (32 + 8 for the key + 24 entry).
-        assert_eq!(object_size(&Value::Str(RStr::plain(b"bar".to_vec()))), 32);
-    }
-}
-
 /// MEMORY USAGE of a stream, as Redis 7.0 estimates it: object and stream structs, the
 /// radix tree (its own per-node estimate), the node listpacks (sampled ones averaged, plus
 /// the real tail, whose buffer is preallocated), and per group its struct, PEL tree and
@@ -523,4 +508,19 @@ fn stream_size(st: &crate::types::stream::Stream, samples: usize) -> usize {
         }
     }
     size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_allocator_classes() {
+        assert_eq!(alloc_size(1), 8);
+        assert_eq!(alloc_size(17), 32);
+        assert_eq!(object_size(&Value::Str(RStr::Int(5))), 16);
+        // 16 + 3 + 3 + 1 = 23 bytes -> jemalloc's 32-byte class (16-byte quantum), which
+        // makes MEMORY USAGE of `foo`="bar" 64 as in Redis (32 + 8 for the key + 24 entry).
+        assert_eq!(object_size(&Value::Str(RStr::plain(b"bar".to_vec()))), 32);
+    }
 }

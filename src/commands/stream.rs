@@ -716,6 +716,7 @@ fn reply_group_range(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Serves a consumer's own history from `start` (Redis' `streamReplyWithRangeFromConsumerPEL`).
 fn reply_consumer_history(
     srv: &mut Server,
@@ -814,7 +815,7 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
         } else if o == b"streams" && more > 0 {
             streams_arg = i + 1;
             let n = argc - streams_arg;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 c.out.error("Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
                 return;
             }
@@ -900,13 +901,13 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
 
     let mut served = 0usize;
     let mut top = None;
-    for k in 0..nstreams {
+    for (k, &id) in ids.iter().enumerate() {
         let key = c.argv[streams_arg + k].clone();
         if read_kind(srv, db, &key) != Kind::Stream {
             continue;
         }
         let s = stream_ref(srv, db, &key);
-        let mut gt = ids[k];
+        let mut gt = id;
         let mut serve = false;
         let mut history = false;
         if let Some((gname, _)) = &group {
