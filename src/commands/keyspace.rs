@@ -307,6 +307,7 @@ fn duplicate(v: &Value) -> Value {
     match v {
         Value::Str(s) => Value::Str(s.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
+        Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod zset;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
@@ -122,6 +123,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
+        .or_else(|| zset::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

@@ -8,9 +8,11 @@ pub mod embstr;
 pub mod listpack;
 pub mod set;
 pub mod string;
+pub mod zset;
 
 pub use set::SetValue;
 pub use string::RStr;
+pub use zset::ZsetValue;
 
 /// A value of any type.
 #[derive(Debug)]
@@ -19,6 +21,7 @@ pub enum Value {
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
     // inline in every keyspace dict node, whose size is what most keys cost.
     Set(Box<SetValue>),
+    Zset(Box<ZsetValue>),
 }
 
 impl Value {
@@ -27,6 +30,7 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::Set(_) => "set",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -35,6 +39,7 @@ impl Value {
         match self {
             Value::Str(s) => s.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Zset(z) => z.encoding_name(),
         }
     }
 }
