@@ -22,10 +22,10 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
-pub mod zset;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
+pub mod zset;
 
 use std::collections::HashMap;
 

@@ -441,10 +441,14 @@ impl Sink {
                 withscores,
                 deferred,
             } => match len {
-                Some(n) if n > 0 => {
-                    c.out.array(if *withscores && c.out.resp == 2 { n * 2 } else { n });
+                Some(n) => {
+                    c.out.array(if *withscores && c.out.resp == 2 {
+                        n * 2
+                    } else {
+                        n
+                    });
                 }
-                _ => *deferred = Some(c.out.defer()),
+                None => *deferred = Some(c.out.defer()),
             },
             Sink::Store { z, .. } => {
                 *z = match len {
@@ -691,19 +695,33 @@ fn zrange_generic(
                 n
             }
         }
+        // A reply's length is counted first rather than patched in afterwards: a deferred
+        // header costs an extra reply buffer per call, which shows on pipelined range reads.
         Parsed::Score(r) => {
-            sink.begin(c, None, lim);
             if offset > 0 && offset >= z.len() as i64 {
+                sink.begin(c, Some(0), lim);
                 0
             } else {
+                let len = match sink {
+                    Sink::Client { .. } => {
+                        Some(z.for_score_range(&r, offset, limit, rev, |_, _| {}))
+                    }
+                    Sink::Store { .. } => None,
+                };
+                sink.begin(c, len, lim);
                 z.for_score_range(&r, offset, limit, rev, |m, s| sink.emit(c, m, s, lim))
             }
         }
         Parsed::Lex(r) => {
-            sink.begin(c, None, lim);
             if offset > 0 && offset >= z.len() as i64 {
+                sink.begin(c, Some(0), lim);
                 0
             } else {
+                let len = match sink {
+                    Sink::Client { .. } => Some(z.for_lex_range(&r, offset, limit, rev, |_, _| {})),
+                    Sink::Store { .. } => None,
+                };
+                sink.begin(c, len, lim);
                 z.for_lex_range(&r, offset, limit, rev, |m, s| sink.emit(c, m, s, lim))
             }
         }
@@ -989,7 +1007,11 @@ pub fn parse_mpop(c: &mut Client, numkeys_idx: usize) -> Option<(Vec<Vec<u8>>, b
 
 /// The command replicas see for a pop: ZPOPMIN/ZPOPMAX of what was taken.
 pub fn pop_propagation(key: Vec<u8>, max: bool, count: Option<usize>) -> Vec<Vec<u8>> {
-    let name = if max { b"ZPOPMAX".to_vec() } else { b"ZPOPMIN".to_vec() };
+    let name = if max {
+        b"ZPOPMAX".to_vec()
+    } else {
+        b"ZPOPMIN".to_vec()
+    };
     let mut v = vec![name, key];
     if let Some(n) = count {
         v.push(n.to_string().into_bytes());
@@ -1318,8 +1340,7 @@ fn zset_op_generic(
                 *w = v;
                 j += 1;
             }
-        } else if op != SetOp::Diff && !card_only && remaining >= 2 && util::eq_ic(o, "aggregate")
-        {
+        } else if op != SetOp::Diff && !card_only && remaining >= 2 && util::eq_ic(o, "aggregate") {
             let a = &c.argv[j + 1];
             agg = if util::eq_ic(a, "sum") {
                 Aggregate::Sum
@@ -1473,8 +1494,11 @@ fn zset_op_generic(
         c.out.int(cardinality as i64);
     } else {
         let n = result.len();
-        c.out
-            .array(if withscores && c.out.resp == 2 { n * 2 } else { n });
+        c.out.array(if withscores && c.out.resp == 2 {
+            n * 2
+        } else {
+            n
+        });
         for x in result.skiplist().iter() {
             reply_pair(c, x.member(), x.score(), withscores);
         }
@@ -1551,8 +1575,16 @@ mod tests {
     #[test]
     fn zmpop_propagates_as_zpop() {
         let (mut srv, mut c) = setup();
-        run(&mut srv, &mut c, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
-        let r = run(&mut srv, &mut c, &["ZMPOP", "2", "x", "z", "MAX", "COUNT", "5"]);
+        run(
+            &mut srv,
+            &mut c,
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c"],
+        );
+        let r = run(
+            &mut srv,
+            &mut c,
+            &["ZMPOP", "2", "x", "z", "MAX", "COUNT", "5"],
+        );
         assert_eq!(
             reply(&r),
             "*2\r\n$1\r\nz\r\n*3\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
@@ -1583,7 +1615,10 @@ mod tests {
         run(&mut srv, &mut c, &["ZRANGESTORE", "e", "z", "0", "1"]);
         assert_eq!(encoding(&srv, "e"), "listpack");
         let r = run(&mut srv, &mut c, &["ZRANGE", "e", "0", "-1", "WITHSCORES"]);
-        assert_eq!(reply(&r), "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
+        assert_eq!(
+            reply(&r),
+            "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
     }
 
     #[test]

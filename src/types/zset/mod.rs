@@ -383,7 +383,12 @@ impl ZsetValue {
 
     /// Rewrites a skiplist as a listpack when it fits the limits (Redis'
     /// `zsetConvertToListpackIfNeeded`, used for stored results).
-    pub fn convert_to_listpack_if_needed(&mut self, maxelelen: usize, totelelen: usize, lim: Limits) {
+    pub fn convert_to_listpack_if_needed(
+        &mut self,
+        maxelelen: usize,
+        totelelen: usize,
+        lim: Limits,
+    ) {
         if let ZsetValue::Skiplist(z) = self {
             if z.len() <= lim.entries
                 && maxelelen <= lim.value
@@ -862,7 +867,10 @@ mod tests {
         z.add(1.0, b"a", AddFlags::default(), LIM);
         let ZsetValue::Listpack(l) = &z else { panic!() };
         let items: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
-        assert_eq!(items, vec![b"a".to_vec(), b"1".to_vec(), b"b".to_vec(), b"1.5".to_vec()]);
+        assert_eq!(
+            items,
+            vec![b"a".to_vec(), b"1".to_vec(), b"b".to_vec(), b"1.5".to_vec()]
+        );
         // "1" is an integer entry (7-bit uint), as Redis stores it.
         assert_eq!(l.get(l.seek(1).unwrap()), Entry::Int(1));
     }

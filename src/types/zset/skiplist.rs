@@ -800,7 +800,10 @@ impl ZsetSkiplist {
         // SAFETY: `n` is live until freed below.
         let score = unsafe { (*n).score };
         self.dict.remove(member);
-        let x = self.zsl.detach(score, member).expect("index and skiplist agree");
+        let x = self
+            .zsl
+            .detach(score, member)
+            .expect("index and skiplist agree");
         // SAFETY: `x` is unlinked and no dict key points to it any more.
         unsafe { free_node(x) };
         self.shrink_if_sparse();
