@@ -307,6 +307,7 @@ fn copy_key(
 fn duplicate(v: &Value) -> Value {
     match v {
         Value::Str(s) => Value::Str(s.clone()),
+        Value::List(l) => Value::List(l.clone()),
         Value::Set(s) => Value::Set(s.duplicate()),
     }
 }

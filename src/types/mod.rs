@@ -4,10 +4,12 @@
 //! 7.0, so that encoding conversions are explicit and the reported name can't drift from the
 //! representation actually used.
 
+pub mod list;
 pub mod listpack;
 pub mod set;
 pub mod string;
 
+pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
 
@@ -15,6 +17,7 @@ pub use string::RStr;
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
+    List(ListValue),
     Set(SetValue),
 }
 
@@ -23,6 +26,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
             Value::Set(_) => "set",
         }
     }
@@ -31,6 +35,7 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
         }
     }
