@@ -265,7 +265,10 @@ impl Server {
             .map(|(_, k)| k.clone())
             .collect();
         for k in keys {
-            let bt = self.dbs[db].dict.get(&k[..]).and_then(|o| block_type_of(&o.value));
+            let bt = self.dbs[db]
+                .dict
+                .get(&k[..])
+                .and_then(|o| block_type_of(&o.value));
             if let Some(bt) = bt {
                 self.signal_key_as_ready(db, &k, bt);
             }

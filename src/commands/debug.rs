@@ -199,9 +199,8 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             if ok {
                 c.out.ok();
             } else {
-                c.out.error(
-                    "argument must be a memory value bigger than 1 and smaller than 4gb",
-                );
+                c.out
+                    .error("argument must be a memory value bigger than 1 and smaller than 4gb");
             }
         }
         ("listpack", 3) => {

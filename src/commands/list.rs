@@ -247,7 +247,10 @@ fn lset_command(srv: &mut Server, c: &mut Client) {
             let Some(index) = crate::commands::arg_i64(c, 2) else {
                 return;
             };
-            if !list_mut(srv, db, &key).ql_mut().replace_at(index, &c.argv[3]) {
+            if !list_mut(srv, db, &key)
+                .ql_mut()
+                .replace_at(index, &c.argv[3])
+            {
                 c.out.error(errors::OUT_OF_RANGE);
                 return;
             }
@@ -317,7 +320,11 @@ fn pop_range_reply_with_key(
 /// Replies and removes `n` (<= length) elements from one end, in pop order.
 fn pop_range_reply(srv: &mut Server, c: &mut Client, db: usize, key: &[u8], head: bool, n: usize) {
     let l = list_ref(srv, db, key);
-    let (start, end) = if head { (0, n as i64 - 1) } else { (-(n as i64), -1) };
+    let (start, end) = if head {
+        (0, n as i64 - 1)
+    } else {
+        (-(n as i64), -1)
+    };
     reply_range(c, l, start, end, !head);
     list_mut(srv, db, key).ql_mut().del_range(start, n as i64);
 }
@@ -355,7 +362,9 @@ fn pop_generic(srv: &mut Server, c: &mut Client, head: bool) {
             if hascount && count == 0 {
                 c.out.empty_array();
             } else if !hascount {
-                let v = list_mut(srv, db, &key).pop(head).expect("lists are never empty");
+                let v = list_mut(srv, db, &key)
+                    .pop(head)
+                    .expect("lists are never empty");
                 match v {
                     crate::types::list::Elem::Int(n) => c.out.bulk_i64(n),
                     crate::types::list::Elem::Str(s) => c.out.bulk(&s),
@@ -671,7 +680,11 @@ fn mpop_generic(srv: &mut Server, c: &mut Client, keys: &[Vec<u8>], head: bool, 
         }
         let n = pop_range_reply_with_key(srv, c, db, key, head, count);
         c.propagate_argv = Some(vec![
-            if head { b"LPOP".to_vec() } else { b"RPOP".to_vec() },
+            if head {
+                b"LPOP".to_vec()
+            } else {
+                b"RPOP".to_vec()
+            },
             key.clone(),
             util::i64_bytes(n as i64),
         ]);
@@ -683,7 +696,9 @@ fn mpop_generic(srv: &mut Server, c: &mut Client, keys: &[Vec<u8>], head: bool, 
 /// Parses LMPOP/BLMPOP after the numkeys position: the keys, the side and COUNT.
 fn parse_mpop(c: &mut Client, numkeys_idx: usize) -> Option<(Vec<Vec<u8>>, bool, usize)> {
     let numkeys = arg_range(c, numkeys_idx, 1, "numkeys should be greater than 0")? as u64;
-    let where_idx = (numkeys_idx as u64).saturating_add(numkeys).saturating_add(1);
+    let where_idx = (numkeys_idx as u64)
+        .saturating_add(numkeys)
+        .saturating_add(1);
     if where_idx >= c.argv.len() as u64 {
         c.out.error(errors::SYNTAX);
         return None;
@@ -739,7 +754,11 @@ fn blocking_pop_generic(
             }
             Kind::List => {}
         }
-        let pop_name = if head { b"LPOP".to_vec() } else { b"RPOP".to_vec() };
+        let pop_name = if head {
+            b"LPOP".to_vec()
+        } else {
+            b"RPOP".to_vec()
+        };
         if let Some(count) = count {
             let n = pop_range_reply_with_key(srv, c, db, key, head, count);
             c.propagate_argv = Some(vec![pop_name, key.clone(), util::i64_bytes(n as i64)]);
@@ -833,18 +852,20 @@ fn blmove_generic(
             lmove_generic(srv, c, from_head, to_head);
             if c.out.errors.len() == before {
                 c.propagate_argv = Some(lmove_argv(
-                    &c.argv[1],
-                    &c.argv[2],
-                    from_head,
-                    to_head,
-                    rpoplpush,
+                    &c.argv[1], &c.argv[2], from_head, to_head, rpoplpush,
                 ));
             }
         }
     }
 }
 
-fn lmove_argv(src: &[u8], dst: &[u8], from_head: bool, to_head: bool, rpoplpush: bool) -> Vec<Vec<u8>> {
+fn lmove_argv(
+    src: &[u8],
+    dst: &[u8],
+    from_head: bool,
+    to_head: bool,
+    rpoplpush: bool,
+) -> Vec<Vec<u8>> {
     if rpoplpush {
         vec![b"RPOPLPUSH".to_vec(), src.to_vec(), dst.to_vec()]
     } else {
@@ -891,14 +912,22 @@ pub fn serve_blocked_client(srv: &mut Server, c: &mut Client, st: &BlockState, k
     } = &st.data;
     let (from_head, to_head) = (*from_head, *to_head);
     let db = st.db;
-    let pop_name = if from_head { b"LPOP".to_vec() } else { b"RPOP".to_vec() };
+    let pop_name = if from_head {
+        b"LPOP".to_vec()
+    } else {
+        b"RPOP".to_vec()
+    };
     match target {
         None => {
             if let Some(count) = count {
                 let llen = list_ref(srv, db, key).len();
                 srv.propagate(
                     db,
-                    vec![pop_name, key.to_vec(), util::i64_bytes((*count).min(llen) as i64)],
+                    vec![
+                        pop_name,
+                        key.to_vec(),
+                        util::i64_bytes((*count).min(llen) as i64),
+                    ],
                 );
                 pop_range_reply_with_key(srv, c, db, key, from_head, *count);
                 return true;

@@ -98,7 +98,10 @@ enum Data {
     /// One element too big for a listpack.
     Plain(Box<[u8]>),
     /// LZF bytes of a listpack (`packed`) or of a plain element.
-    Lzf { packed: bool, bytes: Box<[u8]> },
+    Lzf {
+        packed: bool,
+        bytes: Box<[u8]>,
+    },
 }
 
 #[derive(Clone)]
@@ -135,10 +138,7 @@ impl Node {
     }
 
     fn is_plain(&self) -> bool {
-        matches!(
-            self.data,
-            Data::Plain(_) | Data::Lzf { packed: false, .. }
-        )
+        matches!(self.data, Data::Plain(_) | Data::Lzf { packed: false, .. })
     }
 
     fn is_compressed(&self) -> bool {

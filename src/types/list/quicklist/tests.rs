@@ -60,7 +60,10 @@ fn compression_keeps_the_ends_raw() {
     let shapes: Vec<bool> = ql.nodes().map(|n| n.compressed).collect();
     assert!(!shapes[0] && !shapes[shapes.len() - 1]);
     assert!(shapes[1..shapes.len() - 1].iter().all(|c| *c));
-    assert_eq!(ql.get(17), Some(Elem::Str(b"element-0017-aaaaaaaaaaaaaaaaaaaaaaaa".to_vec())));
+    assert_eq!(
+        ql.get(17),
+        Some(Elem::Str(b"element-0017-aaaaaaaaaaaaaaaaaaaaaaaa".to_vec()))
+    );
 }
 
 #[test]
@@ -76,7 +79,10 @@ fn plain_nodes_hold_large_elements() {
     assert!(ql.replace_at(0, &big));
     assert_eq!(to_vec(&ql), vec![big.clone(), big.clone(), b"b".to_vec()]);
     assert!(ql.replace_at(1, b"small"));
-    assert_eq!(to_vec(&ql), vec![big.clone(), b"small".to_vec(), b"b".to_vec()]);
+    assert_eq!(
+        to_vec(&ql),
+        vec![big.clone(), b"small".to_vec(), b"b".to_vec()]
+    );
     ql.verify();
     set_packed_threshold(0);
 }
