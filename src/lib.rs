@@ -2,10 +2,11 @@
 //!
 //! The crate is laid out like Redis itself: `ae` (event loop), `networking` (clients on the
 //! wire), `resp` (protocol), `commands` (table and command bodies), `db` (keyspace), `types`
-//! (values and encodings), `config`, `pubsub`, `replication` (propagation), `module` (the C
+//! (values and encodings), `config`, `pubsub`, `blocking` (clients blocked on keys), `replication` (propagation), `module` (the C
 //! modules ABI), and `server` (the state that ties them together).
 
 pub mod ae;
+pub mod blocking;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -369,6 +369,9 @@ impl Server {
         self.pubsub_unsubscribe_all(&mut c, false);
         self.monitors.retain(|m| *m != id);
         self.paused_clients.retain(|m| *m != id);
+        if c.has(flags::BLOCKED) {
+            self.unblock_on_free(id);
+        }
         self.pending_writes_set.remove(&id);
         crate::log_verbose!("Client closed connection {}", c.addr);
     }

@@ -177,7 +177,12 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.update_cached_time();
     srv.free_clients_in_async_queue(registry);
     srv.resume_unpaused_clients(registry);
+    srv.handle_blocked_clients_timeout();
     srv.active_expire_cycle(ExpireCycle::Fast, expire);
+    srv.process_unblocked_clients(registry);
+    srv.handle_clients_blocked_on_keys();
+    // Serving may have unblocked clients with more commands pipelined.
+    srv.process_unblocked_clients(registry);
     srv.flush_propagation();
     srv.handle_pending_writes(registry);
     srv.evict_clients(None);
@@ -259,11 +264,17 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             return code;
         }
         let now = crate::util::monotonic_us();
-        let wait = if srv.pending_rereads.is_empty() && !srv.evict.proc_running {
+        let mut wait = if srv.pending_rereads.is_empty() && !srv.evict.proc_running {
             next_cron.saturating_sub(now)
         } else {
             0
         };
+        // Wake up for the earliest blocked client's timeout (a client times out once the
+        // clock is past its deadline).
+        if let Some(t) = srv.blocking.next_timeout() {
+            let until = (t + 1 - crate::util::mstime()).max(0) as u64 * 1000;
+            wait = wait.min(until);
+        }
         match poll.poll(&mut events, Some(Duration::from_micros(wait))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

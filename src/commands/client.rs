@@ -390,7 +390,7 @@ fn client_no_evict_command(srv: &mut Server, c: &mut Client) {
     }
 }
 
-fn client_unblock_command(_srv: &mut Server, c: &mut Client) {
+fn client_unblock_command(srv: &mut Server, c: &mut Client) {
     if c.argv.len() > 4 {
         crate::commands::reply_subcommand_syntax_error(c);
         return;
@@ -403,13 +403,15 @@ fn client_unblock_command(_srv: &mut Server, c: &mut Client) {
             return;
         }
     }
-    if crate::util::parse_i64(&c.argv[2]).is_none() {
+    let Some(id) = crate::util::parse_i64(&c.argv[2]) else {
         c.out.error(errors::NOT_INTEGER);
         return;
-    }
-    // No command blocks on keys yet, so no client can be waiting to be unblocked (clients held
-    // by CLIENT PAUSE are postponed, and come back when the pause ends).
-    c.out.int(0);
+    };
+    let error = c.argv.len() == 4 && c.argv[3].eq_ignore_ascii_case(b"error");
+    // Only clients blocked on keys can be unblocked: clients held by CLIENT PAUSE are
+    // postponed and come back when the pause ends.
+    let done = id > 0 && id as u64 != c.id && srv.client_unblock(id as u64, error);
+    c.out.int(done as i64);
 }
 
 fn client_getredir_command(_srv: &mut Server, c: &mut Client) {

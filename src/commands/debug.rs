@@ -193,6 +193,25 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             srv.skip_checksum_validation = atoi(&c.argv[2]) != 0;
             c.out.ok();
         }
+        ("quicklist-packed-threshold", 3) => {
+            let ok = util::parse_memory(&c.argv[2])
+                .is_some_and(crate::types::list::set_packed_threshold);
+            if ok {
+                c.out.ok();
+            } else {
+                c.out
+                    .error("argument must be a memory value bigger than 1 and smaller than 4gb");
+            }
+        }
+        ("listpack", 3) => {
+            let key = c.argv[2].clone();
+            match srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) {
+                None => c.out.error(crate::commands::errors::NO_SUCH_KEY),
+                // No value type uses a bare listpack encoding yet (7.0 lists are
+                // quicklists).
+                Some(_) => c.out.error("Not a listpack encoded object."),
+            }
+        }
         ("pause-cron", 3) => {
             srv.cron_paused = atoi(&c.argv[2]) != 0;
             c.out.ok();
@@ -251,6 +270,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
         && (maxmemory == 0 || !lru_policy);
     let serialized = match &o.value {
         Value::Str(s) => rdb_string_len(s, compression),
+        Value::List(l) => rdb_quicklist_len(l.ql(), compression),
         // An intset is saved as one string holding its blob.
         Value::Set(s) => match &**s {
             SetValue::Intset(is) => rdb_raw_len(is.as_bytes(), compression),
@@ -277,14 +297,30 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
     let idle_ms = crate::server::evict::idle_seconds(o.lru, now_clock) * 1000;
+    // Quicklists add their shape, as Redis does.
+    let extra = match &o.value {
+        Value::List(l) => {
+            let ql = l.ql();
+            format!(
+                " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
+                ql.node_count(),
+                ql.len() as f64 / ql.node_count() as f64,
+                ql.fill(),
+                (ql.compress_depth() != 0) as i32,
+                ql.uncompressed_size()
+            )
+        }
+        _ => String::new(),
+    };
     let line = format!(
-        "Value at:0x{:x} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        "Value at:0x{:x} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
         addr,
         refcount,
         o.value.encoding_name(),
         serialized,
         o.lru,
-        idle_ms / 1000
+        idle_ms / 1000,
+        extra
     );
     c.out.status(&line);
 }
@@ -344,6 +380,21 @@ fn rdb_raw_len(b: &[u8], compression: bool) -> usize {
         }
     }
     rdb_len_len(b.len()) + b.len()
+}
+
+/// A quicklist in RDB (`RDB_TYPE_LIST_QUICKLIST_2`): the node count, then per node its
+/// container kind and its data, compressed nodes as their LZF blob as is.
+fn rdb_quicklist_len(ql: &crate::types::list::QuickList, compression: bool) -> usize {
+    let mut n = rdb_len_len(ql.node_count());
+    for node in ql.nodes() {
+        n += 1;
+        n += if node.compressed {
+            1 + rdb_len_len(node.stored.len()) + rdb_len_len(node.sz) + node.stored.len()
+        } else {
+            rdb_raw_len(node.stored, compression)
+        };
+    }
+    n
 }
 
 fn debug_populate(srv: &mut Server, c: &mut Client) {
@@ -408,6 +459,7 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
 
 /// Type codes of Redis' object types, which enter the digest.
 const OBJ_STRING: u32 = 0;
+const OBJ_LIST: u32 = 1;
 const OBJ_SET: u32 = 2;
 const OBJ_ZSET: u32 = 3;
 
@@ -416,6 +468,14 @@ fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
         Value::Str(s) => {
             mix_digest(digest, &OBJ_STRING.to_be_bytes());
             s.with_bytes(|b| mix_digest(digest, b));
+        }
+        Value::List(l) => {
+            mix_digest(digest, &OBJ_LIST.to_be_bytes());
+            // Elements are mixed in order: the digest of a list depends on it.
+            l.ql().for_each(|e| {
+                mix_digest(digest, &e.to_vec());
+                true
+            });
         }
         Value::Set(s) => {
             mix_digest(digest, &OBJ_SET.to_be_bytes());

@@ -418,7 +418,7 @@ impl Server {
         self.inst_metrics.track(now, cmds, net_in, net_out);
     }
 
-    /// Clients blocked (today: held by CLIENT PAUSE), as INFO `blocked_clients` counts them.
+    /// Clients blocked on keys or held by CLIENT PAUSE, as INFO `blocked_clients` counts them.
     pub fn blocked_clients_count(&self) -> usize {
         self.clients
             .values()
@@ -487,12 +487,13 @@ impl Server {
                 .count();
             let _ = write!(
                 out,
-                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                 self.clients.len() + me_extra - replicas,
                 self.config.maxclients,
                 max_in,
                 max_out,
                 self.blocked_clients_count(),
+                self.blocking.timeouts.len(),
             );
         }
 

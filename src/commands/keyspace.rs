@@ -308,6 +308,7 @@ fn duplicate(v: &Value) -> Value {
         Value::Str(s) => Value::Str(s.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
         Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
+        Value::List(l) => Value::List(l.clone()),
     }
 }
 

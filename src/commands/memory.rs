@@ -132,6 +132,30 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
                 size
             }
         },
+        Value::List(l) => {
+            // Object header and the quicklist struct (head, tail, count, len, packed
+            // fill/compress/bookmarks: 40 bytes), then sampled nodes (a 32-byte node header
+            // plus its data allocation) scaled to the node count.
+            let ql = l.ql();
+            let mut size = ROBJ + 40;
+            let limit = if samples == 0 { usize::MAX } else { samples };
+            let mut elesize = 0usize;
+            let mut n = 0usize;
+            for node in ql.nodes().take(limit) {
+                let data = if node.compressed {
+                    // The compressed form carries its 4-byte length.
+                    alloc_size(4 + node.stored.len())
+                } else {
+                    alloc_size(node.alloc)
+                };
+                elesize += 32 + data;
+                n += 1;
+            }
+            if n > 0 {
+                size += (elesize as f64 / n as f64 * ql.node_count() as f64) as usize;
+            }
+            size
+        }
         Value::Str(s) => match s {
             RStr::Int(_) => ROBJ,
             // embstr: object header, sds header (type 8) and bytes in one allocation.

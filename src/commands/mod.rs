@@ -16,6 +16,7 @@ pub mod debug;
 pub mod expire;
 pub mod info;
 pub mod keyspace;
+pub mod list;
 pub mod memory;
 pub mod multi;
 pub mod object;
@@ -124,6 +125,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
         .or_else(|| zset::lookup(fullname))
+        .or_else(|| list::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 
@@ -548,6 +550,11 @@ impl Server {
             return false;
         }
         self.call(c, id);
+        // Keys the command made ready serve their blocked clients right after it (after the
+        // whole transaction for EXEC), as Redis' processCommand does.
+        if self.blocking.has_pending_work() {
+            self.handle_clients_blocked_on_keys();
+        }
         false
     }
 
@@ -609,7 +616,11 @@ impl Server {
         self.stats.numcommands += 1;
         c.commands_processed += 1;
         let cmd_flags = self.commands.cmds[id].flags;
-        if cmd_flags & flags::SKIP_SLOWLOG == 0 {
+        // A command that blocked gets its slow log entry (and the rest of its time) when it
+        // completes.
+        if c.has(cflags::BLOCKED) && self.is_blocked_on_keys(c.id) {
+            self.note_blocking_call_time(c.id, duration);
+        } else if cmd_flags & flags::SKIP_SLOWLOG == 0 {
             self.slowlog_push_if_needed(c, duration);
         }
         self.latency_add_sample_if_needed(

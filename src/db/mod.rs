@@ -274,7 +274,12 @@ impl Server {
     /// and MOVE move the object itself in Redis). Raises the `new` keyspace event, as every key
     /// creation does.
     pub fn db_add_obj(&mut self, db: usize, key: &[u8], obj: Obj) {
+        // A new key may be what blocked clients wait for (Redis' dbAdd signals it).
+        let btype = crate::blocking::block_type_of(&obj.value);
         self.dbs[db].dict.0.insert_new(key.into(), obj);
+        if let Some(bt) = btype {
+            self.signal_key_as_ready(db, key, bt);
+        }
         self.notify_keyspace_event(crate::config::table::notify::NEW, "new", key, db);
     }
 
@@ -353,5 +358,8 @@ impl Server {
         std::mem::swap(&mut x.expires, &mut y.expires);
         std::mem::swap(&mut x.avg_ttl, &mut y.avg_ttl);
         std::mem::swap(&mut x.expires_cursor, &mut y.expires_cursor);
+        // Clients blocked in either database may now find their keys (7.0 rescans both).
+        self.scan_db_for_ready_keys(a);
+        self.scan_db_for_ready_keys(b);
     }
 }

@@ -134,6 +134,8 @@ pub struct Server {
     pub monitors: Vec<ClientId>,
     /// WATCHed keys: (db, key) -> the clients watching it.
     pub watched_keys: HashMap<(usize, Vec<u8>), Vec<crate::commands::multi::WatchEntry>>,
+    /// Clients blocked on keys (BLPOP...), their keys, timeouts and the keys made ready.
+    pub blocking: crate::blocking::Blocking,
 
     pub pause: PauseKind,
     pub pause_end_ms: i64,
@@ -226,6 +228,7 @@ impl Server {
             pending_rereads: Vec::new(),
             monitors: Vec::new(),
             watched_keys: HashMap::new(),
+            blocking: Default::default(),
             pause: PauseKind::None,
             pause_end_ms: 0,
             paused_clients: VecDeque::new(),

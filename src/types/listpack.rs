@@ -329,6 +329,32 @@ impl Listpack {
         Some(Listpack { buf: bytes, len })
     }
 
+    /// Takes bytes this process produced itself (a quicklist node it decompressed) without
+    /// validating them again; `len` is the element count the owner kept.
+    pub(crate) fn from_trusted(buf: Vec<u8>, len: usize) -> Self {
+        Listpack { buf, len }
+    }
+
+    /// Gives the serialised bytes away (to compress them).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Moves every element of `other` to the end of `self` (Redis' `lpMerge`, which always
+    /// keeps the order "self then other").
+    pub fn merge_from(&mut self, other: &Listpack) {
+        let tail = &other.buf[HDR_SIZE..other.buf.len() - 1];
+        let at = self.eof();
+        self.buf.splice(at..at, tail.iter().copied());
+        self.len += other.len;
+        self.write_header();
+    }
+
+    /// Bytes allocated for the serialised form (for MEMORY USAGE).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Redis' `lpValidateIntegrity` on arbitrary bytes (see the module docs for what `deep`
     /// adds). Never panics.
     pub fn validate_integrity(bytes: &[u8], deep: bool) -> bool {

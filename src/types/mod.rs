@@ -5,11 +5,13 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod list;
 pub mod listpack;
 pub mod set;
 pub mod string;
 pub mod zset;
 
+pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
 pub use zset::ZsetValue;
@@ -18,6 +20,7 @@ pub use zset::ZsetValue;
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
+    List(ListValue),
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
     // inline in every keyspace dict node, whose size is what most keys cost.
     Set(Box<SetValue>),
@@ -29,6 +32,7 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Zset(_) => "zset",
         }
@@ -38,6 +42,7 @@ impl Value {
     pub fn encoding_name(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding_name(),
+            Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Zset(z) => z.encoding_name(),
         }
