@@ -909,7 +909,10 @@ pub fn serve_blocked_client(srv: &mut Server, c: &mut Client, st: &BlockState, k
         target,
         count,
         rpoplpush,
-    } = &st.data;
+    } = &st.data
+    else {
+        return false;
+    };
     let (from_head, to_head) = (*from_head, *to_head);
     let db = st.db;
     let pop_name = if from_head {

@@ -1,6 +1,6 @@
 //! Sorted set commands (Redis' t_zset.c): ZADD, ZINCRBY, ZREM, ZCARD, ZSCORE, ZMSCORE,
 //! ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, the ZRANGE family and ZRANGESTORE, ZREMRANGEBY*,
-//! ZPOPMIN/ZPOPMAX, ZMPOP, ZRANDMEMBER, ZUNION/ZINTER/ZDIFF (and their STORE forms),
+//! ZPOPMIN/ZPOPMAX, ZMPOP, BZPOPMIN/BZPOPMAX/BZMPOP, ZRANDMEMBER, ZUNION/ZINTER/ZDIFF (and their STORE forms),
 //! ZINTERCARD and ZSCAN.
 //!
 //! Replies follow 7.0 exactly, including RESP3's nested [member, score] pairs and the order in
@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::blocking::{BlockData, BlockState, BlockType};
 use crate::client::{flags as cflags, Client};
 use crate::commands::keyspace::{parse_scan_cursor, parse_scan_options};
 use crate::commands::{errors, CmdProc};
@@ -42,6 +43,9 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "zpopmin" => zpopmin_command,
         "zpopmax" => zpopmax_command,
         "zmpop" => zmpop_command,
+        "bzpopmin" => bzpopmin_command,
+        "bzpopmax" => bzpopmax_command,
+        "bzmpop" => bzmpop_command,
         "zrandmember" => zrandmember_command,
         "zunion" => zunion_command,
         "zinter" => zinter_command,
@@ -1032,6 +1036,101 @@ fn zmpop_command(srv: &mut Server, c: &mut Client) {
         // Replicas get a ZPOPMIN/ZPOPMAX of the one key popped from.
         c.propagate_argv = Some(pop_propagation(key, max, Some(n)));
     }
+}
+
+// ---- blocking pops ---------------------------------------------------------------------
+
+/// BZPOPMIN/BZPOPMAX/BZMPOP: pops at once from the first non-empty sorted set, otherwise
+/// blocks (Redis' `blockingGenericZpopCommand`). `count` is None for BZPOPMIN/BZPOPMAX.
+fn blocking_zpop_generic(
+    srv: &mut Server,
+    c: &mut Client,
+    keys: Vec<Vec<u8>>,
+    max: bool,
+    timeout_idx: usize,
+    count: Option<usize>,
+) {
+    let Some(timeout) = crate::blocking::parse_timeout(c, timeout_idx, srv.now_ms()) else {
+        return;
+    };
+    let db = c.db;
+    let mpop = count.is_some();
+    for key in &keys {
+        match write_kind(srv, db, key) {
+            Kind::Missing => continue,
+            Kind::Other => {
+                c.out.error(WRONGTYPE);
+                return;
+            }
+            Kind::Zset => {}
+        }
+        if zref(srv, db, key).is_empty() {
+            continue;
+        }
+        let shape = PopShape {
+            emitkey: true,
+            nested: mpop,
+            nil_when_empty: mpop,
+        };
+        let n = count.map_or(-1, |n| n as i64);
+        if let Some((k, popped)) = generic_zpop(srv, c, std::slice::from_ref(key), max, n, shape) {
+            // Replicas see the non-blocking pop it amounts to.
+            c.propagate_argv = Some(pop_propagation(k, max, count.map(|_| popped)));
+        }
+        return;
+    }
+    // Inside MULTI or a script a command can't block: it times out at once.
+    if c.has(cflags::DENY_BLOCKING) {
+        c.out.null_array();
+        return;
+    }
+    srv.block_for_keys(
+        c,
+        BlockType::Zset,
+        &keys,
+        timeout,
+        BlockData::Zset { max, count },
+    );
+}
+
+fn bzpopmin_command(srv: &mut Server, c: &mut Client) {
+    let n = c.argv.len();
+    let keys = c.argv[1..n - 1].to_vec();
+    blocking_zpop_generic(srv, c, keys, false, n - 1, None);
+}
+
+fn bzpopmax_command(srv: &mut Server, c: &mut Client) {
+    let n = c.argv.len();
+    let keys = c.argv[1..n - 1].to_vec();
+    blocking_zpop_generic(srv, c, keys, true, n - 1, None);
+}
+
+fn bzmpop_command(srv: &mut Server, c: &mut Client) {
+    let Some((keys, max, count)) = parse_mpop(c, 2) else {
+        return;
+    };
+    blocking_zpop_generic(srv, c, keys, max, 1, Some(count as usize));
+}
+
+/// Serves a client blocked by BZPOPMIN/BZPOPMAX/BZMPOP from `key`, now a non-empty sorted set
+/// (Redis' `serveClientsBlockedOnSortedSetKey`): the pop is replied and propagated as
+/// ZPOPMIN/ZPOPMAX.
+pub fn serve_blocked_client(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -> bool {
+    let BlockData::Zset { max, count } = st.data else {
+        return false;
+    };
+    let mpop = count.is_some();
+    let shape = PopShape {
+        emitkey: true,
+        nested: mpop,
+        nil_when_empty: mpop,
+    };
+    let n = count.map_or(-1, |n| n as i64);
+    let keys = [key.to_vec()];
+    if let Some((k, popped)) = generic_zpop(srv, c, &keys, max, n, shape) {
+        srv.propagate(st.db, pop_propagation(k, max, count.map(|_| popped)));
+    }
+    true
 }
 
 // ---- ZRANDMEMBER ---------------------------------------------------------------------------
