@@ -168,7 +168,7 @@ fn zadd_generic(srv: &mut Server, c: &mut Client, incr_cmd: bool) {
         scoreidx += 1;
     }
     let elements = c.argv.len() - scoreidx;
-    if elements % 2 != 0 || elements == 0 {
+    if !elements.is_multiple_of(2) || elements == 0 {
         c.out.error(errors::SYNTAX);
         return;
     }
@@ -178,7 +178,7 @@ fn zadd_generic(srv: &mut Server, c: &mut Client, incr_cmd: bool) {
             .error("XX and NX options at the same time are not compatible");
         return;
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         c.out
             .error("GT, LT, and/or NX options at the same time are not compatible");
         return;
