@@ -286,6 +286,28 @@ pub enum AddOutcome {
     Same(f64),
 }
 
+/// What ZADD does to a present member with score `cur`, given the new score or increment.
+fn update_outcome(cur: f64, score: f64, f: AddFlags) -> AddOutcome {
+    if f.nx {
+        return AddOutcome::Nop;
+    }
+    let mut score = score;
+    if f.incr {
+        score += cur;
+        if score.is_nan() {
+            return AddOutcome::Nan;
+        }
+    }
+    if (f.lt && score >= cur) || (f.gt && score <= cur) {
+        return AddOutcome::Nop;
+    }
+    if score == cur {
+        AddOutcome::Same(score)
+    } else {
+        AddOutcome::Updated(score)
+    }
+}
+
 /// Listpack pair operations (Redis' `zzl*`).
 mod lp {
     use super::*;
@@ -409,52 +431,50 @@ impl ZsetValue {
         if score.is_nan() {
             return AddOutcome::Nan;
         }
-        let cur = self.score(member);
-        let Some(cur) = cur else {
+        if let ZsetValue::Skiplist(z) = self {
+            // One index lookup serves both the decision and the update.
+            let found = z.modify(member, |cur| {
+                let out = update_outcome(cur, score, f);
+                match out {
+                    AddOutcome::Updated(n) => (Some(n), out),
+                    _ => (None, out),
+                }
+            });
+            return match found {
+                Some(out) => out,
+                None if f.xx => AddOutcome::Nop,
+                None => {
+                    z.insert_new(score, member);
+                    AddOutcome::Added(score)
+                }
+            };
+        }
+        let ZsetValue::Listpack(l) = self else {
+            unreachable!("skiplist handled above")
+        };
+        let Some((p, cur)) = lp::find(l, member) else {
             if f.xx {
                 return AddOutcome::Nop;
             }
-            if let ZsetValue::Listpack(l) = self {
-                if l.len() / 2 + 1 > lim.entries
-                    || member.len() > lim.value
-                    || !l.safe_to_add(member.len())
-                {
-                    self.convert_to_skiplist();
+            if l.len() / 2 + 1 > lim.entries
+                || member.len() > lim.value
+                || !l.safe_to_add(member.len())
+            {
+                self.convert_to_skiplist();
+                if let ZsetValue::Skiplist(z) = self {
+                    z.insert_new(score, member);
                 }
-            }
-            match self {
-                ZsetValue::Listpack(l) => lp::insert(l, member, score),
-                ZsetValue::Skiplist(z) => z.insert_new(score, member),
+            } else {
+                lp::insert(l, member, score);
             }
             return AddOutcome::Added(score);
         };
-        if f.nx {
-            return AddOutcome::Nop;
+        let out = update_outcome(cur, score, f);
+        if let AddOutcome::Updated(n) = out {
+            l.delete_range(p, 2);
+            lp::insert(l, member, n);
         }
-        let mut score = score;
-        if f.incr {
-            score += cur;
-            if score.is_nan() {
-                return AddOutcome::Nan;
-            }
-        }
-        if (f.lt && score >= cur) || (f.gt && score <= cur) {
-            return AddOutcome::Nop;
-        }
-        if score == cur {
-            return AddOutcome::Same(score);
-        }
-        match self {
-            ZsetValue::Listpack(l) => {
-                let (p, _) = lp::find(l, member).expect("present");
-                l.delete_range(p, 2);
-                lp::insert(l, member, score);
-            }
-            ZsetValue::Skiplist(z) => {
-                z.set_score(member, score);
-            }
-        }
-        AddOutcome::Updated(score)
+        out
     }
 
     /// Removes a member; false when absent (Redis' `zsetDel`).

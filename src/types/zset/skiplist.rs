@@ -764,18 +764,30 @@ impl ZsetSkiplist {
             .insert_new(MemberKey(NonNull::new(n).expect("allocated")), ());
     }
 
-    /// Changes an existing member's score; false when the member is absent. The node keeps
-    /// its height and moves only when its order changes (Redis' `zslUpdateScore`).
+    /// Changes an existing member's score; false when the member is absent.
     pub fn set_score(&mut self, member: &[u8], score: f64) -> bool {
-        let Some(n) = self.node(member) else {
-            return false;
-        };
+        self.modify(member, |_| (Some(score), ())).is_some()
+    }
+
+    /// Looks a member up once and lets `decide` choose its new score from the current one
+    /// (None leaves it). None when the member is absent. A moved node keeps its height and is
+    /// relinked only when its order changes (Redis' `zslUpdateScore`).
+    pub fn modify<R>(
+        &mut self,
+        member: &[u8],
+        decide: impl FnOnce(f64) -> (Option<f64>, R),
+    ) -> Option<R> {
+        let n = self.node(member)?;
         // SAFETY: `n` is a live, linked node; the predecessors are computed for its current
         // (score, member); after unlinking, `link` receives it unlinked.
         unsafe {
             let cur = (*n).score;
+            let (new, r) = decide(cur);
+            let Some(score) = new else {
+                return Some(r);
+            };
             if cur == score {
-                return true;
+                return Some(r);
             }
             let back = (*n).backward;
             let next = lvl(n, 0).next;
@@ -784,14 +796,14 @@ impl ZsetSkiplist {
                 && (next.is_null() || (*next).score > score)
             {
                 (*n).score = score;
-                return true;
+                return Some(r);
             }
             let update = self.zsl.predecessors(cur, member_of(n));
             self.zsl.unlink(n, &update);
             (*n).score = score;
             self.zsl.link(n);
+            Some(r)
         }
-        true
     }
 
     /// Removes a member, returning its score.
