@@ -1255,7 +1255,8 @@ fn zrandmember_with_count(srv: &mut Server, c: &mut Client, l: i64, withscores: 
     c.out.array(if flat { n * 2 } else { n });
     // The whole set.
     if count >= size {
-        z.for_each(|m, s| reply_pair(c, m, s, withscores));
+        // Redis walks a sorted set from its tail here (its union/intersection iterator).
+        z.for_rank_range(0, size - 1, true, |m, s| reply_pair(c, m, s, withscores));
         return;
     }
     if count * ZRANDMEMBER_SUB_STRATEGY_MUL > size {

@@ -228,11 +228,10 @@ pub fn d2string(v: f64) -> Vec<u8> {
             b"inf".to_vec()
         }
     } else if v == 0.0 {
-        if v.is_sign_negative() {
-            b"-0".to_vec()
-        } else {
-            b"0".to_vec()
-        }
+        // Both zeros are written as "0": that is what Redis 7.0.15 as shipped (Debian's
+        // redis-server) stores in a listpack for a score of -0 (ZSCAN and ZSCORE then show 0,
+        // while a skiplist keeps -0), even though util.c reads as if it would write "-0".
+        b"0".to_vec()
     } else if let Some(l) = double_as_i64(v) {
         util::i64_bytes(l)
     } else {
@@ -346,6 +345,46 @@ mod lp {
         }
         lp.append(member);
         lp.append(&sbuf);
+    }
+
+    fn gte(p: &(Pos, Entry, f64), r: RangeSpec) -> bool {
+        with_bytes(p.1, |m| r.gte(m, p.2))
+    }
+
+    fn lte(p: &(Pos, Entry, f64), r: RangeSpec) -> bool {
+        with_bytes(p.1, |m| r.lte(m, p.2))
+    }
+
+    /// Whether the range can hold anything, judged on the extremes (Redis' `zzlIsInRange`
+    /// and `zzlIsInLexRange`).
+    fn may_hold(pairs: &[(Pos, Entry, f64)], r: RangeSpec) -> bool {
+        match (pairs.first(), pairs.last()) {
+            (Some(first), Some(last)) => !r.empty_spec() && gte(last, r) && lte(first, r),
+            _ => false,
+        }
+    }
+
+    /// Pair index of the first element in range (Redis' `zzlFirstInRange`).
+    pub fn first_in(pairs: &[(Pos, Entry, f64)], r: RangeSpec) -> Option<usize> {
+        if !may_hold(pairs, r) {
+            return None;
+        }
+        let i = pairs.iter().position(|p| gte(p, r))?;
+        lte(&pairs[i], r).then_some(i)
+    }
+
+    /// Pair index of the last element in range (Redis' `zzlLastInRange`).
+    pub fn last_in(pairs: &[(Pos, Entry, f64)], r: RangeSpec) -> Option<usize> {
+        if !may_hold(pairs, r) {
+            return None;
+        }
+        let i = pairs.iter().rposition(|p| lte(p, r))?;
+        gte(&pairs[i], r).then_some(i)
+    }
+
+    /// How many elements from index `i` on keep the range's upper end.
+    pub fn run_len(pairs: &[(Pos, Entry, f64)], i: usize, r: RangeSpec) -> usize {
+        pairs[i..].iter().take_while(|p| lte(p, r)).count()
     }
 
     /// Deletes `n` pairs from pair index `i`.
@@ -558,15 +597,7 @@ impl ZsetValue {
         rev: bool,
         f: impl FnMut(&[u8], f64),
     ) -> usize {
-        self.for_range(
-            &|_m, s| r.gte_min(s),
-            &|_m, s| r.lte_max(s),
-            RangeStart::Score(r),
-            offset,
-            limit,
-            rev,
-            f,
-        )
+        self.for_range(RangeSpec::Score(r), offset, limit, rev, f)
     }
 
     /// Like [`Self::for_score_range`] over a lexicographic range.
@@ -578,23 +609,16 @@ impl ZsetValue {
         rev: bool,
         f: impl FnMut(&[u8], f64),
     ) -> usize {
-        self.for_range(
-            &|m, _s| r.gte_min(m),
-            &|m, _s| r.lte_max(m),
-            RangeStart::Lex(r),
-            offset,
-            limit,
-            rev,
-            f,
-        )
+        self.for_range(RangeSpec::Lex(r), offset, limit, rev, f)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Redis' walk for range queries, the same for both encodings: start at the first (or
+    /// last) element in range, skip `offset` elements without looking at them, then emit
+    /// while the far end of the range holds. Lexicographic ranges over unequal scores give
+    /// exactly Redis' answers because the walk is the same.
     fn for_range(
         &self,
-        gte_min: &dyn Fn(&[u8], f64) -> bool,
-        lte_max: &dyn Fn(&[u8], f64) -> bool,
-        start: RangeStart,
+        r: RangeSpec,
         mut offset: i64,
         limit: i64,
         rev: bool,
@@ -608,54 +632,42 @@ impl ZsetValue {
         match self {
             ZsetValue::Listpack(l) => {
                 let pairs = lp::pairs(l);
-                let mut emit = |e: Entry, s: f64| -> bool {
-                    with_bytes(e, |m| {
-                        if rev {
-                            if !gte_min(m, s) {
-                                return false;
-                            }
-                            if !lte_max(m, s) {
-                                return true;
-                            }
-                        } else {
-                            if !lte_max(m, s) {
-                                return false;
-                            }
-                            if !gte_min(m, s) {
-                                return true;
-                            }
-                        }
-                        if offset > 0 {
-                            offset -= 1;
-                        } else {
-                            f(m, s);
-                            emitted += 1;
-                            left -= 1;
-                        }
-                        left > 0
-                    })
-                };
-                if rev {
-                    for &(_, e, s) in pairs.iter().rev() {
-                        if !emit(e, s) {
-                            break;
-                        }
-                    }
+                let start = if rev {
+                    lp::last_in(&pairs, r)
                 } else {
-                    for &(_, e, s) in pairs.iter() {
-                        if !emit(e, s) {
-                            break;
+                    lp::first_in(&pairs, r)
+                };
+                let Some(start) = start else {
+                    return 0;
+                };
+                let mut i = start as i64 + if rev { -offset } else { offset };
+                while i >= 0 && (i as usize) < pairs.len() {
+                    let (_, e, s) = pairs[i as usize];
+                    let go_on = with_bytes(e, |m| {
+                        let inside = if rev { r.gte(m, s) } else { r.lte(m, s) };
+                        if inside {
+                            f(m, s);
                         }
+                        inside
+                    });
+                    if !go_on {
+                        break;
                     }
+                    emitted += 1;
+                    left -= 1;
+                    if left == 0 {
+                        break;
+                    }
+                    i += if rev { -1 } else { 1 };
                 }
             }
             ZsetValue::Skiplist(z) => {
                 let zsl = z.skiplist();
-                let mut node = match (start, rev) {
-                    (RangeStart::Score(r), false) => zsl.first_in_range(r),
-                    (RangeStart::Score(r), true) => zsl.last_in_range(r),
-                    (RangeStart::Lex(r), false) => zsl.first_in_lex(r),
-                    (RangeStart::Lex(r), true) => zsl.last_in_lex(r),
+                let mut node = match (r, rev) {
+                    (RangeSpec::Score(r), false) => zsl.first_in_range(r),
+                    (RangeSpec::Score(r), true) => zsl.last_in_range(r),
+                    (RangeSpec::Lex(r), false) => zsl.first_in_lex(r),
+                    (RangeSpec::Lex(r), true) => zsl.last_in_lex(r),
                 };
                 while let Some(x) = node {
                     if offset == 0 {
@@ -666,7 +678,7 @@ impl ZsetValue {
                 }
                 while let Some(x) = node {
                     let (m, s) = (x.member(), x.score());
-                    let inside = if rev { gte_min(m, s) } else { lte_max(m, s) };
+                    let inside = if rev { r.gte(m, s) } else { r.lte(m, s) };
                     if !inside {
                         break;
                     }
@@ -683,13 +695,22 @@ impl ZsetValue {
         emitted
     }
 
-    /// How many members have scores in the range (ZCOUNT).
-    pub fn count_in_score(&self, r: &ScoreRange) -> usize {
+    fn count_in(&self, r: RangeSpec) -> usize {
         match self {
-            ZsetValue::Listpack(l) => lp::pairs(l).iter().filter(|p| r.contains(p.2)).count(),
+            ZsetValue::Listpack(l) => {
+                let pairs = lp::pairs(l);
+                match lp::first_in(&pairs, r) {
+                    Some(i) => lp::run_len(&pairs, i, r),
+                    None => 0,
+                }
+            }
             ZsetValue::Skiplist(z) => {
                 let zsl = z.skiplist();
-                match (zsl.first_in_range(r), zsl.last_in_range(r)) {
+                let ends = match r {
+                    RangeSpec::Score(r) => (zsl.first_in_range(r), zsl.last_in_range(r)),
+                    RangeSpec::Lex(r) => (zsl.first_in_lex(r), zsl.last_in_lex(r)),
+                };
+                match ends {
                     (Some(a), Some(b)) => {
                         zsl.rank(b.score(), b.member()) + 1 - zsl.rank(a.score(), a.member())
                     }
@@ -699,23 +720,14 @@ impl ZsetValue {
         }
     }
 
+    /// How many members have scores in the range (ZCOUNT).
+    pub fn count_in_score(&self, r: &ScoreRange) -> usize {
+        self.count_in(RangeSpec::Score(r))
+    }
+
     /// How many members fall in the lexicographic range (ZLEXCOUNT).
     pub fn count_in_lex(&self, r: &LexRange) -> usize {
-        match self {
-            ZsetValue::Listpack(l) => lp::pairs(l)
-                .iter()
-                .filter(|p| with_bytes(p.1, |m| r.contains(m)))
-                .count(),
-            ZsetValue::Skiplist(z) => {
-                let zsl = z.skiplist();
-                match (zsl.first_in_lex(r), zsl.last_in_lex(r)) {
-                    (Some(a), Some(b)) => {
-                        zsl.rank(b.score(), b.member()) + 1 - zsl.rank(a.score(), a.member())
-                    }
-                    _ => 0,
-                }
-            }
-        }
+        self.count_in(RangeSpec::Lex(r))
     }
 
     /// Removes 0-based ranks start..=end (both valid).
@@ -729,38 +741,28 @@ impl ZsetValue {
         }
     }
 
+    /// Listpack range removal: from the first element in range, while the far end holds.
+    fn lp_remove_range(l: &mut Listpack, r: RangeSpec) -> usize {
+        let pairs = lp::pairs(l);
+        let Some(i) = lp::first_in(&pairs, r) else {
+            return 0;
+        };
+        let n = lp::run_len(&pairs, i, r);
+        drop(pairs);
+        lp::delete_pairs(l, i, n);
+        n
+    }
+
     pub fn remove_range_by_score(&mut self, r: &ScoreRange) -> usize {
         match self {
-            ZsetValue::Listpack(l) => {
-                let pairs = lp::pairs(l);
-                let first = pairs.iter().position(|p| r.contains(p.2));
-                let n = pairs.iter().filter(|p| r.contains(p.2)).count();
-                drop(pairs);
-                if let Some(i) = first {
-                    lp::delete_pairs(l, i, n);
-                }
-                n
-            }
+            ZsetValue::Listpack(l) => Self::lp_remove_range(l, RangeSpec::Score(r)),
             ZsetValue::Skiplist(z) => z.remove_range_by_score(r),
         }
     }
 
     pub fn remove_range_by_lex(&mut self, r: &LexRange) -> usize {
         match self {
-            ZsetValue::Listpack(l) => {
-                let pairs = lp::pairs(l);
-                let inside: Vec<bool> = pairs
-                    .iter()
-                    .map(|p| with_bytes(p.1, |m| r.contains(m)))
-                    .collect();
-                drop(pairs);
-                let first = inside.iter().position(|&b| b);
-                let n = inside.iter().filter(|&&b| b).count();
-                if let Some(i) = first {
-                    lp::delete_pairs(l, i, n);
-                }
-                n
-            }
+            ZsetValue::Listpack(l) => Self::lp_remove_range(l, RangeSpec::Lex(r)),
             ZsetValue::Skiplist(z) => z.remove_range_by_lex(r),
         }
     }
@@ -837,10 +839,34 @@ impl ZsetValue {
     }
 }
 
+/// A score or lexicographic range, for the walks both kinds share.
 #[derive(Clone, Copy)]
-enum RangeStart<'a> {
+enum RangeSpec<'a> {
     Score(&'a ScoreRange),
     Lex(&'a LexRange),
+}
+
+impl RangeSpec<'_> {
+    fn empty_spec(&self) -> bool {
+        match self {
+            RangeSpec::Score(r) => r.is_empty_spec(),
+            RangeSpec::Lex(r) => r.is_empty_spec(),
+        }
+    }
+
+    fn gte(&self, m: &[u8], s: f64) -> bool {
+        match self {
+            RangeSpec::Score(r) => r.gte_min(s),
+            RangeSpec::Lex(r) => r.gte_min(m),
+        }
+    }
+
+    fn lte(&self, m: &[u8], s: f64) -> bool {
+        match self {
+            RangeSpec::Score(r) => r.lte_max(s),
+            RangeSpec::Lex(r) => r.lte_max(m),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -857,7 +883,7 @@ mod tests {
     #[test]
     fn d2string_as_redis() {
         assert_eq!(d2string(1.0), b"1");
-        assert_eq!(d2string(-0.0), b"-0");
+        assert_eq!(d2string(-0.0), b"0");
         assert_eq!(d2string(1.5), b"1.5");
         assert_eq!(d2string(f64::INFINITY), b"inf");
         assert_eq!(d2string(0.1), b"0.10000000000000001");
