@@ -10,6 +10,7 @@ use crate::client::Client;
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::server::Server;
+use crate::types::rawstr::RawStr;
 use crate::types::{RStr, Value, WRONGTYPE};
 use crate::util;
 
@@ -267,7 +268,7 @@ fn bit_buffer_for_write<'a>(
     c: &mut Client,
     key: &[u8],
     maxbit: u64,
-) -> Option<(&'a mut Vec<u8>, bool)> {
+) -> Option<(&'a mut RawStr, bool)> {
     let need = (maxbit >> 3) as usize + 1;
     let exists = match srv.lookup_write(c.db, key) {
         None => false,

@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hll;
 pub mod info;
 pub mod keyspace;
 pub mod list;
@@ -126,6 +127,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| set::lookup(fullname))
         .or_else(|| zset::lookup(fullname))
         .or_else(|| list::lookup(fullname))
+        .or_else(|| hll::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 
@@ -645,7 +647,8 @@ impl Server {
         c.flags = (c.flags & !per_call) | saved_force;
         let replacement = c.propagate_argv.take();
         if self.prop.enabled
-            && ((self.dirty != dirty_before && cmd_flags & flags::WRITE != 0)
+            && ((self.dirty != dirty_before
+                && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0)
                 || forced
                 || replacement.is_some())
             && !prevented

@@ -10,6 +10,7 @@ use crate::client::Client;
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::server::Server;
+use crate::types::rawstr::RawStr;
 use crate::types::{RStr, Value, WRONGTYPE};
 use crate::util;
 
@@ -400,7 +401,7 @@ fn string_len_for_write(srv: &mut Server, c: &mut Client, key: &[u8]) -> Result<
 
 /// The `raw` buffer of an existing string key, converting it first (Redis'
 /// `dbUnshareStringValue`). The caller has checked that the key holds a string.
-fn raw_buffer<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> &'a mut Vec<u8> {
+fn raw_buffer<'a>(srv: &'a mut Server, db: usize, key: &[u8]) -> &'a mut RawStr {
     let obj = srv.dbs[db]
         .dict
         .get_mut(key)
@@ -517,7 +518,10 @@ fn setrange_command(srv: &mut Server, c: &mut Client) {
             if !check_string_length(srv, c, offset, vlen) {
                 return;
             }
-            srv.db_add(c.db, &key, Value::Str(RStr::raw(Vec::new())));
+            // Created at its exact size (zero-filled up to the offset), as Redis does; only
+            // growing an existing string reserves room ahead.
+            let size = offset as usize + vlen as usize;
+            srv.db_add(c.db, &key, Value::Str(RStr::raw(vec![0; size])));
         }
         Some(len) => {
             // Setting nothing leaves the value (and its encoding) alone.

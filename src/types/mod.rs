@@ -5,8 +5,10 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod hll;
 pub mod list;
 pub mod listpack;
+pub mod rawstr;
 pub mod set;
 pub mod string;
 pub mod zset;
@@ -20,9 +22,9 @@ pub use zset::ZsetValue;
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
-    List(ListValue),
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
     // inline in every keyspace dict node, whose size is what most keys cost.
+    List(Box<ListValue>),
     Set(Box<SetValue>),
     Zset(Box<ZsetValue>),
 }

@@ -7,6 +7,7 @@
 //! exposes the decision, so we keep the same rules.
 
 use super::embstr::EmbStr;
+use super::rawstr::RawStr;
 use crate::util;
 
 /// Longest string Redis stores as `embstr`.
@@ -16,9 +17,7 @@ pub const EMBSTR_MAX: usize = 44;
 pub enum RStr {
     Int(i64),
     Emb(EmbStr),
-    /// Boxed so that `RStr` (and with it every keyspace entry) stays two words; the extra
-    /// allocation plays the part of Redis' separate robj + sds for raw strings.
-    Raw(Box<Vec<u8>>),
+    Raw(RawStr),
 }
 
 impl RStr {
@@ -33,7 +32,7 @@ impl RStr {
         if b.len() <= EMBSTR_MAX {
             RStr::Emb(EmbStr::new(&b))
         } else {
-            RStr::Raw(Box::new(b))
+            RStr::Raw(RawStr::from_slice(&b))
         }
     }
 
@@ -43,13 +42,13 @@ impl RStr {
         if b.len() <= EMBSTR_MAX {
             RStr::Emb(EmbStr::new(&b))
         } else {
-            RStr::Raw(Box::new(b))
+            RStr::Raw(RawStr::from_slice(&b))
         }
     }
 
     /// A string that will be modified in place: always `raw`.
     pub fn raw(b: Vec<u8>) -> RStr {
-        RStr::Raw(Box::new(b))
+        RStr::Raw(RawStr::from_slice(&b))
     }
 
     pub fn encoding_name(&self) -> &'static str {
@@ -107,9 +106,9 @@ impl RStr {
     }
 
     /// Turns the value into a `raw` string and returns its buffer for in-place edits.
-    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+    pub fn make_raw(&mut self) -> &mut RawStr {
         if !matches!(self, RStr::Raw(_)) {
-            *self = RStr::Raw(Box::new(self.to_vec()));
+            *self = RStr::Raw(RawStr::from_slice(&self.to_vec()));
         }
         match self {
             RStr::Raw(b) => b,
