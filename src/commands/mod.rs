@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keyspace;
@@ -24,6 +25,7 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
@@ -128,6 +130,8 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| zset::lookup(fullname))
         .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
+        .or_else(|| hash::lookup(fullname))
+        .or_else(|| sort::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

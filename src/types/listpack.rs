@@ -313,11 +313,10 @@ fn validate(bytes: &[u8], deep: bool) -> Option<usize> {
 impl Listpack {
     /// An empty listpack (7 bytes: header + terminator).
     pub fn new() -> Self {
-        let mut lp = Listpack {
-            buf: vec![0; HDR_SIZE],
-            len: 0,
-        };
-        lp.buf.push(EOF);
+        let mut buf = Vec::with_capacity(HDR_SIZE + 1);
+        buf.resize(HDR_SIZE, 0);
+        buf.push(EOF);
+        let mut lp = Listpack { buf, len: 0 };
         lp.write_header();
         lp
     }
@@ -477,6 +476,9 @@ impl Listpack {
     /// Inserts a whole encoded entry at byte offset `off` and returns its position.
     fn insert_at(&mut self, off: usize, v: &[u8]) -> Pos {
         let e = encode_entry(v);
+        // Grow to the exact new size, as Redis reallocates a listpack on every change: the
+        // allocation (and so used_memory) follows the data instead of doubling ahead of it.
+        self.buf.reserve_exact(e.len());
         self.buf.splice(off..off, e);
         self.len += 1;
         self.write_header();
@@ -505,7 +507,12 @@ impl Listpack {
     /// Replaces the element at `p` with `v`; the position stays the same.
     pub fn replace(&mut self, p: Pos, v: &[u8]) -> Pos {
         let size = self.entry_size(p);
-        self.buf.splice(p.0..p.0 + size, encode_entry(v));
+        let e = encode_entry(v);
+        if e.len() > size {
+            self.buf.reserve_exact(e.len() - size);
+        }
+        self.buf.splice(p.0..p.0 + size, e);
+        self.buf.shrink_to_fit();
         self.write_header();
         p
     }
@@ -525,6 +532,7 @@ impl Listpack {
             n += 1;
         }
         self.buf.drain(p.0..end);
+        self.buf.shrink_to_fit();
         self.len -= n;
         self.write_header();
         (self.buf[p.0] != EOF).then_some(p)

@@ -5,6 +5,7 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod listpack;
@@ -13,6 +14,7 @@ pub mod set;
 pub mod string;
 pub mod zset;
 
+pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
@@ -26,6 +28,7 @@ pub enum Value {
     // inline in every keyspace dict node, whose size is what most keys cost.
     List(Box<ListValue>),
     Set(Box<SetValue>),
+    Hash(Box<HashValue>),
     Zset(Box<ZsetValue>),
 }
 
@@ -36,6 +39,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
             Value::Zset(_) => "zset",
         }
     }
@@ -46,6 +50,7 @@ impl Value {
             Value::Str(s) => s.encoding_name(),
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
             Value::Zset(z) => z.encoding_name(),
         }
     }
