@@ -42,10 +42,11 @@ use crate::types::Value;
 pub enum BlockType {
     List,
     Stream,
+    Zset,
 }
 
 /// Number of block types (for per-type counters).
-const NTYPES: usize = 2;
+const NTYPES: usize = 3;
 
 impl BlockType {
     fn index(self) -> usize {
@@ -58,6 +59,7 @@ pub fn block_type_of(v: &Value) -> Option<BlockType> {
     match v {
         Value::List(_) => Some(BlockType::List),
         Value::Stream(_) => Some(BlockType::Stream),
+        Value::Zset(_) => Some(BlockType::Zset),
         _ => None,
     }
 }
@@ -83,6 +85,8 @@ pub enum BlockData {
         consumer: Option<Vec<u8>>,
         noack: bool,
     },
+    /// BZPOPMIN/BZPOPMAX (`count` None) and BZMPOP (`count`).
+    Zset { max: bool, count: Option<usize> },
 }
 
 /// A blocked client's state.
@@ -156,6 +160,7 @@ fn serve_client(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -
     match st.btype {
         BlockType::List => crate::commands::list::serve_blocked_client(srv, c, st, key),
         BlockType::Stream => crate::commands::stream::serve_blocked_client(srv, c, st, key),
+        BlockType::Zset => crate::commands::zset::serve_blocked_client(srv, c, st, key),
     }
 }
 
@@ -620,7 +625,7 @@ mod tests {
 
     #[test]
     fn only_lists_serve_list_waiters() {
-        let l = Value::List(crate::types::ListValue::new(-2, 0));
+        let l = Value::List(Box::new(crate::types::ListValue::new(-2, 0)));
         assert_eq!(block_type_of(&l), Some(BlockType::List));
         let s = Value::Str(crate::types::RStr::from_bytes(b"x".to_vec()));
         assert_eq!(block_type_of(&s), None);

@@ -310,6 +310,7 @@ fn duplicate(v: &Value) -> Value {
         Value::List(l) => Value::List(l.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
         Value::Stream(s) => Value::Stream(s.clone()),
+        Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
         Value::Hash(h) => Value::Hash(Box::new(h.duplicate())),
     }
 }

@@ -146,7 +146,7 @@ fn push_generic(srv: &mut Server, c: &mut Client, head: bool, xx: bool) {
                 return;
             }
             let l = new_list(srv);
-            srv.db_add(db, &key, Value::List(l));
+            srv.db_add(db, &key, Value::List(Box::new(l)));
         }
         Kind::List => {}
     }
@@ -604,7 +604,7 @@ fn lmove_handle_push(
 ) {
     if !dst_exists {
         let l = new_list(srv);
-        srv.db_add(db, dst, Value::List(l));
+        srv.db_add(db, dst, Value::List(Box::new(l)));
     }
     srv.signal_modified_key(db, dst);
     list_mut(srv, db, dst).push(value, head);

@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::commands::{errors, reply_help, CmdProc};
 use crate::server::Server;
-use crate::types::{HashValue, RStr, SetValue, Value};
+use crate::types::{HashValue, RStr, SetValue, Value, ZsetValue};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -91,6 +91,32 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
             SetValue::Intset(s) => ROBJ + alloc_size(s.blob_len()),
             SetValue::Hashtable(d) => {
                 sampled_dict_size(d, samples, |k, _| DICT_ENTRY + sds_alloc(k.len(), k.len()))
+            }
+        },
+        Value::Zset(z) => match &**z {
+            ZsetValue::Listpack(l) => ROBJ + alloc_size(l.bytes_len()),
+            ZsetValue::Skiplist(z) => {
+                // Object header, Redis' zset struct (dict and skiplist pointers: 16 bytes), its
+                // skiplist struct (32), the dict struct (56), the buckets and the 32-level
+                // header node; then per member Redis' node (element pointer, score, backward
+                // pointer, 16 bytes per level), sds and dict entry, sampled and scaled as
+                // Redis does.
+                let zsl = z.skiplist();
+                let mut size =
+                    ROBJ + 16 + 32 + 56 + PTR * z.dict_buckets() + alloc_size(24 + 16 * 32);
+                let limit = if samples == 0 { usize::MAX } else { samples };
+                let mut elesize = 0usize;
+                let mut n = 0usize;
+                for x in zsl.iter().take(limit) {
+                    elesize += sds_alloc(x.member().len(), x.member().len())
+                        + DICT_ENTRY
+                        + alloc_size(24 + 16 * x.height());
+                    n += 1;
+                }
+                if n > 0 {
+                    size += (elesize as f64 / n as f64 * z.len() as f64) as usize;
+                }
+                size
             }
         },
         Value::Hash(h) => match &**h {

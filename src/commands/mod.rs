@@ -30,6 +30,7 @@ pub mod stream;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
+pub mod zset;
 
 use std::collections::HashMap;
 
@@ -127,6 +128,8 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
+        .or_else(|| zset::lookup(fullname))
+        .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))

@@ -13,22 +13,24 @@ pub mod rawstr;
 pub mod set;
 pub mod stream;
 pub mod string;
+pub mod zset;
 
 pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
+pub use zset::ZsetValue;
 
 /// A value of any type.
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
-    // inline in every keyspace dict node, whose size is what most keys cost. (A list is a
-    // one-variant enum around a box already.)
-    List(ListValue),
+    // inline in every keyspace dict node, whose size is what most keys cost.
+    List(Box<ListValue>),
     Set(Box<SetValue>),
     Hash(Box<HashValue>),
+    Zset(Box<ZsetValue>),
     Stream(Box<stream::Stream>),
 }
 
@@ -40,6 +42,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
+            Value::Zset(_) => "zset",
             Value::Stream(_) => "stream",
         }
     }
@@ -51,6 +54,7 @@ impl Value {
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
             Value::Hash(h) => h.encoding_name(),
+            Value::Zset(z) => z.encoding_name(),
             Value::Stream(_) => "stream",
         }
     }
