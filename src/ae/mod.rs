@@ -272,7 +272,11 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
         // Wake up for the earliest blocked client's timeout (a client times out once the
         // clock is past its deadline).
         if let Some(t) = srv.blocking.next_timeout() {
-            let until = (t + 1 - crate::util::mstime()).max(0) as u64 * 1000;
+            // Saturating: an XREAD BLOCK deadline may be as far as i64::MAX.
+            let until = (t.saturating_add(1) - crate::util::mstime())
+                .max(0)
+                .unsigned_abs()
+                .saturating_mul(1000);
             wait = wait.min(until);
         }
         match poll.poll(&mut events, Some(Duration::from_micros(wait))) {

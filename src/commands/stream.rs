@@ -796,16 +796,13 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
                 c.out.error("timeout is negative");
                 return;
             }
-            let now = srv.now_ms();
-            if v > 0 {
-                if v > i64::MAX - now {
-                    c.out.error("timeout is out of range");
-                    return;
-                }
-                timeout = v + now;
+            // 7.0.15 adds the current time without an overflow check; a huge timeout
+            // then blocks indefinitely, which saturating reproduces.
+            timeout = if v > 0 {
+                v.saturating_add(srv.now_ms())
             } else {
-                timeout = 0;
-            }
+                0
+            };
         } else if o == b"count" && more > 0 {
             i += 1;
             let Some(v) = crate::commands::arg_i64(c, i) else {
