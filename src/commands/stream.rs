@@ -156,17 +156,20 @@ fn reply_range(
     rev: bool,
     raw: bool,
 ) -> usize {
-    let d = if raw { None } else { Some(c.out.defer()) };
-    let mut n = 0usize;
+    // Collected first so the array header is written with its length (a deferred header
+    // splits the output buffer).
+    let mut got: Vec<(StreamId, Vec<Vec<u8>>)> = Vec::new();
     s.for_range(start, end, rev, false, true, |e| {
-        reply_entry(c, e.id, &e.fields);
-        n += 1;
-        count == 0 || n < count
+        got.push((e.id, std::mem::take(&mut e.fields)));
+        count == 0 || got.len() < count
     });
-    if let Some(d) = d {
-        c.out.set_deferred_array(d, n);
+    if !raw {
+        c.out.array(got.len());
     }
-    n
+    for (id, fields) in &got {
+        reply_entry(c, *id, fields);
+    }
+    got.len()
 }
 
 // ---- XADD / XTRIM ------------------------------------------------------------------------
@@ -668,7 +671,7 @@ fn reply_group_range(
     {
         let s = stream_ref(srv, db, key);
         s.for_range(start, StreamId::MAX, false, false, true, |e| {
-            got.push((e.id, e.fields.clone()));
+            got.push((e.id, std::mem::take(&mut e.fields)));
             count == 0 || got.len() < count
         });
     }

@@ -142,7 +142,9 @@ pub struct NodeEntry {
     pub flags: i64,
     /// Position of the flags element, to mark the entry deleted in place.
     pub flags_pos: Pos,
-    /// Field, value, field, value... (empty unless fields were asked for).
+    /// Position of the element after the ID (num-fields, or the first value).
+    body: Pos,
+    /// Field, value, field, value... (filled only where fields were asked for).
     pub fields: Vec<Vec<u8>>,
 }
 
@@ -152,63 +154,125 @@ impl NodeEntry {
     }
 }
 
-/// Decodes the entries of a node in order; `want_fields` copies the field/value data.
-pub fn decode_node(master: StreamId, lp: &Listpack, want_fields: bool) -> Vec<NodeEntry> {
-    let mut out = Vec::new();
-    let Some(mut p) = lp.first() else {
-        return out;
-    };
+/// A node's master fields.
+fn master_fields(lp: &Listpack) -> Vec<Vec<u8>> {
     let next = |p: Pos| lp.next(p).expect("well-formed stream node");
-    p = next(p); // deleted count
-    p = next(p); // master field count
-    let nfields = lp_int(lp.get(p)) as usize;
-    let mut master_fields = Vec::with_capacity(nfields);
-    for _ in 0..nfields {
+    let mut p = next(next(lp.first().expect("stream node")));
+    let n = lp_int(lp.get(p)) as usize;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
         p = next(p);
-        master_fields.push(lp.get(p).to_vec());
+        out.push(lp.get(p).to_vec());
     }
-    p = next(p); // master terminator
-    let mut cur = lp.next(p);
-    while let Some(fp) = cur {
+    out
+}
+
+/// The field/value pairs of one entry of the node.
+fn entry_fields(lp: &Listpack, master: &[Vec<u8>], e: &NodeEntry) -> Vec<Vec<u8>> {
+    let next = |p: Pos| lp.next(p).expect("well-formed stream node");
+    let mut out;
+    if e.flags & FLAG_SAMEFIELDS != 0 {
+        out = Vec::with_capacity(master.len() * 2);
+        let mut p = e.body;
+        for (i, f) in master.iter().enumerate() {
+            if i > 0 {
+                p = next(p);
+            }
+            out.push(f.clone());
+            out.push(lp.get(p).to_vec());
+        }
+    } else {
+        let n = lp_int(lp.get(e.body)) as usize;
+        out = Vec::with_capacity(n * 2);
+        let mut p = e.body;
+        for _ in 0..n * 2 {
+            p = next(p);
+            out.push(lp.get(p).to_vec());
+        }
+    }
+    out
+}
+
+/// Walks a node's entries in order without decoding their fields.
+struct NodeIter<'a> {
+    lp: &'a Listpack,
+    master: StreamId,
+    nfields: usize,
+    cur: Option<Pos>,
+}
+
+impl<'a> NodeIter<'a> {
+    fn new(master: StreamId, lp: &'a Listpack) -> Self {
+        let next = |p: Pos| lp.next(p).expect("well-formed stream node");
+        let Some(mut p) = lp.first() else {
+            return NodeIter {
+                lp,
+                master,
+                nfields: 0,
+                cur: None,
+            };
+        };
+        p = next(p); // deleted count
+        p = next(p); // master field count
+        let nfields = lp_int(lp.get(p)) as usize;
+        for _ in 0..nfields {
+            p = next(p);
+        }
+        // Past the master terminator.
+        NodeIter {
+            lp,
+            master,
+            nfields,
+            cur: lp.next(next(p)),
+        }
+    }
+}
+
+impl Iterator for NodeIter<'_> {
+    type Item = NodeEntry;
+
+    fn next(&mut self) -> Option<NodeEntry> {
+        let lp = self.lp;
+        let next = |p: Pos| lp.next(p).expect("well-formed stream node");
+        let fp = self.cur?;
         let flags = lp_int(lp.get(fp));
         let mut p = next(fp);
         let ms_delta = lp_int(lp.get(p)) as u64;
         p = next(p);
         let seq_delta = lp_int(lp.get(p)) as u64;
         let id = StreamId::new(
-            master.ms.wrapping_add(ms_delta),
-            master.seq.wrapping_add(seq_delta),
+            self.master.ms.wrapping_add(ms_delta),
+            self.master.seq.wrapping_add(seq_delta),
         );
-        let mut fields = Vec::new();
-        if flags & FLAG_SAMEFIELDS != 0 {
-            if want_fields {
-                fields.reserve(nfields * 2);
-            }
-            for f in master_fields.iter() {
-                p = next(p);
-                if want_fields {
-                    fields.push(f.clone());
-                    fields.push(lp.get(p).to_vec());
-                }
-            }
+        let body = next(p);
+        // The body (values, or num-fields and pairs), then lp-count.
+        let skip = if flags & FLAG_SAMEFIELDS != 0 {
+            self.nfields
         } else {
+            1 + 2 * lp_int(lp.get(body)) as usize
+        };
+        for _ in 0..skip + 1 {
             p = next(p);
-            let n = lp_int(lp.get(p)) as usize;
-            for _ in 0..n * 2 {
-                p = next(p);
-                if want_fields {
-                    fields.push(lp.get(p).to_vec());
-                }
-            }
         }
-        p = next(p); // lp-count
-        cur = lp.next(p);
-        out.push(NodeEntry {
+        self.cur = lp.next(p);
+        Some(NodeEntry {
             id,
             flags,
             flags_pos: fp,
-            fields,
-        });
+            body,
+            fields: Vec::new(),
+        })
+    }
+}
+
+/// Decodes the entries of a node in order; `want_fields` copies the field/value data.
+pub fn decode_node(master: StreamId, lp: &Listpack, want_fields: bool) -> Vec<NodeEntry> {
+    let mut out: Vec<NodeEntry> = NodeIter::new(master, lp).collect();
+    if want_fields {
+        let mf = master_fields(lp);
+        for e in out.iter_mut() {
+            e.fields = entry_fields(lp, &mf, e);
+        }
     }
     out
 }
@@ -464,7 +528,7 @@ impl Stream {
         rev: bool,
         tombstones: bool,
         want_fields: bool,
-        mut f: impl FnMut(&NodeEntry) -> bool,
+        mut f: impl FnMut(&mut NodeEntry) -> bool,
     ) {
         if start > end {
             return;
@@ -480,22 +544,44 @@ impl Stream {
                 if *k > end {
                     return;
                 }
-                for e in decode_node(*k, lp, want_fields) {
+                let mf = if want_fields {
+                    master_fields(lp)
+                } else {
+                    Vec::new()
+                };
+                for mut e in NodeIter::new(*k, lp) {
                     if e.id < start || (!tombstones && e.deleted()) {
                         continue;
                     }
-                    if e.id > end || !f(&e) {
+                    if e.id > end {
+                        return;
+                    }
+                    if want_fields {
+                        e.fields = entry_fields(lp, &mf, &e);
+                    }
+                    if !f(&mut e) {
                         return;
                     }
                 }
             }
         } else {
             for (k, lp) in self.nodes.range(..=end).rev() {
-                for e in decode_node(*k, lp, want_fields).iter().rev() {
+                let mf = if want_fields {
+                    master_fields(lp)
+                } else {
+                    Vec::new()
+                };
+                for mut e in decode_node(*k, lp, false).into_iter().rev() {
                     if e.id > end || (!tombstones && e.deleted()) {
                         continue;
                     }
-                    if e.id < start || !f(e) {
+                    if e.id < start {
+                        return;
+                    }
+                    if want_fields {
+                        e.fields = entry_fields(lp, &mf, &e);
+                    }
+                    if !f(&mut e) {
                         return;
                     }
                 }
