@@ -1,6 +1,6 @@
 //! DEBUG: the introspection and fault-injection subcommands the upstream test suite relies on
-//! (SLEEP, OBJECT, DIGEST, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...). Subcommands
-//! that need subsystems this build doesn't have yet (RELOAD, LOADAOF, LISTPACK, QUICKLIST,
+//! (SLEEP, OBJECT, DIGEST, RELOAD, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...).
+//! Subcommands that need subsystems this build doesn't have yet (LOADAOF, LISTPACK, QUICKLIST,
 //! CHANGE-REPL-ID, ...) are not recognized and get Redis' reply for an unknown subcommand.
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
@@ -51,6 +51,19 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SEGFAULT",
     "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -138,6 +151,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             }
         }
         ("protocol", 3) => debug_protocol(c),
+        ("reload", _) => debug_reload(srv, c),
         ("sleep", 3) => {
             let secs = strtod(&c.argv[2]);
             let us = (secs * 1_000_000.0) as i64;
@@ -325,6 +339,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
             }
         },
     };
+    let serialized = crate::rdb::object::saved_len(&o.value, compression);
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
     let idle_ms = crate::server::evict::idle_seconds(o.lru, now_clock) * 1000;
@@ -356,61 +371,37 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     c.out.status(&line);
 }
 
-/// Bytes of an RDB length prefix.
-fn rdb_len_len(len: usize) -> usize {
-    if len < 1 << 6 {
-        1
-    } else if len < 1 << 14 {
-        2
-    } else if len <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
-
-/// Bytes of an integer saved in RDB's compact integer forms, if it fits one (8/16/32 bit).
-fn rdb_int_len(v: i64) -> Option<usize> {
-    if (-(1 << 7)..(1 << 7)).contains(&v) {
-        Some(2)
-    } else if (-(1 << 15)..(1 << 15)).contains(&v) {
-        Some(3)
-    } else if (-(1i64 << 31)..(1i64 << 31)).contains(&v) {
-        Some(5)
-    } else {
-        None
-    }
-}
-
-/// The length of a string value in an RDB file, as `rdbSavedObjectLen` reports it.
-pub fn rdb_string_len(s: &RStr, compression: bool) -> usize {
-    match s {
-        RStr::Int(n) => rdb_int_len(*n).unwrap_or_else(|| {
-            let l = util::i64_bytes(*n).len();
-            rdb_len_len(l) + l
-        }),
-        RStr::Emb(b) => rdb_raw_len(b, compression),
-        RStr::Raw(b) => rdb_raw_len(b, compression),
-    }
-}
-
-/// `rdbSaveRawString`: a short canonical integer as an integer; with `rdbcompression`, a
-/// string over 20 bytes LZF-compressed when that saves at least 4 bytes (type byte, both
-/// lengths, data); otherwise a length prefix and the bytes.
-fn rdb_raw_len(b: &[u8], compression: bool) -> usize {
-    if b.len() <= 11 {
-        if let Some(v) = util::parse_i64(b).filter(|v| util::i64_bytes(*v) == b) {
-            if let Some(l) = rdb_int_len(v) {
-                return l;
-            }
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset (unless NOSAVE), empties it
+/// (unless NOFLUSH) and loads the file back (MERGE: keys in the file replace existing ones).
+fn debug_reload(srv: &mut Server, c: &mut Client) {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for a in &c.argv[2..] {
+        if a.eq_ignore_ascii_case(b"merge") {
+            merge = true;
+        } else if a.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if a.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            c.out
+                .error("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            return;
         }
     }
-    if compression && b.len() > 20 {
-        if let Some(c) = crate::lzf::compress(b, b.len() - 4) {
-            return 1 + rdb_len_len(c.len()) + rdb_len_len(b.len()) + c.len();
-        }
+    if save && !srv.rdb_save() {
+        c.out.error("-ERR");
+        return;
     }
-    rdb_len_len(b.len()) + b.len()
+    if flush {
+        srv.empty_data(None);
+    }
+    match srv.rdb_load_file(merge) {
+        Ok(true) => {
+            crate::log_warning!("DB reloaded by DEBUG RELOAD");
+            c.out.ok();
+        }
+        _ => c.out.error("Error trying to load the RDB dump"),
+    }
 }
 
 /// A quicklist in RDB (`RDB_TYPE_LIST_QUICKLIST_2`): the node count, then per node its
@@ -873,6 +864,10 @@ fn crash_with_report(srv: &Server, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rdb_string_len(s: &RStr, compression: bool) -> u64 {
+        crate::rdb::object::saved_len(&Value::Str(s.clone()), compression)
+    }
 
     #[test]
     fn rdb_lengths_follow_the_encodings() {

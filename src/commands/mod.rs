@@ -22,6 +22,7 @@ pub mod list;
 pub mod memory;
 pub mod multi;
 pub mod object;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -132,6 +133,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| hll::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
+        .or_else(|| persist::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 
@@ -270,6 +272,7 @@ pub mod errors {
     pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
     pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
+    pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 }
 
 /// Parses an integer argument, replying the standard error on failure.
@@ -514,6 +517,12 @@ impl Server {
                 self.reject(c, Some(id), errors::OOM);
                 return false;
             }
+        }
+        // After a failed background save, writes (and PING, which monitoring uses to notice)
+        // are refused while the data can't be persisted.
+        if (is_write || special == Special::Ping) && self.writes_denied_by_disk_error() {
+            self.reject(c, Some(id), errors::MISCONF);
+            return false;
         }
         // min-replicas-to-write: writes need enough replicas with a small enough lag.
         if is_write && !self.good_replicas_status() {

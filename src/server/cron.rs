@@ -302,5 +302,6 @@ impl Server {
         self.clients_cron();
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
+        self.persistence_cron();
     }
 }

@@ -1,0 +1,374 @@
+//! Snapshots on disk: SAVE in the foreground, BGSAVE in a forked child (the child writes
+//! `temp-<pid>.rdb` and renames it over `dbfilename`, the parent reaps it in the cron), the
+//! `save` points that trigger BGSAVE, loading at start-up and by DEBUG RELOAD, and the state
+//! INFO persistence and LASTSAVE report. Behaviour and log lines follow Redis 7.0's rdb.c and
+//! server.c, since tests and operators watch them.
+
+use crate::server::Server;
+
+/// Seconds to wait after a failed BGSAVE before save points may trigger another one.
+const BGSAVE_RETRY_DELAY: i64 = 5;
+
+/// Persistence state kept by the server.
+#[derive(Debug)]
+pub struct PersistState {
+    /// The BGSAVE child, while one runs.
+    pub child_pid: Option<libc::pid_t>,
+    /// When the running BGSAVE started (unix seconds).
+    pub save_time_start: i64,
+    /// Duration of the last BGSAVE in seconds, -1 before the first.
+    pub save_time_last: i64,
+    /// Whether the last background save succeeded (INFO rdb_last_bgsave_status, MISCONF).
+    pub bgsave_ok: bool,
+    /// When the last BGSAVE was attempted (unix seconds).
+    pub lastbgsave_try: i64,
+    /// `dirty` when the running BGSAVE started: changes made meanwhile stay unsaved.
+    pub dirty_before_bgsave: i64,
+    /// BGSAVE SCHEDULE (or BGSAVE inside MULTI) waits for the cron.
+    pub bgsave_scheduled: bool,
+    /// Saves started (INFO rdb_saves).
+    pub rdb_saves: u64,
+    /// INFO stats `latest_fork_usec` / `total_forks`.
+    pub latest_fork_usec: u64,
+    pub total_forks: u64,
+    pub last_load: crate::rdb::file::LoadStats,
+}
+
+impl Default for PersistState {
+    fn default() -> Self {
+        PersistState {
+            child_pid: None,
+            save_time_start: -1,
+            save_time_last: -1,
+            bgsave_ok: true,
+            lastbgsave_try: 0,
+            dirty_before_bgsave: 0,
+            bgsave_scheduled: false,
+            rdb_saves: 0,
+            latest_fork_usec: 0,
+            total_forks: 0,
+            last_load: Default::default(),
+        }
+    }
+}
+
+/// An OS error as C's strerror words it (Redis' log lines print that, without Rust's
+/// " (os error N)" suffix).
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a pointer to a NUL-terminated static or thread-local
+            // message, copied out at once.
+            unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) }
+                .to_string_lossy()
+                .into_owned()
+        }
+        None => e.to_string(),
+    }
+}
+
+fn errno_text() -> String {
+    strerror(&std::io::Error::last_os_error())
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Writes the snapshot to `temp-<pid>.rdb`, syncs it and renames it over `filename`, logging
+/// failures as Redis does. Used by the foreground SAVE and by the BGSAVE child.
+fn write_snapshot(srv: &Server, filename: &str) -> Result<(), ()> {
+    use std::io::Write;
+    let tmp = format!("temp-{}.rdb", std::process::id());
+    let file = match std::fs::File::create(&tmp) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::log_warning!(
+                "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
+                tmp,
+                cwd(),
+                strerror(&e)
+            );
+            return Err(());
+        }
+    };
+    let fail = |op: &str, e: std::io::Error| {
+        crate::log_warning!("Write error saving DB on disk({}): {}", op, strerror(&e));
+        let _ = std::fs::remove_file(&tmp);
+        Err(())
+    };
+    let out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    let file = match crate::rdb::file::save(srv, out) {
+        Ok(mut w) => match w.flush() {
+            Ok(()) => w.into_inner().map_err(|e| e.into_error()),
+            Err(e) => return fail("fflush", e),
+        },
+        Err(e) => return fail("rdbSaveRio", e),
+    };
+    let file = match file {
+        Ok(f) => f,
+        Err(e) => return fail("fflush", e),
+    };
+    if let Err(e) = file.sync_all() {
+        return fail("fsync", e);
+    }
+    drop(file);
+    if let Err(e) = std::fs::rename(&tmp, filename) {
+        crate::log_warning!(
+            "Error moving temp DB file {} on the final destination {} (in server root dir {}): {}",
+            tmp,
+            filename,
+            cwd(),
+            strerror(&e)
+        );
+        let _ = std::fs::remove_file(&tmp);
+        return Err(());
+    }
+    // The rename itself must reach the disk too.
+    let dir = std::path::Path::new(filename)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| ".".into());
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    crate::log_notice!("DB saved on disk");
+    Ok(())
+}
+
+impl Server {
+    /// A synchronous save (SAVE, SHUTDOWN, FLUSHALL, DEBUG RELOAD): on success the dataset
+    /// counts as saved. False on failure (logged).
+    pub fn rdb_save(&mut self) -> bool {
+        let name = self.config.dbfilename.clone();
+        if write_snapshot(self, &name).is_err() {
+            return false;
+        }
+        self.dirty = 0;
+        self.lastsave = crate::util::mstime() / 1000;
+        self.persist.bgsave_ok = true;
+        true
+    }
+
+    /// Starts a BGSAVE child. False when a child already runs or fork fails.
+    pub fn rdb_save_background(&mut self) -> bool {
+        if self.persist.child_pid.is_some() {
+            return false;
+        }
+        self.persist.rdb_saves += 1;
+        self.persist.dirty_before_bgsave = self.dirty;
+        self.persist.lastbgsave_try = crate::util::mstime() / 1000;
+        // SAFETY: fork is called from the single event-loop thread; the child only writes the
+        // snapshot from its copy of the dataset and leaves with _exit, never returning into
+        // the event loop.
+        let started = crate::util::monotonic_us();
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            child_main(self);
+        }
+        if pid == -1 {
+            self.persist.bgsave_ok = false;
+            crate::log_warning!("Can't save in background: fork: {}", errno_text());
+            return false;
+        }
+        self.persist.latest_fork_usec = crate::util::monotonic_us() - started;
+        self.persist.total_forks += 1;
+        crate::log_notice!("Background saving started by pid {}", pid);
+        self.persist.child_pid = Some(pid);
+        self.persist.save_time_start = crate::util::mstime() / 1000;
+        self.update_dict_resize_policy();
+        true
+    }
+
+    /// While a child shares the dataset's pages, rehashing the keyspace dicts would copy
+    /// them: growth is held back (unless a dict gets badly overloaded), as Redis does.
+    pub fn update_dict_resize_policy(&mut self) {
+        let allowed = self.persist.child_pid.is_none();
+        for db in &mut self.dbs {
+            db.dict.resize_allowed = allowed;
+            db.expires.resize_allowed = allowed;
+        }
+    }
+
+    /// Asks the BGSAVE child to stop (FLUSHALL, SHUTDOWN); the cron reaps it and removes its
+    /// temp file. SIGUSR1 marks the stop as intended, so it isn't counted as a failure.
+    pub fn kill_rdb_child(&mut self) {
+        if let Some(pid) = self.persist.child_pid {
+            // SAFETY: signals our own child process.
+            unsafe {
+                libc::kill(pid, libc::SIGUSR1);
+            }
+        }
+    }
+
+    /// Waits for the BGSAVE child to end, synchronously (shutdown after killing it).
+    pub fn wait_rdb_child(&mut self) {
+        if let Some(pid) = self.persist.child_pid {
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe {
+                libc::waitpid(pid, &mut status, 0);
+            }
+            let _ = std::fs::remove_file(format!("temp-{}.rdb", pid));
+            self.persist.child_pid = None;
+            self.persist.save_time_start = -1;
+            self.update_dict_resize_policy();
+        }
+    }
+
+    /// Reaps a finished BGSAVE child and records the outcome (Redis' `checkChildrenDone` and
+    /// `backgroundSaveDoneHandlerDisk`).
+    pub fn check_child_done(&mut self) {
+        let Some(pid) = self.persist.child_pid else {
+            return;
+        };
+        let mut status = 0;
+        // SAFETY: polls our own child without blocking.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == 0 {
+            return;
+        }
+        if r == -1 {
+            crate::log_warning!(
+                "waitpid() returned an error: {}. child_type: RDB, child_pid = {}",
+                errno_text(),
+                pid
+            );
+            return;
+        }
+        let exited = libc::WIFEXITED(status);
+        let exitcode = if exited {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        let bysignal = if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        };
+        let now = crate::util::mstime() / 1000;
+        if bysignal == 0 && exitcode == 0 {
+            crate::log_notice!("Background saving terminated with success");
+            self.dirty -= self.persist.dirty_before_bgsave;
+            self.lastsave = now;
+            self.persist.bgsave_ok = true;
+        } else if bysignal == 0 {
+            crate::log_warning!("Background saving error");
+            self.persist.bgsave_ok = false;
+        } else {
+            crate::log_warning!("Background saving terminated by signal {}", bysignal);
+            let _ = std::fs::remove_file(format!("temp-{}.rdb", pid));
+            if bysignal != libc::SIGUSR1 {
+                self.persist.bgsave_ok = false;
+            }
+        }
+        self.persist.save_time_last = now - self.persist.save_time_start;
+        self.persist.save_time_start = -1;
+        self.persist.child_pid = None;
+        self.update_dict_resize_policy();
+    }
+
+    /// The cron's persistence step: reap the child, or start a BGSAVE when a save point is
+    /// reached or one was scheduled.
+    pub fn persistence_cron(&mut self) {
+        if self.persist.child_pid.is_some() {
+            self.check_child_done();
+            return;
+        }
+        let now = crate::util::mstime() / 1000;
+        let retry_ok =
+            now - self.persist.lastbgsave_try > BGSAVE_RETRY_DELAY || self.persist.bgsave_ok;
+        let due = self
+            .config
+            .save_params
+            .iter()
+            .find(|(secs, changes)| self.dirty >= *changes && now - self.lastsave > *secs)
+            .copied();
+        if let Some((secs, changes)) = due.filter(|_| retry_ok) {
+            crate::log_notice!("{} changes in {} seconds. Saving...", changes, secs);
+            self.rdb_save_background();
+            return;
+        }
+        if self.persist.bgsave_scheduled && retry_ok && self.rdb_save_background() {
+            self.persist.bgsave_scheduled = false;
+        }
+    }
+
+    /// Writes are refused (MISCONF) after a failed background save when save points exist
+    /// and `stop-writes-on-bgsave-error` is on.
+    pub fn writes_denied_by_disk_error(&self) -> bool {
+        !self.persist.bgsave_ok
+            && !self.config.save_params.is_empty()
+            && crate::rdb::file::stored_config(&self.config, "stop-writes-on-bgsave-error") == "yes"
+    }
+
+    /// Reads and loads `dbfilename`. Ok(false) when there is no such file. Errors are logged;
+    /// a corrupt file ends the process as in Redis (see `LoadFailure`).
+    pub fn rdb_load_file(&mut self, allow_dup: bool) -> Result<bool, String> {
+        let name = self.config.dbfilename.clone();
+        let buf = match std::fs::read(&name) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(strerror(&e)),
+        };
+        self.loading = true;
+        let r = crate::rdb::file::load(self, &buf, allow_dup);
+        self.loading = false;
+        match r {
+            Ok(stats) => {
+                self.persist.last_load = stats;
+                Ok(true)
+            }
+            Err(f) if f.corrupt => {
+                crate::log_warning!("Terminating server after rdb file reading failure.");
+                std::process::exit(1);
+            }
+            Err(_) => Err("Invalid argument".into()),
+        }
+    }
+
+    /// INFO persistence's RDB fields (after `loading`/COW fields, which the caller writes).
+    pub fn rdb_info_fields(&self) -> String {
+        let now = crate::util::mstime() / 1000;
+        let in_progress = self.persist.child_pid.is_some();
+        format!(
+            "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            self.dirty,
+            in_progress as i32,
+            self.lastsave,
+            if self.persist.bgsave_ok { "ok" } else { "err" },
+            self.persist.save_time_last,
+            if in_progress {
+                now - self.persist.save_time_start
+            } else {
+                -1
+            },
+            self.persist.rdb_saves,
+            self.persist.last_load.expired,
+            self.persist.last_load.loaded,
+        )
+    }
+}
+
+/// The BGSAVE child: writes the snapshot from its copy of the dataset and exits with 0 on
+/// success, 1 on failure. Never returns.
+fn child_main(srv: &mut Server) -> ! {
+    crate::server::log::set_role(b'C');
+    // SAFETY: resetting signal dispositions in the freshly forked child, before any other work.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGUSR1, libc::SIG_DFL);
+    }
+    let name = srv.config.dbfilename.clone();
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        write_snapshot(srv, &name).is_ok()
+    }))
+    .unwrap_or(false);
+    // SAFETY: leaves the child without running the parent's exit handlers or destructors.
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
