@@ -205,6 +205,19 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                 return;
             }
             c.out.verbatim(s.as_bytes(), "txt");
+            match srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) {
+                None => c.out.error(crate::commands::errors::NO_SUCH_KEY),
+                Some(o) => match &o.value {
+                    Value::Set(crate::types::SetValue::Hashtable(d)) => {
+                        let mut s = String::new();
+                        dict_stats(&mut s, d);
+                        c.out.verbatim(s.as_bytes(), "txt");
+                    }
+                    _ => c.out.error(
+                        "The value stored at the specified key is not represented using an hash table",
+                    ),
+                },
+            }
         }
         ("stringmatch-test", 2) => {
             stringmatch_fuzz(srv);

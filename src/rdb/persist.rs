@@ -183,14 +183,10 @@ impl Server {
         true
     }
 
-    /// While a child shares the dataset's pages, rehashing the keyspace dicts would copy
-    /// them: growth is held back (unless a dict gets badly overloaded), as Redis does.
+    /// While a child shares the dataset's pages, resizing dicts would copy them: resizing is
+    /// held back (unless a dict gets badly out of proportion), as Redis does.
     pub fn update_dict_resize_policy(&mut self) {
-        let allowed = self.persist.child_pid.is_none();
-        for db in &mut self.dbs {
-            db.dict.resize_allowed = allowed;
-            db.expires.resize_allowed = allowed;
-        }
+        crate::db::dict::set_resize_avoid(self.persist.child_pid.is_some());
     }
 
     /// Asks the BGSAVE child to stop (FLUSHALL, SHUTDOWN); the cron reaps it and removes its
