@@ -212,12 +212,21 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                         let mut s = String::new();
                         dict_stats(&mut s, d);
                         c.out.verbatim(s.as_bytes(), "txt");
+            match &o.value {
+                Value::Set(s) => match &**s {
+                    crate::types::SetValue::Hashtable(d) => {
+                        let mut text = String::new();
+                        dict_stats(&mut text, d);
+                        c.out.verbatim(text.as_bytes(), "txt");
+                        return;
                     }
-                    _ => c.out.error(
-                        "The value stored at the specified key is not represented using an hash table",
-                    ),
+                    crate::types::SetValue::Intset(_) => {}
                 },
+                Value::Str(_) => {}
             }
+            c.out.error(
+                "The value stored at the specified key is not represented using an hash table",
+            );
         }
         ("stringmatch-test", 2) => {
             stringmatch_fuzz(srv);

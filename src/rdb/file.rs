@@ -258,25 +258,16 @@ pub fn load(srv: &mut Server, buf: &[u8], allow_dup: bool) -> Result<LoadStats, 
                         stats.expired += 1;
                     } else {
                         let lru = loaded_clock(srv, lfu_freq, lru_idle, now_ms);
-                        let d = &mut srv.dbs[db];
                         stats.loaded += 1;
-                        if d.dict.contains_key(&key[..]) {
-                            if !allow_dup {
-                                crate::log_warning!(
-                                    "RDB has duplicated key '{}' in DB {}",
-                                    String::from_utf8_lossy(&key),
-                                    db
-                                );
-                                return corrupt("Duplicated key found in RDB file");
-                            }
-                            d.dict.remove(&key[..]);
-                            d.expires.remove(&key[..]);
+                        let obj = Obj::new(value, lru);
+                        if !srv.dbs[db].add_loaded(key.clone(), obj, expire, allow_dup) {
+                            crate::log_warning!(
+                                "RDB has duplicated key '{}' in DB {}",
+                                String::from_utf8_lossy(&key),
+                                db
+                            );
+                            return corrupt("Duplicated key found in RDB file");
                         }
-                        let key: crate::db::Key = key.into_boxed_slice();
-                        if let Some(when) = expire {
-                            d.expires.insert(key.clone(), when);
-                        }
-                        d.dict.insert_new(key, Obj::new(value, lru));
                     }
                 }
             }

@@ -36,8 +36,8 @@ impl LoadOptions {
 pub fn save_type(v: &Value) -> u8 {
     match v {
         Value::Str(_) => types::STRING,
-        Value::Set(SetValue::Intset(_)) => types::SET_INTSET,
-        Value::Set(SetValue::Hashtable(_)) => types::SET,
+        Value::Set(s) if matches!(**s, SetValue::Intset(_)) => types::SET_INTSET,
+        Value::Set(_) => types::SET,
     }
 }
 
@@ -55,14 +55,16 @@ pub fn save_rstr<W: Write>(w: &mut Writer<W>, s: &RStr) -> io::Result<()> {
 pub fn save_value<W: Write>(w: &mut Writer<W>, v: &Value) -> io::Result<()> {
     match v {
         Value::Str(s) => save_rstr(w, s),
-        Value::Set(SetValue::Intset(is)) => w.string(is.as_bytes()),
-        Value::Set(SetValue::Hashtable(d)) => {
-            w.len(d.len() as u64)?;
-            for (m, _) in d.iter() {
-                w.string(m)?;
+        Value::Set(s) => match &**s {
+            SetValue::Intset(is) => w.string(is.as_bytes()),
+            SetValue::Hashtable(d) => {
+                w.len(d.len() as u64)?;
+                for (m, _) in d.iter() {
+                    w.string(m)?;
+                }
+                Ok(())
             }
-            Ok(())
-        }
+        },
     }
 }
 
@@ -89,7 +91,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
             if s.len() as i64 > opt.set_max_intset_entries {
                 s = convert_to_hashtable(&s);
             }
-            Ok(Value::Set(s))
+            Ok(Value::Set(Box::new(s)))
         }
         types::MODULE_PRE_GA => corrupt("Module type pre-GA is not supported"),
         types::MODULE_2 => {
@@ -159,7 +161,7 @@ fn load_set(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
             d.insert_new(m.into_boxed_slice(), ());
         }
     }
-    Ok(Value::Set(s))
+    Ok(Value::Set(Box::new(s)))
 }
 
 #[cfg(test)]
@@ -203,7 +205,7 @@ mod tests {
         for m in ["1", "-5", "100000", "9999999999"] {
             is.add(m.as_bytes(), 512);
         }
-        let out = round_trip(&Value::Set(is));
+        let out = round_trip(&Value::Set(Box::new(is)));
         let Value::Set(out) = out else { panic!() };
         assert_eq!(out.encoding_name(), "intset");
         assert_eq!(out.len(), 4);
@@ -211,7 +213,7 @@ mod tests {
         for m in ["a", "b", "1", ""] {
             ht.add(m.as_bytes(), 512);
         }
-        let Value::Set(out) = round_trip(&Value::Set(ht)) else {
+        let Value::Set(out) = round_trip(&Value::Set(Box::new(ht))) else {
             panic!()
         };
         assert_eq!(out.encoding_name(), "hashtable");
