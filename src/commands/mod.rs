@@ -20,6 +20,7 @@ pub mod info;
 pub mod keyspace;
 pub mod list;
 pub mod memory;
+pub mod migrate;
 pub mod multi;
 pub mod object;
 pub mod persist;
@@ -134,6 +135,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
         .or_else(|| persist::lookup(fullname))
+        .or_else(|| migrate::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

@@ -303,5 +303,7 @@ impl Server {
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
         self.persistence_cron();
+        let now = self.unix_time();
+        self.migrate.close_timed_out(now);
     }
 }

@@ -185,6 +185,8 @@ pub struct Server {
     pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
     /// RDB snapshots: the BGSAVE child, save outcomes, load statistics.
     pub persist: crate::rdb::persist::PersistState,
+    /// MIGRATE's cached connections to target servers.
+    pub migrate: crate::commands::migrate::MigrateCache,
 }
 
 impl Server {
@@ -256,6 +258,7 @@ impl Server {
             initial_memory_usage: 0,
             skip_checksum_validation: false,
             persist: Default::default(),
+            migrate: Default::default(),
             config,
         }
     }
