@@ -43,6 +43,7 @@ pub mod encode;
 pub mod file;
 pub mod object;
 pub mod persist;
+pub mod ziplist;
 
 /// The RDB version this build writes and the highest it reads.
 pub const RDB_VERSION: u16 = 10;
