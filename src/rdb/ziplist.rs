@@ -179,10 +179,7 @@ pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     };
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    loop {
-        let Some(klen) = read_len(&mut p)? else {
-            break;
-        };
+    while let Some(klen) = read_len(&mut p)? {
         let key = zm.get(p..p.checked_add(klen)?)?.to_vec();
         p += klen;
         let vlen = read_len(&mut p)??;
