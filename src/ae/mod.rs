@@ -18,13 +18,40 @@ const LISTENER_BASE: usize = usize::MAX - 64;
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Set by the handler when a signal schedules a shutdown, cleared when that shutdown is
+/// aborted or fails: a second SIGINT meanwhile means "exit now".
+static SHUTDOWN_PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `temp-<pid>.rdb` as a C string, so the handler can remove the snapshot being written
+/// without allocating.
+static TEMP_RDB: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// Forgets a signal-scheduled shutdown (SHUTDOWN ABORT, or the shutdown failed).
+pub fn clear_shutdown_pending() {
+    SHUTDOWN_PENDING.store(false, Ordering::SeqCst);
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGINT && SHUTDOWN_PENDING.load(Ordering::SeqCst) {
+        // Asked twice: leave at once, without the final save, removing its partial file.
+        if let Some(p) = TEMP_RDB.get() {
+            // SAFETY: unlink and _exit are async-signal-safe; the path was built beforehand.
+            unsafe {
+                libc::unlink(p.as_ptr());
+            }
+        }
+        // SAFETY: see above.
+        unsafe { libc::_exit(1) };
+    }
+    SHUTDOWN_PENDING.store(true, Ordering::SeqCst);
     SIGNAL.store(sig, Ordering::SeqCst);
 }
 
 fn install_signal_handlers() {
-    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+    let _ = TEMP_RDB.set(
+        std::ffi::CString::new(format!("temp-{}.rdb", std::process::id()))
+            .expect("no NUL in a number"),
+    );
+    // SAFETY: the handler only touches atomics and calls async-signal-safe functions.
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -322,13 +349,6 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             } else {
                 srv.config.shutdown_on_sigterm as u32
             };
-        }
-        if srv.shutdown_asap && srv.exit_code.is_none() {
-            if srv.prepare_for_shutdown(srv.shutdown_flags).is_ok() {
-                srv.exit_code = Some(0);
-            } else {
-                srv.shutdown_asap = false;
-            }
         }
         if srv.evict.proc_running
             && srv.perform_evictions() != crate::server::evict::EvictResult::Running
