@@ -260,7 +260,10 @@ fn migrate_command(srv: &mut Server, c: &mut Client) {
             push_bulk(&mut req, b"RESTORE");
             push_bulk(&mut req, k);
             push_bulk(&mut req, ttl.to_string().as_bytes());
-            push_bulk(&mut req, &crate::commands::persist::dump_payload(&o.value));
+            push_bulk(
+                &mut req,
+                &crate::commands::persist::dump_payload(&o.value, srv.config.rdbcompression),
+            );
             if replace {
                 push_bulk(&mut req, b"REPLACE");
             }

@@ -55,9 +55,9 @@ fn bgsave_command(srv: &mut Server, c: &mut Client) {
 }
 
 /// The DUMP payload of a value: type, body, RDB version (2 bytes LE) and the CRC-64 of all
-/// that (8 bytes LE).
-pub fn dump_payload(v: &crate::types::Value) -> Vec<u8> {
-    let mut w = Writer::new(Vec::new(), false, true);
+/// that (8 bytes LE). Strings are LZF-compressed per `rdbcompression`, as in files.
+pub fn dump_payload(v: &crate::types::Value, compression: bool) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), false, compression);
     // Writing to a Vec can't fail.
     let _ = w.byte(object::save_type(v));
     let _ = object::save_value(&mut w, v);
@@ -70,11 +70,12 @@ pub fn dump_payload(v: &crate::types::Value) -> Vec<u8> {
 
 fn dump_command(srv: &mut Server, c: &mut Client) {
     let db = c.db;
+    let compression = srv.config.rdbcompression;
     let Some(o) = srv.lookup_read(db, &c.argv[1]) else {
         c.out.null();
         return;
     };
-    let payload = dump_payload(&o.value);
+    let payload = dump_payload(&o.value, compression);
     c.out.bulk(&payload);
 }
 
@@ -232,18 +233,18 @@ mod tests {
     fn dump_payload_matches_redis_bytes() {
         // redis-cli DUMP of SET k 1 / SET k hello on Redis 7.0.15.
         assert_eq!(
-            dump_payload(&Value::Str(RStr::Int(1))),
+            dump_payload(&Value::Str(RStr::Int(1)), true),
             b"\x00\xc0\x01\x0a\x00&x\xe7\xb6\xd1\x01\x11\xfc"
         );
         assert_eq!(
-            dump_payload(&Value::Str(RStr::from_bytes(b"hello".to_vec()))),
+            dump_payload(&Value::Str(RStr::from_bytes(b"hello".to_vec())), true),
             b"\x00\x05hello\x0a\x00cr\xdfve4 \x0a"
         );
     }
 
     #[test]
     fn payload_footer_is_checked() {
-        let p = dump_payload(&Value::Str(RStr::Int(7)));
+        let p = dump_payload(&Value::Str(RStr::Int(7)), true);
         assert!(verify_payload(&p, false));
         let mut bad = p.clone();
         bad[1] ^= 1;
