@@ -39,8 +39,9 @@ pub fn debug_delay(usec: i64, rng: &mut impl rand::Rng) {
     }
 }
 
-/// Writes the whole dataset. Returns the writer's sink (for callers that keep it).
-pub fn save<W: Write>(srv: &Server, out: W) -> io::Result<W> {
+/// Writes the whole dataset. `on_key` is told the number of keys written so far after each
+/// key (progress reports of a BGSAVE child). Returns the writer's sink.
+pub fn save<W: Write>(srv: &Server, out: W, on_key: &mut dyn FnMut(u64)) -> io::Result<W> {
     let cfg = &srv.config;
     let mut w = Writer::new(out, cfg.rdbchecksum, cfg.rdbcompression);
     w.raw(format!("REDIS{:04}", RDB_VERSION).as_bytes())?;
@@ -61,6 +62,7 @@ pub fn save<W: Write>(srv: &Server, out: W) -> io::Result<W> {
         .parse::<i64>()
         .unwrap_or(0);
     let mut rng = rand::thread_rng();
+    let mut written_keys = 0u64;
     for db in &srv.dbs {
         if db.dict.is_empty() {
             continue;
@@ -93,6 +95,8 @@ pub fn save<W: Write>(srv: &Server, out: W) -> io::Result<W> {
             if delay != 0 {
                 debug_delay(delay, &mut rng);
             }
+            written_keys += 1;
+            on_key(written_keys);
         }
     }
     w.byte(opcode::EOF)?;

@@ -32,6 +32,17 @@ pub struct PersistState {
     pub latest_fork_usec: u64,
     pub total_forks: u64,
     pub last_load: crate::rdb::file::LoadStats,
+    /// Read end of the running child's progress pipe.
+    pub child_info_fd: Option<libc::c_int>,
+    /// Copy-on-write figures the child reported (bytes), and when (monotonic us).
+    pub current_cow_peak: u64,
+    pub current_cow_size: u64,
+    pub current_cow_updated_us: u64,
+    pub current_save_keys_processed: u64,
+    /// Keys in the dataset when the child started.
+    pub current_save_keys_total: u64,
+    /// Peak copy-on-write of the last successful BGSAVE.
+    pub rdb_last_cow_size: u64,
 }
 
 impl Default for PersistState {
@@ -48,6 +59,13 @@ impl Default for PersistState {
             latest_fork_usec: 0,
             total_forks: 0,
             last_load: Default::default(),
+            child_info_fd: None,
+            current_cow_peak: 0,
+            current_cow_size: 0,
+            current_cow_updated_us: 0,
+            current_save_keys_processed: 0,
+            current_save_keys_total: 0,
+            rdb_last_cow_size: 0,
         }
     }
 }
@@ -79,7 +97,7 @@ fn cwd() -> String {
 
 /// Writes the snapshot to `temp-<pid>.rdb`, syncs it and renames it over `filename`, logging
 /// failures as Redis does. Used by the foreground SAVE and by the BGSAVE child.
-fn write_snapshot(srv: &Server, filename: &str) -> Result<(), ()> {
+fn write_snapshot(srv: &Server, filename: &str, on_key: &mut dyn FnMut(u64)) -> Result<(), ()> {
     use std::io::Write;
     let tmp = format!("temp-{}.rdb", std::process::id());
     let file = match std::fs::File::create(&tmp) {
@@ -100,7 +118,7 @@ fn write_snapshot(srv: &Server, filename: &str) -> Result<(), ()> {
         Err(())
     };
     let out = std::io::BufWriter::with_capacity(64 * 1024, file);
-    let file = match crate::rdb::file::save(srv, out) {
+    let file = match crate::rdb::file::save(srv, out, on_key) {
         Ok(mut w) => match w.flush() {
             Ok(()) => w.into_inner().map_err(|e| e.into_error()),
             Err(e) => return fail("fflush", e),
@@ -144,7 +162,7 @@ impl Server {
     /// counts as saved. False on failure (logged).
     pub fn rdb_save(&mut self) -> bool {
         let name = self.config.dbfilename.clone();
-        if write_snapshot(self, &name).is_err() {
+        if write_snapshot(self, &name, &mut |_| {}).is_err() {
             return false;
         }
         self.dirty = 0;
@@ -164,12 +182,36 @@ impl Server {
         // SAFETY: fork is called from the single event-loop thread; the child only writes the
         // snapshot from its copy of the dataset and leaves with _exit, never returning into
         // the event loop.
+        let mut fds = [-1; 2];
+        // SAFETY: pipe fills the two-element array.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
+            fds = [-1, -1];
+        }
         let started = crate::util::monotonic_us();
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            child_main(self);
+            // SAFETY: the child keeps only the write end of its info pipe.
+            unsafe {
+                libc::close(fds[0]);
+            }
+            child_main(self, fds[1]);
+        }
+        // SAFETY: the parent keeps only the read end, non-blocking (read in the cron).
+        unsafe {
+            if fds[1] != -1 {
+                libc::close(fds[1]);
+            }
+            if fds[0] != -1 {
+                libc::fcntl(fds[0], libc::F_SETFL, libc::O_NONBLOCK);
+            }
         }
         if pid == -1 {
+            if fds[0] != -1 {
+                // SAFETY: closing the pipe this failed fork would have used.
+                unsafe {
+                    libc::close(fds[0]);
+                }
+            }
             self.persist.bgsave_ok = false;
             crate::log_warning!("Can't save in background: fork: {}", errno_text());
             return false;
@@ -178,6 +220,8 @@ impl Server {
         self.persist.total_forks += 1;
         crate::log_notice!("Background saving started by pid {}", pid);
         self.persist.child_pid = Some(pid);
+        self.persist.child_info_fd = (fds[0] != -1).then_some(fds[0]);
+        self.persist.current_save_keys_total = self.dbs.iter().map(|d| d.len() as u64).sum();
         self.persist.save_time_start = crate::util::mstime() / 1000;
         self.update_dict_resize_policy();
         true
@@ -209,9 +253,52 @@ impl Server {
                 libc::waitpid(pid, &mut status, 0);
             }
             let _ = std::fs::remove_file(format!("temp-{}.rdb", pid));
-            self.persist.child_pid = None;
             self.persist.save_time_start = -1;
-            self.update_dict_resize_policy();
+            self.reset_child_state();
+        }
+    }
+
+    /// Forgets the child and its progress figures, and lets dicts resize again.
+    fn reset_child_state(&mut self) {
+        let p = &mut self.persist;
+        p.child_pid = None;
+        p.current_cow_peak = 0;
+        p.current_cow_size = 0;
+        p.current_cow_updated_us = 0;
+        p.current_save_keys_processed = 0;
+        p.current_save_keys_total = 0;
+        if let Some(fd) = p.child_info_fd.take() {
+            // SAFETY: closes the read end of the finished child's info pipe.
+            unsafe {
+                libc::close(fd);
+            }
+        }
+        self.update_dict_resize_policy();
+    }
+
+    /// Reads the progress reports the child sent (Redis' `receiveChildInfo`).
+    fn receive_child_info(&mut self) {
+        let Some(fd) = self.persist.child_info_fd else {
+            return;
+        };
+        let mut msg = [0u8; CHILD_INFO_LEN];
+        loop {
+            // SAFETY: reads at most the buffer's length from our non-blocking pipe.
+            let n = unsafe { libc::read(fd, msg.as_mut_ptr().cast(), CHILD_INFO_LEN) };
+            if n != CHILD_INFO_LEN as isize {
+                return;
+            }
+            let field = |i: usize| u64::from_le_bytes(msg[i * 8..i * 8 + 8].try_into().unwrap());
+            let (kind, keys, cow, updated) = (field(0), field(1), field(2), field(3));
+            let p = &mut self.persist;
+            p.current_cow_peak = p.current_cow_peak.max(cow);
+            if kind == ChildInfoKind::CurrentInfo as u64 {
+                p.current_cow_size = cow;
+                p.current_cow_updated_us = updated;
+                p.current_save_keys_processed = keys;
+            } else if kind == ChildInfoKind::RdbCowSize as u64 {
+                p.rdb_last_cow_size = p.current_cow_peak;
+            }
         }
     }
 
@@ -248,6 +335,7 @@ impl Server {
         };
         let now = crate::util::mstime() / 1000;
         if bysignal == 0 && exitcode == 0 {
+            self.receive_child_info();
             crate::log_notice!("Background saving terminated with success");
             self.dirty -= self.persist.dirty_before_bgsave;
             self.lastsave = now;
@@ -264,14 +352,14 @@ impl Server {
         }
         self.persist.save_time_last = now - self.persist.save_time_start;
         self.persist.save_time_start = -1;
-        self.persist.child_pid = None;
-        self.update_dict_resize_policy();
+        self.reset_child_state();
     }
 
     /// The cron's persistence step: reap the child, or start a BGSAVE when a save point is
     /// reached or one was scheduled.
     pub fn persistence_cron(&mut self) {
         if self.persist.child_pid.is_some() {
+            self.receive_child_info();
             self.check_child_done();
             return;
         }
@@ -327,12 +415,32 @@ impl Server {
         }
     }
 
-    /// INFO persistence's RDB fields (after `loading`/COW fields, which the caller writes).
+    /// INFO persistence's fork progress and RDB fields (after `loading`, which the caller
+    /// writes).
     pub fn rdb_info_fields(&self) -> String {
         let now = crate::util::mstime() / 1000;
-        let in_progress = self.persist.child_pid.is_some();
+        let p = &self.persist;
+        let in_progress = p.child_pid.is_some();
+        let cow_age = if p.current_cow_updated_us != 0 {
+            crate::util::monotonic_us().saturating_sub(p.current_cow_updated_us) / 1_000_000
+        } else {
+            0
+        };
+        let fork_perc = if in_progress && p.current_save_keys_total != 0 {
+            p.current_save_keys_processed as f64 / p.current_save_keys_total as f64 * 100.0
+        } else {
+            0.0
+        };
         format!(
-            "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+            "current_cow_peak:{}\r\ncurrent_cow_size:{}\r\ncurrent_cow_size_age:{}\r\ncurrent_fork_perc:{:.2}\r\ncurrent_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\n",
+            p.current_cow_peak,
+            p.current_cow_size,
+            cow_age,
+            fork_perc,
+            p.current_save_keys_processed,
+            p.current_save_keys_total,
+        ) + &format!(
+            "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\nrdb_saves:{}\r\nrdb_last_cow_size:{}\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
             self.dirty,
             in_progress as i32,
             self.lastsave,
@@ -344,6 +452,7 @@ impl Server {
                 -1
             },
             self.persist.rdb_saves,
+            self.persist.rdb_last_cow_size,
             self.persist.last_load.expired,
             self.persist.last_load.loaded,
         )
@@ -352,7 +461,7 @@ impl Server {
 
 /// The BGSAVE child: writes the snapshot from its copy of the dataset and exits with 0 on
 /// success, 1 on failure. Never returns.
-fn child_main(srv: &mut Server) -> ! {
+fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
     crate::server::log::set_role(b'C');
     // SAFETY: resetting signal dispositions in the freshly forked child, before any other work.
     unsafe {
@@ -361,10 +470,121 @@ fn child_main(srv: &mut Server) -> ! {
         libc::signal(libc::SIGUSR1, libc::SIG_DFL);
     }
     let name = srv.config.dbfilename.clone();
+    let mut info = ChildInfoSender::new(info_fd);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        write_snapshot(srv, &name).is_ok()
+        write_snapshot(srv, &name, &mut |keys| info.progress(keys)).is_ok()
     }))
     .unwrap_or(false);
+    if ok {
+        info.send(ChildInfoKind::RdbCowSize, info.keys);
+    }
     // SAFETY: leaves the child without running the parent's exit handlers or destructors.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// Size of one progress message: kind, keys written, copy-on-write bytes, time of that reading.
+const CHILD_INFO_LEN: usize = 32;
+
+#[derive(Clone, Copy)]
+enum ChildInfoKind {
+    CurrentInfo = 0,
+    RdbCowSize = 1,
+}
+
+/// Bytes of this process's memory that are private and dirty: for a forked child, the pages
+/// copied because the parent (or the child) wrote to them since the fork.
+fn private_dirty_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .or_else(|_| std::fs::read_to_string("/proc/self/smaps"))
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("Private_Dirty:"))
+        .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .sum::<u64>()
+        * 1024
+}
+
+/// The child's side of the progress pipe: every 1024 keys, at most once a second, reports the
+/// keys written and the copy-on-write size (measuring it costs, so readings are spaced by at
+/// least ten times what the previous one took), as Redis' `sendChildInfoGeneric` does.
+struct ChildInfoSender {
+    fd: libc::c_int,
+    keys: u64,
+    last_report_us: u64,
+    cow: u64,
+    cow_updated_us: u64,
+    cow_cost_us: u64,
+    peak: u64,
+    sum: u64,
+    readings: u64,
+}
+
+impl ChildInfoSender {
+    fn new(fd: libc::c_int) -> Self {
+        ChildInfoSender {
+            fd,
+            keys: 0,
+            last_report_us: 0,
+            cow: 0,
+            cow_updated_us: 0,
+            cow_cost_us: 0,
+            peak: 0,
+            sum: 0,
+            readings: 0,
+        }
+    }
+
+    fn progress(&mut self, keys: u64) {
+        self.keys = keys;
+        if keys & 1023 == 1 {
+            let now = crate::util::monotonic_us();
+            if now - self.last_report_us >= 1_000_000 {
+                self.last_report_us = now;
+                self.send(ChildInfoKind::CurrentInfo, keys);
+            }
+        }
+    }
+
+    fn send(&mut self, kind: ChildInfoKind, keys: u64) {
+        if self.fd == -1 {
+            return;
+        }
+        let now = crate::util::monotonic_us();
+        let final_report = matches!(kind, ChildInfoKind::RdbCowSize);
+        if final_report
+            || self.cow_updated_us == 0
+            || now - self.cow_updated_us > self.cow_cost_us * 10
+        {
+            self.cow = private_dirty_bytes();
+            self.cow_updated_us = crate::util::monotonic_us();
+            self.cow_cost_us = self.cow_updated_us - now;
+            self.peak = self.peak.max(self.cow);
+            self.sum += self.cow;
+            self.readings += 1;
+            if self.cow != 0 || final_report {
+                let line = format!(
+                    "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
+                    self.cow >> 20,
+                    self.peak >> 20,
+                    (self.sum / self.readings) >> 20
+                );
+                if final_report {
+                    crate::log_notice!("{}", line);
+                } else {
+                    crate::log_verbose!("{}", line);
+                }
+            }
+        }
+        let mut msg = [0u8; CHILD_INFO_LEN];
+        for (i, v) in [kind as u64, keys, self.cow, self.cow_updated_us]
+            .into_iter()
+            .enumerate()
+        {
+            msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        // SAFETY: writes our local buffer to the pipe; a message below PIPE_BUF is atomic.
+        unsafe {
+            libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN);
+        }
+    }
 }
