@@ -469,6 +469,8 @@ fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGUSR1, libc::SIG_DFL);
     }
+    // Under memory pressure the kernel should pick the child before the server itself.
+    let _ = srv.set_oom_score_adj(Some(2));
     let name = srv.config.dbfilename.clone();
     let mut info = ChildInfoSender::new(info_fd);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
