@@ -243,9 +243,9 @@ fn check_no_unloadable_data(cfg: &Config) -> Result<(), String> {
 /// Loads `dir`/`dbfilename` at start-up (Redis' `loadDataFromDisk`). A missing file starts
 /// empty; an unreadable or refused file stops start-up; a corrupt one ends the process inside
 /// the loader, as in Redis.
-fn load_data_from_disk(srv: &mut Server) -> Result<(), ()> {
+fn load_data_from_disk(srv: &mut Server, el: &mut crate::ae::EventLoop) -> Result<(), ()> {
     let start = crate::util::monotonic_us();
-    match srv.rdb_load_file(false) {
+    match srv.rdb_load_file(false, Some(el)) {
         Ok(true) => {
             crate::log_notice!(
                 "DB loaded from disk: {:.3} seconds",
@@ -353,11 +353,15 @@ pub fn main(args: Vec<String>) -> i32 {
     crate::commands::server::set_jemalloc_bg_thread(&srv.config);
     srv.initial_memory_usage = srv.used_memory();
     crate::log_notice!("Server initialized");
-    if load_data_from_disk(&mut srv).is_err() {
+    let mut el = match crate::ae::EventLoop::new(&mut srv, listeners) {
+        Ok(el) => el,
+        Err(code) => return code,
+    };
+    if load_data_from_disk(&mut srv, &mut el).is_err() {
         return 1;
     }
     crate::log_notice!("Ready to accept connections");
-    crate::ae::run(&mut srv, listeners)
+    el.run(&mut srv)
 }
 
 #[cfg(test)]

@@ -253,46 +253,103 @@ fn swap_tcp_listeners(
 }
 
 /// Runs the server until it shuts down. Returns the process exit code.
-pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
-    install_signal_handlers();
-    let mut poll = match Poll::new() {
-        Ok(p) => p,
-        Err(e) => {
-            crate::log_warning!("Failed creating the event loop: {}", e);
-            return 1;
-        }
-    };
-    for (i, l) in listeners.iter_mut().enumerate() {
-        let token = Token(LISTENER_BASE + i);
-        let res = match l {
-            Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE),
-            Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE),
+pub fn run(srv: &mut Server, listeners: Vec<Listener>) -> i32 {
+    match EventLoop::new(srv, listeners) {
+        Ok(mut el) => el.run(srv),
+        Err(code) => code,
+    }
+}
+
+/// The event loop: readiness polling over the listeners and client sockets, before-sleep
+/// work and the cron. Created before the dataset is loaded, so clients can be served (with
+/// `-LOADING` for most commands) while a long load runs.
+pub struct EventLoop {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    events: Events,
+    expire: ExpireState,
+    next_cron: u64,
+}
+
+impl EventLoop {
+    pub fn new(srv: &mut Server, mut listeners: Vec<Listener>) -> Result<EventLoop, i32> {
+        install_signal_handlers();
+        let poll = match Poll::new() {
+            Ok(p) => p,
+            Err(e) => {
+                crate::log_warning!("Failed creating the event loop: {}", e);
+                return Err(1);
+            }
         };
-        if let Err(e) = res {
-            crate::log_warning!("Failed registering a listener: {}", e);
-            return 1;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            let token = Token(LISTENER_BASE + i);
+            let res = match l {
+                Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE),
+                Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE),
+            };
+            if let Err(e) = res {
+                crate::log_warning!("Failed registering a listener: {}", e);
+                return Err(1);
+            }
+        }
+        srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
+        Ok(EventLoop {
+            poll,
+            listeners,
+            events: Events::with_capacity(1024),
+            expire: ExpireState::default(),
+            next_cron: crate::util::monotonic_us(),
+        })
+    }
+
+    /// Runs until the server exits; returns the exit code.
+    pub fn run(&mut self, srv: &mut Server) -> i32 {
+        loop {
+            if let Some(code) = self.iterate(srv, true) {
+                return code;
+            }
         }
     }
-    srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
-    let mut events = Events::with_capacity(1024);
-    let mut expire = ExpireState::default();
-    let mut next_cron = crate::util::monotonic_us();
-    loop {
+
+    /// Serves pending client events without waiting and without the cron, while a long
+    /// operation (loading) keeps the loop from running (Redis' `processEventsWhileBlocked`).
+    /// A shutdown signal meanwhile ends the process without saving.
+    pub fn process_events_while_blocked(&mut self, srv: &mut Server) {
+        for _ in 0..4 {
+            if self.iterate(srv, false).is_some() {
+                break;
+            }
+        }
+        if srv.shutdown_asap && srv.exit_code.is_none() {
+            use crate::commands::server::shutdown_flags::NOSAVE;
+            if srv.prepare_for_shutdown(NOSAVE).is_ok() {
+                std::process::exit(0);
+            }
+            srv.shutdown_asap = false;
+            clear_shutdown_pending();
+        }
+    }
+
+    /// One pass: before-sleep work, a poll (blocking until the next cron run when `normal`),
+    /// the ready events, signals, and (when `normal`) the cron. Some(code) when the server
+    /// must exit.
+    fn iterate(&mut self, srv: &mut Server, normal: bool) -> Option<i32> {
+        let (poll, listeners, events) = (&mut self.poll, &mut self.listeners, &mut self.events);
         if let Some(new) = srv.pending_tcp_listeners.take() {
             // CONFIG SET port/bind opened these already; swap them in for the TCP ones.
-            if let Err(e) = swap_tcp_listeners(srv, &poll, &mut listeners, new) {
+            if let Err(e) = swap_tcp_listeners(srv, poll, listeners, new) {
                 crate::log_warning!("Failed registering a listener: {}", e);
             }
         }
         let registry = srv.registry.take().expect("registry");
-        before_sleep(srv, &registry, &mut expire);
+        before_sleep(srv, &registry, &mut self.expire);
         srv.registry = Some(registry);
         if let Some(code) = srv.exit_code {
-            return code;
+            return Some(code);
         }
         let now = crate::util::monotonic_us();
-        let mut wait = if srv.pending_rereads.is_empty() && !srv.evict.proc_running {
-            next_cron.saturating_sub(now)
+        let mut wait = if normal && srv.pending_rereads.is_empty() && !srv.evict.proc_running {
+            self.next_cron.saturating_sub(now)
         } else {
             0
         };
@@ -302,12 +359,12 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             let until = (t + 1 - crate::util::mstime()).max(0) as u64 * 1000;
             wait = wait.min(until);
         }
-        match poll.poll(&mut events, Some(Duration::from_micros(wait))) {
+        match poll.poll(events, Some(Duration::from_micros(wait))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 crate::log_warning!("Event loop failure: {}", e);
-                return 1;
+                return Some(1);
             }
         }
         srv.update_cached_time();
@@ -342,7 +399,13 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             } else {
                 "SIGTERM"
             };
-            crate::log_warning!("Received {} scheduling shutdown...", name);
+            if srv.loading {
+                crate::log_warning!(
+                    "Received shutdown signal during loading, scheduling shutdown."
+                );
+            } else {
+                crate::log_warning!("Received {} scheduling shutdown...", name);
+            }
             srv.shutdown_asap = true;
             srv.shutdown_flags = if sig == libc::SIGINT {
                 srv.config.shutdown_on_sigint as u32
@@ -350,24 +413,27 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
                 srv.config.shutdown_on_sigterm as u32
             };
         }
-        if srv.evict.proc_running
-            && srv.perform_evictions() != crate::server::evict::EvictResult::Running
-        {
-            // Under the limit again, or nothing left to evict.
-            srv.evict.proc_running = false;
-        }
-        let now = crate::util::monotonic_us();
-        if now >= next_cron {
-            if !srv.cron_paused {
-                srv.server_cron(&mut expire);
+        if normal {
+            if srv.evict.proc_running
+                && srv.perform_evictions() != crate::server::evict::EvictResult::Running
+            {
+                // Under the limit again, or nothing left to evict.
+                srv.evict.proc_running = false;
             }
-            next_cron = now + 1_000_000 / srv.hz.max(1) as u64;
+            let now = crate::util::monotonic_us();
+            if now >= self.next_cron {
+                if !srv.cron_paused {
+                    srv.server_cron(&mut self.expire);
+                }
+                self.next_cron = now + 1_000_000 / srv.hz.max(1) as u64;
+            }
         }
         srv.registry = Some(registry);
         if let Some(code) = srv.exit_code {
             let registry = srv.registry.take().expect("registry");
             srv.handle_pending_writes(&registry);
-            return code;
+            return Some(code);
         }
+        None
     }
 }

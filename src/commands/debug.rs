@@ -417,7 +417,7 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
     if flush {
         srv.empty_data(None);
     }
-    match srv.rdb_load_file(merge) {
+    match srv.rdb_load_file(merge, None) {
         Ok(true) => {
             crate::log_warning!("DB reloaded by DEBUG RELOAD");
             c.out.ok();

@@ -567,6 +567,9 @@ impl Server {
                 self.loading as i32,
                 self.rdb_info_fields(),
             );
+            if self.loading {
+                out.push_str(&self.loading_info_fields());
+            }
         }
 
         if sel.wants("stats") {

@@ -274,6 +274,7 @@ pub mod errors {
     pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
     pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
+    pub const LOADING: &str = "-LOADING Redis is loading the dataset in memory";
     pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 }
 
@@ -541,6 +542,11 @@ impl Server {
                 self.commands.cmds[id].fullname
             );
             self.reject(c, Some(id), &msg);
+            return false;
+        }
+        // While a dataset loads, only commands flagged for it run (INFO, CONFIG, ...).
+        if self.loading && cmd_flags & flags::LOADING == 0 {
+            self.reject(c, Some(id), errors::LOADING);
             return false;
         }
         if !c.has(cflags::SLAVE)

@@ -149,7 +149,13 @@ pub struct LoadFailure {
 /// Loads an RDB image into the keyspace (which the caller emptied, unless merging).
 /// `allow_dup` replaces existing keys (DEBUG RELOAD MERGE); otherwise a duplicate is fatal
 /// corruption as in Redis.
-pub fn load(srv: &mut Server, buf: &[u8], allow_dup: bool) -> Result<LoadStats, LoadFailure> {
+/// `progress` is called after each key with the bytes read so far (it may serve clients).
+pub fn load(
+    srv: &mut Server,
+    buf: &[u8],
+    allow_dup: bool,
+    progress: &mut dyn FnMut(&mut Server, u64),
+) -> Result<LoadStats, LoadFailure> {
     let mut r = Reader::new(buf);
     let fail = |msg: String| LoadFailure {
         msg,
@@ -223,6 +229,12 @@ pub fn load(srv: &mut Server, buf: &[u8], allow_dup: bool) -> Result<LoadStats, 
                 opcode::AUX => {
                     let k = r.string()?;
                     let v = r.string()?;
+                    if k.eq_ignore_ascii_case(b"used-mem") {
+                        srv.persist.loading_rdb_used_mem = std::str::from_utf8(&v)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                    }
                     aux_field(&k, &v);
                     continue;
                 }
@@ -278,6 +290,7 @@ pub fn load(srv: &mut Server, buf: &[u8], allow_dup: bool) -> Result<LoadStats, 
             if load_delay != 0 {
                 debug_delay(load_delay, &mut rng);
             }
+            progress(srv, r.pos() as u64);
             expire = None;
             lfu_freq = None;
             lru_idle = None;

@@ -43,6 +43,11 @@ pub struct PersistState {
     pub current_save_keys_total: u64,
     /// Peak copy-on-write of the last successful BGSAVE.
     pub rdb_last_cow_size: u64,
+    /// Progress of the load in progress (INFO `loading_*`).
+    pub loading_start_time: i64,
+    pub loading_total_bytes: u64,
+    pub loading_loaded_bytes: u64,
+    pub loading_rdb_used_mem: u64,
 }
 
 impl Default for PersistState {
@@ -66,6 +71,10 @@ impl Default for PersistState {
             current_save_keys_processed: 0,
             current_save_keys_total: 0,
             rdb_last_cow_size: 0,
+            loading_start_time: 0,
+            loading_total_bytes: 0,
+            loading_loaded_bytes: 0,
+            loading_rdb_used_mem: 0,
         }
     }
 }
@@ -392,7 +401,13 @@ impl Server {
 
     /// Reads and loads `dbfilename`. Ok(false) when there is no such file. Errors are logged;
     /// a corrupt file ends the process as in Redis (see `LoadFailure`).
-    pub fn rdb_load_file(&mut self, allow_dup: bool) -> Result<bool, String> {
+    /// With an event loop, clients are served (mostly with `-LOADING`) every
+    /// `loading-process-events-interval-bytes` of input, as Redis does during long loads.
+    pub fn rdb_load_file(
+        &mut self,
+        allow_dup: bool,
+        mut events: Option<&mut crate::ae::EventLoop>,
+    ) -> Result<bool, String> {
         let name = self.config.dbfilename.clone();
         let buf = match std::fs::read(&name) {
             Ok(b) => b,
@@ -400,7 +415,27 @@ impl Server {
             Err(e) => return Err(strerror(&e)),
         };
         self.loading = true;
-        let r = crate::rdb::file::load(self, &buf, allow_dup);
+        let p = &mut self.persist;
+        p.loading_start_time = crate::util::mstime() / 1000;
+        p.loading_total_bytes = buf.len() as u64;
+        p.loading_loaded_bytes = 0;
+        p.loading_rdb_used_mem = 0;
+        let interval =
+            crate::rdb::file::stored_config(&self.config, "loading-process-events-interval-bytes")
+                .parse::<u64>()
+                .unwrap_or(2 * 1024 * 1024)
+                .max(1024);
+        let mut last_events = 0u64;
+        let mut hook = |srv: &mut Server, pos: u64| {
+            srv.persist.loading_loaded_bytes = pos;
+            if let Some(el) = events.as_deref_mut() {
+                if pos - last_events >= interval {
+                    last_events = pos;
+                    el.process_events_while_blocked(srv);
+                }
+            }
+        };
+        let r = crate::rdb::file::load(self, &buf, allow_dup, &mut hook);
         self.loading = false;
         match r {
             Ok(stats) => {
@@ -413,6 +448,38 @@ impl Server {
             }
             Err(_) => Err("Invalid argument".into()),
         }
+    }
+
+    /// INFO persistence's `loading_*` fields, shown while a load runs.
+    pub fn loading_info_fields(&self) -> String {
+        let p = &self.persist;
+        let (mut perc, mut remaining) = (0.0, 0u64);
+        if p.loading_total_bytes != 0 {
+            perc = p.loading_loaded_bytes as f64 / p.loading_total_bytes as f64 * 100.0;
+            remaining = p.loading_total_bytes.saturating_sub(p.loading_loaded_bytes);
+        } else if p.loading_rdb_used_mem != 0 {
+            perc =
+                (p.loading_loaded_bytes as f64 / p.loading_rdb_used_mem as f64 * 100.0).min(99.99);
+            remaining = p
+                .loading_rdb_used_mem
+                .saturating_sub(p.loading_loaded_bytes)
+                .max(1);
+        }
+        let elapsed = (crate::util::mstime() / 1000 - p.loading_start_time).max(0) as u64;
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed * remaining / (p.loading_loaded_bytes + 1)
+        };
+        format!(
+            "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:{}\r\nloading_loaded_bytes:{}\r\nloading_loaded_perc:{:.2}\r\nloading_eta_seconds:{}\r\n",
+            p.loading_start_time,
+            p.loading_total_bytes,
+            p.loading_rdb_used_mem,
+            p.loading_loaded_bytes,
+            perc,
+            eta
+        )
     }
 
     /// INFO persistence's fork progress and RDB fields (after `loading`, which the caller
