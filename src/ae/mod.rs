@@ -316,8 +316,9 @@ impl EventLoop {
     /// A shutdown signal meanwhile ends the process without saving.
     pub fn process_events_while_blocked(&mut self, srv: &mut Server) {
         for _ in 0..4 {
-            if self.iterate(srv, false).is_some() {
-                break;
+            if let Some(code) = self.iterate(srv, false) {
+                // SHUTDOWN ran meanwhile (its replies are flushed): no point loading on.
+                std::process::exit(code);
             }
         }
         if srv.shutdown_asap && srv.exit_code.is_none() {
