@@ -133,6 +133,17 @@ fn populate(c: &mut redis::Connection) {
     let mut args = vec!["SADD", "many"];
     args.extend(many.iter().map(|s| s.as_str()));
     cmd(c, &args);
+    cmd(
+        c,
+        &["HSET", "hsmall", "f1", "v1", "n", "12345", "", "empty"],
+    );
+    let fields: Vec<String> = (0..600).map(|i| format!("field:{i}")).collect();
+    let mut args = vec!["HSET", "hbig"];
+    for f in &fields {
+        args.push(f);
+        args.push(f);
+    }
+    cmd(c, &args);
     cmd(c, &["SET", "ttl", "v", "PX", "100000000"]);
     cmd(c, &["SADD", "ttlset", "x"]);
     cmd(c, &["PEXPIRE", "ttlset", "100000000"]);
@@ -151,7 +162,10 @@ fn check_dataset(c: &mut redis::Connection) {
     assert_eq!(text(c, &["SCARD", "many"]), "600");
     let ttl: i64 = text(c, &["PTTL", "ttl"]).parse().unwrap();
     assert!(ttl > 90_000_000, "{ttl}");
-    assert_eq!(text(c, &["DBSIZE"]), "15");
+    assert_eq!(text(c, &["OBJECT", "ENCODING", "hsmall"]), "listpack");
+    assert_eq!(text(c, &["OBJECT", "ENCODING", "hbig"]), "hashtable");
+    assert_eq!(text(c, &["HGET", "hbig", "field:599"]), "field:599");
+    assert_eq!(text(c, &["DBSIZE"]), "17");
     cmd(c, &["SELECT", "5"]);
     assert_eq!(text(c, &["GET", "in5"]), "five");
     cmd(c, &["SELECT", "0"]);
@@ -191,6 +205,7 @@ fn redis_rdb_loads_into_ferrodis_with_the_same_digest() {
         "is16",
         "is32",
         "is64",
+        "hsmall",
     ] {
         assert_eq!(
             cmd(&mut fc, &["DUMP", k]),
@@ -226,7 +241,7 @@ fn ferrodis_rdb_loads_into_redis_with_the_same_digest() {
         check_dataset(&mut rc);
         assert_eq!(text(&mut rc, &["DEBUG", "DIGEST"]), digest);
         // Payloads travel both ways.
-        for k in ["ht", "many", "compressible"] {
+        for k in ["ht", "many", "compressible", "hsmall", "hbig"] {
             let redis::Value::BulkString(p) = cmd(&mut fc, &["DUMP", k]) else {
                 panic!("DUMP {k}");
             };
@@ -282,7 +297,7 @@ fn bgsave_writes_a_file_that_survives_a_restart() {
     let mut c = f.client();
     assert_eq!(text(&mut c, &["DEBUG", "DIGEST"]), digest);
     let info = text(&mut c, &["INFO", "persistence"]);
-    assert!(info.contains("rdb_last_load_keys_loaded:16"), "{info}");
+    assert!(info.contains("rdb_last_load_keys_loaded:18"), "{info}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -205,28 +205,6 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                 return;
             }
             c.out.verbatim(s.as_bytes(), "txt");
-            match srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) {
-                None => c.out.error(crate::commands::errors::NO_SUCH_KEY),
-                Some(o) => match &o.value {
-                    Value::Set(crate::types::SetValue::Hashtable(d)) => {
-                        let mut s = String::new();
-                        dict_stats(&mut s, d);
-                        c.out.verbatim(s.as_bytes(), "txt");
-            match &o.value {
-                Value::Set(s) => match &**s {
-                    crate::types::SetValue::Hashtable(d) => {
-                        let mut text = String::new();
-                        dict_stats(&mut text, d);
-                        c.out.verbatim(text.as_bytes(), "txt");
-                        return;
-                    }
-                    crate::types::SetValue::Intset(_) => {}
-                },
-                Value::Str(_) => {}
-            }
-            c.out.error(
-                "The value stored at the specified key is not represented using an hash table",
-            );
         }
         ("stringmatch-test", 2) => {
             stringmatch_fuzz(srv);
@@ -322,45 +300,6 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     // eviction policy needs per-object clocks.
     let shared = matches!(&o.value, Value::Str(RStr::Int(n)) if (0..10000).contains(n))
         && (maxmemory == 0 || !lru_policy);
-    let serialized = match &o.value {
-        Value::Str(s) => rdb_string_len(s, compression),
-        Value::List(l) => rdb_quicklist_len(l.ql(), compression),
-        // An intset is saved as one string holding its blob.
-        Value::Set(s) => match &**s {
-            SetValue::Intset(is) => rdb_raw_len(is.as_bytes(), compression),
-            SetValue::Hashtable(d) => {
-                rdb_len_len(d.len())
-                    + d.iter()
-                        .map(|(k, _)| rdb_raw_len(k, compression))
-                        .sum::<usize>()
-            }
-        },
-        // A listpack is saved as one string holding its bytes; a skiplist as a count and, per
-        // member, the string and an 8-byte binary double.
-        Value::Zset(z) => match &**z {
-            ZsetValue::Listpack(l) => rdb_raw_len(l.as_bytes(), compression),
-            ZsetValue::Skiplist(z) => {
-                rdb_len_len(z.len())
-                    + z.skiplist()
-                        .iter()
-                        .map(|x| rdb_raw_len(x.member(), compression) + 8)
-                        .sum::<usize>()
-            }
-        },
-        Value::Hash(h) => match &**h {
-            // A listpack is saved as one string holding its bytes.
-            HashValue::Listpack(lp) => rdb_raw_len(lp.as_bytes(), compression),
-            HashValue::Hashtable(d) => {
-                rdb_len_len(d.len())
-                    + d.iter()
-                        .map(|(e, _)| {
-                            rdb_raw_len(e.field(), compression)
-                                + rdb_raw_len(e.value(), compression)
-                        })
-                        .sum::<usize>()
-            }
-        },
-    };
     let serialized = crate::rdb::object::saved_len(&o.value, compression);
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;

@@ -12,6 +12,8 @@ use super::decode::Reader;
 use super::encode::Writer;
 use super::*;
 use crate::db::Dict;
+use crate::types::hash::{HashEntry, HashValue};
+use crate::types::listpack::Listpack;
 use crate::types::set::IntSet;
 use crate::types::{RStr, SetValue, Value};
 
@@ -19,6 +21,8 @@ use crate::types::{RStr, SetValue, Value};
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub set_max_intset_entries: i64,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
     /// Full integrity checks of compact blobs (`sanitize-dump-payload`).
     pub deep_sanitize: bool,
 }
@@ -27,6 +31,8 @@ impl LoadOptions {
     pub fn from_config(cfg: &crate::config::Config, deep_sanitize: bool) -> Self {
         LoadOptions {
             set_max_intset_entries: cfg.set_max_intset_entries,
+            hash_max_listpack_entries: cfg.hash_max_listpack_entries.max(0) as usize,
+            hash_max_listpack_value: cfg.hash_max_listpack_value.max(0) as usize,
             deep_sanitize,
         }
     }
@@ -38,6 +44,10 @@ pub fn save_type(v: &Value) -> u8 {
         Value::Str(_) => types::STRING,
         Value::Set(s) if matches!(**s, SetValue::Intset(_)) => types::SET_INTSET,
         Value::Set(_) => types::SET,
+        Value::Hash(h) => match **h {
+            HashValue::Listpack(_) => types::HASH_LISTPACK,
+            HashValue::Hashtable(_) => types::HASH,
+        },
     }
 }
 
@@ -61,6 +71,17 @@ pub fn save_value<W: Write>(w: &mut Writer<W>, v: &Value) -> io::Result<()> {
                 w.len(d.len() as u64)?;
                 for (m, _) in d.iter() {
                     w.string(m)?;
+                }
+                Ok(())
+            }
+        },
+        Value::Hash(h) => match &**h {
+            HashValue::Listpack(lp) => w.string(lp.as_bytes()),
+            HashValue::Hashtable(d) => {
+                w.len(d.len() as u64)?;
+                for (e, _) in d.iter() {
+                    w.string(e.field())?;
+                    w.string(e.value())?;
                 }
                 Ok(())
             }
@@ -107,14 +128,106 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         types::LIST | types::LIST_ZIPLIST | types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
             corrupt("The RDB file contains a list: lists are not available in this build yet")
         }
-        types::HASH | types::HASH_ZIPMAP | types::HASH_ZIPLIST | types::HASH_LISTPACK => {
-            corrupt("The RDB file contains a hash: hashes are not available in this build yet")
+        types::HASH => load_hash(r, opt),
+        types::HASH_LISTPACK => {
+            let lp = Listpack::from_bytes(r.string()?)
+                .filter(|lp| lp.len() % 2 == 0 && (!opt.deep_sanitize || no_dup_fields(lp)));
+            let Some(lp) = lp else {
+                return corrupt("Hash listpack integrity check failed.");
+            };
+            hash_from_listpack(lp, opt, false)
+        }
+        types::HASH_ZIPLIST => {
+            let entries = super::ziplist::ziplist_entries(&r.string()?)
+                .filter(|e| e.len() % 2 == 0)
+                .map(|e| super::ziplist::to_listpack(&e))
+                .filter(no_dup_fields);
+            let Some(lp) = entries else {
+                return corrupt("Hash ziplist integrity check failed.");
+            };
+            hash_from_listpack(lp, opt, false)
+        }
+        types::HASH_ZIPMAP => {
+            let Some(pairs) = super::ziplist::zipmap_pairs(&r.string()?) else {
+                return corrupt("Zipmap integrity check failed.");
+            };
+            let mut lp = Listpack::new();
+            for (f, v) in &pairs {
+                lp.append(f);
+                lp.append(v);
+            }
+            hash_from_listpack(lp, opt, true)
         }
         types::ZSET | types::ZSET_2 | types::ZSET_ZIPLIST | types::ZSET_LISTPACK => corrupt(
             "The RDB file contains a sorted set: sorted sets are not available in this build yet",
         ),
         _ => corrupt(format!("Unknown RDB encoding type {}", t)),
     }
+}
+
+/// Whether the fields (even positions) of a field/value listpack are distinct.
+fn no_dup_fields(lp: &Listpack) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    lp.iter().step_by(2).all(|f| seen.insert(f.to_vec()))
+}
+
+/// A loaded field/value listpack as a hash: empty is an empty key; converted to a hashtable
+/// when it has more fields than `hash-max-listpack-entries` (or, for `check_values`, an
+/// element longer than `hash-max-listpack-value`), as 7.0 does after loading.
+fn hash_from_listpack(lp: Listpack, opt: &LoadOptions, check_values: bool) -> LoadResult<Value> {
+    if lp.is_empty() {
+        return Err(LoadError::EmptyKey);
+    }
+    let too_long = check_values
+        && lp
+            .iter()
+            .any(|e| e.to_vec().len() > opt.hash_max_listpack_value);
+    let mut h = HashValue::Listpack(lp);
+    if h.len() > opt.hash_max_listpack_entries || too_long {
+        h.convert();
+    }
+    Ok(Value::Hash(Box::new(h)))
+}
+
+/// RDB_TYPE_HASH: a count then field/value pairs. Starts as a listpack when the count
+/// allows, converting as soon as an element is too long or the listpack would grow past its
+/// size limit, as Redis does; duplicate fields are corruption.
+fn load_hash(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
+    let n = r.count(2)?;
+    if n == 0 {
+        return Err(LoadError::EmptyKey);
+    }
+    let mut h = if n > opt.hash_max_listpack_entries {
+        HashValue::Hashtable(Box::default())
+    } else {
+        HashValue::Listpack(Listpack::new())
+    };
+    let mut seen_in_listpack = std::collections::HashSet::new();
+    for _ in 0..n {
+        let f = r.string()?;
+        let v = r.string()?;
+        if let HashValue::Listpack(lp) = &mut h {
+            let fits = f.len() <= opt.hash_max_listpack_value
+                && v.len() <= opt.hash_max_listpack_value
+                && lp.safe_to_add(f.len() + v.len());
+            if fits {
+                if !seen_in_listpack.insert(f.clone()) {
+                    return corrupt("Duplicate hash fields detected");
+                }
+                lp.append(&f);
+                lp.append(&v);
+                continue;
+            }
+            h.convert();
+        }
+        if let HashValue::Hashtable(d) = &mut h {
+            if d.contains_key(&f[..]) {
+                return corrupt("Duplicate hash fields detected");
+            }
+            d.insert_new(HashEntry::new(&f, &v), ());
+        }
+    }
+    Ok(Value::Hash(Box::new(h)))
 }
 
 fn convert_to_hashtable(s: &SetValue) -> SetValue {
@@ -171,6 +284,8 @@ mod tests {
     fn opts() -> LoadOptions {
         LoadOptions {
             set_max_intset_entries: 512,
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
             deep_sanitize: true,
         }
     }
@@ -220,6 +335,60 @@ mod tests {
         for m in ["a", "b", "1", ""] {
             assert!(out.contains(m.as_bytes()));
         }
+    }
+
+    #[test]
+    fn hashes_round_trip_with_their_encodings() {
+        let limits = crate::types::hash::Limits {
+            max_entries: 128,
+            max_value: 64,
+        };
+        let mut small = HashValue::new();
+        small.set(b"f1", b"v1", limits);
+        small.set(b"n", b"12345", limits);
+        let Value::Hash(out) = round_trip(&Value::Hash(Box::new(small))) else {
+            panic!()
+        };
+        assert_eq!(out.encoding_name(), "listpack");
+        assert_eq!(out.len(), 2);
+        let mut big = HashValue::new();
+        for i in 0..200 {
+            big.set(
+                format!("f{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                limits,
+            );
+        }
+        assert_eq!(big.encoding_name(), "hashtable");
+        let Value::Hash(mut out) = round_trip(&Value::Hash(Box::new(big))) else {
+            panic!()
+        };
+        assert_eq!(out.encoding_name(), "hashtable");
+        assert_eq!(out.len(), 200);
+        assert!(out.contains(b"f199"));
+    }
+
+    #[test]
+    fn old_hash_encodings_load_as_listpacks() {
+        // A zipmap {a: 1, bb: ""} as RDB_TYPE_HASH_ZIPMAP.
+        let zm = [2u8, 1, b'a', 1, 1, b'1', 0, 2, b'b', b'b', 0, 0, 0xFF];
+        let mut buf = vec![zm.len() as u8];
+        buf.extend_from_slice(&zm);
+        let Value::Hash(mut h) =
+            load_value(&mut Reader::new(&buf), types::HASH_ZIPMAP, &opts()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(h.contains(b"bb"));
+        // Duplicate fields in a HASH are corruption.
+        let mut w = Writer::new(Vec::new(), false, false);
+        w.len(2).unwrap();
+        for s in [b"f", b"1", b"f", b"2"] {
+            w.string(s).unwrap();
+        }
+        let buf = w.into_inner();
+        assert!(load_value(&mut Reader::new(&buf), types::HASH, &opts()).is_err());
     }
 
     #[test]
