@@ -160,10 +160,21 @@ fn restore_command(srv: &mut Server, c: &mut Client) {
         .ok()
         .filter(|t| types::is_object_type(*t))
         .and_then(|t| {
-            if deep && t == types::SET_INTSET {
+            if deep && matches!(t, types::SET_INTSET | types::HASH_LISTPACK) {
                 srv.stats.dump_payload_sanitizations += 1;
             }
-            object::load_value(&mut r, t, &opts).ok()
+            match object::load_value(&mut r, t, &opts) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // Redis logs what was wrong with a rejected payload at verbose level.
+                    crate::log_verbose!(
+                        "Internal error in RDB reading offset {}, function at rdb.rs -> {}",
+                        r.pos(),
+                        e
+                    );
+                    None
+                }
+            }
         });
     let Some(value) = loaded else {
         c.out.error("Bad data format");
