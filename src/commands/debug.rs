@@ -9,7 +9,7 @@ use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
-use crate::types::{HashValue, RStr, SetValue, Value, ZsetValue};
+use crate::types::{HashValue, RStr, SetValue, Value};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -363,21 +363,6 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
         }
         _ => c.out.error("Error trying to load the RDB dump"),
     }
-}
-
-/// A quicklist in RDB (`RDB_TYPE_LIST_QUICKLIST_2`): the node count, then per node its
-/// container kind and its data, compressed nodes as their LZF blob as is.
-fn rdb_quicklist_len(ql: &crate::types::list::QuickList, compression: bool) -> usize {
-    let mut n = rdb_len_len(ql.node_count());
-    for node in ql.nodes() {
-        n += 1;
-        n += if node.compressed {
-            1 + rdb_len_len(node.stored.len()) + rdb_len_len(node.sz) + node.stored.len()
-        } else {
-            rdb_raw_len(node.stored, compression)
-        };
-    }
-    n
 }
 
 fn debug_populate(srv: &mut Server, c: &mut Client) {

@@ -13,8 +13,10 @@ use super::encode::Writer;
 use super::*;
 use crate::db::Dict;
 use crate::types::hash::{HashEntry, HashValue};
+use crate::types::list::ListValue;
 use crate::types::listpack::Listpack;
 use crate::types::set::IntSet;
+use crate::types::zset::{ZsetSkiplist, ZsetValue};
 use crate::types::{RStr, SetValue, Value};
 
 /// What loading needs to know from the configuration.
@@ -23,6 +25,10 @@ pub struct LoadOptions {
     pub set_max_intset_entries: i64,
     pub hash_max_listpack_entries: usize,
     pub hash_max_listpack_value: usize,
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: i64,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
     /// Full integrity checks of compact blobs (`sanitize-dump-payload`).
     pub deep_sanitize: bool,
 }
@@ -33,6 +39,10 @@ impl LoadOptions {
             set_max_intset_entries: cfg.set_max_intset_entries,
             hash_max_listpack_entries: cfg.hash_max_listpack_entries.max(0) as usize,
             hash_max_listpack_value: cfg.hash_max_listpack_value.max(0) as usize,
+            list_max_listpack_size: cfg.list_max_listpack_size,
+            list_compress_depth: cfg.list_compress_depth,
+            zset_max_listpack_entries: cfg.zset_max_listpack_entries.max(0) as usize,
+            zset_max_listpack_value: cfg.zset_max_listpack_value.max(0) as usize,
             deep_sanitize,
         }
     }
@@ -47,6 +57,11 @@ pub fn save_type(v: &Value) -> u8 {
         Value::Hash(h) => match **h {
             HashValue::Listpack(_) => types::HASH_LISTPACK,
             HashValue::Hashtable(_) => types::HASH,
+        },
+        Value::List(_) => types::LIST_QUICKLIST_2,
+        Value::Zset(z) => match **z {
+            ZsetValue::Listpack(_) => types::ZSET_LISTPACK,
+            ZsetValue::Skiplist(_) => types::ZSET_2,
         },
     }
 }
@@ -71,6 +86,37 @@ pub fn save_value<W: Write>(w: &mut Writer<W>, v: &Value) -> io::Result<()> {
                 w.len(d.len() as u64)?;
                 for (m, _) in d.iter() {
                     w.string(m)?;
+                }
+                Ok(())
+            }
+        },
+        Value::List(l) => {
+            // Node count, then per node its container (1 plain, 2 listpack) and its bytes;
+            // a compressed node goes out as its LZF blob, as Redis writes it.
+            let ql = l.ql();
+            w.len(ql.node_count() as u64)?;
+            for node in ql.nodes() {
+                w.len(if node.plain { 1 } else { 2 })?;
+                if node.compressed {
+                    w.byte(0xC0 | ENC_LZF)?;
+                    w.len(node.stored.len() as u64)?;
+                    w.len(node.sz as u64)?;
+                    w.raw(node.stored)?;
+                } else {
+                    w.string(node.stored)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Zset(z) => match &**z {
+            ZsetValue::Listpack(lp) => w.string(lp.as_bytes()),
+            ZsetValue::Skiplist(z) => {
+                // Highest score first, as Redis writes it (loading then inserts at the head).
+                let nodes: Vec<_> = z.skiplist().iter().collect();
+                w.len(nodes.len() as u64)?;
+                for n in nodes.iter().rev() {
+                    w.string(n.member())?;
+                    w.binary_double(n.score())?;
                 }
                 Ok(())
             }
@@ -125,8 +171,53 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => {
             corrupt("The RDB file contains a stream: streams are not available in this build")
         }
-        types::LIST | types::LIST_ZIPLIST | types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
-            corrupt("The RDB file contains a list: lists are not available in this build yet")
+        types::LIST => {
+            let n = r.count(1)?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(r.string()?);
+            }
+            list_from(items, opt)
+        }
+        types::LIST_ZIPLIST => {
+            let Some(entries) = super::ziplist::ziplist_entries(&r.string()?) else {
+                return corrupt("List ziplist integrity check failed.");
+            };
+            list_from(entries.iter().map(|e| e.to_vec()).collect(), opt)
+        }
+        types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
+            let nodes = r.count(1)?;
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                let container = if t == types::LIST_QUICKLIST_2 {
+                    r.length()?
+                } else {
+                    2
+                };
+                let data = r.string()?;
+                match container {
+                    1 => items.push(data),
+                    2 if t == types::LIST_QUICKLIST => {
+                        let Some(e) = super::ziplist::ziplist_entries(&data) else {
+                            return corrupt("Ziplist integrity check failed.");
+                        };
+                        items.extend(e.iter().map(|x| x.to_vec()));
+                    }
+                    2 => {
+                        let Some(lp) = Listpack::from_bytes(data) else {
+                            return corrupt("Listpack integrity check failed.");
+                        };
+                        items.extend(lp.iter().map(|x| x.to_vec()));
+                    }
+                    _ => {
+                        return corrupt(format!(
+                            "Quicklist integrity check failed, unknown container {}",
+                            container
+                        ))
+                    }
+                }
+            }
+            list_from(items, opt)
         }
         types::HASH => load_hash(r, opt),
         types::HASH_LISTPACK => {
@@ -158,9 +249,35 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
             }
             hash_from_listpack(lp, opt, true)
         }
-        types::ZSET | types::ZSET_2 | types::ZSET_ZIPLIST | types::ZSET_LISTPACK => corrupt(
-            "The RDB file contains a sorted set: sorted sets are not available in this build yet",
-        ),
+        types::ZSET | types::ZSET_2 => load_zset(r, t == types::ZSET_2, opt),
+        types::ZSET_LISTPACK | types::ZSET_ZIPLIST => {
+            let blob = r.string()?;
+            let lp = if t == types::ZSET_LISTPACK {
+                Listpack::from_bytes(blob)
+            } else {
+                super::ziplist::ziplist_entries(&blob).map(|e| super::ziplist::to_listpack(&e))
+            };
+            let valid = lp.filter(|lp| {
+                lp.len() % 2 == 0
+                    && no_dup_fields(lp)
+                    && lp
+                        .iter()
+                        .skip(1)
+                        .step_by(2)
+                        .all(|s| crate::types::zset::strtod_all(&s.to_vec()).is_some())
+            });
+            let Some(lp) = valid else {
+                return corrupt("Zset listpack integrity check failed.");
+            };
+            if lp.is_empty() {
+                return Err(LoadError::EmptyKey);
+            }
+            let mut z = ZsetValue::Listpack(lp);
+            if z.len() > opt.zset_max_listpack_entries {
+                z.convert_to_skiplist();
+            }
+            Ok(Value::Zset(Box::new(z)))
+        }
         _ => corrupt(format!("Unknown RDB encoding type {}", t)),
     }
 }
@@ -230,6 +347,59 @@ fn load_hash(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
     Ok(Value::Hash(Box::new(h)))
 }
 
+/// A list of these elements, in order (empty is an empty key). Elements go through the
+/// quicklist's own filling rules (`list-max-listpack-size`, `list-compress-depth`).
+fn list_from(items: Vec<Vec<u8>>, opt: &LoadOptions) -> LoadResult<Value> {
+    if items.is_empty() {
+        return Err(LoadError::EmptyKey);
+    }
+    let mut l = ListValue::new(opt.list_max_listpack_size, opt.list_compress_depth);
+    for it in &items {
+        l.push(it, false);
+    }
+    Ok(Value::List(Box::new(l)))
+}
+
+/// ZSET (text scores) and ZSET_2 (binary scores): a count then member/score pairs, loaded
+/// into a skiplist and turned into a listpack afterwards when small enough, as 7.0 does.
+/// NaN scores and duplicate members are corruption.
+fn load_zset(r: &mut Reader, binary: bool, opt: &LoadOptions) -> LoadResult<Value> {
+    let n = r.count(2)?;
+    if n == 0 {
+        return Err(LoadError::EmptyKey);
+    }
+    let mut z = ZsetSkiplist::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut maxlen, mut total) = (0usize, 0usize);
+    for _ in 0..n {
+        let m = r.string()?;
+        let score = if binary {
+            r.binary_double()?
+        } else {
+            r.text_double()?
+        };
+        if score.is_nan() {
+            return corrupt("Zset with NAN score detected");
+        }
+        if !seen.insert(m.clone()) {
+            return corrupt("Duplicate zset fields detected");
+        }
+        maxlen = maxlen.max(m.len());
+        total += m.len() + 8;
+        z.insert_new(score, &m);
+    }
+    let mut v = ZsetValue::Skiplist(z);
+    v.convert_to_listpack_if_needed(
+        maxlen,
+        total,
+        crate::types::zset::Limits {
+            entries: opt.zset_max_listpack_entries,
+            value: opt.zset_max_listpack_value,
+        },
+    );
+    Ok(Value::Zset(Box::new(v)))
+}
+
 fn convert_to_hashtable(s: &SetValue) -> SetValue {
     let mut d = Dict::new();
     for m in s.members() {
@@ -286,6 +456,10 @@ mod tests {
             set_max_intset_entries: 512,
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
             deep_sanitize: true,
         }
     }
