@@ -144,6 +144,20 @@ fn populate(c: &mut redis::Connection) {
         args.push(f);
     }
     cmd(c, &args);
+    cmd(c, &["RPUSH", "list", "a", "b", "1", "300000", "xyz"]);
+    let items: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let mut args = vec!["RPUSH", "biglist"];
+    args.extend(items.iter().map(|s| s.as_str()));
+    cmd(c, &args);
+    cmd(c, &["ZADD", "zsmall", "1", "a", "2.5", "b", "-3", "c"]);
+    let mut zargs = vec!["ZADD", "zbig"];
+    let scored: Vec<(String, String)> =
+        (0..300).map(|i| (i.to_string(), format!("m{i}"))).collect();
+    for (sc, m) in &scored {
+        zargs.push(sc);
+        zargs.push(m);
+    }
+    cmd(c, &zargs);
     cmd(c, &["SET", "ttl", "v", "PX", "100000000"]);
     cmd(c, &["SADD", "ttlset", "x"]);
     cmd(c, &["PEXPIRE", "ttlset", "100000000"]);
@@ -165,7 +179,10 @@ fn check_dataset(c: &mut redis::Connection) {
     assert_eq!(text(c, &["OBJECT", "ENCODING", "hsmall"]), "listpack");
     assert_eq!(text(c, &["OBJECT", "ENCODING", "hbig"]), "hashtable");
     assert_eq!(text(c, &["HGET", "hbig", "field:599"]), "field:599");
-    assert_eq!(text(c, &["DBSIZE"]), "17");
+    assert_eq!(text(c, &["OBJECT", "ENCODING", "zsmall"]), "listpack");
+    assert_eq!(text(c, &["OBJECT", "ENCODING", "zbig"]), "skiplist");
+    assert_eq!(text(c, &["LINDEX", "biglist", "999"]), "999");
+    assert_eq!(text(c, &["DBSIZE"]), "21");
     cmd(c, &["SELECT", "5"]);
     assert_eq!(text(c, &["GET", "in5"]), "five");
     cmd(c, &["SELECT", "0"]);
@@ -206,6 +223,9 @@ fn redis_rdb_loads_into_ferrodis_with_the_same_digest() {
         "is32",
         "is64",
         "hsmall",
+        "list",
+        "biglist",
+        "zsmall",
     ] {
         assert_eq!(
             cmd(&mut fc, &["DUMP", k]),
@@ -241,7 +261,15 @@ fn ferrodis_rdb_loads_into_redis_with_the_same_digest() {
         check_dataset(&mut rc);
         assert_eq!(text(&mut rc, &["DEBUG", "DIGEST"]), digest);
         // Payloads travel both ways.
-        for k in ["ht", "many", "compressible", "hsmall", "hbig"] {
+        for k in [
+            "ht",
+            "many",
+            "compressible",
+            "hsmall",
+            "hbig",
+            "list",
+            "zbig",
+        ] {
             let redis::Value::BulkString(p) = cmd(&mut fc, &["DUMP", k]) else {
                 panic!("DUMP {k}");
             };
@@ -297,7 +325,7 @@ fn bgsave_writes_a_file_that_survives_a_restart() {
     let mut c = f.client();
     assert_eq!(text(&mut c, &["DEBUG", "DIGEST"]), digest);
     let info = text(&mut c, &["INFO", "persistence"]);
-    assert!(info.contains("rdb_last_load_keys_loaded:18"), "{info}");
+    assert!(info.contains("rdb_last_load_keys_loaded:22"), "{info}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
