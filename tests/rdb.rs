@@ -356,3 +356,42 @@ fn a_corrupt_file_stops_start_up_cleanly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
+    let dir = temp_dir("misconf");
+    let f = Server::start(&["--dir", dir.to_str().unwrap()]);
+    let mut c = f.client();
+    // Save points make a failed background save refuse writes (stop-writes-on-bgsave-error).
+    cmd(&mut c, &["CONFIG", "SET", "save", "3600 1"]);
+    cmd(&mut c, &["SET", "x", "1"]);
+    // A directory where the snapshot should go makes the final rename fail.
+    std::fs::create_dir_all(dir.join("dump.rdb")).unwrap();
+    assert_eq!(text(&mut c, &["BGSAVE"]), "Background saving started");
+    let wait_done = |c: &mut redis::Connection| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info = text(c, &["INFO", "persistence"]);
+            if info.contains("rdb_bgsave_in_progress:0") {
+                return info;
+            }
+            assert!(Instant::now() < deadline, "BGSAVE never finished");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let info = wait_done(&mut c);
+    assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg("2")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MISCONF"), "{err}");
+    assert_eq!(text(&mut c, &["GET", "x"]), "1");
+    std::fs::remove_dir_all(dir.join("dump.rdb")).unwrap();
+    assert_eq!(text(&mut c, &["BGSAVE"]), "Background saving started");
+    let info = wait_done(&mut c);
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+    cmd(&mut c, &["SET", "x", "2"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

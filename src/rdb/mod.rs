@@ -26,11 +26,14 @@
 //! payload := type value rdb-version:u16 LE crc64  DUMP / RESTORE
 //! ```
 //!
-//! Values: a string is one `string`; a set is `SET_INTSET` (the intset blob as a string) or
-//! `SET` (len, then members). Collections whose compact encoding is a listpack/intset are
-//! saved as the blob itself, which is why those encodings are kept byte-compatible with
-//! Redis'. Each type's save and load lives in `object.rs`, one match arm per type, so a new
-//! type plugs in there (and in the digest in commands/debug.rs).
+//! Values: a string is one `string`; a set is `SET_INTSET` (the intset blob) or `SET` (len,
+//! members); a hash `HASH_LISTPACK` (blob) or `HASH` (len, field/value pairs); a sorted set
+//! `ZSET_LISTPACK` (blob) or `ZSET_2` (len, member + binary double, highest score first); a
+//! list `LIST_QUICKLIST_2` (node count, per node its container and listpack blob). Compact
+//! encodings are saved as the blob itself, which is why they are kept byte-compatible with
+//! Redis'. Older files' encodings (zipmap, ziplist, quicklist of ziplists, text scores) are
+//! converted on load. Each type's save and load lives in `object.rs`, one match arm per type,
+//! so a new type (streams) plugs in there (and in the digest in commands/debug.rs).
 //!
 //! Module layout: `crc64` (checksum), `encode` (writer: lengths, strings, objects), `decode`
 //! (reader with validation: a corrupt file or payload is an error, never a crash), `object`
