@@ -224,6 +224,9 @@ impl Server {
     /// gone, flag cleared, pending input queued for processing.
     fn finish_unblock(&mut self, c: &mut Client) {
         c.flags &= !flags::BLOCKED;
+        // The request that blocked is done now (Redis resets the client on unblock).
+        c.argv.clear();
+        self.command_done(c);
         if !self.blocking.unblocked.contains(&c.id) {
             self.blocking.unblocked.push(c.id);
         }
