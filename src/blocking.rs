@@ -41,10 +41,11 @@ use crate::types::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockType {
     List,
+    Zset,
 }
 
 /// Number of block types (for per-type counters).
-const NTYPES: usize = 1;
+const NTYPES: usize = 2;
 
 impl BlockType {
     fn index(self) -> usize {
@@ -56,6 +57,7 @@ impl BlockType {
 pub fn block_type_of(v: &Value) -> Option<BlockType> {
     match v {
         Value::List(_) => Some(BlockType::List),
+        Value::Zset(_) => Some(BlockType::Zset),
         _ => None,
     }
 }
@@ -72,6 +74,8 @@ pub enum BlockData {
         /// Served as RPOPLPUSH rather than LMOVE in propagation.
         rpoplpush: bool,
     },
+    /// BZPOPMIN/BZPOPMAX (`count` None) and BZMPOP (`count`).
+    Zset { max: bool, count: Option<usize> },
 }
 
 /// A blocked client's state.
@@ -142,6 +146,7 @@ pub fn parse_timeout(c: &mut Client, i: usize, now_ms: i64) -> Option<i64> {
 fn serve_client(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -> bool {
     match st.btype {
         BlockType::List => crate::commands::list::serve_blocked_client(srv, c, st, key),
+        BlockType::Zset => crate::commands::zset::serve_blocked_client(srv, c, st, key),
     }
 }
 
@@ -533,7 +538,7 @@ mod tests {
 
     #[test]
     fn only_lists_serve_list_waiters() {
-        let l = Value::List(crate::types::ListValue::new(-2, 0));
+        let l = Value::List(Box::new(crate::types::ListValue::new(-2, 0)));
         assert_eq!(block_type_of(&l), Some(BlockType::List));
         let s = Value::Str(crate::types::RStr::from_bytes(b"x".to_vec()));
         assert_eq!(block_type_of(&s), None);

@@ -9,7 +9,7 @@ use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
-use crate::types::{RStr, SetValue, Value};
+use crate::types::{HashValue, RStr, SetValue, Value, ZsetValue};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -167,17 +167,35 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         ("htstats", 3) => debug_htstats(srv, c),
         ("htstats-key", 3) => {
             let key = c.argv[2].clone();
-            if srv
-                .lookup_key(c.db, &key, crate::db::lookup::NOTOUCH)
-                .is_none()
-            {
+            let Some(o) = srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) else {
                 c.out.error(crate::commands::errors::NO_SUCH_KEY);
                 return;
+            };
+            let mut s = String::new();
+            let is_table = match &o.value {
+                Value::Set(set) => match &**set {
+                    SetValue::Hashtable(d) => {
+                        dict_stats(&mut s, d);
+                        true
+                    }
+                    _ => false,
+                },
+                Value::Hash(h) => match &**h {
+                    HashValue::Hashtable(d) => {
+                        dict_stats(&mut s, d);
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !is_table {
+                c.out.error(
+                    "The value stored at the specified key is not represented using an hash table",
+                );
+                return;
             }
-            // Only strings exist so far, and none of their encodings is a hash table.
-            c.out.error(
-                "The value stored at the specified key is not represented using an hash table",
-            );
+            c.out.verbatim(s.as_bytes(), "txt");
         }
         ("stringmatch-test", 2) => {
             stringmatch_fuzz(srv);
@@ -284,6 +302,31 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
                 rdb_len_len(d.len())
                     + d.iter()
                         .map(|(k, _)| rdb_raw_len(k, compression))
+                        .sum::<usize>()
+            }
+        },
+        // A listpack is saved as one string holding its bytes; a skiplist as a count and, per
+        // member, the string and an 8-byte binary double.
+        Value::Zset(z) => match &**z {
+            ZsetValue::Listpack(l) => rdb_raw_len(l.as_bytes(), compression),
+            ZsetValue::Skiplist(z) => {
+                rdb_len_len(z.len())
+                    + z.skiplist()
+                        .iter()
+                        .map(|x| rdb_raw_len(x.member(), compression) + 8)
+                        .sum::<usize>()
+            }
+        },
+        Value::Hash(h) => match &**h {
+            // A listpack is saved as one string holding its bytes.
+            HashValue::Listpack(lp) => rdb_raw_len(lp.as_bytes(), compression),
+            HashValue::Hashtable(d) => {
+                rdb_len_len(d.len())
+                    + d.iter()
+                        .map(|(e, _)| {
+                            rdb_raw_len(e.field(), compression)
+                                + rdb_raw_len(e.value(), compression)
+                        })
                         .sum::<usize>()
             }
         },
@@ -455,6 +498,8 @@ fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
 const OBJ_STRING: u32 = 0;
 const OBJ_LIST: u32 = 1;
 const OBJ_SET: u32 = 2;
+const OBJ_ZSET: u32 = 3;
+const OBJ_HASH: u32 = 4;
 
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
@@ -475,6 +520,27 @@ fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
             // Members are XORed in, so their order doesn't matter.
             for m in s.members() {
                 xor_digest(digest, &m.to_vec());
+            }
+        }
+        Value::Zset(z) => {
+            mix_digest(digest, &OBJ_ZSET.to_be_bytes());
+            // Each member and its "%.17g" score are mixed into an element digest, and the
+            // element digests XORed in, so encodings and orders agree.
+            z.for_each(|m, score| {
+                let mut ele = [0u8; 20];
+                mix_digest(&mut ele, m);
+                mix_digest(&mut ele, &util::f64_g17(score));
+                xor_digest(digest, &ele);
+            });
+        }
+        Value::Hash(h) => {
+            mix_digest(digest, &OBJ_HASH.to_be_bytes());
+            // Each pair is digested on its own (field then value), and the pairs XORed in.
+            for (f, v) in h.iter() {
+                let mut pair = [0u8; 20];
+                mix_digest(&mut pair, &f.to_vec());
+                mix_digest(&mut pair, &v.to_vec());
+                xor_digest(digest, &pair);
             }
         }
     }

@@ -5,9 +5,10 @@
 use crate::client::{flags as cflags, Client};
 use crate::commands::{arg_i32, errors, CmdProc};
 use crate::config::table::notify;
-use crate::db::lookup;
+use crate::db::{lookup, Dict};
 use crate::server::Server;
 use crate::types::Value;
+use std::hash::Hash;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
     Some(match name {
@@ -308,6 +309,8 @@ fn duplicate(v: &Value) -> Value {
         Value::Str(s) => Value::Str(s.clone()),
         Value::List(l) => Value::List(l.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
+        Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
+        Value::Hash(h) => Value::Hash(Box::new(h.duplicate())),
     }
 }
 
@@ -422,8 +425,62 @@ pub fn parse_scan_options(c: &mut Client, first: usize, allow_type: bool) -> Opt
     Some(o)
 }
 
+/// One SCAN-family step over a dict: visits buckets from `cursor`, `emit` pushing each
+/// element's reply items (a key, a member, or a field and its value), until `count` items were
+/// collected or the scan completed. At most ten buckets per requested item are visited, so a
+/// sparse table can't make one call slow. Returns the next cursor.
+pub fn scan_dict<K: Hash + Eq, V>(
+    d: &Dict<K, V>,
+    mut cursor: u64,
+    count: usize,
+    items: &mut Vec<Vec<u8>>,
+    mut emit: impl FnMut(&K, &V, &mut Vec<Vec<u8>>),
+) -> u64 {
+    let mut iterations = count.saturating_mul(10);
+    loop {
+        cursor = d.scan(cursor, |k, v| emit(k, v, items));
+        if cursor == 0 || iterations == 0 || items.len() >= count {
+            return cursor;
+        }
+        iterations -= 1;
+    }
+}
+
+/// Applies MATCH to scan items grouped by `stride` (1 for keys and members, 2 for a field and
+/// its value): a group goes when its first item doesn't match.
+pub fn scan_filter(items: &mut Vec<Vec<u8>>, pattern: Option<&[u8]>, stride: usize) {
+    let Some(p) = pattern else {
+        return;
+    };
+    let mut kept = Vec::with_capacity(items.len());
+    let mut it = std::mem::take(items).into_iter();
+    while let Some(first) = it.next() {
+        let keep = crate::util::glob_match(p, &first, false);
+        if keep {
+            kept.push(first);
+        }
+        for _ in 1..stride {
+            match it.next() {
+                Some(x) if keep => kept.push(x),
+                _ => {}
+            }
+        }
+    }
+    *items = kept;
+}
+
+/// The SCAN-family reply: the next cursor and the items.
+pub fn reply_scan(c: &mut Client, cursor: u64, items: &[Vec<u8>]) {
+    c.out.array(2);
+    c.out.bulk(itoa::Buffer::new().format(cursor).as_bytes());
+    c.out.array(items.len());
+    for k in items {
+        c.out.bulk(k);
+    }
+}
+
 fn scan_command(srv: &mut Server, c: &mut Client) {
-    let Some(mut cursor) = parse_scan_cursor(c, 1) else {
+    let Some(cursor) = parse_scan_cursor(c, 1) else {
         return;
     };
     let Some(opts) = parse_scan_options(c, 2, true) else {
@@ -431,21 +488,15 @@ fn scan_command(srv: &mut Server, c: &mut Client) {
     };
     let db = c.db;
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    // At most ten buckets per requested element, so a sparse table can't make one call slow.
-    let mut iterations = opts.count.saturating_mul(10);
-    loop {
-        cursor = srv.dbs[db].dict.scan(cursor, |k, _| keys.push(k.to_vec()));
-        if cursor == 0 || iterations == 0 || keys.len() >= opts.count {
-            break;
-        }
-        iterations -= 1;
-    }
+    let cursor = scan_dict(
+        &srv.dbs[db].dict,
+        cursor,
+        opts.count,
+        &mut keys,
+        |k, _, out| out.push(k.to_vec()),
+    );
+    scan_filter(&mut keys, opts.pattern.as_deref(), 1);
     keys.retain(|k| {
-        if let Some(p) = &opts.pattern {
-            if !crate::util::glob_match(p, k, false) {
-                return false;
-            }
-        }
         if let Some(t) = &opts.type_name {
             let name = srv
                 .lookup_key(db, k, lookup::NOTOUCH)
@@ -456,12 +507,7 @@ fn scan_command(srv: &mut Server, c: &mut Client) {
         }
         !srv.expire_if_needed(db, k, false)
     });
-    c.out.array(2);
-    c.out.bulk(cursor.to_string().as_bytes());
-    c.out.array(keys.len());
-    for k in &keys {
-        c.out.bulk(k);
-    }
+    reply_scan(c, cursor, &keys);
 }
 
 fn randomkey_command(srv: &mut Server, c: &mut Client) {

@@ -146,7 +146,7 @@ fn push_generic(srv: &mut Server, c: &mut Client, head: bool, xx: bool) {
                 return;
             }
             let l = new_list(srv);
-            srv.db_add(db, &key, Value::List(l));
+            srv.db_add(db, &key, Value::List(Box::new(l)));
         }
         Kind::List => {}
     }
@@ -604,7 +604,7 @@ fn lmove_handle_push(
 ) {
     if !dst_exists {
         let l = new_list(srv);
-        srv.db_add(db, dst, Value::List(l));
+        srv.db_add(db, dst, Value::List(Box::new(l)));
     }
     srv.signal_modified_key(db, dst);
     list_mut(srv, db, dst).push(value, head);
@@ -909,7 +909,10 @@ pub fn serve_blocked_client(srv: &mut Server, c: &mut Client, st: &BlockState, k
         target,
         count,
         rpoplpush,
-    } = &st.data;
+    } = &st.data
+    else {
+        return false;
+    };
     let (from_head, to_head) = (*from_head, *to_head);
     let db = st.db;
     let pop_name = if from_head {

@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::commands::{errors, reply_help, CmdProc};
 use crate::server::Server;
-use crate::types::{RStr, SetValue, Value};
+use crate::types::{HashValue, RStr, SetValue, Value, ZsetValue};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -90,18 +90,31 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
         Value::Set(s) => match &**s {
             SetValue::Intset(s) => ROBJ + alloc_size(s.blob_len()),
             SetValue::Hashtable(d) => {
-                // Object header, the 7.0 dict struct (type, two table pointers, two used counts,
-                // rehash index, pause counter and two size exponents: 56 bytes) and the buckets.
-                let mut size = ROBJ + 56 + PTR * d.buckets();
+                sampled_dict_size(d, samples, |k, _| DICT_ENTRY + sds_alloc(k.len(), k.len()))
+            }
+        },
+        Value::Zset(z) => match &**z {
+            ZsetValue::Listpack(l) => ROBJ + alloc_size(l.bytes_len()),
+            ZsetValue::Skiplist(z) => {
+                // Object header, Redis' zset struct (dict and skiplist pointers: 16 bytes), its
+                // skiplist struct (32), the dict struct (56), the buckets and the 32-level
+                // header node; then per member Redis' node (element pointer, score, backward
+                // pointer, 16 bytes per level), sds and dict entry, sampled and scaled as
+                // Redis does.
+                let zsl = z.skiplist();
+                let mut size =
+                    ROBJ + 16 + 32 + 56 + PTR * z.dict_buckets() + alloc_size(24 + 16 * 32);
                 let limit = if samples == 0 { usize::MAX } else { samples };
                 let mut elesize = 0usize;
                 let mut n = 0usize;
-                for (k, _) in d.iter().take(limit) {
-                    elesize += DICT_ENTRY + sds_alloc(k.len(), k.len());
+                for x in zsl.iter().take(limit) {
+                    elesize += sds_alloc(x.member().len(), x.member().len())
+                        + DICT_ENTRY
+                        + alloc_size(24 + 16 * x.height());
                     n += 1;
                 }
                 if n > 0 {
-                    size += (elesize as f64 / n as f64 * d.len() as f64) as usize;
+                    size += (elesize as f64 / n as f64 * z.len() as f64) as usize;
                 }
                 size
             }
@@ -130,6 +143,13 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
             }
             size
         }
+        Value::Hash(h) => match &**h {
+            HashValue::Listpack(lp) => ROBJ + alloc_size(lp.bytes_len()),
+            HashValue::Hashtable(d) => sampled_dict_size(d, samples, |e, _| {
+                let (f, v) = (e.field().len(), e.value().len());
+                DICT_ENTRY + sds_alloc(f, f) + sds_alloc(v, v)
+            }),
+        },
         Value::Str(s) => match s {
             RStr::Int(_) => ROBJ,
             // embstr: object header, sds header (type 8) and bytes in one allocation.
@@ -137,6 +157,28 @@ pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
             RStr::Raw(b) => ROBJ + sds_alloc(b.len(), b.capacity()),
         },
     }
+}
+
+/// A dict-encoded value: object header, the 7.0 dict struct (type, two table pointers, two used
+/// counts, rehash index, pause counter and two size exponents: 56 bytes), the buckets, and the
+/// average of the first `samples` elements' sizes (0 means all) times the element count.
+fn sampled_dict_size<K: std::hash::Hash + Eq, V>(
+    d: &crate::db::Dict<K, V>,
+    samples: usize,
+    elem_size: impl Fn(&K, &V) -> usize,
+) -> usize {
+    let mut size = ROBJ + 56 + PTR * d.buckets();
+    let limit = if samples == 0 { usize::MAX } else { samples };
+    let mut elesize = 0usize;
+    let mut n = 0usize;
+    for (k, v) in d.iter().take(limit) {
+        elesize += elem_size(k, v);
+        n += 1;
+    }
+    if n > 0 {
+        size += (elesize as f64 / n as f64 * d.len() as f64) as usize;
+    }
+    size
 }
 
 fn memory_usage_command(srv: &mut Server, c: &mut Client) {

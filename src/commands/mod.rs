@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keyspace;
@@ -24,9 +25,11 @@ pub mod object;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod string;
 #[cfg(test)]
 pub mod test_support;
+pub mod zset;
 
 use std::collections::HashMap;
 
@@ -124,8 +127,12 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| pubsub::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
+        .or_else(|| zset::lookup(fullname))
+        .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
         .or_else(|| list::lookup(fullname))
+        .or_else(|| hash::lookup(fullname))
+        .or_else(|| sort::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
 

@@ -7,7 +7,9 @@
 //! follow from that.
 
 use crate::client::{flags as cflags, Client};
-use crate::commands::keyspace::{parse_scan_cursor, parse_scan_options};
+use crate::commands::keyspace::{
+    parse_scan_cursor, parse_scan_options, reply_scan, scan_dict, scan_filter,
+};
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::db::Dict;
@@ -836,27 +838,13 @@ fn sscan_command(srv: &mut Server, c: &mut Client) {
             cursor = 0;
         }
         SetValue::Hashtable(d) => {
-            // At most ten buckets per requested element, so a sparse table can't make one
-            // call slow.
-            let mut iterations = opts.count.saturating_mul(10);
-            loop {
-                cursor = d.scan(cursor, |k, _| items.push(k.to_vec()));
-                if cursor == 0 || iterations == 0 || items.len() >= opts.count {
-                    break;
-                }
-                iterations -= 1;
-            }
+            cursor = scan_dict(d, cursor, opts.count, &mut items, |k, _, out| {
+                out.push(k.to_vec())
+            });
         }
     }
-    if let Some(p) = &opts.pattern {
-        items.retain(|k| util::glob_match(p, k, false));
-    }
-    c.out.array(2);
-    c.out.bulk(cursor.to_string().as_bytes());
-    c.out.array(items.len());
-    for k in &items {
-        c.out.bulk(k);
-    }
+    scan_filter(&mut items, opts.pattern.as_deref(), 1);
+    reply_scan(c, cursor, &items);
 }
 
 #[cfg(test)]

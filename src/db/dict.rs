@@ -343,6 +343,30 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         self.find_mut(k, h).map(|n| &mut n.val)
     }
 
+    /// The stored key equal to `k`, mutably: for keys that carry data beside the part they hash
+    /// and compare by (a hash field stored together with its value). The caller must leave that
+    /// part unchanged, or the key would no longer be found in its bucket.
+    pub fn get_key_mut<Q>(&mut self, k: &Q) -> Option<&mut K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.is_empty() {
+            return None;
+        }
+        self.rehash_step();
+        let h = self.hash(k);
+        self.find_mut(k, h).map(|n| &mut n.key)
+    }
+
+    /// Sizes an empty dict for `n` elements up front (Redis' `dictExpand`), so filling it
+    /// doesn't go through a chain of incremental rehashes.
+    pub fn expand(&mut self, n: usize) {
+        if self.is_empty() && self.rehash_idx.is_none() {
+            self.tables[0] = Table::with_size(n.max(INITIAL_SIZE).next_power_of_two());
+        }
+    }
+
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
         self.rehash_step();

@@ -313,11 +313,10 @@ fn validate(bytes: &[u8], deep: bool) -> Option<usize> {
 impl Listpack {
     /// An empty listpack (7 bytes: header + terminator).
     pub fn new() -> Self {
-        let mut lp = Listpack {
-            buf: vec![0; HDR_SIZE],
-            len: 0,
-        };
-        lp.buf.push(EOF);
+        let mut buf = Vec::with_capacity(HDR_SIZE + 1);
+        buf.resize(HDR_SIZE, 0);
+        buf.push(EOF);
+        let mut lp = Listpack { buf, len: 0 };
         lp.write_header();
         lp
     }

@@ -5,26 +5,31 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod listpack;
 pub mod rawstr;
 pub mod set;
 pub mod string;
+pub mod zset;
 
+pub use hash::HashValue;
 pub use list::ListValue;
 pub use set::SetValue;
 pub use string::RStr;
+pub use zset::ZsetValue;
 
 /// A value of any type.
 #[derive(Debug)]
 pub enum Value {
     Str(RStr),
     // Collections are boxed so that a `Value` is two words whatever the type: it is stored
-    // inline in every keyspace dict node, whose size is what most keys cost. (A list is a
-    // one-variant enum around a box already.)
-    List(ListValue),
+    // inline in every keyspace dict node, whose size is what most keys cost.
+    List(Box<ListValue>),
     Set(Box<SetValue>),
+    Hash(Box<HashValue>),
+    Zset(Box<ZsetValue>),
 }
 
 impl Value {
@@ -34,6 +39,8 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::Hash(_) => "hash",
+            Value::Zset(_) => "zset",
         }
     }
 
@@ -43,6 +50,8 @@ impl Value {
             Value::Str(s) => s.encoding_name(),
             Value::List(l) => l.encoding_name(),
             Value::Set(s) => s.encoding_name(),
+            Value::Hash(h) => h.encoding_name(),
+            Value::Zset(z) => z.encoding_name(),
         }
     }
 }
