@@ -126,17 +126,15 @@ impl Blocking {
 /// UNIT_SECONDS): a float, rounded up to ms. Returns the absolute deadline (0 = forever) or
 /// replies the error.
 pub fn parse_timeout(c: &mut Client, i: usize, now_ms: i64) -> Option<i64> {
-    let Some(v) = crate::util::parse_f64(&c.argv[i]).filter(|v| v.is_finite()) else {
+    let Some(v) = crate::util::parse_f64(&c.argv[i]).filter(|v| !v.is_nan()) else {
         c.out.error("timeout is not a float or out of range");
         return None;
     };
     let ms = (v * 1000.0).ceil();
-    if ms < 0.0 {
+    // Redis converts to a 64-bit integer without a range check: on its platforms a value
+    // past the range becomes the most negative integer, hence "negative".
+    if ms < 0.0 || ms >= i64::MAX as f64 {
         c.out.error("timeout is negative");
-        return None;
-    }
-    if ms >= i64::MAX as f64 {
-        c.out.error("timeout is out of range");
         return None;
     }
     let ms = ms as i64;
@@ -231,6 +229,9 @@ impl Server {
     /// gone, flag cleared, pending input queued for processing.
     fn finish_unblock(&mut self, c: &mut Client) {
         c.flags &= !flags::BLOCKED;
+        // The request that blocked is done now (Redis resets the client on unblock).
+        c.argv.clear();
+        self.command_done(c);
         if !self.blocking.unblocked.contains(&c.id) {
             self.blocking.unblocked.push(c.id);
         }
@@ -319,6 +320,15 @@ impl Server {
                 break;
             }
             if self.blocking.states.get(&id).map(|s| s.btype) != Some(btype) {
+                continue;
+            }
+            // A client being closed must not take data with it (it goes before the next
+            // sleep and its state with it).
+            if self
+                .clients
+                .get(&id)
+                .is_none_or(|c| c.has(flags::CLOSE_ASAP))
+            {
                 continue;
             }
             let Some(mut c) = self.clients.remove(&id) else {
@@ -491,4 +501,46 @@ enum Unblock {
     ByCommandTimeout,
     /// CLIENT UNBLOCK id ERROR.
     ByCommandError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_with(arg: &str) -> Client {
+        let mut c = Client::fake(1, 0);
+        c.argv = vec![b"blpop".to_vec(), arg.as_bytes().to_vec()];
+        c
+    }
+
+    fn err(c: &mut Client) -> String {
+        String::from_utf8_lossy(&c.out.take_all()).into_owned()
+    }
+
+    #[test]
+    fn timeouts_are_seconds_rounded_up_to_ms() {
+        let mut c = client_with("0");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(0));
+        let mut c = client_with("0.0001");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(1001));
+        let mut c = client_with("1.5");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), Some(2500));
+        let mut c = client_with("-1");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is negative"));
+        let mut c = client_with("inf");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is negative"));
+        let mut c = client_with("abc");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is not a float or out of range"));
+    }
+
+    #[test]
+    fn only_lists_serve_list_waiters() {
+        let l = Value::List(Box::new(crate::types::ListValue::new(-2, 0)));
+        assert_eq!(block_type_of(&l), Some(BlockType::List));
+        let s = Value::Str(crate::types::RStr::from_bytes(b"x".to_vec()));
+        assert_eq!(block_type_of(&s), None);
+    }
 }

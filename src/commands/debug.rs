@@ -70,12 +70,17 @@ const HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
     "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "STRINGMATCH-TEST",
     "    Run a fuzz tester against the stringmatchlen() function.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
     "PAUSE-CRON <0|1>",
     "    Stop periodic cron job processing.",
     "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
@@ -237,7 +242,8 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("listpack", 3) => {
             let key = c.argv[2].clone();
-            match srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) {
+            let flags = crate::db::lookup::NOTOUCH | crate::db::lookup::NONOTIFY;
+            match srv.lookup_key(c.db, &key, flags) {
                 None => c.out.error(crate::commands::errors::NO_SUCH_KEY),
                 // No value type uses a bare listpack encoding yet (7.0 lists are
                 // quicklists).

@@ -313,9 +313,9 @@ fn copy_key(
 fn duplicate(v: &Value) -> Value {
     match v {
         Value::Str(s) => Value::Str(s.clone()),
+        Value::List(l) => Value::List(l.clone()),
         Value::Set(s) => Value::Set(Box::new(s.duplicate())),
         Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
-        Value::List(l) => Value::List(l.clone()),
         Value::Hash(h) => Value::Hash(Box::new(h.duplicate())),
     }
 }

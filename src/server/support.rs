@@ -239,8 +239,11 @@ impl Server {
                     self.clients.insert(id, c);
                     continue;
                 }
-                c.argv.clear();
-                self.command_done(&mut c);
+                // A command that blocked on keys keeps its request until unblocked.
+                if !c.has(flags::BLOCKED) {
+                    c.argv.clear();
+                    self.command_done(&mut c);
+                }
             }
             self.process_input(&mut c);
             self.put_back_client(registry, c, false);

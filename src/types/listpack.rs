@@ -344,9 +344,34 @@ impl Listpack {
     pub fn merge_from(&mut self, other: &Listpack) {
         let tail = &other.buf[HDR_SIZE..other.buf.len() - 1];
         let at = self.eof();
-        self.buf.splice(at..at, tail.iter().copied());
+        self.splice_bytes(at, 0, tail);
         self.len += other.len;
         self.write_header();
+    }
+
+    /// Replaces `del` bytes at `off` with `ins`. The buffer is sized like Redis' listpack,
+    /// which reallocates to the exact size on every change: its capacity is the allocator's
+    /// size class for the length (a Vec's doubling would keep up to twice the bytes in every
+    /// quicklist node), growing or shrinking only when the length leaves that class.
+    fn splice_bytes(&mut self, off: usize, del: usize, ins: &[u8]) {
+        let old_len = self.buf.len();
+        let new_len = old_len - del + ins.len();
+        if new_len > self.buf.capacity() {
+            let class = crate::commands::memory::alloc_size(new_len);
+            self.buf.reserve_exact(class - old_len);
+        }
+        if ins.len() > del {
+            self.buf.resize(new_len, 0);
+            self.buf.copy_within(off + del..old_len, off + ins.len());
+        } else if ins.len() < del {
+            self.buf.copy_within(off + del..old_len, off + ins.len());
+            self.buf.truncate(new_len);
+            let class = crate::commands::memory::alloc_size(new_len);
+            if self.buf.capacity() > class {
+                self.buf.shrink_to(class);
+            }
+        }
+        self.buf[off..off + ins.len()].copy_from_slice(ins);
     }
 
     /// Bytes allocated for the serialised form (for MEMORY USAGE).
@@ -476,10 +501,7 @@ impl Listpack {
     /// Inserts a whole encoded entry at byte offset `off` and returns its position.
     fn insert_at(&mut self, off: usize, v: &[u8]) -> Pos {
         let e = encode_entry(v);
-        // Grow to the exact new size, as Redis reallocates a listpack on every change: the
-        // allocation (and so used_memory) follows the data instead of doubling ahead of it.
-        self.buf.reserve_exact(e.len());
-        self.buf.splice(off..off, e);
+        self.splice_bytes(off, 0, &e);
         self.len += 1;
         self.write_header();
         Pos(off)
@@ -507,12 +529,7 @@ impl Listpack {
     /// Replaces the element at `p` with `v`; the position stays the same.
     pub fn replace(&mut self, p: Pos, v: &[u8]) -> Pos {
         let size = self.entry_size(p);
-        let e = encode_entry(v);
-        if e.len() > size {
-            self.buf.reserve_exact(e.len() - size);
-        }
-        self.buf.splice(p.0..p.0 + size, e);
-        self.buf.shrink_to_fit();
+        self.splice_bytes(p.0, size, &encode_entry(v));
         self.write_header();
         p
     }
@@ -531,8 +548,7 @@ impl Listpack {
             end += self.entry_size(Pos(end));
             n += 1;
         }
-        self.buf.drain(p.0..end);
-        self.buf.shrink_to_fit();
+        self.splice_bytes(p.0, end - p.0, &[]);
         self.len -= n;
         self.write_header();
         (self.buf[p.0] != EOF).then_some(p)
