@@ -516,8 +516,7 @@ fn georadius_generic(srv: &mut Server, c: &mut Client, src_idx: usize, v: Varian
             storekey = Some(i + 1);
             storedist = false;
             i += 1;
-        } else if util::eq_ic(a, "storedist") && remaining_after >= 1 && !no_store && !is_search
-        {
+        } else if util::eq_ic(a, "storedist") && remaining_after >= 1 && !no_store && !is_search {
             storekey = Some(i + 1);
             storedist = true;
             i += 1;
@@ -536,8 +535,7 @@ fn georadius_generic(srv: &mut Server, c: &mut Client, src_idx: usize, v: Varian
             }
             frommember = true;
             i += 1;
-        } else if util::eq_ic(a, "fromlonlat") && remaining_after >= 2 && is_search && !frommember
-        {
+        } else if util::eq_ic(a, "fromlonlat") && remaining_after >= 2 && is_search && !frommember {
             let Some(p) = arg_lonlat(c, i + 1) else {
                 return;
             };
@@ -636,7 +634,10 @@ fn georadius_generic(srv: &mut Server, c: &mut Client, src_idx: usize, v: Varian
     };
     if sort != Sort::None {
         let cmp = |a: &Point, b: &Point| {
-            let o = a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal);
+            let o = a
+                .dist
+                .partial_cmp(&b.dist)
+                .unwrap_or(std::cmp::Ordering::Equal);
             if sort == Sort::Desc {
                 o.reverse()
             } else {

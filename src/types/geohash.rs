@@ -309,7 +309,8 @@ impl Shape {
         let height = self.conversion * h;
         let width = self.conversion * w;
         let lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS);
-        let lon_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(lat + lat_delta).cos());
+        let lon_delta_top =
+            rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(lat + lat_delta).cos());
         let lon_delta_bottom =
             rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(lat - lat_delta).cos());
         // The wider edge is the one nearer the equator.
@@ -382,7 +383,10 @@ pub fn areas_for_shape(shape: &Shape) -> SearchArea {
     } * shape.conversion;
     let mut steps = estimate_steps_by_radius(radius_meters, lat);
     let compute = |steps: u8| {
-        let hash = encode_wgs84(lon, lat, steps).unwrap_or(HashBits { bits: 0, step: steps });
+        let hash = encode_wgs84(lon, lat, steps).unwrap_or(HashBits {
+            bits: 0,
+            step: steps,
+        });
         let nb = neighbors(hash);
         let area = decode(LON_RANGE, LAT_RANGE, hash).unwrap_or_default();
         (hash, nb, area)
