@@ -159,7 +159,7 @@ pub fn area_center(a: &Area) -> [f64; 2] {
 pub fn c_double_to_u64(s: f64) -> u64 {
     const TWO63: f64 = 9223372036854775808.0;
     fn cvtt(v: f64) -> i64 {
-        if v.is_nan() || v >= TWO63 || v < -TWO63 {
+        if !(-TWO63..TWO63).contains(&v) {
             i64::MIN
         } else {
             v as i64
