@@ -711,6 +711,85 @@ fn georadius_generic(srv: &mut Server, c: &mut Client, src_idx: usize, v: Varian
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::test_support::{encoding, run, setup};
+
+    #[test]
+    fn geoadd_propagates_as_zadd_and_only_when_it_writes() {
+        let (mut srv, mut c) = setup();
+        let (r, p) = run(
+            &mut srv,
+            &mut c,
+            &["GEOADD", "g", "ch", "13.361389", "38.115556", "Palermo"],
+        );
+        assert_eq!(r, b":1\r\n");
+        assert_eq!(
+            p,
+            vec![vec!["zadd", "g", "ch", "3479099956230698", "Palermo"]]
+        );
+        assert_eq!(c.argv[0], b"GEOADD");
+        // Same point again: nothing changes, nothing is propagated.
+        let (r, p) = run(
+            &mut srv,
+            &mut c,
+            &["GEOADD", "g", "13.361389", "38.115556", "Palermo"],
+        );
+        assert_eq!(r, b":0\r\n");
+        assert!(p.is_empty());
+        let (r, _) = run(&mut srv, &mut c, &["GEOADD", "g", "181", "0", "x"]);
+        assert_eq!(
+            r,
+            b"-ERR invalid longitude,latitude pair 181.000000,0.000000\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn store_writes_a_sorted_set_and_propagates_verbatim() {
+        let (mut srv, mut c) = setup();
+        run(
+            &mut srv,
+            &mut c,
+            &[
+                "GEOADD",
+                "g",
+                "13.361389",
+                "38.115556",
+                "a",
+                "15.087269",
+                "37.502669",
+                "b",
+            ],
+        );
+        let cmd = ["GEORADIUS", "g", "15", "37", "200", "km", "STOREDIST", "d"];
+        let (r, p) = run(&mut srv, &mut c, &cmd);
+        assert_eq!(r, b":2\r\n");
+        assert_eq!(
+            p,
+            vec![cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()]
+        );
+        assert_eq!(encoding(&srv, "d"), "listpack");
+        let (r, _) = run(&mut srv, &mut c, &["ZRANGE", "d", "0", "-1"]);
+        // Scores are distances: the nearer member first.
+        assert_eq!(r, b"*2\r\n$1\r\nb\r\n$1\r\na\r\n".to_vec());
+        // Nothing found: the destination is deleted.
+        let (r, p) = run(
+            &mut srv,
+            &mut c,
+            &[
+                "GEOSEARCHSTORE",
+                "d",
+                "g",
+                "FROMLONLAT",
+                "0",
+                "0",
+                "BYRADIUS",
+                "1",
+                "m",
+            ],
+        );
+        assert_eq!(r, b":0\r\n");
+        assert_eq!(p.len(), 1);
+        assert!(srv.dbs[0].dict.get(b"d".as_slice()).is_none());
+    }
 
     #[test]
     fn distances_have_four_rounded_decimals() {
