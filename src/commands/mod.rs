@@ -14,6 +14,7 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;
@@ -133,6 +134,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
         .or_else(|| list::lookup(fullname))
+        .or_else(|| geo::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
         .or_else(|| persist::lookup(fullname))
