@@ -133,7 +133,6 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| zset::lookup(fullname))
         .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
-        .or_else(|| list::lookup(fullname))
         .or_else(|| geo::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
