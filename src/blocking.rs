@@ -137,17 +137,15 @@ impl Blocking {
 /// UNIT_SECONDS): a float, rounded up to ms. Returns the absolute deadline (0 = forever) or
 /// replies the error.
 pub fn parse_timeout(c: &mut Client, i: usize, now_ms: i64) -> Option<i64> {
-    let Some(v) = crate::util::parse_f64(&c.argv[i]).filter(|v| v.is_finite()) else {
+    let Some(v) = crate::util::parse_f64(&c.argv[i]).filter(|v| !v.is_nan()) else {
         c.out.error("timeout is not a float or out of range");
         return None;
     };
     let ms = (v * 1000.0).ceil();
-    if ms < 0.0 {
+    // Redis converts to a 64-bit integer without a range check: on its platforms a value
+    // past the range becomes the most negative integer, hence "negative".
+    if ms < 0.0 || ms >= i64::MAX as f64 {
         c.out.error("timeout is negative");
-        return None;
-    }
-    if ms >= i64::MAX as f64 {
-        c.out.error("timeout is out of range");
         return None;
     }
     let ms = ms as i64;
@@ -243,6 +241,9 @@ impl Server {
     /// gone, flag cleared, pending input queued for processing.
     fn finish_unblock(&mut self, c: &mut Client) {
         c.flags &= !flags::BLOCKED;
+        // The request that blocked is done now (Redis resets the client on unblock).
+        c.argv.clear();
+        self.command_done(c);
         if !self.blocking.unblocked.contains(&c.id) {
             self.blocking.unblocked.push(c.id);
         }
@@ -616,6 +617,9 @@ mod tests {
         let mut c = client_with("1.5");
         assert_eq!(parse_timeout(&mut c, 1, 1000), Some(2500));
         let mut c = client_with("-1");
+        assert_eq!(parse_timeout(&mut c, 1, 1000), None);
+        assert!(err(&mut c).contains("timeout is negative"));
+        let mut c = client_with("inf");
         assert_eq!(parse_timeout(&mut c, 1, 1000), None);
         assert!(err(&mut c).contains("timeout is negative"));
         let mut c = client_with("abc");

@@ -15,6 +15,7 @@ pub mod lzf;
 pub mod module;
 pub mod networking;
 pub mod pubsub;
+pub mod rdb;
 pub mod replication;
 pub mod resp;
 pub mod server;

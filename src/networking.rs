@@ -215,6 +215,11 @@ impl Server {
                         // The command could not run now (a pause): keep it for later.
                         break;
                     }
+                    if c.has(flags::BLOCKED) {
+                        // Blocked on keys: the request stays (CLIENT LIST shows its
+                        // arguments) until the client is unblocked, as Redis keeps it.
+                        break;
+                    }
                     c.argv.clear();
                     self.command_done(c);
                     // The reply may have grown this client's buffers: account for it before

@@ -226,25 +226,39 @@ pub fn adjust_open_files_limit(cfg: &mut Config) {
     }
 }
 
-/// Persistence (RDB and AOF) is not in this build yet. Starting empty next to a user's
-/// `dump.rdb` or AOF directory would look like data loss, so that stops start-up with an
-/// explanation.
+/// AOF persistence is not in this build yet. Starting from the RDB file (or empty) next to a
+/// user's AOF directory would silently drop what only the AOF holds, so that stops start-up
+/// with an explanation.
 fn check_no_unloadable_data(cfg: &Config) -> Result<(), String> {
     let aof_dir = std::path::Path::new(&cfg.dir).join(&cfg.appenddirname);
     if aof_dir.is_dir() {
         return Err(format!(
-            "Fatal: found the append only directory {} but AOF loading is not available in this build of ferrodis yet; refusing to start with an empty dataset next to it.",
+            "Fatal: found the append only directory {} but AOF loading is not available in this build of ferrodis yet; refusing to start without its data.",
             aof_dir.display()
         ));
     }
-    let rdb = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);
-    if std::fs::metadata(&rdb).is_ok_and(|m| m.len() > 0) {
-        return Err(format!(
-            "Fatal: found {} but RDB loading is not available in this build of ferrodis yet; refusing to start with an empty dataset next to it. Move the file away (or point 'dir'/'dbfilename' elsewhere) to start empty.",
-            rdb.display()
-        ));
-    }
     Ok(())
+}
+
+/// Loads `dir`/`dbfilename` at start-up (Redis' `loadDataFromDisk`). A missing file starts
+/// empty; an unreadable or refused file stops start-up; a corrupt one ends the process inside
+/// the loader, as in Redis.
+fn load_data_from_disk(srv: &mut Server, el: &mut crate::ae::EventLoop) -> Result<(), ()> {
+    let start = crate::util::monotonic_us();
+    match srv.rdb_load_file(false, Some(el)) {
+        Ok(true) => {
+            crate::log_notice!(
+                "DB loaded from disk: {:.3} seconds",
+                (crate::util::monotonic_us() - start) as f64 / 1e6
+            );
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => {
+            crate::log_warning!("Fatal error loading the DB: {}. Exiting.", e);
+            Err(())
+        }
+    }
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -289,14 +303,11 @@ pub fn main(args: Vec<String>) -> i32 {
         return 1;
     }
     let mut cfg = cfg;
-    // Without persistence, say so instead of letting the configuration suggest otherwise:
-    // `appendonly` reads back as "no", and save points are reported as not taken.
+    // Without AOF persistence, say so instead of letting the configuration suggest
+    // otherwise: `appendonly` reads back as "no" (RDB snapshots still run).
     if cfg.appendonly {
-        crate::log_warning!("WARNING: append only file persistence is not available in this build of ferrodis yet: running with appendonly no. Data will not survive a restart.");
+        crate::log_warning!("WARNING: append only file persistence is not available in this build of ferrodis yet: running with appendonly no. Only RDB snapshots persist data.");
         cfg.appendonly = false;
-    }
-    if !cfg.save_params.is_empty() {
-        crate::log_warning!("WARNING: RDB persistence is not available in this build of ferrodis yet: the configured save points will not write {}. Data will not survive a restart.", cfg.dbfilename);
     }
     adjust_open_files_limit(&mut cfg);
     let mut srv = Server::new(cfg);
@@ -342,8 +353,15 @@ pub fn main(args: Vec<String>) -> i32 {
     crate::commands::server::set_jemalloc_bg_thread(&srv.config);
     srv.initial_memory_usage = srv.used_memory();
     crate::log_notice!("Server initialized");
+    let mut el = match crate::ae::EventLoop::new(&mut srv, listeners) {
+        Ok(el) => el,
+        Err(code) => return code,
+    };
+    if load_data_from_disk(&mut srv, &mut el).is_err() {
+        return 1;
+    }
     crate::log_notice!("Ready to accept connections");
-    crate::ae::run(&mut srv, listeners)
+    el.run(&mut srv)
 }
 
 #[cfg(test)]

@@ -224,8 +224,8 @@ fn a_close_that_arrives_with_unread_data_is_noticed() {
 }
 
 #[test]
-fn refuses_to_start_next_to_an_rdb_it_cannot_load() {
-    let dir = std::env::temp_dir().join(format!("ferrodis-rdb-refusal-{}", std::process::id()));
+fn a_truncated_rdb_stops_start_up() {
+    let dir = std::env::temp_dir().join(format!("ferrodis-rdb-truncated-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("dump.rdb"), b"REDIS0010").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
@@ -235,5 +235,9 @@ fn refuses_to_start_next_to_an_rdb_it_cannot_load() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(1));
     let log = String::from_utf8_lossy(&out.stdout);
-    assert!(log.contains("RDB loading is not available"), "{log}");
+    assert!(log.contains("Short read or OOM loading DB"), "{log}");
+    assert!(
+        log.contains("Terminating server after rdb file reading failure."),
+        "{log}"
+    );
 }

@@ -18,13 +18,40 @@ const LISTENER_BASE: usize = usize::MAX - 64;
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Set by the handler when a signal schedules a shutdown, cleared when that shutdown is
+/// aborted or fails: a second SIGINT meanwhile means "exit now".
+static SHUTDOWN_PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `temp-<pid>.rdb` as a C string, so the handler can remove the snapshot being written
+/// without allocating.
+static TEMP_RDB: std::sync::OnceLock<std::ffi::CString> = std::sync::OnceLock::new();
+
+/// Forgets a signal-scheduled shutdown (SHUTDOWN ABORT, or the shutdown failed).
+pub fn clear_shutdown_pending() {
+    SHUTDOWN_PENDING.store(false, Ordering::SeqCst);
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGINT && SHUTDOWN_PENDING.load(Ordering::SeqCst) {
+        // Asked twice: leave at once, without the final save, removing its partial file.
+        if let Some(p) = TEMP_RDB.get() {
+            // SAFETY: unlink and _exit are async-signal-safe; the path was built beforehand.
+            unsafe {
+                libc::unlink(p.as_ptr());
+            }
+        }
+        // SAFETY: see above.
+        unsafe { libc::_exit(1) };
+    }
+    SHUTDOWN_PENDING.store(true, Ordering::SeqCst);
     SIGNAL.store(sig, Ordering::SeqCst);
 }
 
 fn install_signal_handlers() {
-    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+    let _ = TEMP_RDB.set(
+        std::ffi::CString::new(format!("temp-{}.rdb", std::process::id()))
+            .expect("no NUL in a number"),
+    );
+    // SAFETY: the handler only touches atomics and calls async-signal-safe functions.
     unsafe {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -226,46 +253,104 @@ fn swap_tcp_listeners(
 }
 
 /// Runs the server until it shuts down. Returns the process exit code.
-pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
-    install_signal_handlers();
-    let mut poll = match Poll::new() {
-        Ok(p) => p,
-        Err(e) => {
-            crate::log_warning!("Failed creating the event loop: {}", e);
-            return 1;
-        }
-    };
-    for (i, l) in listeners.iter_mut().enumerate() {
-        let token = Token(LISTENER_BASE + i);
-        let res = match l {
-            Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE),
-            Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE),
+pub fn run(srv: &mut Server, listeners: Vec<Listener>) -> i32 {
+    match EventLoop::new(srv, listeners) {
+        Ok(mut el) => el.run(srv),
+        Err(code) => code,
+    }
+}
+
+/// The event loop: readiness polling over the listeners and client sockets, before-sleep
+/// work and the cron. Created before the dataset is loaded, so clients can be served (with
+/// `-LOADING` for most commands) while a long load runs.
+pub struct EventLoop {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    events: Events,
+    expire: ExpireState,
+    next_cron: u64,
+}
+
+impl EventLoop {
+    pub fn new(srv: &mut Server, mut listeners: Vec<Listener>) -> Result<EventLoop, i32> {
+        install_signal_handlers();
+        let poll = match Poll::new() {
+            Ok(p) => p,
+            Err(e) => {
+                crate::log_warning!("Failed creating the event loop: {}", e);
+                return Err(1);
+            }
         };
-        if let Err(e) = res {
-            crate::log_warning!("Failed registering a listener: {}", e);
-            return 1;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            let token = Token(LISTENER_BASE + i);
+            let res = match l {
+                Listener::Tcp(l, _) => poll.registry().register(l, token, Interest::READABLE),
+                Listener::Unix(l, _) => poll.registry().register(l, token, Interest::READABLE),
+            };
+            if let Err(e) = res {
+                crate::log_warning!("Failed registering a listener: {}", e);
+                return Err(1);
+            }
+        }
+        srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
+        Ok(EventLoop {
+            poll,
+            listeners,
+            events: Events::with_capacity(1024),
+            expire: ExpireState::default(),
+            next_cron: crate::util::monotonic_us(),
+        })
+    }
+
+    /// Runs until the server exits; returns the exit code.
+    pub fn run(&mut self, srv: &mut Server) -> i32 {
+        loop {
+            if let Some(code) = self.iterate(srv, true) {
+                return code;
+            }
         }
     }
-    srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
-    let mut events = Events::with_capacity(1024);
-    let mut expire = ExpireState::default();
-    let mut next_cron = crate::util::monotonic_us();
-    loop {
+
+    /// Serves pending client events without waiting and without the cron, while a long
+    /// operation (loading) keeps the loop from running (Redis' `processEventsWhileBlocked`).
+    /// A shutdown signal meanwhile ends the process without saving.
+    pub fn process_events_while_blocked(&mut self, srv: &mut Server) {
+        for _ in 0..4 {
+            if let Some(code) = self.iterate(srv, false) {
+                // SHUTDOWN ran meanwhile (its replies are flushed): no point loading on.
+                std::process::exit(code);
+            }
+        }
+        if srv.shutdown_asap && srv.exit_code.is_none() {
+            use crate::commands::server::shutdown_flags::NOSAVE;
+            if srv.prepare_for_shutdown(NOSAVE).is_ok() {
+                std::process::exit(0);
+            }
+            srv.shutdown_asap = false;
+            clear_shutdown_pending();
+        }
+    }
+
+    /// One pass: before-sleep work, a poll (blocking until the next cron run when `normal`),
+    /// the ready events, signals, and (when `normal`) the cron. Some(code) when the server
+    /// must exit.
+    fn iterate(&mut self, srv: &mut Server, normal: bool) -> Option<i32> {
+        let (poll, listeners, events) = (&mut self.poll, &mut self.listeners, &mut self.events);
         if let Some(new) = srv.pending_tcp_listeners.take() {
             // CONFIG SET port/bind opened these already; swap them in for the TCP ones.
-            if let Err(e) = swap_tcp_listeners(srv, &poll, &mut listeners, new) {
+            if let Err(e) = swap_tcp_listeners(srv, poll, listeners, new) {
                 crate::log_warning!("Failed registering a listener: {}", e);
             }
         }
         let registry = srv.registry.take().expect("registry");
-        before_sleep(srv, &registry, &mut expire);
+        before_sleep(srv, &registry, &mut self.expire);
         srv.registry = Some(registry);
         if let Some(code) = srv.exit_code {
-            return code;
+            return Some(code);
         }
         let now = crate::util::monotonic_us();
-        let mut wait = if srv.pending_rereads.is_empty() && !srv.evict.proc_running {
-            next_cron.saturating_sub(now)
+        let mut wait = if normal && srv.pending_rereads.is_empty() && !srv.evict.proc_running {
+            self.next_cron.saturating_sub(now)
         } else {
             0
         };
@@ -279,12 +364,12 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
                 .saturating_mul(1000);
             wait = wait.min(until);
         }
-        match poll.poll(&mut events, Some(Duration::from_micros(wait))) {
+        match poll.poll(events, Some(Duration::from_micros(wait))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 crate::log_warning!("Event loop failure: {}", e);
-                return 1;
+                return Some(1);
             }
         }
         srv.update_cached_time();
@@ -319,7 +404,13 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
             } else {
                 "SIGTERM"
             };
-            crate::log_warning!("Received {} scheduling shutdown...", name);
+            if srv.loading {
+                crate::log_warning!(
+                    "Received shutdown signal during loading, scheduling shutdown."
+                );
+            } else {
+                crate::log_warning!("Received {} scheduling shutdown...", name);
+            }
             srv.shutdown_asap = true;
             srv.shutdown_flags = if sig == libc::SIGINT {
                 srv.config.shutdown_on_sigint as u32
@@ -327,31 +418,27 @@ pub fn run(srv: &mut Server, mut listeners: Vec<Listener>) -> i32 {
                 srv.config.shutdown_on_sigterm as u32
             };
         }
-        if srv.shutdown_asap && srv.exit_code.is_none() {
-            if srv.prepare_for_shutdown(srv.shutdown_flags).is_ok() {
-                srv.exit_code = Some(0);
-            } else {
-                srv.shutdown_asap = false;
+        if normal {
+            if srv.evict.proc_running
+                && srv.perform_evictions() != crate::server::evict::EvictResult::Running
+            {
+                // Under the limit again, or nothing left to evict.
+                srv.evict.proc_running = false;
             }
-        }
-        if srv.evict.proc_running
-            && srv.perform_evictions() != crate::server::evict::EvictResult::Running
-        {
-            // Under the limit again, or nothing left to evict.
-            srv.evict.proc_running = false;
-        }
-        let now = crate::util::monotonic_us();
-        if now >= next_cron {
-            if !srv.cron_paused {
-                srv.server_cron(&mut expire);
+            let now = crate::util::monotonic_us();
+            if now >= self.next_cron {
+                if !srv.cron_paused {
+                    srv.server_cron(&mut self.expire);
+                }
+                self.next_cron = now + 1_000_000 / srv.hz.max(1) as u64;
             }
-            next_cron = now + 1_000_000 / srv.hz.max(1) as u64;
         }
         srv.registry = Some(registry);
         if let Some(code) = srv.exit_code {
             let registry = srv.registry.take().expect("registry");
             srv.handle_pending_writes(&registry);
-            return code;
+            return Some(code);
         }
+        None
     }
 }

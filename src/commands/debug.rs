@@ -1,6 +1,6 @@
 //! DEBUG: the introspection and fault-injection subcommands the upstream test suite relies on
-//! (SLEEP, OBJECT, DIGEST, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...). Subcommands
-//! that need subsystems this build doesn't have yet (RELOAD, LOADAOF, LISTPACK, QUICKLIST,
+//! (SLEEP, OBJECT, DIGEST, RELOAD, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...).
+//! Subcommands that need subsystems this build doesn't have yet (LOADAOF, LISTPACK, QUICKLIST,
 //! CHANGE-REPL-ID, ...) are not recognized and get Redis' reply for an unknown subcommand.
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
@@ -9,7 +9,7 @@ use crate::commands::memory::mallctl;
 use crate::commands::{reply_help, reply_subcommand_syntax_error, CmdProc};
 use crate::server::Server;
 use crate::sha1::{self, Sha1};
-use crate::types::{HashValue, RStr, SetValue, Value, ZsetValue};
+use crate::types::{HashValue, RStr, SetValue, Value};
 use crate::util;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -51,18 +51,36 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: conflicting keys will be loaded from RDB.",
+    "    * NOFLUSH: the existing database will not be removed before load, but",
+    "      conflicting keys will generate an exception and kill the server.",
+    "    * NOSAVE: the database will be loaded from an existing RDB file.",
+    "    Examples:",
+    "    * DEBUG RELOAD: verify that the server is able to persist, flush and reload",
+    "      the database.",
+    "    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an",
+    "      existing RDB file.",
+    "    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB",
+    "      file to the database.",
     "SEGFAULT",
     "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
     "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "STRINGMATCH-TEST",
     "    Run a fuzz tester against the stringmatchlen() function.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
     "PAUSE-CRON <0|1>",
     "    Stop periodic cron job processing.",
     "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
@@ -138,6 +156,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             }
         }
         ("protocol", 3) => debug_protocol(c),
+        ("reload", _) => debug_reload(srv, c),
         ("sleep", 3) => {
             let secs = strtod(&c.argv[2]);
             let us = (secs * 1_000_000.0) as i64;
@@ -223,7 +242,8 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("listpack", 3) => {
             let key = c.argv[2].clone();
-            match srv.lookup_key(c.db, &key, crate::db::lookup::NOTOUCH) {
+            let flags = crate::db::lookup::NOTOUCH | crate::db::lookup::NONOTIFY;
+            match srv.lookup_key(c.db, &key, flags) {
                 None => c.out.error(crate::commands::errors::NO_SUCH_KEY),
                 // No value type uses a bare listpack encoding yet (7.0 lists are
                 // quicklists).
@@ -286,46 +306,7 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     // eviction policy needs per-object clocks.
     let shared = matches!(&o.value, Value::Str(RStr::Int(n)) if (0..10000).contains(n))
         && (maxmemory == 0 || !lru_policy);
-    let serialized = match &o.value {
-        Value::Str(s) => rdb_string_len(s, compression),
-        Value::List(l) => rdb_quicklist_len(l.ql(), compression),
-        // An intset is saved as one string holding its blob.
-        Value::Set(s) => match &**s {
-            SetValue::Intset(is) => rdb_raw_len(is.as_bytes(), compression),
-            SetValue::Hashtable(d) => {
-                rdb_len_len(d.len())
-                    + d.iter()
-                        .map(|(k, _)| rdb_raw_len(k, compression))
-                        .sum::<usize>()
-            }
-        },
-        // A listpack is saved as one string holding its bytes; a skiplist as a count and, per
-        // member, the string and an 8-byte binary double.
-        Value::Zset(z) => match &**z {
-            ZsetValue::Listpack(l) => rdb_raw_len(l.as_bytes(), compression),
-            ZsetValue::Skiplist(z) => {
-                rdb_len_len(z.len())
-                    + z.skiplist()
-                        .iter()
-                        .map(|x| rdb_raw_len(x.member(), compression) + 8)
-                        .sum::<usize>()
-            }
-        },
-        Value::Hash(h) => match &**h {
-            // A listpack is saved as one string holding its bytes.
-            HashValue::Listpack(lp) => rdb_raw_len(lp.as_bytes(), compression),
-            HashValue::Hashtable(d) => {
-                rdb_len_len(d.len())
-                    + d.iter()
-                        .map(|(e, _)| {
-                            rdb_raw_len(e.field(), compression)
-                                + rdb_raw_len(e.value(), compression)
-                        })
-                        .sum::<usize>()
-            }
-        },
-        Value::Stream(st) => rdb_stream_len(st, compression),
-    };
+    let serialized = crate::rdb::object::saved_len(&o.value, compression);
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
     let idle_ms = crate::server::evict::idle_seconds(o.lru, now_clock) * 1000;
@@ -357,107 +338,37 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     c.out.status(&line);
 }
 
-/// Bytes of an RDB length prefix.
-fn rdb_len_len(len: usize) -> usize {
-    if len < 1 << 6 {
-        1
-    } else if len < 1 << 14 {
-        2
-    } else if len <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
-
-/// The RDB form of a stream (`RDB_TYPE_STREAM_LISTPACKS_2`): its nodes as (master ID key,
-/// listpack) strings, the stream's counters and IDs, then each group with its PEL (raw
-/// 16-byte IDs, delivery time and count) and consumers (name, seen time, raw PEL IDs).
-fn rdb_stream_len(st: &crate::types::stream::Stream, compression: bool) -> usize {
-    let mut n = rdb_len_len(st.node_count());
-    for (k, lp) in st.nodes() {
-        n += rdb_raw_len(&crate::types::stream::id_key(*k), compression);
-        n += rdb_raw_len(lp.as_bytes(), compression);
-    }
-    let l = |v: u64| rdb_len_len(v as usize);
-    n += l(st.length) + l(st.last_id.ms) + l(st.last_id.seq);
-    n += l(st.first_id.ms) + l(st.first_id.seq);
-    n += l(st.max_deleted_entry_id.ms) + l(st.max_deleted_entry_id.seq);
-    n += l(st.entries_added);
-    n += l(st.groups.len() as u64);
-    for (name, g) in &st.groups {
-        n += rdb_raw_len(name, compression);
-        n += l(g.last_id.ms) + l(g.last_id.seq) + l(g.entries_read as u64);
-        n += l(g.pel.len() as u64);
-        for nack in g.pel.values() {
-            n += 16 + 8 + l(nack.delivery_count);
-        }
-        n += l(g.consumers.len() as u64);
-        for (cname, cons) in &g.consumers {
-            n += rdb_raw_len(cname, compression) + 8;
-            n += l(cons.pel.len() as u64) + 16 * cons.pel.len();
-        }
-    }
-    n
-}
-
-/// Bytes of an integer saved in RDB's compact integer forms, if it fits one (8/16/32 bit).
-fn rdb_int_len(v: i64) -> Option<usize> {
-    if (-(1 << 7)..(1 << 7)).contains(&v) {
-        Some(2)
-    } else if (-(1 << 15)..(1 << 15)).contains(&v) {
-        Some(3)
-    } else if (-(1i64 << 31)..(1i64 << 31)).contains(&v) {
-        Some(5)
-    } else {
-        None
-    }
-}
-
-/// The length of a string value in an RDB file, as `rdbSavedObjectLen` reports it.
-pub fn rdb_string_len(s: &RStr, compression: bool) -> usize {
-    match s {
-        RStr::Int(n) => rdb_int_len(*n).unwrap_or_else(|| {
-            let l = util::i64_bytes(*n).len();
-            rdb_len_len(l) + l
-        }),
-        RStr::Emb(b) => rdb_raw_len(b, compression),
-        RStr::Raw(b) => rdb_raw_len(b, compression),
-    }
-}
-
-/// `rdbSaveRawString`: a short canonical integer as an integer; with `rdbcompression`, a
-/// string over 20 bytes LZF-compressed when that saves at least 4 bytes (type byte, both
-/// lengths, data); otherwise a length prefix and the bytes.
-fn rdb_raw_len(b: &[u8], compression: bool) -> usize {
-    if b.len() <= 11 {
-        if let Some(v) = util::parse_i64(b).filter(|v| util::i64_bytes(*v) == b) {
-            if let Some(l) = rdb_int_len(v) {
-                return l;
-            }
-        }
-    }
-    if compression && b.len() > 20 {
-        if let Some(c) = crate::lzf::compress(b, b.len() - 4) {
-            return 1 + rdb_len_len(c.len()) + rdb_len_len(b.len()) + c.len();
-        }
-    }
-    rdb_len_len(b.len()) + b.len()
-}
-
-/// A quicklist in RDB (`RDB_TYPE_LIST_QUICKLIST_2`): the node count, then per node its
-/// container kind and its data, compressed nodes as their LZF blob as is.
-fn rdb_quicklist_len(ql: &crate::types::list::QuickList, compression: bool) -> usize {
-    let mut n = rdb_len_len(ql.node_count());
-    for node in ql.nodes() {
-        n += 1;
-        n += if node.compressed {
-            1 + rdb_len_len(node.stored.len()) + rdb_len_len(node.sz) + node.stored.len()
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset (unless NOSAVE), empties it
+/// (unless NOFLUSH) and loads the file back (MERGE: keys in the file replace existing ones).
+fn debug_reload(srv: &mut Server, c: &mut Client) {
+    let (mut merge, mut flush, mut save) = (false, true, true);
+    for a in &c.argv[2..] {
+        if a.eq_ignore_ascii_case(b"merge") {
+            merge = true;
+        } else if a.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if a.eq_ignore_ascii_case(b"nosave") {
+            save = false;
         } else {
-            rdb_raw_len(node.stored, compression)
-        };
+            c.out
+                .error("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+            return;
+        }
     }
-    n
+    if save && !srv.rdb_save() {
+        c.out.error("-ERR");
+        return;
+    }
+    if flush {
+        srv.empty_data(None);
+    }
+    match srv.rdb_load_file(merge, None) {
+        Ok(true) => {
+            crate::log_warning!("DB reloaded by DEBUG RELOAD");
+            c.out.ok();
+        }
+        _ => c.out.error("Error trying to load the RDB dump"),
+    }
 }
 
 fn debug_populate(srv: &mut Server, c: &mut Client) {
@@ -925,6 +836,10 @@ fn crash_with_report(srv: &Server, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rdb_string_len(s: &RStr, compression: bool) -> u64 {
+        crate::rdb::object::saved_len(&Value::Str(s.clone()), compression)
+    }
 
     #[test]
     fn rdb_lengths_follow_the_encodings() {

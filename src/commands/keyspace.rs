@@ -114,6 +114,12 @@ fn flushall_command(srv: &mut Server, c: &mut Client) {
     }
     let removed = srv.empty_data(None);
     srv.dirty += removed as i64;
+    // A snapshot being written now would bring the flushed data back: it is stopped, and
+    // with save points the (empty) dataset is saved at once, as Redis does.
+    srv.kill_rdb_child();
+    if !srv.config.save_params.is_empty() {
+        srv.rdb_save();
+    }
     c.flags |= cflags::FORCE_REPL | cflags::FORCE_AOF;
     c.out.ok();
 }

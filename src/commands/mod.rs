@@ -14,14 +14,17 @@ pub mod command;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod info;
 pub mod keyspace;
 pub mod list;
 pub mod memory;
+pub mod migrate;
 pub mod multi;
 pub mod object;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -131,9 +134,11 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| zset::lookup(fullname))
         .or_else(|| list::lookup(fullname))
         .or_else(|| hll::lookup(fullname))
+        .or_else(|| geo::lookup(fullname))
         .or_else(|| hash::lookup(fullname))
         .or_else(|| sort::lookup(fullname))
-        .or_else(|| list::lookup(fullname))
+        .or_else(|| persist::lookup(fullname))
+        .or_else(|| migrate::lookup(fullname))
         .or_else(|| stream::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
 }
@@ -273,6 +278,8 @@ pub mod errors {
     pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
     pub const EXECABORT: &str = "-EXECABORT Transaction discarded because of previous errors.";
     pub const INVALID_EXPIRE: &str = "invalid expire time in '{}' command";
+    pub const LOADING: &str = "-LOADING Redis is loading the dataset in memory";
+    pub const MISCONF: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 }
 
 /// Parses an integer argument, replying the standard error on failure.
@@ -518,6 +525,12 @@ impl Server {
                 return false;
             }
         }
+        // After a failed background save, writes (and PING, which monitoring uses to notice)
+        // are refused while the data can't be persisted.
+        if (is_write || special == Special::Ping) && self.writes_denied_by_disk_error() {
+            self.reject(c, Some(id), errors::MISCONF);
+            return false;
+        }
         // min-replicas-to-write: writes need enough replicas with a small enough lag.
         if is_write && !self.good_replicas_status() {
             self.reject(c, Some(id), errors::NOREPLICAS);
@@ -533,6 +546,11 @@ impl Server {
                 self.commands.cmds[id].fullname
             );
             self.reject(c, Some(id), &msg);
+            return false;
+        }
+        // While a dataset loads, only commands flagged for it run (INFO, CONFIG, ...).
+        if self.loading && cmd_flags & flags::LOADING == 0 {
+            self.reject(c, Some(id), errors::LOADING);
             return false;
         }
         if !c.has(cflags::SLAVE)

@@ -948,8 +948,17 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     if abort {
-        // Without replicas to wait for, a shutdown never stays pending.
-        c.out.error("No shutdown in progress.");
+        // Only a signal-scheduled shutdown the cron hasn't run yet can be pending: there are
+        // no replicas to wait for.
+        if srv.shutdown_asap {
+            srv.shutdown_asap = false;
+            srv.shutdown_flags = 0;
+            crate::ae::clear_shutdown_pending();
+            crate::log_warning!("Shutdown manually aborted.");
+            c.out.ok();
+        } else {
+            c.out.error("No shutdown in progress.");
+        }
         return;
     }
     match srv.prepare_for_shutdown(f) {

@@ -1,20 +1,25 @@
-//! SORT_RO (Redis' sort.c): sorts the elements of a set numerically or lexicographically,
-//! directly or by the values of other keys (BY pattern, with `->field` for hash fields), with
-//! LIMIT, ASC/DESC and GET patterns (`#` for the element itself).
+//! SORT and SORT_RO (Redis' sort.c): sort the elements of a list, set or sorted set
+//! numerically or lexicographically, directly or by the values of other keys (BY pattern, with
+//! `->field` for hash fields), with LIMIT, ASC/DESC and GET patterns (`#` for the element
+//! itself); SORT can STORE the result as a list.
 //!
-//! The engine is shared with SORT, which adds STORE: the result is stored as a list, so SORT is
-//! registered when lists exist. Lists and sorted sets as inputs (with their native order kept
-//! under `BY <constant>`) plug into `sort_elements` the same way.
+//! `BY <constant>` means "don't sort": lists and sorted sets then keep their own order (reversed
+//! by DESC, cut by LIMIT directly), while a set, which has no stable order, is sorted
+//! lexicographically when the result is stored or produced by a script, so replicas and the
+//! AOF reproduce it.
 
 use crate::client::{flags as cflags, Client};
 use crate::commands::{errors, CmdProc};
+use crate::config::table::notify;
 use crate::server::Server;
+use crate::types::list::ListValue;
 use crate::types::{Value, WRONGTYPE};
 use crate::util;
 use std::cmp::Ordering;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
     match name {
+        "sort" => Some(sort_command),
         "sort_ro" => Some(sort_ro_command),
         _ => None,
     }
@@ -30,11 +35,13 @@ struct SortOptions {
     /// A BY pattern without '*' was given.
     dontsort: bool,
     gets: Vec<Vec<u8>>,
+    /// STORE destination (SORT only).
+    store: Option<Vec<u8>>,
 }
 
 /// Parses the options from argv[2] on, in Redis' order and with its errors; None once an error
 /// was replied.
-fn parse_options(c: &mut Client) -> Option<SortOptions> {
+fn parse_options(c: &mut Client, readonly: bool) -> Option<SortOptions> {
     let mut o = SortOptions {
         desc: false,
         alpha: false,
@@ -43,6 +50,7 @@ fn parse_options(c: &mut Client) -> Option<SortOptions> {
         by: None,
         dontsort: false,
         gets: Vec::new(),
+        store: None,
     };
     let argc = c.argv.len();
     let mut j = 2;
@@ -59,6 +67,9 @@ fn parse_options(c: &mut Client) -> Option<SortOptions> {
             o.limit_start = crate::commands::arg_i64(c, j + 1)?;
             o.limit_count = crate::commands::arg_i64(c, j + 2)?;
             j += 2;
+        } else if !readonly && util::eq_ic(opt, "store") && left >= 1 {
+            o.store = Some(c.argv[j + 1].clone());
+            j += 1;
         } else if util::eq_ic(opt, "by") && left >= 1 {
             let p = c.argv[j + 1].clone();
             // A pattern without '*' names one key for every element: nothing to sort by (and
@@ -80,14 +91,50 @@ fn parse_options(c: &mut Client) -> Option<SortOptions> {
     Some(o)
 }
 
-/// The elements SORT reads from a value, in the order Redis collects them (a set in its
-/// iteration order); Err for a type SORT can't sort.
-fn sort_elements(v: Option<&Value>) -> Result<Vec<Vec<u8>>, ()> {
+/// The kinds of value SORT reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Missing,
+    List,
+    Set,
+    Zset,
+}
+
+fn source_of(v: Option<&Value>) -> Option<Source> {
     match v {
-        None => Ok(Vec::new()),
-        Some(Value::Set(s)) => Ok(s.member_bytes()),
-        Some(_) => Err(()),
+        None => Some(Source::Missing),
+        Some(Value::List(_)) => Some(Source::List),
+        Some(Value::Set(_)) => Some(Source::Set),
+        Some(Value::Zset(_)) => Some(Source::Zset),
+        Some(_) => None,
     }
+}
+
+/// The elements to sort. With `range` (lists and sorted sets under "don't sort"), only the
+/// ranks start..=end, taken from the end when `desc`; otherwise all of them in the order Redis
+/// collects them.
+fn collect(v: Option<&Value>, range: Option<(usize, usize)>, desc: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    match (v, range) {
+        (None, _) => {}
+        (Some(Value::List(l)), Some((start, end))) => {
+            let len = l.len();
+            let (from, to) = if desc {
+                (len - 1 - end, len - 1 - start)
+            } else {
+                (start, end)
+            };
+            l.range(from, to, desc, |e| out.push(e.to_vec()));
+        }
+        (Some(Value::List(l)), None) => out = l.to_vecs(),
+        (Some(Value::Set(s)), _) => out = s.member_bytes(),
+        (Some(Value::Zset(z)), Some((start, end))) => {
+            z.for_rank_range(start, end, desc, |m, _| out.push(m.to_vec()))
+        }
+        (Some(Value::Zset(z)), None) => z.for_each(|m, _| out.push(m.to_vec())),
+        (Some(_), _) => unreachable!("type checked by the caller"),
+    }
+    out
 }
 
 /// Redis' `lookupKeyByPattern`: "#" is the element itself; otherwise the first '*' of the
@@ -149,39 +196,48 @@ struct Item {
     cmp: Option<Vec<u8>>,
 }
 
-fn sort_ro_command(srv: &mut Server, c: &mut Client) {
-    sort_generic(srv, c)
+fn sort_command(srv: &mut Server, c: &mut Client) {
+    sort_generic(srv, c, false)
 }
 
-fn sort_generic(srv: &mut Server, c: &mut Client) {
-    let Some(mut o) = parse_options(c) else {
+fn sort_ro_command(srv: &mut Server, c: &mut Client) {
+    sort_generic(srv, c, true)
+}
+
+fn sort_generic(srv: &mut Server, c: &mut Client, readonly: bool) {
+    let Some(mut o) = parse_options(c, readonly) else {
         return;
     };
     let db = c.db;
     let key = c.argv[1].clone();
-    let (elems, is_set) = {
-        let v = srv.lookup_read(db, &key).map(|o| &o.value);
-        let is_set = matches!(v, Some(Value::Set(_)));
-        match sort_elements(v) {
-            Ok(e) => (e, is_set),
-            Err(()) => {
-                c.out.error(WRONGTYPE);
-                return;
-            }
+    let source = {
+        let obj = srv.lookup_read(db, &key);
+        let Some(source) = source_of(obj.as_deref().map(|o| &o.value)) else {
+            c.out.error(WRONGTYPE);
+            return;
+        };
+        // Redis sorts sorted sets through their skiplist form and leaves them converted.
+        if let Some(Value::Zset(z)) = obj.map(|o| &mut o.value) {
+            z.convert_to_skiplist();
         }
+        source
     };
-    // A set has no order of its own: unsorted output from a script would make replicas
-    // diverge, so it is sorted lexicographically there.
-    if o.dontsort && is_set && c.has(cflags::SCRIPT) {
+    // A set has no order of its own: an unsorted result stored or produced by a script would
+    // make replicas diverge, so it is sorted lexicographically then.
+    if o.dontsort && source == Source::Set && (o.store.is_some() || c.has(cflags::SCRIPT)) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;
     }
 
-    let len = elems.len() as i64;
-    let start0 = o.limit_start.max(0).min(len);
+    let len = match srv.dbs[db].dict.get(&key[..]).map(|o| &o.value) {
+        Some(Value::List(l)) => l.len(),
+        Some(Value::Set(s)) => s.len(),
+        Some(Value::Zset(z)) => z.len(),
+        _ => 0,
+    } as i64;
+    let mut start = o.limit_start.max(0).min(len);
     let count = o.limit_count.max(-1).min(len);
-    let mut start = start0;
     let mut end = if count < 0 {
         len - 1
     } else {
@@ -194,6 +250,24 @@ fn sort_generic(srv: &mut Server, c: &mut Client) {
     if end >= len {
         end = len - 1;
     }
+
+    // Lists and sorted sets left in their own order are read for the requested range only.
+    let ordered = matches!(source, Source::List | Source::Zset) && o.dontsort;
+    let elems = {
+        let v = srv.dbs[db].dict.get(&key[..]).map(|o| &o.value);
+        if ordered {
+            let range = (end >= start).then_some((start as usize, end as usize));
+            let e = match range {
+                Some(r) => collect(v, Some(r), o.desc),
+                None => Vec::new(),
+            };
+            end -= start;
+            start = 0;
+            e
+        } else {
+            collect(v, None, o.desc)
+        }
+    };
 
     let mut items: Vec<Item> = elems
         .into_iter()
@@ -225,6 +299,10 @@ fn sort_generic(srv: &mut Server, c: &mut Client) {
             }
         }
         let by = o.by.is_some();
+        // A stored result is compared as binary strings, a replied one with the C locale's
+        // collation (Redis' `sort_store` switch); the two only differ past a NUL byte.
+        let store = o.store.is_some();
+        let text_cmp = |x: &[u8], y: &[u8]| if store { x.cmp(y) } else { collate(x, y) };
         let cmp = |a: &Item, b: &Item| -> Ordering {
             let ord = if !o.alpha {
                 // Equal scores fall back to the elements, so the result is deterministic.
@@ -234,11 +312,11 @@ fn sort_generic(srv: &mut Server, c: &mut Client) {
                     .then_with(|| a.elem.cmp(&b.elem))
             } else if by {
                 match (&a.cmp, &b.cmp) {
-                    (Some(x), Some(y)) => collate(x, y),
+                    (Some(x), Some(y)) => text_cmp(x, y),
                     (x, y) => x.is_some().cmp(&y.is_some()),
                 }
             } else {
-                collate(&a.elem, &b.elem)
+                text_cmp(&a.elem, &b.elem)
             };
             if o.desc {
                 ord.reverse()
@@ -260,18 +338,47 @@ fn sort_generic(srv: &mut Server, c: &mut Client) {
         return;
     }
     let per = o.gets.len().max(1);
-    c.out.array(range.len() * per);
-    for it in range {
-        if o.gets.is_empty() {
-            c.out.bulk(&it.elem);
-        }
-        for g in &o.gets {
-            match lookup_by_pattern(srv, db, g, &it.elem) {
-                Some(v) => c.out.bulk(&v),
-                None => c.out.null(),
+    let Some(dst) = o.store.take() else {
+        c.out.array(range.len() * per);
+        for it in range {
+            if o.gets.is_empty() {
+                c.out.bulk(&it.elem);
+            }
+            for g in &o.gets {
+                match lookup_by_pattern(srv, db, g, &it.elem) {
+                    Some(v) => c.out.bulk(&v),
+                    None => c.out.null(),
+                }
             }
         }
+        return;
+    };
+    // STORE: the result becomes a list (a missing GET value is stored as an empty string);
+    // an empty result deletes the destination.
+    let mut list = ListValue::new(
+        srv.config.list_max_listpack_size,
+        srv.config.list_compress_depth,
+    );
+    for it in range {
+        if o.gets.is_empty() {
+            list.push(&it.elem, false);
+        }
+        for g in &o.gets {
+            let v = lookup_by_pattern(srv, db, g, &it.elem).unwrap_or_default();
+            list.push(&v, false);
+        }
     }
+    let stored = list.len();
+    if stored > 0 {
+        srv.set_key(db, &dst, Value::List(Box::new(list)), false);
+        srv.notify_keyspace_event(notify::LIST, "sortstore", &dst, db);
+        srv.dirty += stored as i64;
+    } else if srv.db_delete(db, &dst) {
+        srv.signal_modified_key(db, &dst);
+        srv.notify_keyspace_event(notify::GENERIC, "del", &dst, db);
+        srv.dirty += 1;
+    }
+    c.out.int(stored as i64);
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ fn zincrby_command(srv: &mut Server, c: &mut Client) {
     zadd_generic(srv, c, true);
 }
 
-fn zadd_generic(srv: &mut Server, c: &mut Client, incr_cmd: bool) {
+pub(crate) fn zadd_generic(srv: &mut Server, c: &mut Client, incr_cmd: bool) {
     let mut f = AddFlags {
         incr: incr_cmd,
         ..Default::default()

@@ -57,13 +57,27 @@ const FORCE_RESIZE_RATIO: usize = 5;
 /// Shrink when fewer than 1 in this many buckets is used.
 pub const MIN_FILL_PERCENT: usize = 10;
 
+/// Set while a forked child writes a snapshot: every dict then avoids resizing and rehashing
+/// (which would touch, and so copy, shared pages) unless its table is badly out of proportion.
+/// Process-wide like Redis' `dict_can_resize`, since the child shares every dict's pages, not
+/// only the keyspace's.
+static RESIZE_AVOID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Discourages (true) or allows (false) resizing of all dicts.
+pub fn set_resize_avoid(avoid: bool) {
+    RESIZE_AVOID.store(avoid, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline]
+fn resize_avoided() -> bool {
+    RESIZE_AVOID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Dict<K, V> {
     tables: [Table<K, V>; 2],
     /// Next bucket of tables[0] to move, or None when not rehashing.
     rehash_idx: Option<usize>,
     hasher: RandomState,
-    /// Cleared while a child process is writing a snapshot, to limit copy-on-write.
-    pub resize_allowed: bool,
     /// Asked before growing at a normal load factor, with the bytes the new table would take,
     /// the current load factor and `memory_limit` (Redis' `dictType.expandAllowed`): the
     /// keyspace refuses growth that would push memory over `maxmemory`, which would only make
@@ -86,7 +100,6 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             tables: [Table::empty(), Table::empty()],
             rehash_idx: None,
             hasher: RandomState::new(),
-            resize_allowed: true,
             expand_allowed: None,
             memory_limit: 0,
         }
@@ -122,6 +135,18 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         let Some(mut idx) = self.rehash_idx else {
             return false;
         };
+        if resize_avoided() {
+            // Only a table far off its target size keeps rehashing while a child runs.
+            let (s0, s1) = (self.tables[0].buckets.len(), self.tables[1].buckets.len());
+            let ratio = if s1 > s0 {
+                s1 / s0.max(1)
+            } else {
+                s0 / s1.max(1)
+            };
+            if ratio < FORCE_RESIZE_RATIO {
+                return true;
+            }
+        }
         let mut empty_visits = n * 10;
         let mut left = n;
         while left > 0 && self.tables[0].used != 0 {
@@ -186,7 +211,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
         }
         let used = self.tables[0].used;
         if used >= size
-            && (self.resize_allowed || used / size > FORCE_RESIZE_RATIO)
+            && (!resize_avoided() || used / size > FORCE_RESIZE_RATIO)
             && self.expand_allowed.is_none_or(|allowed| {
                 let next = (used + 1).max(INITIAL_SIZE).next_power_of_two();
                 allowed(
@@ -223,7 +248,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
 
     /// Shrinks to fit the current element count (starts an incremental rehash).
     pub fn shrink_to_fit(&mut self) {
-        if !self.resize_allowed || self.rehash_idx.is_some() {
+        if resize_avoided() || self.rehash_idx.is_some() {
             return;
         }
         self.resize_to(self.tables[0].used.max(INITIAL_SIZE));
@@ -553,7 +578,9 @@ impl<K: Hash + Eq, V> Dict<K, V> {
     }
 
     /// Up to `count` elements from consecutive buckets starting at a random place (Redis'
-    /// `dictGetSomeKeys`): cheap sampling for eviction and active expiry. May return fewer.
+    /// `dictGetSomeKeys`): cheap sampling for eviction, active expiry and random members. May
+    /// return fewer. A chain is always read to its end, keeping a uniform sample of it
+    /// (reservoir sampling), so members deep in a long chain can still be picked.
     pub fn sample<'a>(
         &'a self,
         count: usize,
@@ -572,6 +599,7 @@ impl<K: Hash + Eq, V> Dict<K, V> {
             .max(self.tables[1].buckets.len()) as u64;
         let mut i = rng.gen::<u64>() & (maxsize - 1);
         let mut empty_run = 0;
+        let mut stored = 0usize;
         let mut steps = count * 10;
         while out.len() < count && steps > 0 {
             steps -= 1;
@@ -598,14 +626,22 @@ impl<K: Hash + Eq, V> Dict<K, V> {
                     Some(mut n) => {
                         empty_run = 0;
                         loop {
-                            out.push((&n.key, &n.val));
-                            if out.len() == count {
-                                return;
+                            if out.len() < count {
+                                out.push((&n.key, &n.val));
+                            } else {
+                                let r = rng.gen_range(0..=stored);
+                                if r < count {
+                                    out[r] = (&n.key, &n.val);
+                                }
                             }
+                            stored += 1;
                             match n.next.as_deref() {
                                 Some(next) => n = next,
                                 None => break,
                             }
+                        }
+                        if out.len() >= count {
+                            return;
                         }
                     }
                 }

@@ -39,9 +39,6 @@ impl Keyspace {
     pub fn set_memory_limit(&mut self, limit: usize) {
         self.0.memory_limit = limit;
     }
-    pub fn set_resize_allowed(&mut self, allowed: bool) {
-        self.0.resize_allowed = allowed;
-    }
 }
 
 /// A key of the expires dict: the bytes of the same key in the main dict, not a copy — as Redis
@@ -142,6 +139,32 @@ impl Db {
         // The expire entry borrows the key's bytes: it goes first.
         self.expires.remove(key);
         self.dict.0.remove(key)
+    }
+
+    /// Adds a key read from an RDB file (Redis' `dbAddRDBLoad`: no keyspace event, no WATCH
+    /// signal) with its expire time. An existing key is replaced when `replace`, otherwise
+    /// the call returns false and changes nothing.
+    pub fn add_loaded(
+        &mut self,
+        key: Vec<u8>,
+        obj: Obj,
+        expire: Option<i64>,
+        replace: bool,
+    ) -> bool {
+        if self.dict.contains_key(&key[..]) {
+            if !replace {
+                return false;
+            }
+            self.take(&key);
+        }
+        let key: Key = key.into_boxed_slice();
+        let kref = KeyRef::of(&key);
+        self.dict.0.insert_new(key, obj);
+        if let Some(when) = expire {
+            // The key's bytes now belong to the main dict (boxed: they don't move).
+            self.expires.insert(kref, when);
+        }
+        true
     }
 
     /// The absolute expire time in ms, or None.

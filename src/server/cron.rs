@@ -302,5 +302,18 @@ impl Server {
         self.clients_cron();
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
+        self.persistence_cron();
+        // A shutdown asked for by a signal happens here, as in Redis' cron (so it waits while
+        // the cron is paused, and SHUTDOWN ABORT can still cancel it).
+        if self.shutdown_asap && self.exit_code.is_none() {
+            if self.prepare_for_shutdown(self.shutdown_flags).is_ok() {
+                self.exit_code = Some(0);
+            } else {
+                self.shutdown_asap = false;
+                crate::ae::clear_shutdown_pending();
+            }
+        }
+        let now = self.unix_time();
+        self.migrate.close_timed_out(now);
     }
 }

@@ -183,6 +183,10 @@ pub struct Server {
     pub initial_memory_usage: usize,
     /// TCP listeners opened by CONFIG SET port/bind, swapped in by the event loop.
     pub pending_tcp_listeners: Option<Vec<crate::ae::Listener>>,
+    /// RDB snapshots: the BGSAVE child, save outcomes, load statistics.
+    pub persist: crate::rdb::persist::PersistState,
+    /// MIGRATE's cached connections to target servers.
+    pub migrate: crate::commands::migrate::MigrateCache,
 }
 
 impl Server {
@@ -253,6 +257,8 @@ impl Server {
             pending_tcp_listeners: None,
             initial_memory_usage: 0,
             skip_checksum_validation: false,
+            persist: Default::default(),
+            migrate: Default::default(),
             config,
         }
     }
@@ -302,9 +308,9 @@ impl Server {
     }
 
     /// True while a forked child writes a snapshot (access clocks stay untouched then to limit
-    /// copy-on-write). Persistence brings the children; until then there are none.
+    /// copy-on-write).
     pub fn fork_child_active(&self) -> bool {
-        false
+        self.persist.child_pid.is_some()
     }
 
     /// How an access updates object clocks under the current policy.

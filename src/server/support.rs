@@ -239,8 +239,11 @@ impl Server {
                     self.clients.insert(id, c);
                     continue;
                 }
-                c.argv.clear();
-                self.command_done(&mut c);
+                // A command that blocked on keys keeps its request until unblocked.
+                if !c.has(flags::BLOCKED) {
+                    c.argv.clear();
+                    self.command_done(&mut c);
+                }
             }
             self.process_input(&mut c);
             self.put_back_client(registry, c, false);
@@ -273,22 +276,24 @@ impl Server {
         use crate::commands::server::shutdown_flags::*;
         crate::log_warning!("User requested shutdown...");
         let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
-        if save && !self.loading {
+        if self.persist.child_pid.is_some() {
+            crate::log_warning!("There is a child saving an .rdb. Killing it!");
+            self.kill_rdb_child();
+            self.wait_rdb_child();
+        }
+        if ((!self.config.save_params.is_empty() && !nosave) || save) && !self.loading {
             crate::log_notice!("Saving the final RDB snapshot before exiting.");
-            crate::log_warning!(
-                "Failed saving the DB: RDB persistence is not available in this build."
-            );
-            if force {
-                crate::log_warning!("Error trying to save the DB. Exit anyway.");
-            } else {
-                crate::log_warning!("Error trying to save the DB, can't exit.");
-                crate::log_warning!(
-                    "Errors trying to shut down the server. Check the logs for more information."
-                );
-                return Err("Errors trying to SHUTDOWN. Check logs.".into());
+            if !self.rdb_save() {
+                if force {
+                    crate::log_warning!("Error trying to save the DB. Exit anyway.");
+                } else {
+                    crate::log_warning!("Error trying to save the DB, can't exit.");
+                    crate::log_warning!(
+                        "Errors trying to shut down the server. Check the logs for more information."
+                    );
+                    return Err("Errors trying to SHUTDOWN. Check logs.".into());
+                }
             }
-        } else if !self.config.save_params.is_empty() && !nosave && !self.loading {
-            crate::log_warning!("Not saving the final RDB snapshot: RDB persistence is not available in this build.");
         }
         if !self.config.pidfile.is_empty() {
             crate::log_notice!("Removing the pid file.");

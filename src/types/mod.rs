@@ -5,6 +5,7 @@
 //! representation actually used.
 
 pub mod embstr;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;

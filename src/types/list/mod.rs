@@ -1,7 +1,7 @@
 //! List values (Redis 7.0's t_list.c type layer). Redis 7.0 keeps every list as a quicklist,
 //! whatever its size, so there is one encoding; the enum still names it the way `OBJECT
-//! ENCODING` does, like the other types, and is boxed so a list costs one pointer inside a
-//! keyspace entry.
+//! ENCODING` does, like the other types. `Value` boxes it, so the quicklist sits inline here
+//! (one pointer from the keyspace entry to the quicklist header, as in Redis).
 
 pub mod quicklist;
 
@@ -10,14 +10,14 @@ pub use quicklist::{set_packed_threshold, Elem, QuickList};
 
 #[derive(Debug, Clone)]
 pub enum ListValue {
-    Quicklist(Box<QuickList>),
+    Quicklist(QuickList),
 }
 
 impl ListValue {
     /// An empty list with the current `list-max-listpack-size` and `list-compress-depth`
     /// (a list keeps the settings it was created with, as in Redis).
     pub fn new(fill: i64, compress: i64) -> ListValue {
-        ListValue::Quicklist(Box::new(QuickList::new(fill, compress)))
+        ListValue::Quicklist(QuickList::new(fill, compress))
     }
 
     pub fn encoding_name(&self) -> &'static str {

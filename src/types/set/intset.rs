@@ -189,6 +189,35 @@ impl IntSet {
         (n > 0).then(|| self.get(rng.gen_range(0..n)))
     }
 
+    /// Adopts a serialized intset (from an RDB file or a RESTORE payload) after checking it
+    /// as Redis' `intsetValidateIntegrity` does: a known width, a size that matches the count,
+    /// and at least one element; with `deep`, also strictly ascending elements (lookups rely on
+    /// the order). None when invalid.
+    pub fn from_bytes(buf: Vec<u8>, deep: bool) -> Option<IntSet> {
+        if buf.len() < HEADER {
+            return None;
+        }
+        let enc = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
+        if !matches!(enc, 2 | 4 | 8) {
+            return None;
+        }
+        let count = u32::from_le_bytes(buf[4..8].try_into().unwrap()) as usize;
+        if count == 0 || HEADER.checked_add(count.checked_mul(enc)?)? != buf.len() {
+            return None;
+        }
+        let s = IntSet { buf };
+        if deep {
+            let mut prev = None;
+            for v in s.iter() {
+                if prev.is_some_and(|p| v <= p) {
+                    return None;
+                }
+                prev = Some(v);
+            }
+        }
+        Some(s)
+    }
+
     /// The elements in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         let enc = self.encoding();

@@ -178,8 +178,13 @@ impl SetValue {
         self.members().iter().map(Member::to_vec).collect()
     }
 
-    /// A random member (Redis' `setTypeRandomElement`); None when empty.
-    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<Member<'_>> {
+    /// A random member (Redis' `setTypeRandomElement`); None when empty. Like Redis'
+    /// sampling, each draw also moves a rehash along (one step per sampled entry), so a set
+    /// that is only read still finishes its rehash.
+    pub fn random(&mut self, rng: &mut impl rand::Rng) -> Option<Member<'_>> {
+        if let SetValue::Hashtable(d) = self {
+            d.rehash(GETFAIR_NUM_ENTRIES);
+        }
         match self {
             SetValue::Intset(s) => s.random(rng).map(Member::Int),
             SetValue::Hashtable(d) => fair_random(d, rng).map(|k| Member::Bytes(&k[..])),

@@ -839,3 +839,74 @@ impl Stream {
         rax_node_count(&keys)
     }
 }
+
+/// Whether a node loaded from outside (RDB, RESTORE) has the stream layout (Redis'
+/// `streamValidateListpackIntegrity` deep checks): master entry, entries whose flags, IDs,
+/// field counts and lp-count agree, IDs not below the master, and counters that match.
+pub fn node_is_well_formed(master: StreamId, lp: &Listpack) -> bool {
+    fn int(lp: &Listpack, p: Pos) -> Option<i64> {
+        match lp.get(p) {
+            Entry::Int(v) => Some(v),
+            Entry::Str(_) => None,
+        }
+    }
+    let check = || -> Option<bool> {
+        let mut p = lp.first()?;
+        let count = int(lp, p)?;
+        p = lp.next(p)?;
+        let deleted = int(lp, p)?;
+        p = lp.next(p)?;
+        let nfields = int(lp, p)?;
+        if nfields < 0 {
+            return Some(false);
+        }
+        for _ in 0..nfields {
+            p = lp.next(p)?;
+        }
+        p = lp.next(p)?;
+        if int(lp, p)? != 0 {
+            return Some(false);
+        }
+        let (mut live, mut dead) = (0i64, 0i64);
+        let mut cur = lp.next(p);
+        while let Some(fp) = cur {
+            let flags = int(lp, fp)?;
+            let mut p = lp.next(fp)?;
+            let ms = int(lp, p)? as u64;
+            p = lp.next(p)?;
+            let seq = int(lp, p)? as u64;
+            let id = StreamId::new(master.ms.wrapping_add(ms), master.seq.wrapping_add(seq));
+            if id < master {
+                return Some(false);
+            }
+            let n = if flags & FLAG_SAMEFIELDS != 0 {
+                for _ in 0..nfields {
+                    p = lp.next(p)?;
+                }
+                nfields + 3
+            } else {
+                p = lp.next(p)?;
+                let n = int(lp, p)?;
+                if n < 0 {
+                    return Some(false);
+                }
+                for _ in 0..2 * n {
+                    p = lp.next(p)?;
+                }
+                2 * n + 4
+            };
+            p = lp.next(p)?;
+            if int(lp, p)? != n {
+                return Some(false);
+            }
+            if flags & FLAG_DELETED != 0 {
+                dead += 1;
+            } else {
+                live += 1;
+            }
+            cur = lp.next(p);
+        }
+        Some(live == count && dead == deleted)
+    };
+    check().unwrap_or(false)
+}

@@ -600,6 +600,33 @@ impl ZsetValue {
         self.for_range(RangeSpec::Score(r), offset, limit, rev, f)
     }
 
+    /// Calls `f` for members with scores in the range, in ascending order, until `f` returns
+    /// false (the geo searches stop a box walk once they have found enough points).
+    pub fn walk_score_range(&self, r: &ScoreRange, mut f: impl FnMut(&[u8], f64) -> bool) {
+        match self {
+            ZsetValue::Listpack(l) => {
+                let pairs = lp::pairs(l);
+                let Some(start) = lp::first_in(&pairs, RangeSpec::Score(r)) else {
+                    return;
+                };
+                for &(_, e, s) in &pairs[start..] {
+                    if !r.lte_max(s) || !with_bytes(e, |m| f(m, s)) {
+                        break;
+                    }
+                }
+            }
+            ZsetValue::Skiplist(z) => {
+                let mut node = z.skiplist().first_in_range(r);
+                while let Some(x) = node {
+                    if !r.lte_max(x.score()) || !f(x.member(), x.score()) {
+                        break;
+                    }
+                    node = x.next();
+                }
+            }
+        }
+    }
+
     /// Like [`Self::for_score_range`] over a lexicographic range.
     pub fn for_lex_range(
         &self,
