@@ -644,6 +644,62 @@ mod tests {
     }
 
     #[test]
+    fn streams_round_trip_with_groups_and_reject_bad_pels() {
+        let mut st = Stream::new();
+        for i in 1..=30u64 {
+            let fv = if i % 4 == 0 {
+                vec![b"x".to_vec(), b"1".to_vec()]
+            } else {
+                vec![b"f".to_vec(), i.to_string().into_bytes()]
+            };
+            st.append(&fv, Some((StreamId::new(i, 0), true)), 0, 4096, 7)
+                .unwrap();
+        }
+        st.delete(StreamId::new(3, 0));
+        st.max_deleted_entry_id = StreamId::new(3, 0);
+        let mut g = Group::new(StreamId::new(5, 0), 5);
+        for id in [1u64, 2, 4] {
+            g.pel.insert(
+                StreamId::new(id, 0),
+                Nack {
+                    delivery_time: 1000 + id as i64,
+                    delivery_count: id,
+                    consumer: b"alice".to_vec(),
+                },
+            );
+        }
+        g.consumers.insert(
+            b"alice".to_vec(),
+            Consumer {
+                seen_time: 77,
+                pel: [1u64, 2, 4].iter().map(|i| StreamId::new(*i, 0)).collect(),
+            },
+        );
+        g.consumers.insert(
+            b"bob".to_vec(),
+            Consumer {
+                seen_time: 78,
+                pel: Default::default(),
+            },
+        );
+        st.groups.insert(b"g".to_vec(), g);
+        let v = Value::Stream(Box::new(st.clone()));
+        let Value::Stream(out) = round_trip(&v) else {
+            panic!()
+        };
+        assert_eq!(*out, st);
+        // A consumer claiming an ID the group's PEL doesn't have is corruption.
+        let mut bad = st.clone();
+        let g = bad.groups.get_mut(&b"g"[..]).unwrap();
+        g.pel.remove(&StreamId::new(4, 0));
+        let mut w = Writer::new(Vec::new(), false, false);
+        save_value(&mut w, &Value::Stream(Box::new(bad))).unwrap();
+        let buf = w.into_inner();
+        let mut r = Reader::new(&buf);
+        assert!(load_value(&mut r, types::STREAM_LISTPACKS_2, &opts()).is_err());
+    }
+
+    #[test]
     fn strings_and_sets_round_trip_with_their_encodings() {
         for s in [
             RStr::Int(5),
