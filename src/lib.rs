@@ -11,6 +11,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod lazyfree;
 pub mod lzf;
 pub mod module;
 pub mod networking;

@@ -398,6 +398,7 @@ impl Server {
     pub fn reset_stats(&mut self) {
         self.stats = Default::default();
         self.inst_metrics = Default::default();
+        self.lazyfree.reset_stats();
         for cmd in self.commands.cmds.iter_mut() {
             cmd.calls = 0;
             cmd.usec = 0;
@@ -547,7 +548,7 @@ impl Server {
             );
             let _ = write!(
                 out,
-                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lazy_pending}\r\nlazyfreed_objects:{lazy_freed}\r\n",
                 ratio(active, allocated),
                 active.saturating_sub(allocated),
                 ratio(resident, active),
@@ -556,6 +557,8 @@ impl Server {
                 rss as i64 - resident as i64,
                 ratio(rss, used),
                 rss as i64 - used as i64,
+                lazy_pending = self.lazyfree.pending_objects(),
+                lazy_freed = self.lazyfree.freed_objects(),
             );
         }
 

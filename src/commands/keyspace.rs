@@ -32,12 +32,17 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
     })
 }
 
-fn del_generic(srv: &mut Server, c: &mut Client) {
+fn del_generic(srv: &mut Server, c: &mut Client, lazy: bool) {
     let mut deleted = 0;
     for i in 1..c.argv.len() {
         let key = std::mem::take(&mut c.argv[i]);
         srv.expire_if_needed(c.db, &key, false);
-        if srv.db_delete(c.db, &key) {
+        let existed = if lazy {
+            srv.db_async_delete(c.db, &key)
+        } else {
+            srv.db_delete(c.db, &key)
+        };
+        if existed {
             srv.signal_modified_key(c.db, &key);
             srv.notify_keyspace_event(notify::GENERIC, "del", &key, c.db);
             srv.dirty += 1;
@@ -48,14 +53,15 @@ fn del_generic(srv: &mut Server, c: &mut Client) {
     c.out.int(deleted);
 }
 
-// DEL frees values synchronously unless lazyfree-lazy-user-del, UNLINK always lazily; values
-// are dropped in place here either way, so both share one body.
+// DEL frees values synchronously unless lazyfree-lazy-user-del, UNLINK always lazily (big
+// values go to the lazy-free thread).
 fn del_command(srv: &mut Server, c: &mut Client) {
-    del_generic(srv, c)
+    let lazy = srv.config.lazyfree_lazy_user_del;
+    del_generic(srv, c, lazy)
 }
 
 fn unlink_command(srv: &mut Server, c: &mut Client) {
-    del_generic(srv, c)
+    del_generic(srv, c, true)
 }
 
 fn exists_command(srv: &mut Server, c: &mut Client) {
@@ -85,23 +91,30 @@ fn dbsize_command(srv: &mut Server, c: &mut Client) {
 
 /// Checks the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL. Values are dropped in place
 /// whichever is chosen, so only the syntax matters.
-fn flush_args_ok(c: &mut Client) -> bool {
-    let ok = match c.argv.len() {
-        1 => true,
-        2 => c.argv[1].eq_ignore_ascii_case(b"async") || c.argv[1].eq_ignore_ascii_case(b"sync"),
-        _ => false,
+/// The flush mode: Some(true) for ASYNC (or no argument under lazyfree-lazy-user-flush),
+/// Some(false) for SYNC, None after a syntax error reply.
+fn flush_mode(srv: &Server, c: &mut Client) -> Option<bool> {
+    let mode = match c.argv.len() {
+        1 => Some(srv.config.lazyfree_lazy_user_flush),
+        2 if c.argv[1].eq_ignore_ascii_case(b"async") => Some(true),
+        2 if c.argv[1].eq_ignore_ascii_case(b"sync") => Some(false),
+        _ => None,
     };
-    if !ok {
+    if mode.is_none() {
         c.out.error(errors::SYNTAX);
     }
-    ok
+    mode
 }
 
 fn flushdb_command(srv: &mut Server, c: &mut Client) {
-    if !flush_args_ok(c) {
+    let Some(lazy) = flush_mode(srv, c) else {
         return;
-    }
-    let removed = srv.empty_data(Some(c.db));
+    };
+    let removed = if lazy {
+        srv.empty_data_async(Some(c.db))
+    } else {
+        srv.empty_data(Some(c.db))
+    };
     srv.dirty += removed as i64;
     // Replicas and the AOF must see the flush even when the database was already empty.
     c.flags |= cflags::FORCE_REPL | cflags::FORCE_AOF;
@@ -109,10 +122,14 @@ fn flushdb_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn flushall_command(srv: &mut Server, c: &mut Client) {
-    if !flush_args_ok(c) {
+    let Some(lazy) = flush_mode(srv, c) else {
         return;
-    }
-    let removed = srv.empty_data(None);
+    };
+    let removed = if lazy {
+        srv.empty_data_async(None)
+    } else {
+        srv.empty_data(None)
+    };
     srv.dirty += removed as i64;
     // A snapshot being written now would bring the flushed data back: it is stopped, and
     // with save points the (empty) dataset is saved at once, as Redis does.

@@ -224,7 +224,11 @@ impl Server {
     /// Removes an expired key: deletion, `expired` notification, propagation as DEL.
     pub fn delete_expired_key(&mut self, db: usize, key: &[u8]) {
         let start = crate::util::monotonic_us();
-        self.db_delete(db, key);
+        if self.config.lazyfree_lazy_expire {
+            self.db_async_delete(db, key);
+        } else {
+            self.db_delete(db, key);
+        }
         // A huge value can make the deletion itself slow: the latency monitor tracks it.
         let ms = (crate::util::monotonic_us() - start) / 1000;
         self.latency_add_sample_if_needed("expire-del", ms);
@@ -337,11 +341,26 @@ impl Server {
 
     /// Removes a key and its expire. Returns true if it existed.
     pub fn db_delete(&mut self, db: usize, key: &[u8]) -> bool {
+        self.db_delete_generic(db, key, false)
+    }
+
+    /// Deletes a key, handing a big value to the lazy-free thread (UNLINK, and DEL or expiry or
+    /// eviction under the matching `lazyfree-lazy-*` option). Returns true if it existed.
+    pub fn db_async_delete(&mut self, db: usize, key: &[u8]) -> bool {
+        self.db_delete_generic(db, key, true)
+    }
+
+    fn db_delete_generic(&mut self, db: usize, key: &[u8], lazy: bool) -> bool {
         match self.dbs[db].take(key) {
             Some(o) => {
                 // XREADGROUP readers of a deleted stream are answered with an error.
                 if matches!(o.value, Value::Stream(_)) {
                     self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
+                }
+                if lazy
+                    && crate::lazyfree::free_effort(&o.value) > crate::lazyfree::LAZYFREE_THRESHOLD
+                {
+                    self.lazyfree.free_later(Box::new(o), 1);
                 }
                 true
             }
@@ -364,6 +383,16 @@ impl Server {
     /// Removes every key of one database (or all when `db` is None). Returns keys removed.
     /// Transactions WATCHing a removed key are failed first, while the keys still exist.
     pub fn empty_data(&mut self, db: Option<usize>) -> usize {
+        self.empty_data_generic(db, false)
+    }
+
+    /// Like `empty_data`, with the removed keys freed by the lazy-free thread (FLUSHDB and
+    /// FLUSHALL ASYNC).
+    pub fn empty_data_async(&mut self, db: Option<usize>) -> usize {
+        self.empty_data_generic(db, true)
+    }
+
+    fn empty_data_generic(&mut self, db: Option<usize>, lazy: bool) -> usize {
         self.signal_flushed_db(db);
         let range = match db {
             Some(d) => d..d + 1,
@@ -374,12 +403,27 @@ impl Server {
         }
         let mut removed = 0;
         for i in range {
-            removed += self.dbs[i].len();
-            // Expires first: they borrow the main dict's keys.
-            self.dbs[i].expires.clear();
-            self.dbs[i].dict.0.clear();
+            let n = self.dbs[i].len();
+            removed += n;
+            if lazy && n > 0 {
+                // Both dicts go together (the expires borrow the main dict's keys); fresh
+                // ones, with the same growth policy, take their place.
+                let fresh = Db::new(i);
+                let d = &mut self.dbs[i];
+                let dict = std::mem::replace(&mut d.dict, fresh.dict);
+                let expires = std::mem::replace(&mut d.expires, fresh.expires);
+                self.lazyfree.free_later(Box::new((expires, dict)), n);
+            } else {
+                // Expires first: they borrow the main dict's keys.
+                self.dbs[i].expires.clear();
+                self.dbs[i].dict.0.clear();
+            }
             self.dbs[i].avg_ttl = 0;
             self.dbs[i].expires_cursor = 0;
+        }
+        if lazy {
+            // The fresh dicts need the memory limit their growth checks consult.
+            self.publish_maxmemory();
         }
         removed
     }

@@ -67,8 +67,9 @@ pub fn allocated_bytes() -> usize {
 }
 
 /// The server's live heap size (Redis' `used_memory`), read cheaply: jemalloc keeps per-thread
-/// counters of bytes allocated and freed, and all data is allocated and freed by the event-loop
-/// thread, so their difference is the running total of usable sizes Redis keeps. Reading it is
+/// counters of bytes allocated and freed, and all data is allocated by the event-loop thread
+/// and freed there or by the lazy-free thread (which publishes its net frees), so the
+/// difference is the running total of usable sizes Redis keeps. Reading it is
 /// two loads, which makes it fit for the per-command `maxmemory` check and dict growth checks.
 /// Falls back to jemalloc's global statistics if the counters are unavailable.
 pub fn used_memory() -> usize {
@@ -79,7 +80,8 @@ pub fn used_memory() -> usize {
         };
     }
     COUNTERS.with(|c| match c {
-        Some((alloc, dealloc)) => alloc.get().saturating_sub(dealloc.get()) as usize,
+        Some((alloc, dealloc)) => (alloc.get().saturating_sub(dealloc.get()) as usize)
+            .saturating_sub(crate::lazyfree::net_freed_bytes()),
         None => allocated_bytes(),
     })
 }

@@ -148,6 +148,8 @@ pub struct Server {
     pub active_expire_enabled: bool,
     /// `DEBUG PAUSE-CRON 1` stops serverCron.
     pub cron_paused: bool,
+    /// The background thread big deleted values are freed in.
+    pub lazyfree: crate::lazyfree::LazyFree,
     pub cronloops: u64,
     pub shutdown_asap: bool,
     pub shutdown_flags: u32,
@@ -239,6 +241,7 @@ impl Server {
             pause_lifted: false,
             active_expire_enabled: true,
             cron_paused: false,
+            lazyfree: Default::default(),
             cronloops: 0,
             shutdown_asap: false,
             shutdown_flags: 0,

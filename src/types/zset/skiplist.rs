@@ -717,6 +717,12 @@ pub struct ZsetSkiplist {
     zsl: Skiplist,
 }
 
+// SAFETY: a ZsetSkiplist exclusively owns every node of its skiplist, and the dict's
+// `MemberKey` pointers point only into those nodes; no pointer into them exists outside the
+// structure (readers borrow it). Moving the whole structure to another thread (to free it in
+// the background) moves that ownership with it, like a `Box` of the nodes would.
+unsafe impl Send for ZsetSkiplist {}
+
 impl Default for ZsetSkiplist {
     fn default() -> Self {
         Self::new()
