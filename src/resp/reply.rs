@@ -237,47 +237,85 @@ impl ReplyBuf {
     }
 
     /// Writes as much as the socket takes. Returns the bytes written; `WouldBlock` is not an
-    /// error (it returns what was written so far).
+    /// error (it returns what was written so far). Pending chunks go out together in one
+    /// vectored write (up to `MAX_WRITE_SLICES`), so replies split over many small chunks
+    /// (deferred lengths) don't cost a system call each.
     pub fn write_to<W: Write + ?Sized>(&mut self, w: &mut W) -> io::Result<usize> {
+        const MAX_WRITE_SLICES: usize = 64;
         let mut total = 0;
         loop {
-            let front: &[u8] = if !self.buf.is_empty() {
-                &self.buf[self.sent..]
-            } else if let Some(c) = self.list.front() {
-                if c.is_empty() {
-                    // An unfilled deferred placeholder can't be passed: stop here.
-                    if self.list.len() == 1 {
-                        self.list.pop_front();
-                        self.popped += 1;
+            // Skip what is finished at the front; a lone placeholder left over is dropped.
+            if self.buf.is_empty() {
+                match self.list.front() {
+                    None => return Ok(total),
+                    Some(c) if c.is_empty() => {
+                        if self.list.len() == 1 {
+                            self.list.pop_front();
+                            self.popped += 1;
+                            continue;
+                        }
+                        // An unfilled deferred placeholder can't be passed.
+                        return Ok(total);
+                    }
+                    Some(c) if self.sent >= c.len() => {
+                        self.advance_front();
                         continue;
                     }
-                    return Ok(total);
+                    Some(_) => {}
                 }
-                &c[self.sent..]
-            } else {
-                return Ok(total);
-            };
-            if front.is_empty() {
+            } else if self.sent >= self.buf.len() {
                 self.advance_front();
                 continue;
             }
-            match w.write(front) {
+            let mut slices = [io::IoSlice::new(&[]); MAX_WRITE_SLICES];
+            let mut n = 0;
+            let mut chunks = self.list.iter();
+            if !self.buf.is_empty() {
+                slices[0] = io::IoSlice::new(&self.buf[self.sent..]);
+                n = 1;
+            } else if let Some(c) = chunks.next() {
+                slices[0] = io::IoSlice::new(&c[self.sent..]);
+                n = 1;
+            }
+            for c in chunks {
+                // Stop at an unfilled placeholder: nothing after it may go out yet.
+                if n == MAX_WRITE_SLICES || c.is_empty() {
+                    break;
+                }
+                slices[n] = io::IoSlice::new(c);
+                n += 1;
+            }
+            match w.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write zero")),
-                Ok(n) => {
-                    total += n;
-                    self.sent += n;
-                    let front_len = if !self.buf.is_empty() {
-                        self.buf.len()
-                    } else {
-                        self.list.front().map_or(0, |c| c.len())
-                    };
-                    if self.sent == front_len {
-                        self.advance_front();
-                    }
+                Ok(written) => {
+                    total += written;
+                    self.consume(written);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Marks `n` written bytes as sent, front first, releasing the chunks they complete.
+    fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let front_len = if !self.buf.is_empty() {
+                self.buf.len()
+            } else {
+                match self.list.front() {
+                    Some(c) => c.len(),
+                    None => return,
+                }
+            };
+            let left = front_len - self.sent;
+            if n >= left {
+                n -= left;
+                self.advance_front();
+            } else {
+                self.sent += n;
+                n = 0;
             }
         }
     }
