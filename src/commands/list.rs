@@ -9,7 +9,7 @@
 
 use crate::blocking::{BlockData, BlockState, BlockType};
 use crate::client::{flags as cflags, Client};
-use crate::commands::{errors, CmdProc};
+use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::server::Server;
 use crate::types::listpack::Entry;
@@ -44,28 +44,12 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
     })
 }
 
-/// What a key holds, from the point of view of a list command.
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum Kind {
-    Missing,
-    List,
-    Other,
-}
-
-fn kind_of(o: Option<&mut crate::types::Obj>) -> Kind {
-    match o.map(|o| &o.value) {
-        None => Kind::Missing,
-        Some(Value::List(_)) => Kind::List,
-        Some(_) => Kind::Other,
-    }
-}
-
 fn read_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_read(db, key))
+    Kind::of(srv.lookup_read(db, key), |v| matches!(v, Value::List(_)))
 }
 
 fn write_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_write(db, key))
+    Kind::of(srv.lookup_write(db, key), |v| matches!(v, Value::List(_)))
 }
 
 /// The list stored at `key`, already known to exist and be a list.
@@ -148,7 +132,7 @@ fn push_generic(srv: &mut Server, c: &mut Client, head: bool, xx: bool) {
             let l = new_list(srv);
             srv.db_add(db, &key, Value::List(Box::new(l)));
         }
-        Kind::List => {}
+        Kind::Wanted => {}
     }
     let l = list_mut(srv, db, &key);
     for v in &c.argv[2..] {
@@ -192,7 +176,7 @@ fn linsert_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => {
+        Kind::Wanted => {
             let l = list_mut(srv, db, &key);
             if !l.ql_mut().insert_pivot(&c.argv[3], &c.argv[4], after) {
                 c.out.int(-1);
@@ -212,7 +196,7 @@ fn llen_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &c.argv[1]) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => {
+        Kind::Wanted => {
             let n = list_ref(srv, db, &c.argv[1]).len();
             c.out.int(n as i64);
         }
@@ -224,7 +208,7 @@ fn lindex_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &c.argv[1]) {
         Kind::Missing => c.out.null(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => {
+        Kind::Wanted => {
             let Some(index) = crate::commands::arg_i64(c, 2) else {
                 return;
             };
@@ -243,7 +227,7 @@ fn lset_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => c.out.error(errors::NO_SUCH_KEY),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => {
+        Kind::Wanted => {
             let Some(index) = crate::commands::arg_i64(c, 2) else {
                 return;
             };
@@ -358,7 +342,7 @@ fn pop_generic(srv: &mut Server, c: &mut Client, head: bool) {
             }
         }
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => {
+        Kind::Wanted => {
             if hascount && count == 0 {
                 c.out.empty_array();
             } else if !hascount {
@@ -400,7 +384,7 @@ fn lrange_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.empty_array(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::List => reply_range(c, list_ref(srv, db, &key), start, end, false),
+        Kind::Wanted => reply_range(c, list_ref(srv, db, &key), start, end, false),
     }
     c.argv[1] = key;
 }
@@ -423,7 +407,7 @@ fn ltrim_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::List => {}
+        Kind::Wanted => {}
     }
     let llen = list_ref(srv, db, &key).len() as i64;
     if start < 0 {
@@ -511,7 +495,7 @@ fn lpos_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::List => {}
+        Kind::Wanted => {}
     }
     let l = list_ref(srv, db, &key);
     let llen = l.len() as i64;
@@ -571,7 +555,7 @@ fn lrem_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::List => {}
+        Kind::Wanted => {}
     }
     let limit = toremove.unsigned_abs().min(usize::MAX as u64) as usize;
     let removed = list_mut(srv, db, &key)
@@ -626,7 +610,7 @@ fn lmove_generic(srv: &mut Server, c: &mut Client, from_head: bool, to_head: boo
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::List => {}
+        Kind::Wanted => {}
     }
     let dst_kind = write_kind(srv, db, &dst);
     if dst_kind == Kind::Other {
@@ -637,7 +621,7 @@ fn lmove_generic(srv: &mut Server, c: &mut Client, from_head: bool, to_head: boo
         .pop(from_head)
         .expect("lists are never empty")
         .into_bytes();
-    lmove_handle_push(srv, c, db, &dst, dst_kind == Kind::List, &value, to_head);
+    lmove_handle_push(srv, c, db, &dst, dst_kind == Kind::Wanted, &value, to_head);
     srv.notify_keyspace_event(
         notify::LIST,
         if from_head { "lpop" } else { "rpop" },
@@ -676,7 +660,7 @@ fn mpop_generic(srv: &mut Server, c: &mut Client, keys: &[Vec<u8>], head: bool, 
                 c.out.error(WRONGTYPE);
                 return;
             }
-            Kind::List => {}
+            Kind::Wanted => {}
         }
         let n = pop_range_reply_with_key(srv, c, db, key, head, count);
         c.propagate_argv = Some(vec![
@@ -752,7 +736,7 @@ fn blocking_pop_generic(
                 c.out.error(WRONGTYPE);
                 return;
             }
-            Kind::List => {}
+            Kind::Wanted => {}
         }
         let pop_name = if head {
             b"LPOP".to_vec()
@@ -847,7 +831,7 @@ fn blmove_generic(
                 },
             );
         }
-        Kind::List => {
+        Kind::Wanted => {
             let before = c.out.errors.len();
             lmove_generic(srv, c, from_head, to_head);
             if c.out.errors.len() == before {
@@ -959,7 +943,7 @@ pub fn serve_blocked_client(srv: &mut Server, c: &mut Client, st: &BlockState, k
                     .pop(from_head)
                     .expect("served lists are not empty")
                     .into_bytes();
-                lmove_handle_push(srv, c, db, dst, dst_kind == Kind::List, &v, to_head);
+                lmove_handle_push(srv, c, db, dst, dst_kind == Kind::Wanted, &v, to_head);
                 srv.propagate(db, lmove_argv(key, dst, from_head, to_head, *rpoplpush));
                 srv.notify_keyspace_event(
                     notify::LIST,

@@ -283,6 +283,25 @@ pub mod errors {
 }
 
 /// Parses an integer argument, replying the standard error on failure.
+/// What a key holds, from the point of view of the commands of one type: the type they work
+/// on (`Wanted`), another type (they answer WRONGTYPE), or nothing.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Kind {
+    Missing,
+    Wanted,
+    Other,
+}
+
+impl Kind {
+    pub fn of(o: Option<&mut crate::types::Obj>, wanted: fn(&crate::types::Value) -> bool) -> Kind {
+        match o.map(|o| &o.value) {
+            None => Kind::Missing,
+            Some(v) if wanted(v) => Kind::Wanted,
+            Some(_) => Kind::Other,
+        }
+    }
+}
+
 pub fn arg_i64(c: &mut Client, i: usize) -> Option<i64> {
     match crate::util::parse_i64(&c.argv[i]) {
         Some(v) => Some(v),

@@ -10,7 +10,7 @@ use crate::client::{flags as cflags, Client};
 use crate::commands::keyspace::{
     parse_scan_cursor, parse_scan_options, reply_scan, scan_dict, scan_filter,
 };
-use crate::commands::{errors, CmdProc};
+use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::db::Dict;
 use crate::server::Server;
@@ -41,28 +41,12 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
     })
 }
 
-/// What a key holds, from the point of view of a set command.
-#[derive(PartialEq, Eq)]
-enum Kind {
-    Missing,
-    Set,
-    Other,
-}
-
-fn kind_of(o: Option<&mut crate::types::Obj>) -> Kind {
-    match o.map(|o| &o.value) {
-        None => Kind::Missing,
-        Some(Value::Set(_)) => Kind::Set,
-        Some(_) => Kind::Other,
-    }
-}
-
 fn lookup_read_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_read(db, key))
+    Kind::of(srv.lookup_read(db, key), |v| matches!(v, Value::Set(_)))
 }
 
 fn lookup_write_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_write(db, key))
+    Kind::of(srv.lookup_write(db, key), |v| matches!(v, Value::Set(_)))
 }
 
 /// The set stored at `key`, already known to exist and be a set.
@@ -104,7 +88,7 @@ fn sadd_command(srv: &mut Server, c: &mut Client) {
             &key,
             Value::Set(Box::new(SetValue::for_first(&c.argv[2]))),
         ),
-        Kind::Set => {}
+        Kind::Wanted => {}
     }
     let max = srv.config.set_max_intset_entries;
     let set = set_mut(&mut srv.dbs, db, &key);
@@ -129,7 +113,7 @@ fn srem_command(srv: &mut Server, c: &mut Client) {
     match lookup_write_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Set => {
+        Kind::Wanted => {
             let set = set_mut(&mut srv.dbs, db, &key);
             let mut deleted = 0;
             let mut emptied = false;
@@ -210,7 +194,7 @@ fn sismember_command(srv: &mut Server, c: &mut Client) {
     match lookup_read_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Set => {
+        Kind::Wanted => {
             let member = set_ref(srv, db, &key).contains(&c.argv[2]);
             c.out.int(member as i64);
         }
@@ -227,7 +211,7 @@ fn smismember_command(srv: &mut Server, c: &mut Client) {
     } else {
         c.out.array(c.argv.len() - 2);
         for m in &c.argv[2..] {
-            let member = kind == Kind::Set && set_ref(srv, db, &key).contains(m);
+            let member = kind == Kind::Wanted && set_ref(srv, db, &key).contains(m);
             c.out.int(member as i64);
         }
     }
@@ -240,7 +224,7 @@ fn scard_command(srv: &mut Server, c: &mut Client) {
     match lookup_read_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Set => {
+        Kind::Wanted => {
             let n = set_ref(srv, db, &key).len();
             c.out.int(n as i64);
         }
@@ -272,7 +256,7 @@ fn spop_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Set => {}
+        Kind::Wanted => {}
     }
     let srv_rng = &mut srv.rng;
     let set = set_mut(&mut srv.dbs, db, &key);
@@ -321,7 +305,7 @@ fn spop_with_count(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Set => {}
+        Kind::Wanted => {}
     }
     if count == 0 {
         c.out.set(0);
@@ -404,7 +388,7 @@ fn srandmember_command(srv: &mut Server, c: &mut Client) {
     match lookup_read_kind(srv, db, &key) {
         Kind::Missing => c.out.null(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Set => {
+        Kind::Wanted => {
             let srv_rng = &mut srv.rng;
             let set = set_mut(&mut srv.dbs, db, &key);
             let m = set.random(srv_rng).expect("not empty");
@@ -443,7 +427,7 @@ fn srandmember_with_count(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Set => {}
+        Kind::Wanted => {}
     }
     if count == 0 {
         c.out.array(0);
@@ -525,7 +509,7 @@ fn lookup_sets(srv: &mut Server, c: &mut Client, keys: &[Vec<u8>]) -> Option<Vec
     for k in keys {
         match lookup_read_kind(srv, c.db, k) {
             Kind::Missing => present.push(false),
-            Kind::Set => present.push(true),
+            Kind::Wanted => present.push(true),
             Kind::Other => {
                 c.out.error(WRONGTYPE);
                 return None;
@@ -824,7 +808,7 @@ fn sscan_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Set => {}
+        Kind::Wanted => {}
     }
     let Some(opts) = parse_scan_options(c, 3, false) else {
         return;

@@ -11,7 +11,7 @@
 
 use crate::blocking::{BlockData, BlockState, BlockType};
 use crate::client::{flags as cflags, Client};
-use crate::commands::{errors, CmdProc};
+use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::server::Server;
 use crate::types::stream::{Consumer, Group, Nack, Stream, StreamId, Trim, INVALID_ENTRIES_READ};
@@ -46,27 +46,12 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
 
 const INVALID_ID: &str = "Invalid stream ID specified as stream command argument";
 
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum Kind {
-    Missing,
-    Stream,
-    Other,
-}
-
-fn kind_of(o: Option<&mut crate::types::Obj>) -> Kind {
-    match o.map(|o| &o.value) {
-        None => Kind::Missing,
-        Some(Value::Stream(_)) => Kind::Stream,
-        Some(_) => Kind::Other,
-    }
-}
-
 fn read_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_read(db, key))
+    Kind::of(srv.lookup_read(db, key), |v| matches!(v, Value::Stream(_)))
 }
 
 fn write_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_write(db, key))
+    Kind::of(srv.lookup_write(db, key), |v| matches!(v, Value::Stream(_)))
 }
 
 fn stream_ref<'a>(srv: &'a Server, db: usize, key: &[u8]) -> &'a Stream {
@@ -331,7 +316,7 @@ fn xadd_command(srv: &mut Server, c: &mut Client) {
             }
             srv.db_add(db, &key, Value::Stream(Box::default()));
         }
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     let max_bytes = srv.config.stream_node_max_bytes.max(0) as usize;
     let max_entries = srv.config.stream_node_max_entries.max(0) as usize;
@@ -388,7 +373,7 @@ fn xtrim_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => return c.out.int(0),
         Kind::Other => return c.out.error(WRONGTYPE),
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     let removed = stream_mut(srv, db, &key).trim(args.how, args.approx, args.limit as u64);
     if removed != 0 {
@@ -410,7 +395,7 @@ fn xlen_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, c.db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Stream => c.out.int(stream_ref(srv, c.db, &key).length as i64),
+        Kind::Wanted => c.out.int(stream_ref(srv, c.db, &key).length as i64),
     }
 }
 
@@ -437,7 +422,7 @@ fn xrange_generic(srv: &mut Server, c: &mut Client, rev: bool) {
     match read_kind(srv, c.db, &key) {
         Kind::Missing => return c.out.empty_array(),
         Kind::Other => return c.out.error(WRONGTYPE),
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     if count == 0 {
         c.out.null_array();
@@ -464,7 +449,7 @@ fn xdel_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => return c.out.int(0),
         Kind::Other => return c.out.error(WRONGTYPE),
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     let mut ids = Vec::with_capacity(c.argv.len() - 2);
     for j in 2..c.argv.len() {
@@ -541,7 +526,7 @@ fn xsetid_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => return c.out.error(errors::NO_SUCH_KEY),
         Kind::Other => return c.out.error(WRONGTYPE),
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     let s = stream_mut(srv, db, &key);
     if s.length > 0 {
@@ -864,7 +849,7 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
         }
         if let Some((gname, _)) = &group {
             let exists =
-                kind == Kind::Stream && stream_ref(srv, db, &key).groups.contains_key(gname);
+                kind == Kind::Wanted && stream_ref(srv, db, &key).groups.contains_key(gname);
             if !exists {
                 c.out.error(&format!(
                     "-NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
@@ -879,7 +864,7 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
                 c.out.error("The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.");
                 return;
             }
-            ids.push(if kind == Kind::Stream {
+            ids.push(if kind == Kind::Wanted {
                 stream_ref(srv, db, &key).last_id
             } else {
                 StreamId::MIN
@@ -903,7 +888,7 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
     let mut top = None;
     for (k, &id) in ids.iter().enumerate() {
         let key = c.argv[streams_arg + k].clone();
-        if read_kind(srv, db, &key) != Kind::Stream {
+        if read_kind(srv, db, &key) != Kind::Wanted {
             continue;
         }
         let s = stream_ref(srv, db, &key);
@@ -1175,7 +1160,7 @@ fn xgroup_command(srv: &mut Server, c: &mut Client) {
         let key = c.argv[2].clone();
         match write_kind(srv, db, &key) {
             Kind::Other => return c.out.error(WRONGTYPE),
-            Kind::Stream => {
+            Kind::Wanted => {
                 exists = true;
                 has_group = stream_ref(srv, db, &key).groups.contains_key(&c.argv[3]);
             }
@@ -1293,7 +1278,7 @@ fn xack_command(srv: &mut Server, c: &mut Client) {
     let has_group = match read_kind(srv, db, &key) {
         Kind::Other => return c.out.error(WRONGTYPE),
         Kind::Missing => false,
-        Kind::Stream => stream_ref(srv, db, &key).groups.contains_key(&c.argv[2]),
+        Kind::Wanted => stream_ref(srv, db, &key).groups.contains_key(&c.argv[2]),
     };
     if !has_group {
         c.out.int(0);
@@ -1779,7 +1764,7 @@ fn xinfo_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => return c.out.error(errors::NO_SUCH_KEY),
         Kind::Other => return c.out.error(WRONGTYPE),
-        Kind::Stream => {}
+        Kind::Wanted => {}
     }
     let s = stream_ref(srv, db, &key);
     if opt == b"consumers" && c.argv.len() == 4 {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::blocking::{BlockData, BlockState, BlockType};
 use crate::client::{flags as cflags, Client};
 use crate::commands::keyspace::{parse_scan_cursor, parse_scan_options};
-use crate::commands::{errors, CmdProc};
+use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::server::Server;
 use crate::types::zset::{AddFlags, AddOutcome, LexRange, Limits, ScoreRange, ZsetSkiplist};
@@ -70,28 +70,12 @@ pub fn limits(srv: &Server) -> Limits {
     }
 }
 
-/// What a key holds, from the point of view of a sorted set command.
-#[derive(PartialEq, Eq)]
-enum Kind {
-    Missing,
-    Zset,
-    Other,
-}
-
-fn kind_of(o: Option<&mut crate::types::Obj>) -> Kind {
-    match o.map(|o| &o.value) {
-        None => Kind::Missing,
-        Some(Value::Zset(_)) => Kind::Zset,
-        Some(_) => Kind::Other,
-    }
-}
-
 fn read_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_read(db, key))
+    Kind::of(srv.lookup_read(db, key), |v| matches!(v, Value::Zset(_)))
 }
 
 fn write_kind(srv: &mut Server, db: usize, key: &[u8]) -> Kind {
-    kind_of(srv.lookup_write(db, key))
+    Kind::of(srv.lookup_write(db, key), |v| matches!(v, Value::Zset(_)))
 }
 
 fn zref<'a>(srv: &'a Server, db: usize, key: &[u8]) -> &'a ZsetValue {
@@ -278,7 +262,7 @@ fn zrem_command(srv: &mut Server, c: &mut Client) {
     match write_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => {
+        Kind::Wanted => {
             let z = zmut(srv, db, &key);
             let mut deleted = 0;
             let mut emptied = false;
@@ -316,7 +300,7 @@ fn zcard_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => c.out.int(zref(srv, db, &key).len() as i64),
+        Kind::Wanted => c.out.int(zref(srv, db, &key).len() as i64),
     }
     c.argv[1] = key;
 }
@@ -327,7 +311,7 @@ fn zscore_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.null(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => match zref(srv, db, &key).score(&c.argv[2]) {
+        Kind::Wanted => match zref(srv, db, &key).score(&c.argv[2]) {
             Some(s) => c.out.double(s),
             None => c.out.null(),
         },
@@ -344,7 +328,7 @@ fn zmscore_command(srv: &mut Server, c: &mut Client) {
     } else {
         c.out.array(c.argv.len() - 2);
         for j in 2..c.argv.len() {
-            let s = if kind == Kind::Zset {
+            let s = if kind == Kind::Wanted {
                 zref(srv, db, &key).score(&c.argv[j])
             } else {
                 None
@@ -364,7 +348,7 @@ fn zrank_generic(srv: &mut Server, c: &mut Client, rev: bool) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.null(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => match zref(srv, db, &key).rank(&c.argv[2], rev) {
+        Kind::Wanted => match zref(srv, db, &key).rank(&c.argv[2], rev) {
             Some(r) => c.out.int(r as i64),
             None => c.out.null(),
         },
@@ -390,7 +374,7 @@ fn zcount_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => c.out.int(zref(srv, db, &key).count_in_score(&r) as i64),
+        Kind::Wanted => c.out.int(zref(srv, db, &key).count_in_score(&r) as i64),
     }
 }
 
@@ -404,7 +388,7 @@ fn zlexcount_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.int(0),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => c.out.int(zref(srv, db, &key).count_in_lex(&r) as i64),
+        Kind::Wanted => c.out.int(zref(srv, db, &key).count_in_lex(&r) as i64),
     }
 }
 
@@ -669,7 +653,7 @@ fn zrange_generic(
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Zset => {}
+        Kind::Wanted => {}
     }
     let z = zref(srv, db, &key);
     let count = match parsed {
@@ -777,7 +761,7 @@ fn zremrange_generic(srv: &mut Server, c: &mut Client, rangetype: RangeType) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Zset => {}
+        Kind::Wanted => {}
     }
     let z = zmut(srv, db, &key);
     let deleted = match parsed {
@@ -863,7 +847,7 @@ pub fn generic_zpop(
                 c.out.error(WRONGTYPE);
                 return None;
             }
-            Kind::Zset => {
+            Kind::Wanted => {
                 found = Some(k.clone());
                 break;
             }
@@ -1062,7 +1046,7 @@ fn blocking_zpop_generic(
                 c.out.error(WRONGTYPE);
                 return;
             }
-            Kind::Zset => {}
+            Kind::Wanted => {}
         }
         if zref(srv, db, key).is_empty() {
             continue;
@@ -1175,7 +1159,7 @@ fn zrandmember_command(srv: &mut Server, c: &mut Client) {
     match read_kind(srv, db, &key) {
         Kind::Missing => c.out.null(),
         Kind::Other => c.out.error(WRONGTYPE),
-        Kind::Zset => {
+        Kind::Wanted => {
             let rng = &mut srv.rng;
             let z = match srv.dbs[db].dict.get(&key[..]).map(|o| &o.value) {
                 Some(Value::Zset(z)) => z,
@@ -1209,7 +1193,7 @@ fn zrandmember_with_count(srv: &mut Server, c: &mut Client, l: i64, withscores: 
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Zset => {}
+        Kind::Wanted => {}
     }
     let (count, uniq) = if l >= 0 {
         (l as usize, true)
@@ -1624,7 +1608,7 @@ fn zscan_command(srv: &mut Server, c: &mut Client) {
             c.out.error(WRONGTYPE);
             return;
         }
-        Kind::Zset => {}
+        Kind::Wanted => {}
     }
     let Some(opts) = parse_scan_options(c, 3, false) else {
         return;
