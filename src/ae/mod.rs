@@ -133,6 +133,16 @@ pub fn open_listeners(srv: &mut Server) -> Result<Vec<Listener>, String> {
     let mut out = open_tcp_listeners(&srv.config.bind, port, srv.config.tcp_backlog as i32)?;
     if !srv.config.unixsocket.is_empty() {
         let path = srv.config.unixsocket.clone();
+        // sockaddr_un holds 108 bytes with the terminating NUL; Redis refuses longer paths
+        // up front with this text rather than binding a truncated one.
+        const SUN_PATH_BYTES: usize = 108;
+        if path.len() > SUN_PATH_BYTES - 1 {
+            return Err(format!(
+                "Failed opening Unix socket: unix socket path too long ({}), must be under {}",
+                path.len(),
+                SUN_PATH_BYTES
+            ));
+        }
         let _ = std::fs::remove_file(&path);
         let l =
             UnixListener::bind(&path).map_err(|e| format!("Failed opening Unix socket: {}", e))?;
