@@ -59,6 +59,8 @@ pub mod flags {
     pub const PUBSUB: u64 = 1 << 18;
     pub const PREVENT_AOF_PROP: u64 = 1 << 19;
     pub const PREVENT_REPL_PROP: u64 = 1 << 20;
+    /// Neither the AOF nor replicas get the command itself (it propagated its effects).
+    pub const PREVENT_PROP: u64 = PREVENT_AOF_PROP | PREVENT_REPL_PROP;
     pub const PENDING_WRITE: u64 = 1 << 21;
     pub const REPLY_OFF: u64 = 1 << 22;
     pub const REPLY_SKIP_NEXT: u64 = 1 << 23;

@@ -266,17 +266,17 @@ mod tests {
         String::from_utf8(c.out.take_all()).unwrap()
     }
 
-    /// The propagated commands, without the SELECT that starts a stream.
+    /// The propagated commands.
     fn propagated(srv: &mut Server) -> Vec<Vec<String>> {
         srv.prop
             .flush()
             .into_iter()
-            .map(|argv| {
-                argv.into_iter()
+            .map(|e| {
+                e.argv
+                    .into_iter()
                     .map(|a| String::from_utf8(a).unwrap())
                     .collect::<Vec<_>>()
             })
-            .filter(|argv| argv[0] != "SELECT")
             .collect()
     }
 

@@ -38,6 +38,7 @@ pub mod zset;
 use std::collections::HashMap;
 
 use crate::client::{flags as cflags, Client};
+use crate::replication::target;
 use crate::server::Server;
 use spec::{flags, CommandSpec};
 
@@ -619,7 +620,7 @@ impl Server {
         }
         let dirty_before = self.dirty;
         // Forced propagation is per call (EXEC runs calls inside its own).
-        let per_call = cflags::FORCE_REPL | cflags::FORCE_AOF | cflags::PREVENT_REPL_PROP;
+        let per_call = cflags::FORCE_REPL | cflags::FORCE_AOF | cflags::PREVENT_PROP;
         let saved_force = c.flags & per_call;
         c.flags &= !per_call;
         let errors_before = c.out.errors.len();
@@ -682,23 +683,35 @@ impl Server {
                 self.feed_monitors(c, &argv);
             }
         }
-        // A command may force its own propagation (Redis' `forceCommandPropagation`, e.g.
-        // FLUSHALL on empty databases) or replace what is propagated (`propagate_argv`).
-        // Without consumers (no AOF, no replicas) nothing is copied, as in Redis.
-        let forced = c.has(cflags::FORCE_REPL | cflags::FORCE_AOF);
-        // A command that propagated its effects itself (SPOP with a count) prevents its own.
-        let prevented = c.has(cflags::PREVENT_REPL_PROP);
-        c.flags = (c.flags & !per_call) | saved_force;
+        // A command that changed data goes to every consumer; one may force its own propagation
+        // to some (Redis' `forceCommandPropagation`: FLUSHALL on empty databases, PUBLISH to
+        // replicas only), keep itself from some (SPOP with a count propagated its effects), or
+        // replace what is propagated (`propagate_argv`). Without consumers (no AOF, no
+        // replicas) nothing is copied, as in Redis.
+        let mut targets = 0u8;
+        if self.dirty != dirty_before && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+            targets = target::ALL;
+        }
+        if c.has(cflags::FORCE_AOF) {
+            targets |= target::AOF;
+        }
+        if c.has(cflags::FORCE_REPL) {
+            targets |= target::REPL;
+        }
         let replacement = c.propagate_argv.take();
-        if self.prop.enabled
-            && ((self.dirty != dirty_before
-                && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0)
-                || forced
-                || replacement.is_some())
-            && !prevented
-        {
+        if replacement.is_some() && targets == 0 {
+            targets = target::ALL;
+        }
+        if c.has(cflags::PREVENT_AOF_PROP) {
+            targets &= !target::AOF;
+        }
+        if c.has(cflags::PREVENT_REPL_PROP) {
+            targets &= !target::REPL;
+        }
+        c.flags = (c.flags & !per_call) | saved_force;
+        if self.prop.enabled && targets != 0 {
             let argv = replacement.unwrap_or_else(|| c.argv.clone());
-            self.propagate(c.db, argv);
+            self.prop.push_to(c.db, argv, targets);
         }
         c.propagate_argv = None;
         self.prop.depth -= 1;

@@ -365,7 +365,7 @@ fn spop_with_count(srv: &mut Server, c: &mut Client) {
     for ele in popped {
         srv.propagate(db, vec![b"SREM".to_vec(), key.clone(), ele]);
     }
-    c.flags |= cflags::PREVENT_REPL_PROP;
+    c.flags |= cflags::PREVENT_PROP;
     srv.signal_modified_key(db, &key);
 }
 

@@ -755,7 +755,7 @@ fn xread_command(srv: &mut Server, c: &mut Client) {
     let xreadgroup = c.argv[0].len() == 10;
     let cmdname = String::from_utf8_lossy(&c.argv[0]).into_owned();
     // Effects are propagated piecewise (XCLAIM, XGROUP SETID), never the read itself.
-    c.flags |= cflags::PREVENT_REPL_PROP;
+    c.flags |= cflags::PREVENT_PROP;
     let argc = c.argv.len();
     let mut timeout: i64 = -1;
     let mut count: i64 = 0;
@@ -1502,7 +1502,7 @@ fn xclaim_command(srv: &mut Server, c: &mut Client) {
         }
         j += 1;
     }
-    c.flags |= cflags::PREVENT_REPL_PROP;
+    c.flags |= cflags::PREVENT_PROP;
     let mut g = take_group(srv, db, &key, &gname).expect("group checked");
     let mut propagate_last_id = false;
     if last_id > g.last_id {
@@ -1643,7 +1643,7 @@ fn xautoclaim_command(srv: &mut Server, c: &mut Client) {
     if kind == Kind::Missing || !stream_ref(srv, db, &key).groups.contains_key(&gname) {
         return nogroup_error(c, &key, &gname);
     }
-    c.flags |= cflags::PREVENT_REPL_PROP;
+    c.flags |= cflags::PREVENT_PROP;
     let mut g = take_group(srv, db, &key, &gname).expect("group checked");
     let mut attempts = count.saturating_mul(10);
     let now = util::mstime();

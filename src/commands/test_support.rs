@@ -16,7 +16,7 @@ pub fn setup() -> (Server, Client) {
     (srv, c)
 }
 
-/// Runs one command; returns its raw reply and what it propagated (SELECTs left out).
+/// Runs one command; returns its raw reply and what it propagated.
 pub fn run(srv: &mut Server, c: &mut Client, args: &[&str]) -> (Vec<u8>, Vec<Vec<String>>) {
     c.argv = args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let id = srv.commands.lookup(&c.argv).expect("command implemented");
@@ -28,9 +28,9 @@ pub fn run(srv: &mut Server, c: &mut Client, args: &[&str]) -> (Vec<u8>, Vec<Vec
         .prop
         .flush()
         .into_iter()
-        .filter(|a| a[0] != b"SELECT")
-        .map(|a| {
-            a.iter()
+        .map(|e| {
+            e.argv
+                .iter()
                 .map(|x| String::from_utf8_lossy(x).into_owned())
                 .collect()
         })

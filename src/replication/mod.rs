@@ -1,15 +1,26 @@
 //! Replication. For now: the propagation log, the single path by which every write leaves a
 //! command — native writes, expirations and evictions (as DEL/UNLINK), and later module
 //! `Replicate` calls and script effects. At the end of the outermost call the log is flushed as
-//! one unit: several entries are wrapped in MULTI/EXEC, and a SELECT is emitted whenever the
-//! target database differs from the last one emitted. The AOF and the replication stream consume
-//! these batches; both attach in later work, through `PropLog::flush`.
+//! one unit: several entries are wrapped in MULTI/EXEC. Each entry says which consumers it is
+//! for (the AOF, the replication stream or both, as Redis' PROPAGATE_AOF / PROPAGATE_REPL), and
+//! each consumer keeps its own idea of the selected database (`SelectedDb`), because in Redis
+//! the AOF and the replicas see different streams: a command kept from one still goes to the
+//! other. The consumers attach in `Server::flush_propagation`.
+
+/// Which consumers a propagated command is for.
+pub mod target {
+    pub const AOF: u8 = 1;
+    pub const REPL: u8 = 2;
+    pub const ALL: u8 = AOF | REPL;
+}
 
 /// One propagated command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropEntry {
     pub db: usize,
     pub argv: Vec<Vec<u8>>,
+    /// `target::AOF`, `target::REPL` or both.
+    pub targets: u8,
 }
 
 #[derive(Debug, Default)]
@@ -18,11 +29,9 @@ pub struct PropLog {
     /// Redis, writes are not copied into the log at all.
     pub enabled: bool,
     pending: Vec<PropEntry>,
-    /// Database of the last command emitted to the stream (None: a SELECT is needed first).
-    last_db: Option<usize>,
     /// Nesting depth of `call`s; the log is flushed when the outermost one ends.
     pub depth: usize,
-    /// Commands emitted so far (for INFO / tests).
+    /// Commands emitted so far, MULTI/EXEC included (for tests).
     pub emitted: u64,
     /// Set around a flush whose entries must not be wrapped in MULTI/EXEC.
     pub no_multi: bool,
@@ -33,45 +42,73 @@ impl PropLog {
         Self::default()
     }
 
-    /// Records a write to propagate.
+    /// Records a write to propagate to every consumer.
     pub fn push(&mut self, db: usize, argv: Vec<Vec<u8>>) {
-        self.pending.push(PropEntry { db, argv });
+        self.push_to(db, argv, target::ALL);
+    }
+
+    /// Records a write for some consumers only.
+    pub fn push_to(&mut self, db: usize, argv: Vec<Vec<u8>>, targets: u8) {
+        if targets != 0 {
+            self.pending.push(PropEntry { db, argv, targets });
+        }
     }
 
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }
 
-    /// Forgets which database the stream is in, so the next batch starts with SELECT (a new
-    /// replica or a new AOF needs this).
-    pub fn reset_selected_db(&mut self) {
-        self.last_db = None;
-    }
-
-    /// Turns the pending entries into the command stream to emit: SELECTs where the database
-    /// changes, and MULTI/EXEC around more than one entry.
-    pub fn flush(&mut self) -> Vec<Vec<Vec<u8>>> {
+    /// Hands out the pending entries as the unit to emit: wrapped in MULTI/EXEC when there is
+    /// more than one. MULTI carries the first entry's database, so a consumer that must switch
+    /// databases does it before the transaction starts.
+    pub fn flush(&mut self) -> Vec<PropEntry> {
         if self.pending.is_empty() {
             return Vec::new();
         }
         let entries = std::mem::take(&mut self.pending);
         let wrap = entries.len() > 1 && !self.no_multi;
-        let mut out = Vec::with_capacity(entries.len() + 3);
-        for (i, e) in entries.into_iter().enumerate() {
-            if self.last_db != Some(e.db) {
-                out.push(vec![b"SELECT".to_vec(), e.db.to_string().into_bytes()]);
-                self.last_db = Some(e.db);
-            }
-            if wrap && i == 0 {
-                out.push(vec![b"MULTI".to_vec()]);
-            }
-            out.push(e.argv);
+        if !wrap {
+            self.emitted += entries.len() as u64;
+            return entries;
         }
-        if wrap {
-            out.push(vec![b"EXEC".to_vec()]);
-        }
+        let first_db = entries[0].db;
+        let last_db = entries[entries.len() - 1].db;
+        let mut out = Vec::with_capacity(entries.len() + 2);
+        out.push(PropEntry {
+            db: first_db,
+            argv: vec![b"MULTI".to_vec()],
+            targets: target::ALL,
+        });
+        out.extend(entries);
+        out.push(PropEntry {
+            db: last_db,
+            argv: vec![b"EXEC".to_vec()],
+            targets: target::ALL,
+        });
         self.emitted += out.len() as u64;
         out
+    }
+}
+
+/// The database a consumer's command stream is in, so that it emits SELECT exactly when the
+/// next command belongs to another one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SelectedDb(Option<usize>);
+
+impl SelectedDb {
+    /// The SELECT to emit before a command of database `db`, if one is needed.
+    pub fn select_for(&mut self, db: usize) -> Option<Vec<Vec<u8>>> {
+        if self.0 == Some(db) {
+            return None;
+        }
+        self.0 = Some(db);
+        Some(vec![b"SELECT".to_vec(), db.to_string().into_bytes()])
+    }
+
+    /// Forgets the database, so the next command starts with SELECT (a new replica or a new
+    /// AOF file needs this).
+    pub fn reset(&mut self) {
+        self.0 = None;
     }
 }
 
@@ -83,34 +120,38 @@ mod tests {
         parts.iter().map(|p| p.as_bytes().to_vec()).collect()
     }
 
+    fn argvs(entries: &[PropEntry]) -> Vec<Vec<Vec<u8>>> {
+        entries.iter().map(|e| e.argv.clone()).collect()
+    }
+
     #[test]
-    fn single_write_is_emitted_after_select() {
+    fn single_write_is_emitted_alone() {
         let mut log = PropLog::new();
         log.push(0, argv(&["SET", "a", "1"]));
-        assert_eq!(
-            log.flush(),
-            vec![argv(&["SELECT", "0"]), argv(&["SET", "a", "1"])]
-        );
-        log.push(0, argv(&["DEL", "a"]));
-        assert_eq!(log.flush(), vec![argv(&["DEL", "a"])]);
+        let out = log.flush();
+        assert_eq!(argvs(&out), vec![argv(&["SET", "a", "1"])]);
+        assert_eq!(out[0].targets, target::ALL);
+        assert_eq!(log.emitted, 1);
     }
 
     #[test]
     fn several_writes_are_wrapped_in_multi_exec() {
         let mut log = PropLog::new();
-        log.push(0, argv(&["DEL", "expired"]));
-        log.push(0, argv(&["SET", "a", "1"]));
+        log.push(3, argv(&["DEL", "expired"]));
+        log.push_to(3, argv(&["SET", "a", "1"]), target::AOF);
         let out = log.flush();
         assert_eq!(
-            out,
+            argvs(&out),
             vec![
-                argv(&["SELECT", "0"]),
                 argv(&["MULTI"]),
                 argv(&["DEL", "expired"]),
                 argv(&["SET", "a", "1"]),
                 argv(&["EXEC"])
             ]
         );
+        assert_eq!(out[0].db, 3);
+        assert_eq!(out[2].targets, target::AOF);
+        assert_eq!(out[3].targets, target::ALL);
     }
 
     #[test]
@@ -120,28 +161,26 @@ mod tests {
         log.push(0, argv(&["DEL", "foo1"]));
         log.push(0, argv(&["DEL", "foo2"]));
         assert_eq!(
-            log.flush(),
-            vec![
-                argv(&["SELECT", "0"]),
-                argv(&["DEL", "foo1"]),
-                argv(&["DEL", "foo2"])
-            ]
+            argvs(&log.flush()),
+            vec![argv(&["DEL", "foo1"]), argv(&["DEL", "foo2"])]
         );
     }
 
     #[test]
-    fn database_switch_emits_select() {
+    fn an_entry_for_no_consumer_is_dropped() {
         let mut log = PropLog::new();
-        log.push(1, argv(&["SET", "a", "1"]));
-        log.flush();
-        log.push(2, argv(&["SET", "b", "1"]));
-        assert_eq!(
-            log.flush(),
-            vec![argv(&["SELECT", "2"]), argv(&["SET", "b", "1"])]
-        );
-        log.reset_selected_db();
-        log.push(2, argv(&["SET", "c", "1"]));
-        assert_eq!(log.flush()[0], argv(&["SELECT", "2"]));
+        log.push_to(0, argv(&["SET", "a", "1"]), 0);
+        assert!(!log.has_pending());
+    }
+
+    #[test]
+    fn select_is_needed_on_first_use_on_switch_and_after_reset() {
+        let mut sel = SelectedDb::default();
+        assert_eq!(sel.select_for(2), Some(argv(&["SELECT", "2"])));
+        assert_eq!(sel.select_for(2), None);
+        assert_eq!(sel.select_for(0), Some(argv(&["SELECT", "0"])));
+        sel.reset();
+        assert_eq!(sel.select_for(0), Some(argv(&["SELECT", "0"])));
     }
 
     #[test]

@@ -396,8 +396,9 @@ impl Server {
         }
     }
 
-    /// Emits what the propagation log collected. The replication stream and the AOF subscribe
-    /// here when they exist; for now the batch only advances the log's counters.
+    /// Emits what the propagation log collected: each entry goes to the consumers its
+    /// `targets` name (`replication::target`). The AOF and the replication stream attach here
+    /// as they are built; until then a batch only advances the log's counters.
     pub fn flush_propagation(&mut self) {
         let _batch = self.prop.flush();
     }
