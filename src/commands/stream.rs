@@ -695,8 +695,11 @@ fn reply_group_range(
             if let Some(cons) = group.consumers.get_mut(cname) {
                 cons.pel.insert(id);
             }
-            let argv = xclaim_argv(key, gname, group, &id.to_bytes(), &group.pel[&id]);
-            srv.propagate(db, argv);
+            // Built only when something consumes the stream (no AOF, no replicas: nothing).
+            if srv.prop.enabled {
+                let argv = xclaim_argv(key, gname, group, &id.to_bytes(), &group.pel[&id]);
+                srv.propagate(db, argv);
+            }
         }
     }
     if propagate_last_id {
