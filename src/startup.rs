@@ -286,6 +286,11 @@ pub fn main(args: Vec<String>) -> i32 {
     if cfg.syslog_enabled {
         log::enable_syslog(&cfg.syslog_ident, cfg.syslog_facility);
     }
+    crate::server::crash::install_panic_hook();
+    crate::server::crash::set_exit_on_panic(cfg.use_exit_on_panic);
+    if cfg.crash_log_enabled {
+        crate::server::crash::install_crash_handlers();
+    }
     crate::log_warning!("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
     crate::log_warning!(
         "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (ferrodis {})",

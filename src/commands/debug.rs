@@ -131,7 +131,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
     let argc = c.argv.len();
     match (sub.as_str(), argc) {
         ("help", 2) => reply_help(c, HELP),
-        ("segfault", _) => crash_with_report(srv, "DEBUG SEGFAULT"),
+        ("segfault", _) => segfault(),
         ("log", 3) => {
             crate::log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&c.argv[2]));
             c.out.ok();
@@ -802,35 +802,15 @@ fn mallctl_str(c: &mut Client) {
     }
 }
 
-/// Writes Redis' crash report to the log and kills the process with SIGSEGV, as a real
-/// segmentation fault caught by Redis' handler would.
-fn crash_with_report(srv: &Server, reason: &str) {
-    use crate::server::log;
-    let bt = std::backtrace::Backtrace::force_capture();
-    crate::log_warning!("\n\n=== REDIS BUG REPORT START: Cut & paste starting from here ===");
-    crate::log_warning!(
-        "Redis {} crashed by signal: 11, si_code: 0",
-        crate::server::REDIS_VERSION
-    );
-    crate::log_warning!("Crashed running the instruction at: {}", reason);
-    log::raw("\n------ STACK TRACE ------\n");
-    log::raw(&format!("{}\n", bt));
-    log::raw(&format!(
-        "\n------ INFO OUTPUT ------\nredis_version:{}\nprocess_id:{}\ntcp_port:{}\nconnected_clients:{}\ndb0_keys:{}\n",
-        crate::server::REDIS_VERSION,
-        srv.pid,
-        srv.config.port,
-        srv.clients.len() + 1,
-        srv.dbs.first().map(|d| d.len()).unwrap_or(0)
-    ));
-    log::raw("\n=== REDIS BUG REPORT END. Make sure to include from START to END. ===\n\n       Please report the crash by opening an issue on github:\n\n           http://github.com/redis/redis/issues\n\n");
-    // SAFETY: restoring the default action and raising the signal terminates the process the
-    // way the original fault would; nothing runs after it.
+/// DEBUG SEGFAULT: dies of SIGSEGV, through the crash handler (which writes the report)
+/// when `crash-log-enabled` installed it.
+fn segfault() -> ! {
+    // SAFETY: raising a signal is always allowed; SIGSEGV's handler or default action ends
+    // the process.
     unsafe {
-        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
         libc::raise(libc::SIGSEGV);
     }
-    std::process::abort();
+    crate::server::crash::die_of(libc::SIGSEGV)
 }
 
 #[cfg(test)]

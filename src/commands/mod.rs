@@ -631,7 +631,9 @@ impl Server {
         };
         c.propagate_argv = None;
         let start = crate::util::monotonic_us();
+        let outer_command = crate::server::crash::enter_command(&self.commands.cmds[id].fullname);
         proc_(self, c);
+        crate::server::crash::leave_command(outer_command);
         let duration = crate::util::monotonic_us() - start;
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);

@@ -2,6 +2,7 @@
 //! pub/sub, statistics and the propagation log. The event loop (`ae`) owns the `Server`; every
 //! command receives `&mut Server` plus the calling client.
 
+pub mod crash;
 pub mod cron;
 pub mod evict;
 pub mod log;
