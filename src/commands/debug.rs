@@ -1,6 +1,6 @@
 //! DEBUG: the introspection and fault-injection subcommands the upstream test suite relies on
 //! (SLEEP, OBJECT, DIGEST, RELOAD, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...).
-//! Subcommands that need subsystems this build doesn't have yet (LOADAOF, LISTPACK, QUICKLIST,
+//! Subcommands that need subsystems this build doesn't have yet (LISTPACK, QUICKLIST,
 //! CHANGE-REPL-ID, ...) are not recognized and get Redis' reply for an unknown subcommand.
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
@@ -157,6 +157,11 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("protocol", 3) => debug_protocol(c),
         ("reload", _) => debug_reload(srv, c),
+        ("loadaof", _) => debug_loadaof(srv, c),
+        ("aof-flush-sleep", 3) => {
+            srv.aof.flush_sleep_us = atoi(&c.argv[2]).max(0) as u64;
+            c.out.ok();
+        }
         ("sleep", 3) => {
             let secs = strtod(&c.argv[2]);
             let us = (secs * 1_000_000.0) as i64;
@@ -369,6 +374,28 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
         }
         _ => c.out.error("Error trying to load the RDB dump"),
     }
+}
+
+/// DEBUG LOADAOF: flushes the AOF, empties the dataset and loads it back from the AOF
+/// files. A failed load ends the process, as in Redis.
+fn debug_loadaof(srv: &mut Server, c: &mut Client) {
+    if srv.aof.status != crate::aof::Status::Off {
+        srv.aof_flush(true);
+    }
+    srv.empty_data(None);
+    srv.aof_load_manifest_from_disk();
+    srv.aof_del_history_files();
+    let ret = srv.aof_load_files(None);
+    if !matches!(
+        ret,
+        crate::aof::load::Outcome::Ok | crate::aof::load::Outcome::Empty
+    ) {
+        std::process::exit(1);
+    }
+    // What was loaded is on disk already: nothing to save or propagate.
+    srv.dirty = 0;
+    crate::log_warning!("Append Only File loaded by DEBUG LOADAOF");
+    c.out.ok();
 }
 
 fn debug_populate(srv: &mut Server, c: &mut Client) {

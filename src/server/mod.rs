@@ -190,6 +190,8 @@ pub struct Server {
     pub persist: crate::rdb::persist::PersistState,
     /// MIGRATE's cached connections to target servers.
     pub migrate: crate::commands::migrate::MigrateCache,
+    /// Append-only file persistence.
+    pub aof: crate::aof::AofState,
 }
 
 impl Server {
@@ -263,6 +265,7 @@ impl Server {
             skip_checksum_validation: false,
             persist: Default::default(),
             migrate: Default::default(),
+            aof: Default::default(),
             config,
         }
     }
@@ -398,10 +401,11 @@ impl Server {
     }
 
     /// Emits what the propagation log collected: each entry goes to the consumers its
-    /// `targets` name (`replication::target`). The AOF and the replication stream attach here
-    /// as they are built; until then a batch only advances the log's counters.
+    /// `targets` name (`replication::target`): the AOF here; the replication stream
+    /// attaches beside it.
     pub fn flush_propagation(&mut self) {
-        let _batch = self.prop.flush();
+        let batch = self.prop.flush();
+        self.aof_feed(&batch);
     }
 
     /// Memory in use (Redis' `used_memory`).
