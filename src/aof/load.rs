@@ -263,7 +263,8 @@ impl Server {
         // Nothing replayed is written anywhere: the commands are already in these files.
         self.aof.status = Status::Off;
         self.prop.enabled = false;
-        let truncate_ok = crate::rdb::file::stored_config(&self.config, "aof-load-truncated") == "yes";
+        let truncate_ok =
+            crate::rdb::file::stored_config(&self.config, "aof-load-truncated") == "yes";
         let ret = self.aof_replay(name, &path, &data, truncate_ok, events);
         self.aof.status = old_status;
         self.prop.enabled = old_prop;
@@ -321,7 +322,7 @@ impl Server {
         let mut valid_before_multi = 0usize;
         let mut loops = 0u64;
         let stop: Option<Stop> = loop {
-            if loops % 1024 == 0 {
+            if loops.is_multiple_of(1024) {
                 self.persist.loading_loaded_bytes = base_loaded + cur.pos as u64;
                 if let Some(el) = events.as_deref_mut() {
                     el.process_events_while_blocked(self);
@@ -510,6 +511,134 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use rand::{Rng, SeedableRng};
+
+    /// A server whose AOF directory is a fresh temp directory.
+    fn server(tag: &str, truncated_ok: bool) -> (Server, std::path::PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("ferrodis-aof-test-{}-{}", tag, std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut srv = Server::new(Config::defaults());
+        srv.config.appenddirname = dir.display().to_string();
+        srv.config.other.insert(
+            "aof-load-truncated",
+            if truncated_ok { "yes" } else { "no" }.into(),
+        );
+        (srv, dir)
+    }
+
+    fn cmd(args: &[&str]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        crate::aof::cat_command(&mut out, &argv);
+        out
+    }
+
+    fn get(srv: &mut Server, key: &str) -> Option<Vec<u8>> {
+        let o = srv.dbs[0].dict.get(key.as_bytes())?;
+        match &o.value {
+            crate::types::Value::Str(s) => Some(s.with_bytes(|b| b.to_vec())),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn truncated_file_loads_up_to_the_last_whole_command() {
+        let (mut srv, dir) = server("trunc", true);
+        let mut data = cmd(&["SET", "foo", "hello"]);
+        let good = data.len();
+        let second = cmd(&["SET", "bar", "world"]);
+        data.extend_from_slice(&second[..second.len() - 1]);
+        std::fs::write(dir.join("a.aof"), &data).unwrap();
+        assert_eq!(srv.aof_load_single("a.aof", None), Outcome::Truncated);
+        assert_eq!(get(&mut srv, "foo"), Some(b"hello".to_vec()));
+        assert_eq!(get(&mut srv, "bar"), None);
+        assert_eq!(
+            std::fs::metadata(dir.join("a.aof")).unwrap().len(),
+            good as u64
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn truncated_file_fails_without_aof_load_truncated() {
+        let (mut srv, dir) = server("trunc-no", false);
+        let mut data = cmd(&["SET", "foo", "hello"]);
+        data.extend_from_slice(b"*3\r\n$3\r\nSET");
+        std::fs::write(dir.join("a.aof"), &data).unwrap();
+        assert_eq!(srv.aof_load_single("a.aof", None), Outcome::Failed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unfinished_multi_is_reverted() {
+        let (mut srv, dir) = server("multi", true);
+        let mut data = cmd(&["SET", "foo", "hello"]);
+        let good = data.len();
+        data.extend(cmd(&["MULTI"]));
+        data.extend(cmd(&["SET", "bar", "world"]));
+        std::fs::write(dir.join("a.aof"), &data).unwrap();
+        assert_eq!(srv.aof_load_single("a.aof", None), Outcome::Truncated);
+        assert_eq!(get(&mut srv, "bar"), None);
+        assert_eq!(
+            std::fs::metadata(dir.join("a.aof")).unwrap().len(),
+            good as u64
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn format_errors_and_unknown_commands_fail() {
+        let (mut srv, dir) = server("fmt", true);
+        let mut data = cmd(&["SET", "foo", "hello"]);
+        data.extend_from_slice(b"!!!");
+        std::fs::write(dir.join("a.aof"), &data).unwrap();
+        assert_eq!(srv.aof_load_single("a.aof", None), Outcome::Failed);
+        std::fs::write(dir.join("b.aof"), cmd(&["NOSUCHCMD", "x"])).unwrap();
+        assert_eq!(srv.aof_load_single("b.aof", None), Outcome::Failed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Random and cut-short input must end in an outcome, never a panic.
+    #[test]
+    fn loader_survives_random_and_truncated_input() {
+        let (mut srv, dir) = server("fuzz", false);
+        let mut valid = Vec::new();
+        valid.extend(cmd(&["SELECT", "1"]));
+        valid.extend(cmd(&["SET", "k", "v"]));
+        valid.extend(cmd(&["RPUSH", "l", "a", "b", "c"]));
+        valid.extend(cmd(&["MULTI"]));
+        valid.extend(cmd(&["HSET", "h", "f", "v"]));
+        valid.extend(cmd(&["EXEC"]));
+        valid.extend(b"#TS:1628217470\r\n");
+        valid.extend(cmd(&["PEXPIREAT", "k", "1000"]));
+        valid.extend(cmd(&["ZADD", "z", "1", "m"]));
+        let path = dir.join("f.aof");
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut inputs: Vec<Vec<u8>> = (1..valid.len()).map(|n| valid[..n].to_vec()).collect();
+        for _ in 0..300 {
+            let mut v = valid.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let i = rng.gen_range(0..v.len());
+                v[i] = *b"*$\r\n0123456789-#"
+                    .get(rng.gen_range(0..16))
+                    .unwrap_or(&b'x');
+            }
+            inputs.push(v);
+        }
+        for _ in 0..100 {
+            let n = rng.gen_range(1..200);
+            inputs.push((0..n).map(|_| rng.gen()).collect());
+        }
+        for input in inputs {
+            std::fs::write(&path, &input).unwrap();
+            let _ = srv.aof_load_single("f.aof", None);
+            srv.empty_data(None);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn cursor_reads_lines_like_fgets() {

@@ -310,10 +310,8 @@ mod tests {
 
     #[test]
     fn comments_and_extra_keys_are_accepted() {
-        let am = Manifest::parse(
-            b"# a comment\nfile a.1.incr.aof seq 1 type i newkey newvalue\n",
-        )
-        .unwrap();
+        let am = Manifest::parse(b"# a comment\nfile a.1.incr.aof seq 1 type i newkey newvalue\n")
+            .unwrap();
         assert_eq!(am.incr[0].name, "a.1.incr.aof");
     }
 
@@ -341,7 +339,10 @@ mod tests {
             reason(b"file a seq 1 typo i\n"),
             "Invalid AOF manifest file format"
         );
-        assert_eq!(reason(b"file a seq 1\n"), "Invalid AOF manifest file format");
+        assert_eq!(
+            reason(b"file a seq 1\n"),
+            "Invalid AOF manifest file format"
+        );
         assert_eq!(
             reason(b"file a seq 1 type i extra\n"),
             "Invalid AOF manifest file format"
@@ -351,7 +352,7 @@ mod tests {
             "File can't be a path, just a filename"
         );
         let mut long = b"file a seq 1 type i ".to_vec();
-        long.extend(std::iter::repeat(b'x').take(1100));
+        long.extend(std::iter::repeat_n(b'x', 1100));
         long.push(b'\n');
         assert_eq!(
             reason(&long),
@@ -376,7 +377,10 @@ mod tests {
         let base = am.new_base_name("x", false);
         assert_eq!(base, "x.2.base.aof");
         assert_eq!(
-            am.history.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            am.history
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>(),
             vec!["x.1.base.rdb", "x.1.incr.aof"]
         );
     }

@@ -52,6 +52,10 @@ pub enum Status {
     WaitRewrite,
 }
 
+/// An AOF operation failed; what went wrong was logged already, as Redis does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged;
+
 /// Seconds between two logs of the same AOF write error.
 const WRITE_LOG_ERROR_RATE: i64 = 30;
 
@@ -464,7 +468,7 @@ impl Server {
     /// Turns the AOF on at run time: a rewrite writes the first base, and the AOF counts as
     /// on once it completes (Redis' `startAppendOnly`). `in_exec`: inside a transaction,
     /// where forking would snapshot half of it.
-    pub fn aof_start(&mut self, in_exec: bool) -> Result<(), ()> {
+    pub fn aof_start(&mut self, in_exec: bool) -> Result<(), Logged> {
         self.aof.status = Status::WaitRewrite;
         self.aof_update_propagation();
         if self.fork_child_active() && !self.aof.child_active {
@@ -481,7 +485,7 @@ impl Server {
             if self.aof_rewrite_background().is_err() {
                 self.aof.status = Status::Off;
                 crate::log_warning!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
-                return Err(());
+                return Err(Logged);
             }
         }
         self.aof.last_fsync = self.unix_time();
@@ -563,8 +567,7 @@ impl Server {
 
     /// A rewrite asked for while another child ran starts as soon as there is none.
     pub fn aof_cron_start_scheduled(&mut self) {
-        if !self.fork_child_active() && self.aof.rewrite_scheduled && !self.aof_rewrite_limited()
-        {
+        if !self.fork_child_active() && self.aof.rewrite_scheduled && !self.aof_rewrite_limited() {
             let _ = self.aof_rewrite_background();
         }
     }
@@ -590,14 +593,14 @@ impl Server {
 
     /// Shutdown's AOF steps (Redis' `prepareForShutdown`): a rewrite child is killed (unless
     /// it writes the very first AOF and this isn't forced), the buffer flushed and fsynced.
-    pub fn aof_prepare_for_shutdown(&mut self, force: bool) -> Result<(), ()> {
+    pub fn aof_prepare_for_shutdown(&mut self, force: bool) -> Result<(), Logged> {
         if self.aof.child_active {
             if self.aof.status == Status::WaitRewrite {
                 if force {
                     crate::log_warning!("Writing initial AOF. Exit anyway.");
                 } else {
                     crate::log_warning!("Writing initial AOF, can't exit.");
-                    return Err(());
+                    return Err(Logged);
                 }
             }
             crate::log_warning!("There is a child rewriting the AOF. Killing it!");
@@ -668,7 +671,10 @@ impl Server {
         if self.aof.manifest.base.is_none() && incr_len == 0 {
             let preamble = stored_bool(self, "aof-use-rdb-preamble");
             let base = self.aof.manifest.new_base_name(&filename, preamble);
-            if self.aof_rewrite_to_file(&aof_path(&dirname, &base)).is_err() {
+            if self
+                .aof_rewrite_to_file(&aof_path(&dirname, &base))
+                .is_err()
+            {
                 std::process::exit(1);
             }
             crate::log_notice!("Creating AOF base file {} on server start", base);
@@ -720,7 +726,7 @@ impl Server {
     }
 
     /// Writes the manifest if it changed (temp file, fsync, rename, fsync of the directory).
-    pub fn aof_persist_manifest(&mut self) -> Result<(), ()> {
+    pub fn aof_persist_manifest(&mut self) -> Result<(), Logged> {
         if !self.aof.manifest.dirty {
             return Ok(());
         }
@@ -830,7 +836,7 @@ pub fn bg_unlink(path: std::path::PathBuf) {
 }
 
 /// Writes a manifest atomically: a temp file renamed over the real one.
-pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<(), ()> {
+pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<(), Logged> {
     let name = format!("{}.manifest", filename);
     let tmp_name = format!("temp-{}.manifest", filename);
     let path = aof_path(dirname, &name);
@@ -843,7 +849,7 @@ pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<
                 tmp_name,
                 crate::rdb::persist::strerror(&e)
             );
-            return Err(());
+            return Err(Logged);
         }
     };
     if let Err(e) = f.write_all(text.as_bytes()) {
@@ -852,7 +858,7 @@ pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<
             tmp_name,
             crate::rdb::persist::strerror(&e)
         );
-        return Err(());
+        return Err(Logged);
     }
     if let Err(e) = f.sync_data() {
         crate::log_warning!(
@@ -860,7 +866,7 @@ pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<
             tmp_name,
             crate::rdb::persist::strerror(&e)
         );
-        return Err(());
+        return Err(Logged);
     }
     if let Err(e) = std::fs::rename(&tmp, &path) {
         crate::log_warning!(
@@ -869,7 +875,7 @@ pub fn write_manifest_file(dirname: &str, filename: &str, text: &str) -> Result<
             name,
             crate::rdb::persist::strerror(&e)
         );
-        return Err(());
+        return Err(Logged);
     }
     fsync_dir(dirname);
     Ok(())

@@ -9,7 +9,7 @@
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
-use super::{aof_path, FsyncJob, Status};
+use super::{aof_path, FsyncJob, Logged, Status};
 use crate::server::Server;
 use crate::types::Value;
 
@@ -64,12 +64,7 @@ fn stream_id(id: &crate::types::stream::StreamId) -> Vec<u8> {
 
 /// Emits `cmd key item...` commands of at most ITEMS_PER_CMD items each; an item is one
 /// argument or a pair.
-fn batched<W: Write>(
-    w: &mut W,
-    cmd: &[u8],
-    key: &[u8],
-    items: &[Vec<Vec<u8>>],
-) -> io::Result<()> {
+fn batched<W: Write>(w: &mut W, cmd: &[u8], key: &[u8], items: &[Vec<Vec<u8>>]) -> io::Result<()> {
     for chunk in items.chunks(ITEMS_PER_CMD) {
         let args: usize = chunk.iter().map(|i| i.len()).sum();
         bulk_count(w, 2 + args)?;
@@ -110,8 +105,10 @@ fn rewrite_value<W: Write>(w: &mut W, key: &[u8], v: &Value) -> io::Result<()> {
             batched(w, b"ZADD", key, &items)
         }
         Value::Hash(h) => {
-            let items: Vec<Vec<Vec<u8>>> =
-                h.iter().map(|(f, v)| vec![f.to_vec(), v.to_vec()]).collect();
+            let items: Vec<Vec<Vec<u8>>> = h
+                .iter()
+                .map(|(f, v)| vec![f.to_vec(), v.to_vec()])
+                .collect();
             batched(w, b"HMSET", key, &items)
         }
         Value::Stream(s) => rewrite_stream(w, key, s),
@@ -242,7 +239,7 @@ fn remove_temp_files(pid: libc::pid_t) {
 impl Server {
     /// Writes the dataset to `path` through a temp file renamed into place (Redis'
     /// `rewriteAppendOnlyFile`).
-    pub fn aof_rewrite_to_file(&self, path: &std::path::Path) -> Result<(), ()> {
+    pub fn aof_rewrite_to_file(&self, path: &std::path::Path) -> Result<(), Logged> {
         let tmp = format!("temp-rewriteaof-{}.aof", std::process::id());
         let file = match std::fs::File::create(&tmp) {
             Ok(f) => f,
@@ -251,7 +248,7 @@ impl Server {
                     "Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {}",
                     crate::rdb::persist::strerror(&e)
                 );
-                return Err(());
+                return Err(Logged);
             }
         };
         let w = RewriteWriter {
@@ -274,12 +271,12 @@ impl Server {
         let w = match result {
             Ok(w) => w,
             Err(e) => {
-            crate::log_warning!(
-                "Write error writing append only file on disk: {}",
-                crate::rdb::persist::strerror(&e)
-            );
+                crate::log_warning!(
+                    "Write error writing append only file on disk: {}",
+                    crate::rdb::persist::strerror(&e)
+                );
                 let _ = std::fs::remove_file(&tmp);
-                return Err(());
+                return Err(Logged);
             }
         };
         drop(w);
@@ -289,7 +286,7 @@ impl Server {
                 crate::rdb::persist::strerror(&e)
             );
             let _ = std::fs::remove_file(&tmp);
-            return Err(());
+            return Err(Logged);
         }
         Ok(())
     }
@@ -297,7 +294,7 @@ impl Server {
     /// At the start of a rewrite, writes go to a new incr file from now on (the temp incr
     /// file while the AOF waits for its first rewrite), so the rewrite covers exactly the
     /// files before it (Redis' `openNewIncrAofForAppend`).
-    fn aof_open_new_incr_for_append(&mut self) -> Result<(), ()> {
+    fn aof_open_new_incr_for_append(&mut self) -> Result<(), Logged> {
         if self.aof.status == Status::Off {
             return Ok(());
         }
@@ -325,7 +322,7 @@ impl Server {
                     name,
                     crate::rdb::persist::strerror(&e)
                 );
-                return Err(());
+                return Err(Logged);
             }
         };
         if let Some(am) = &mut new_manifest {
@@ -347,9 +344,9 @@ impl Server {
     }
 
     /// Starts a rewrite in a forked child (Redis' `rewriteAppendOnlyFileBackground`).
-    pub fn aof_rewrite_background(&mut self) -> Result<(), ()> {
+    pub fn aof_rewrite_background(&mut self) -> Result<(), Logged> {
         if self.fork_child_active() {
-            return Err(());
+            return Err(Logged);
         }
         let dirname = self.config.appenddirname.clone();
         if let Err(e) = super::dir_create_if_missing(&dirname) {
@@ -359,14 +356,14 @@ impl Server {
                 crate::rdb::persist::strerror(&e)
             );
             self.aof.lastbgrewrite_ok = false;
-            return Err(());
+            return Err(Logged);
         }
         // The next command written must select its database: the new incr file starts fresh.
         self.aof.selected.reset();
         self.aof_flush(true);
         if self.aof_open_new_incr_for_append().is_err() {
             self.aof.lastbgrewrite_ok = false;
-            return Err(());
+            return Err(Logged);
         }
         self.aof.rewrites += 1;
         let started = crate::util::monotonic_us();
@@ -382,7 +379,7 @@ impl Server {
                 "Can't rewrite append only file in background: fork: {}",
                 crate::rdb::persist::strerror(&io::Error::last_os_error())
             );
-            return Err(());
+            return Err(Logged);
         }
         self.persist.latest_fork_usec = crate::util::monotonic_us() - started;
         self.persist.total_forks += 1;
@@ -444,10 +441,7 @@ impl Server {
             // starts over.
             self.aof.buf = Vec::new();
             let name = temp_incr_name(&self.config.appendfilename);
-            crate::log_notice!(
-                "Removing the temp incr aof file {} in the background",
-                name
-            );
+            crate::log_notice!("Removing the temp incr aof file {} in the background", name);
             super::bg_unlink(aof_path(&self.config.appenddirname, &name));
         }
         self.aof.rewrite_time_last = crate::util::mstime() / 1000 - self.aof.rewrite_time_start;

@@ -71,7 +71,8 @@ fn bgrewriteaof_command(srv: &mut Server, c: &mut Client) {
         c.out
             .status("Background append only file rewriting scheduled");
     } else if srv.aof_rewrite_background().is_ok() {
-        c.out.status("Background append only file rewriting started");
+        c.out
+            .status("Background append only file rewriting started");
     } else {
         c.out.error("Can't execute an AOF background rewriting. Please check the server logs for more information.");
     }

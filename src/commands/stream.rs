@@ -252,8 +252,9 @@ fn parse_add_trim(srv: &Server, c: &mut Client, xadd: bool) -> Option<(TrimArgs,
             .error("syntax error, XTRIM must be called with a trimming strategy");
         return None;
     }
-    if c.has(cflags::MASTER) {
-        // Commands from the master were rewritten to be exact: never cap their work.
+    if c.must_obey() {
+        // Commands from the master or the AOF were rewritten to be exact: never cap their
+        // work.
         a.limit = 0;
     } else if limit_given {
         if !a.approx {
