@@ -234,8 +234,13 @@ pub fn aof_path(dirname: &str, file: &str) -> std::path::PathBuf {
     std::path::Path::new(dirname).join(file)
 }
 
+/// A boolean directive kept as text by the config table. Read on every write batch, so the
+/// stored value is compared in place rather than copied out.
 fn stored_bool(srv: &Server, name: &str) -> bool {
-    crate::rdb::file::stored_config(&srv.config, name) == "yes"
+    match srv.config.other.get(name) {
+        Some(v) => v == "yes",
+        None => crate::rdb::file::stored_config(&srv.config, name) == "yes",
+    }
 }
 
 fn stored_i64(srv: &Server, name: &str) -> i64 {
