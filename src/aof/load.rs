@@ -288,10 +288,27 @@ impl Server {
             } else {
                 crate::log_notice!("Reading RDB base file on AOF loading...");
             }
+            // Clients are served (mostly with -LOADING) while a big base loads, as for an RDB.
+            let interval = crate::rdb::file::stored_config(
+                &self.config,
+                "loading-process-events-interval-bytes",
+            )
+            .parse::<u64>()
+            .unwrap_or(2 * 1024 * 1024)
+            .max(1024);
+            let mut last_events = 0u64;
+            let ev = &mut events;
             let mut hook = |srv: &mut Server, pos: u64| {
                 srv.persist.loading_loaded_bytes = base_loaded + pos;
+                if pos - last_events >= interval {
+                    last_events = pos;
+                    if let Some(el) = ev.as_deref_mut() {
+                        el.process_events_while_blocked(srv);
+                    }
+                }
             };
-            match crate::rdb::file::load_ext(self, data, false, true, &mut hook) {
+            let loaded = crate::rdb::file::load_ext(self, data, false, true, &mut hook);
+            match loaded {
                 Ok(stats) => {
                     cur.pos = stats.consumed as usize;
                     if old_style {
