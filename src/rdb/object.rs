@@ -361,6 +361,11 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                     2
                 };
                 let data = r.string()?;
+                // A node of no bytes can't be a container of either kind; Redis treats it as
+                // a failed read (no message of its own).
+                if data.is_empty() {
+                    return Err(LoadError::Eof);
+                }
                 match container {
                     1 => items.push(data),
                     2 if t == types::LIST_QUICKLIST => {
@@ -375,23 +380,27 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                         };
                         items.extend(lp.iter().map(|x| x.to_vec()));
                     }
-                    _ => {
-                        return corrupt(format!(
-                            "Quicklist integrity check failed, unknown container {}",
-                            container
-                        ))
-                    }
+                    _ => return corrupt("Quicklist integrity check failed."),
                 }
             }
             list_from(items, opt)
         }
         types::HASH => load_hash(r, opt),
         types::HASH_LISTPACK => {
-            let lp = Listpack::from_bytes(r.string()?)
-                .filter(|lp| lp.len() % 2 == 0 && (!opt.deep_sanitize || no_dup_fields(lp)));
-            let Some(lp) = lp else {
+            let Some(lp) = Listpack::from_bytes(r.string()?).filter(|lp| lp.len() % 2 == 0) else {
                 return corrupt("Hash listpack integrity check failed.");
             };
+            // Duplicate fields are refused whatever `sanitize-dump-payload` says: Redis only
+            // looks for them when sanitizing, and otherwise panics when such a listpack is
+            // converted to a hashtable (now, or on a later write). Ours refuses the payload
+            // instead, logging the dump Redis logs before its panic when the conversion
+            // would have happened right away.
+            if !no_dup_fields(&lp) {
+                if !opt.deep_sanitize && lp.len() / 2 > opt.hash_max_listpack_entries {
+                    log_hex_dump("listpack with dup elements dump", lp.as_bytes());
+                }
+                return corrupt("Hash listpack integrity check failed.");
+            }
             hash_from_listpack(lp, opt, false)
         }
         types::HASH_ZIPLIST => {
@@ -433,7 +442,11 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                         .all(|s| crate::types::zset::strtod_all(&s.to_vec()).is_some())
             });
             let Some(lp) = valid else {
-                return corrupt("Zset listpack integrity check failed.");
+                return corrupt(if t == types::ZSET_LISTPACK {
+                    "Zset listpack integrity check failed."
+                } else {
+                    "Zset ziplist integrity check failed."
+                });
             };
             if lp.is_empty() {
                 return Err(LoadError::EmptyKey);
@@ -446,6 +459,25 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         }
         _ => corrupt(format!("Unknown RDB encoding type {}", t)),
     }
+}
+
+/// Logs bytes as Redis' `serverLogHexDump` does: a warning line naming them, then the hex
+/// digits 64 to a line, raw.
+fn log_hex_dump(descr: &str, bytes: &[u8]) {
+    crate::log_warning!("{} (hexdump of {} bytes):", descr, bytes.len());
+    let hex: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| {
+            [
+                b"0123456789abcdef"[(b >> 4) as usize],
+                b"0123456789abcdef"[(b & 15) as usize],
+            ]
+        })
+        .collect();
+    for line in hex.chunks(64) {
+        crate::server::log::raw(std::str::from_utf8(line).unwrap_or_default());
+    }
+    crate::server::log::raw("\n");
 }
 
 /// Whether the fields (even positions) of a field/value listpack are distinct.

@@ -155,7 +155,7 @@ pub fn to_listpack(entries: &[ZlEntry]) -> Listpack {
 }
 
 /// The field/value pairs of a zipmap, checked (bounds, terminator, count when it is below
-/// 254, no duplicate fields). None when invalid.
+/// 254, no duplicate fields, at least one pair). None when invalid.
 pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     if zm.len() < 2 || *zm.last()? != ZL_END {
         return None;
@@ -192,7 +192,8 @@ pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         }
         out.push((key, val));
     }
-    if p != zm.len() - 1 || (declared < 254 && declared != out.len()) {
+    // An empty zipmap is corrupt too (no writer ever produced one).
+    if p != zm.len() - 1 || out.is_empty() || (declared < 254 && declared != out.len()) {
         return None;
     }
     Some(out)
