@@ -45,6 +45,8 @@ pub mod crc64;
 pub mod decode;
 pub mod encode;
 pub mod file;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod object;
 pub mod persist;
 pub mod ziplist;
