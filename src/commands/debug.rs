@@ -466,6 +466,14 @@ const OBJ_ZSET: u32 = 3;
 const OBJ_HASH: u32 = 4;
 const OBJ_STREAM: u32 = 6;
 
+/// The order-independent digest of one value (DEBUG DIGEST-VALUE of a key without a TTL).
+#[cfg(test)]
+pub(crate) fn value_digest(v: &Value) -> [u8; 20] {
+    let mut d = [0u8; 20];
+    xor_object_digest(&mut d, v, false);
+    d
+}
+
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
         Value::Str(s) => {

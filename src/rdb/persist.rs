@@ -459,6 +459,20 @@ impl Server {
                 Ok(true)
             }
             Err(f) if f.corrupt => {
+                // As Redis does, walk the file again with the checker and print its report
+                // (to standard output, where redis-check-rdb writes it) before exiting.
+                let sanitize =
+                    crate::rdb::file::stored_config(&self.config, "sanitize-dump-payload");
+                let opts =
+                    crate::rdb::object::LoadOptions::from_config(&self.config, sanitize == "yes");
+                let (_, report) =
+                    crate::rdb::check::check(&name, &buf, &opts, self.config.rdbchecksum);
+                {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(report.as_bytes());
+                    let _ = out.flush();
+                }
                 crate::log_warning!("Terminating server after rdb file reading failure.");
                 std::process::exit(1);
             }

@@ -819,6 +819,8 @@ impl Stream {
 
     /// The logical read counter of `id`, when it can be known (Redis'
     /// `streamEstimateDistanceFromFirstEverEntry`); None when not.
+    /// The counters come from RESTORE payloads too and may disagree with each other, so the
+    /// arithmetic wraps as Redis' unsigned counters do instead of trapping.
     pub fn estimate_distance(&self, id: StreamId) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
@@ -833,9 +835,9 @@ impl Stream {
         }
         if self.max_deleted_entry_id.is_zero() || self.max_deleted_entry_id < self.first_id {
             if id < self.first_id {
-                return Some((self.entries_added - self.length) as i64);
+                return Some(self.entries_added.wrapping_sub(self.length) as i64);
             } else if id == self.first_id {
-                return Some((self.entries_added - self.length + 1) as i64);
+                return Some(self.entries_added.wrapping_sub(self.length).wrapping_add(1) as i64);
             }
         }
         None
@@ -849,10 +851,10 @@ impl Stream {
         if g.entries_read != INVALID_ENTRIES_READ
             && !self.range_has_tombstones(Some(g.last_id), None)
         {
-            return Some(self.entries_added as i64 - g.entries_read);
+            return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
         self.estimate_distance(g.last_id)
-            .map(|r| self.entries_added as i64 - r)
+            .map(|r| (self.entries_added as i64).wrapping_sub(r))
     }
 }
 
