@@ -496,7 +496,7 @@ fn log_hex_dump(descr: &str, bytes: &[u8]) {
 
 /// Whether the fields (even positions) of a field/value listpack are distinct.
 fn no_dup_fields(lp: &Listpack) -> bool {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = ahash::AHashSet::with_capacity(lp.len() / 2);
     lp.iter().step_by(2).all(|f| seen.insert(f.to_vec()))
 }
 
@@ -527,11 +527,13 @@ fn load_hash(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
         return Err(LoadError::EmptyKey);
     }
     let mut h = if n > opt.hash_max_listpack_entries {
-        HashValue::Hashtable(Box::default())
+        let mut d: Box<Dict<HashEntry, ()>> = Box::default();
+        d.expand(n);
+        HashValue::Hashtable(d)
     } else {
         HashValue::Listpack(Listpack::new())
     };
-    let mut seen_in_listpack = std::collections::HashSet::new();
+    let mut seen_in_listpack = ahash::AHashSet::new();
     for _ in 0..n {
         let f = r.string()?;
         let v = r.string()?;
@@ -581,7 +583,6 @@ fn load_zset(r: &mut Reader, binary: bool, opt: &LoadOptions) -> LoadResult<Valu
         return Err(LoadError::EmptyKey);
     }
     let mut z = ZsetSkiplist::new();
-    let mut seen = std::collections::HashSet::new();
     let (mut maxlen, mut total) = (0usize, 0usize);
     for _ in 0..n {
         let m = r.string()?;
@@ -593,7 +594,7 @@ fn load_zset(r: &mut Reader, binary: bool, opt: &LoadOptions) -> LoadResult<Valu
         if score.is_nan() {
             return corrupt("Zset with NAN score detected");
         }
-        if !seen.insert(m.clone()) {
+        if z.score(&m).is_some() {
             return corrupt("Duplicate zset fields detected");
         }
         maxlen = maxlen.max(m.len());
@@ -629,7 +630,9 @@ fn load_set(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
     }
     let max = opt.set_max_intset_entries.clamp(0, 1 << 30) as usize;
     let mut s = if n > max {
-        SetValue::Hashtable(Dict::new())
+        let mut d = Dict::new();
+        d.expand(n);
+        SetValue::Hashtable(d)
     } else {
         SetValue::Intset(IntSet::new())
     };
