@@ -346,6 +346,7 @@ pub fn load_ext(
         Ok(())
     })();
     stats.consumed = r.pos() as u64;
+    srv.stats.dump_payload_sanitizations += opts.sanitized.get();
     match result {
         Ok(()) => {
             if stats.empty_skipped > 0 {
