@@ -357,9 +357,13 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(el) => el,
         Err(code) => return code,
     };
+    if let Some((host, port)) = srv.config.replicaof.clone() {
+        srv.repl_configure_master_at_startup(&host, port);
+    }
     if load_data_from_disk(&mut srv, &mut el).is_err() {
         return 1;
     }
+    srv.repl_after_startup_load();
     crate::log_notice!("Ready to accept connections");
     el.run(&mut srv)
 }

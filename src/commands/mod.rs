@@ -26,6 +26,7 @@ pub mod multi;
 pub mod object;
 pub mod persist;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -130,6 +131,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| debug::lookup(fullname))
         .or_else(|| memory::lookup(fullname))
         .or_else(|| pubsub::lookup(fullname))
+        .or_else(|| replication::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
         .or_else(|| zset::lookup(fullname))
@@ -556,6 +558,15 @@ impl Server {
             self.reject(c, Some(id), errors::NOREPLICAS);
             return false;
         }
+        // A read-only replica takes writes from its master only.
+        if is_write && self.is_replica() && self.config.replica_read_only && !c.must_obey() {
+            self.reject(
+                c,
+                Some(id),
+                "-READONLY You can't write against a read only replica.",
+            );
+            return false;
+        }
         let allowed_in_pubsub = matches!(
             special,
             Special::Ping | Special::Subscription | Special::Quit | Special::Reset
@@ -566,6 +577,27 @@ impl Server {
                 self.commands.cmds[id].fullname
             );
             self.reject(c, Some(id), &msg);
+            return false;
+        }
+        // A replica whose link is down serves only commands flagged for stale data, unless
+        // `replica-serve-stale-data` lets it answer from what it has.
+        let deny_stale = cmd_flags & flags::STALE == 0
+            || (is_exec
+                && c.multi.iter().any(|q| {
+                    self.commands
+                        .lookup(&q.argv)
+                        .is_some_and(|i| self.commands.cmds[i].flags & flags::STALE == 0)
+                }));
+        if self.is_replica()
+            && self.repl.link_state != crate::replication::state::LinkState::Connected
+            && !self.config.replica_serve_stale_data
+            && deny_stale
+        {
+            self.reject(
+                c,
+                Some(id),
+                "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            );
             return false;
         }
         // While a dataset loads, only commands flagged for it run (INFO, CONFIG, ...).

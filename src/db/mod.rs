@@ -211,8 +211,15 @@ impl Server {
         if !self.key_is_expired(db, key) {
             return false;
         }
-        if self.is_replica() && !force_delete {
-            return true;
+        if self.is_replica() {
+            // Keys expire on a replica when its master says so (its DEL); meanwhile the
+            // master's own commands still find them.
+            if self.current_client.is_some() && self.current_client == self.repl.master_client {
+                return false;
+            }
+            if !force_delete {
+                return true;
+            }
         }
         if self.expire_paused() {
             return true;

@@ -343,6 +343,23 @@ impl Server {
             0
         };
         let now = crate::util::mstime() / 1000;
+        if self.repl.child_to_sockets {
+            // A diskless transfer to replicas: no file was written, the saved state stays.
+            let ok = bysignal == 0 && exitcode == 0;
+            if ok {
+                crate::log_notice!("Background RDB transfer terminated with success");
+            } else if bysignal == 0 {
+                crate::log_warning!("Background transfer error");
+            } else {
+                crate::log_warning!("Background transfer terminated by signal {}", bysignal);
+            }
+            self.persist.save_time_last = now - self.persist.save_time_start;
+            self.persist.save_time_start = -1;
+            self.reset_child_state();
+            self.repl_bgsave_done(ok, true);
+            return;
+        }
+        let ok = bysignal == 0 && exitcode == 0;
         if bysignal == 0 && exitcode == 0 {
             self.receive_child_info();
             crate::log_notice!("Background saving terminated with success");
@@ -362,6 +379,7 @@ impl Server {
         self.persist.save_time_last = now - self.persist.save_time_start;
         self.persist.save_time_start = -1;
         self.reset_child_state();
+        self.repl_bgsave_done(ok, false);
     }
 
     /// The cron's persistence step: reap the child, or start a BGSAVE when a save point is

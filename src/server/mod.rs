@@ -189,6 +189,8 @@ pub struct Server {
     pub persist: crate::rdb::persist::PersistState,
     /// MIGRATE's cached connections to target servers.
     pub migrate: crate::commands::migrate::MigrateCache,
+    /// Replication: our history, the replicas attached, the link to our master.
+    pub repl: crate::replication::state::ReplState,
 }
 
 impl Server {
@@ -262,6 +264,7 @@ impl Server {
             skip_checksum_validation: false,
             persist: Default::default(),
             migrate: Default::default(),
+            repl: Default::default(),
             config,
         }
     }
@@ -281,16 +284,15 @@ impl Server {
         self.cached_ms / 1000
     }
 
-    /// True when this server replicates from a master. Replication arrives with its own issue;
-    /// until then a server is always a master.
+    /// True when this server replicates from a master.
     pub fn is_replica(&self) -> bool {
-        false
+        self.repl.master_host.is_some()
     }
 
     /// Number of replicas whose last acknowledgement is recent enough for
-    /// `min-replicas-max-lag`. Replicas arrive with replication; until then there are none.
+    /// `min-replicas-max-lag` (refreshed by the replication cron and on ACKs).
     pub fn good_replicas_count(&self) -> i64 {
-        0
+        self.repl.good_replicas
     }
 
     /// Whether writes are accepted under `min-replicas-to-write` / `min-replicas-max-lag`
@@ -400,7 +402,11 @@ impl Server {
     /// `targets` name (`replication::target`). The AOF and the replication stream attach here
     /// as they are built; until then a batch only advances the log's counters.
     pub fn flush_propagation(&mut self) {
-        let _batch = self.prop.flush();
+        let batch = self.prop.flush();
+        if batch.is_empty() {
+            return;
+        }
+        self.repl_feed_propagated(&batch);
     }
 
     /// Memory in use (Redis' `used_memory`).
