@@ -431,6 +431,9 @@ impl Server {
 
     /// Moves error replies produced on a client into the server's error statistics.
     pub fn record_reply_errors(&mut self, c: &mut Client) {
+        if !c.out.errors.is_empty() && (c.has(cflags::MASTER) || (c.has(cflags::SLAVE) && !c.has(cflags::MONITOR))) {
+            self.repl_log_link_errors(c);
+        }
         for line in c.out.errors.drain(..) {
             self.stats.total_error_replies += 1;
             let code = line.split(|b| *b == b' ').next().unwrap_or(b"ERR");
@@ -446,8 +449,14 @@ impl Server {
         // The client is the current one from here on (as in Redis), so that messages raised
         // before `call` (keys evicted to make room for this command) still reach it.
         let ctx = self.enter_client_context(c);
+        let replica = c.has(cflags::SLAVE) && !c.has(cflags::MONITOR);
+        let added_before = c.out.added_since_flush;
         let held = self.process_command_checked(c);
         self.leave_client_context(c, ctx);
+        if replica && c.out.added_since_flush != added_before {
+            // The replication link carries no replies: a replica that caused one is dropped.
+            self.repl_replica_replied(c);
+        }
         held
     }
 
@@ -566,6 +575,18 @@ impl Server {
                 "-READONLY You can't write against a read only replica.",
             );
             return false;
+        }
+        // Replicas only stream: keyspace commands from them are refused.
+        if c.has(cflags::SLAVE) && !c.has(cflags::MONITOR) {
+            let f = if is_exec {
+                self.queued_flags(c)
+            } else {
+                cmd_flags
+            };
+            if f & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0 {
+                self.reject(c, Some(id), "Replica can't interact with the keyspace");
+                return false;
+            }
         }
         let allowed_in_pubsub = matches!(
             special,

@@ -141,6 +141,14 @@ impl Server {
             match crate::util::parse_i64(&c.argv[2]) {
                 Some(v) => psync_offset = v,
                 None => {
+                    crate::log_notice!(
+                        "Replica {} asks for synchronization",
+                        self.replica_name(c.id, Some(c))
+                    );
+                    crate::log_warning!(
+                        "Replica {} asks for synchronization but with a wrong offset",
+                        self.replica_name(c.id, Some(c))
+                    );
                     c.out.error(crate::commands::errors::NOT_INTEGER);
                     return;
                 }
@@ -161,6 +169,7 @@ impl Server {
                 held: Vec::new(),
                 diskless: false,
                 put_online_on_ack: false,
+                acked_during_transfer: false,
                 pre_psync: false,
                 wait_since: unix_now(),
             });
@@ -498,10 +507,17 @@ impl Server {
             let name = self.replica_name(id, None);
             if to_sockets {
                 crate::log_notice!("Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from slave to enable streaming", name);
-                if let Some(r) = self.repl.replica_mut(id) {
-                    r.state = SyncState::Online;
-                    r.put_online_on_ack = true;
-                    r.ack_time = unix_now();
+                let acked = match self.repl.replica_mut(id) {
+                    Some(r) => {
+                        r.state = SyncState::Online;
+                        r.put_online_on_ack = true;
+                        r.ack_time = unix_now();
+                        r.acked_during_transfer
+                    }
+                    None => false,
+                };
+                if acked {
+                    self.repl_put_online(id);
                 }
             } else {
                 let file = file.as_ref().expect("read");
@@ -549,6 +565,50 @@ impl Server {
             "Synchronization with replica {} succeeded",
             self.replica_name(id, None)
         );
+    }
+
+    /// A replica's command produced a reply: logged, and the replica dropped.
+    pub fn repl_replica_replied(&mut self, c: &mut Client) {
+        let name = c
+            .last_cmd
+            .map(|id| self.commands.cmds[id].fullname.clone())
+            .unwrap_or_else(|| "<unknown>".into());
+        crate::log_warning!(
+            "Replica generated a reply to command '{}', disconnecting it: {}",
+            name,
+            self.client_info_string(c)
+        );
+        c.out.clear();
+        c.out.enabled = false;
+        if !c.has(flags::CLOSE_ASAP) {
+            c.flags |= flags::CLOSE_ASAP;
+            self.clients_to_close.push(c.id);
+        }
+    }
+
+    /// Errors sent on a replication link (to a replica, or from a replica to its master)
+    /// are logged: they mean the two datasets may have diverged.
+    pub fn repl_log_link_errors(&mut self, c: &Client) {
+        let (from, to) = if c.has(flags::MASTER) {
+            ("replica", "master")
+        } else {
+            ("master", "replica")
+        };
+        let name = c
+            .last_cmd
+            .map(|id| self.commands.cmds[id].fullname.clone())
+            .unwrap_or_else(|| "<unknown>".into());
+        for e in &c.out.errors {
+            let text = String::from_utf8_lossy(&e[..e.len().min(4096)]);
+            crate::log_warning!(
+                "== CRITICAL == This {} is sending an error to its {}: '{}' after processing the command '{}'",
+                from,
+                to,
+                text,
+                name
+            );
+            self.stats.unexpected_error_replies += 1;
+        }
     }
 
     /// REPLCONF option value ...
@@ -648,6 +708,9 @@ impl Server {
                 r.ack_off = off;
             }
             r.ack_time = unix_now();
+            if r.state == SyncState::WaitBgsaveEnd && r.diskless {
+                r.acked_during_transfer = true;
+            }
             r.state == SyncState::Online && r.put_online_on_ack
         };
         if put_online {
@@ -875,6 +938,10 @@ impl Server {
 
     /// Before sleeping: a pending WAIT asks every replica for an acknowledgement.
     pub fn repl_before_sleep(&mut self) {
+        // A diskless transfer's end is noticed at once (replicas wait for it to stream).
+        if self.repl.child_to_sockets {
+            self.check_child_done();
+        }
         if self.repl.get_ack && !self.is_replica() && self.repl.backlog.is_some() {
             self.repl.get_ack = false;
             let mut bytes = Vec::new();
@@ -952,6 +1019,7 @@ impl super::state::ReplState {
             held: Vec::new(),
             diskless: false,
             put_online_on_ack: false,
+            acked_during_transfer: false,
             pre_psync: false,
             wait_since: unix_now(),
         });

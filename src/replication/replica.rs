@@ -51,6 +51,7 @@ impl Server {
         self.disconnect_all_blocked_clients();
         self.repl.master_host = Some(host.to_string());
         self.repl.master_port = port;
+        crate::server::log::set_role(b'S');
         self.repl_cancel_handshake();
         if was_master {
             // Our own history is what we ask the new master to continue.
@@ -66,6 +67,7 @@ impl Server {
     pub fn repl_configure_master_at_startup(&mut self, host: &str, port: i64) {
         self.repl.master_host = Some(host.to_string());
         self.repl.master_port = port;
+        crate::server::log::set_role(b'S');
         self.repl.link_state = LinkState::Connect;
         self.repl.connect_now = true;
     }
@@ -112,6 +114,7 @@ impl Server {
             return;
         }
         self.repl.master_host = None;
+        crate::server::log::set_role(b'M');
         if let Some(id) = self.repl.master_client.take() {
             self.close_client_async(id);
         }
@@ -161,6 +164,10 @@ impl Server {
     fn repl_fail_handshake(&mut self, registry: &Registry) {
         if let Some(mut s) = self.repl.link.stream.take() {
             let _ = registry.deregister(&mut s);
+        }
+        if self.repl.link.diskless_load {
+            // The load from the link stops with it.
+            self.loading = false;
         }
         self.repl.link = Link::default();
         self.repl.link_state = LinkState::Connect;
@@ -528,11 +535,8 @@ impl Server {
                 self.repl_fail_handshake(registry);
                 return;
             }
-            let to = if stored_config(&self.config, "repl-diskless-load") == "disabled" {
-                "disk"
-            } else {
-                "parser"
-            };
+            let diskless = self.repl_use_diskless_load();
+            let to = if diskless { "parser" } else { "disk" };
             let link = &mut self.repl.link;
             if let Some(mark) = line.strip_prefix("$EOF:").filter(|m| m.len() >= 40) {
                 link.eof_mark = Some(mark.as_bytes()[..40].to_vec());
@@ -550,6 +554,9 @@ impl Server {
                 );
             }
             link.header_done = true;
+            if diskless {
+                self.repl_start_diskless_load();
+            }
         }
         let link = &mut self.repl.link;
         let (rdb, rest) = if let Some(size) = link.size {
@@ -573,9 +580,46 @@ impl Server {
 
     /// The snapshot is here: replace the dataset with it, take the master's history, and
     /// start streaming.
+    /// Whether the snapshot is loaded straight from the link (Redis' `useDisklessLoad`):
+    /// `swapdb` always, `on-empty-db` when we hold no keys.
+    fn repl_use_diskless_load(&self) -> bool {
+        match stored_config(&self.config, "repl-diskless-load").as_str() {
+            "swapdb" => true,
+            "on-empty-db" => self.dbs.iter().all(|d| d.len() == 0),
+            _ => false,
+        }
+    }
+
+    /// A load from the link begins with its header: we are loading from now on (clients
+    /// get -LOADING), the old data flushed unless `swapdb` keeps it until the end.
+    fn repl_start_diskless_load(&mut self) {
+        self.repl.link.diskless_load = true;
+        if stored_config(&self.config, "repl-diskless-load") != "swapdb" {
+            self.repl_attach_to_new_master();
+            crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+            self.empty_data(None);
+        }
+        crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        self.loading = true;
+        let p = &mut self.persist;
+        p.loading_start_time = unix_now();
+        p.loading_total_bytes = 0;
+        p.loading_loaded_bytes = 0;
+        p.loading_rdb_used_mem = 0;
+    }
+
+    /// A full synchronization replaces our history: our replicas must sync again and the
+    /// old backlog means nothing.
+    fn repl_attach_to_new_master(&mut self) {
+        self.repl.cached = false;
+        self.repl_disconnect_replicas();
+        self.repl.backlog = None;
+    }
+
     fn repl_load_transfer(&mut self, registry: &Registry, rdb: Vec<u8>, rest: Vec<u8>, eof: bool) {
         let mode = stored_config(&self.config, "repl-diskless-load");
-        let from_disk = mode == "disabled";
+        let diskless = self.repl.link.diskless_load;
+        let from_disk = !diskless;
         if from_disk {
             let tmp = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
             let written = std::fs::write(&tmp, &rdb)
@@ -591,14 +635,13 @@ impl Server {
                 return;
             }
         }
-        // A new history: our replicas must sync again, the old backlog means nothing.
-        self.repl.cached = false;
-        self.repl_disconnect_replicas();
-        self.repl.backlog = None;
+        if !diskless || mode == "swapdb" {
+            self.repl_attach_to_new_master();
+        }
         if self.persist.child_pid.is_some() && !self.repl.child_to_sockets {
             self.kill_rdb_child();
         }
-        let swap = mode == "swapdb";
+        let swap = diskless && mode == "swapdb";
         let backup = if swap {
             let n = self.dbs.len();
             self.signal_flushed_db(None);
@@ -606,15 +649,20 @@ impl Server {
                 &mut self.dbs,
                 (0..n).map(crate::db::Db::new).collect(),
             ))
-        } else {
+        } else if !diskless {
             crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
             self.empty_data(None);
             None
+        } else {
+            None
         };
-        crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        if !diskless {
+            crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        }
         self.loading = true;
         let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
         self.loading = false;
+        self.repl.link.diskless_load = false;
         match r {
             Ok(stats) => {
                 self.persist.last_load = stats;

@@ -57,6 +57,9 @@ pub struct ReplicaInfo {
     pub diskless: bool,
     /// Synchronized by a diskless transfer: it starts streaming with its first ACK.
     pub put_online_on_ack: bool,
+    /// Its ACK came while the diskless child was still being reaped: it loaded the
+    /// snapshot, so it goes online as soon as the child is.
+    pub acked_during_transfer: bool,
     /// Used old SYNC (no +FULLRESYNC line, never times out before its first ACK).
     pub pre_psync: bool,
     /// When it started waiting for a snapshot (unix seconds), for the diskless delay.
@@ -107,6 +110,8 @@ pub struct Link {
     pub size: Option<usize>,
     pub eof_mark: Option<Vec<u8>>,
     pub data: Vec<u8>,
+    /// The snapshot is loaded from the link (the server is loading meanwhile).
+    pub diskless_load: bool,
 }
 
 pub struct ReplState {
