@@ -389,6 +389,7 @@ impl Server {
         }
         self.pending_writes_set.remove(&id);
         if c.has(flags::MASTER) {
+            self.repl.cached_db = c.db;
             self.repl_master_freed(registry, id);
         }
         self.repl_replica_freed(id);

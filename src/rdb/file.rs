@@ -242,6 +242,11 @@ pub fn load(
                     }
                     if k.eq_ignore_ascii_case(b"repl-id") && v.len() == 40 {
                         srv.repl.loaded_replid = Some(String::from_utf8_lossy(&v).into_owned());
+                    } else if k.eq_ignore_ascii_case(b"repl-stream-db") {
+                        srv.repl.cached_db = std::str::from_utf8(&v)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
                     } else if k.eq_ignore_ascii_case(b"repl-offset") {
                         srv.repl.loaded_offset =
                             std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());

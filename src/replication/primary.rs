@@ -760,14 +760,17 @@ impl Server {
 
     /// Counts the replicas whose acknowledgement is recent enough for `min-replicas-max-lag`.
     pub fn repl_refresh_good_replicas(&mut self) {
+        self.repl.good_replicas = self.repl_count_good_replicas();
+    }
+
+    pub fn repl_count_good_replicas(&self) -> i64 {
         let max_lag = self.config.min_replicas_max_lag;
         let now = unix_now();
-        self.repl.good_replicas = self
-            .repl
+        self.repl
             .replicas
             .iter()
             .filter(|r| r.state == SyncState::Online && now - r.ack_time <= max_lag)
-            .count() as i64;
+            .count() as i64
     }
 
     /// The primary side of the replication cron, once a second: PINGs, keepalive newlines
@@ -838,6 +841,7 @@ impl Server {
     /// every tick; the rest runs once a second, as Redis' `replicationCron`.
     pub fn replication_cron(&mut self) {
         self.repl_start_pending_fork();
+        self.repl_expire_replica_keys();
         if self.cronloops % (self.hz.max(1) as u64) == 0 {
             self.repl_replica_cron();
             self.repl_primary_cron();

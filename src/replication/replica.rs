@@ -45,6 +45,9 @@ impl Server {
         if let Some(id) = self.repl.master_client.take() {
             // Closed as a lost link would be, keeping our history for the PSYNC.
             self.repl.cached = true;
+            if let Some(c) = self.clients.get(&id) {
+                self.repl.cached_db = c.db;
+            }
             self.repl.master_partial.clear();
             self.close_client_async(id);
         }
@@ -56,6 +59,7 @@ impl Server {
         if was_master {
             // Our own history is what we ask the new master to continue.
             self.repl.cached = true;
+            self.repl.cached_db = 0;
         }
         self.repl.link_state = LinkState::Connect;
         self.repl.connect_now = true;
@@ -496,7 +500,8 @@ impl Server {
                 self.repl_create_backlog();
             }
             let leftover = std::mem::take(&mut self.repl.link.inbuf);
-            self.repl_create_master_client(registry, leftover);
+            let db = self.repl.cached_db;
+            self.repl_create_master_client(registry, leftover, db);
             return;
         }
         if line.starts_with("-NOMASTERLINK") || line.starts_with("-LOADING") {
@@ -690,7 +695,7 @@ impl Server {
         self.repl.replid2 = NULL_REPLID.to_string();
         self.repl.second_replid_offset = -1;
         self.repl_create_backlog();
-        self.repl_create_master_client(registry, rest);
+        self.repl_create_master_client(registry, rest, 0);
         crate::log_notice!("MASTER <-> REPLICA sync: Finished with success");
         if eof {
             // A diskless master starts streaming once told the snapshot is loaded.
@@ -700,7 +705,7 @@ impl Server {
 
     /// The link becomes the master client: its commands are applied like a client's, with
     /// no replies.
-    fn repl_create_master_client(&mut self, registry: &Registry, leftover: Vec<u8>) {
+    fn repl_create_master_client(&mut self, registry: &Registry, leftover: Vec<u8>, db: usize) {
         let Some(mut stream) = self.repl.link.stream.take() else {
             return;
         };
@@ -729,6 +734,7 @@ impl Server {
             self.now_ms(),
         ));
         c.flags |= flags::MASTER;
+        c.db = db.min(self.dbs.len().saturating_sub(1));
         c.authenticated = true;
         c.out.enabled = false;
         c.querybuf = leftover;
@@ -788,6 +794,36 @@ impl Server {
             self.repl.master_port
         );
         self.repl_connect(registry);
+    }
+
+    /// A key our own client gave a time to live on a writable replica.
+    pub fn repl_track_replica_key_expire(&mut self, db: usize, key: &[u8]) {
+        self.repl
+            .replica_keys_with_expire
+            .insert((db, key.to_vec()));
+    }
+
+    /// Expires the keys our clients wrote with a time to live on a writable replica (every
+    /// cron tick); keys gone or without a time to live are forgotten.
+    pub fn repl_expire_replica_keys(&mut self) {
+        if self.repl.replica_keys_with_expire.is_empty()
+            || !self.is_replica()
+            || !self.active_expire_enabled
+        {
+            return;
+        }
+        let keys: Vec<(usize, Vec<u8>)> =
+            self.repl.replica_keys_with_expire.iter().cloned().collect();
+        for (db, key) in keys {
+            if db >= self.dbs.len() || self.dbs[db].expire_of(&key).is_none() {
+                self.repl.replica_keys_with_expire.remove(&(db, key));
+                continue;
+            }
+            if self.key_is_expired(db, &key) {
+                self.delete_expired_key(db, &key);
+                self.repl.replica_keys_with_expire.remove(&(db, key));
+            }
+        }
     }
 
     /// REPLCONF ACK <offset> to the master.

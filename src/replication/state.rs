@@ -150,6 +150,12 @@ pub struct ReplState {
     pub master_client: Option<ClientId>,
     /// We hold a history (our replid and offset) a master may continue (PSYNC).
     pub cached: bool,
+    /// The database the master's stream was in when the link dropped: a continued stream
+    /// doesn't repeat its SELECT.
+    pub cached_db: usize,
+    /// Keys given a time to live by our own clients on a writable replica: the master
+    /// knows nothing of them, so we expire them ourselves (INFO `slave_expires_tracked_keys`).
+    pub replica_keys_with_expire: std::collections::HashSet<(usize, Vec<u8>)>,
     /// Bytes of the master stream consumed by the parser but not yet part of a whole
     /// command: they join the backlog with the command they belong to.
     pub master_partial: Vec<u8>,
@@ -194,6 +200,8 @@ impl Default for ReplState {
             transfer_started: 0,
             master_client: None,
             cached: false,
+            cached_db: 0,
+            replica_keys_with_expire: Default::default(),
             master_partial: Vec::new(),
             down_since: 0,
             last_io: 0,

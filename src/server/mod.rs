@@ -289,10 +289,10 @@ impl Server {
         self.repl.master_host.is_some()
     }
 
-    /// Number of replicas whose last acknowledgement is recent enough for
-    /// `min-replicas-max-lag` (refreshed by the replication cron and on ACKs).
+    /// Number of online replicas whose last acknowledgement is recent enough for
+    /// `min-replicas-max-lag` (counted when asked, so a CONFIG SET applies at once).
     pub fn good_replicas_count(&self) -> i64 {
-        self.repl.good_replicas
+        self.repl_count_good_replicas()
     }
 
     /// Whether writes are accepted under `min-replicas-to-write` / `min-replicas-max-lag`
