@@ -37,6 +37,26 @@ fn take_line(buf: &mut Vec<u8>) -> Option<String> {
     Some(line)
 }
 
+/// A non-blocking connection to `addr`, from `bind-source-addr` when one is set.
+fn connect_from(addr: std::net::SocketAddr, source: &str) -> io::Result<mio::net::TcpStream> {
+    if source.is_empty() {
+        return mio::net::TcpStream::connect(addr);
+    }
+    use socket2::{Domain, Socket, Type};
+    let ip: std::net::IpAddr = source
+        .parse()
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(sock.into()))
+}
+
 impl Server {
     /// REPLICAOF host port: follow that master (Redis' `replicationSetMaster`).
     pub fn repl_set_master(&mut self, host: &str, port: i64) {
@@ -54,6 +74,8 @@ impl Server {
         self.disconnect_all_blocked_clients();
         self.repl.master_host = Some(host.to_string());
         self.repl.master_port = port;
+        // CONFIG REWRITE keeps the role.
+        self.config.replicaof = Some((host.to_string(), port));
         crate::server::log::set_role(b'S');
         self.repl_cancel_handshake();
         if was_master {
@@ -118,6 +140,7 @@ impl Server {
             return;
         }
         self.repl.master_host = None;
+        self.config.replicaof = None;
         crate::server::log::set_role(b'M');
         if let Some(id) = self.repl.master_client.take() {
             self.close_client_async(id);
@@ -185,13 +208,14 @@ impl Server {
         let port = self.repl.master_port;
         self.repl.last_connect_try = unix_now();
         use std::net::ToSocketAddrs;
+        let source = self.config.bind_source_addr.clone();
         let addr = (host.as_str(), port as u16)
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next());
         let stream = addr
             .ok_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable))
-            .and_then(mio::net::TcpStream::connect);
+            .and_then(|a| connect_from(a, &source));
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
