@@ -510,13 +510,26 @@ impl Server {
             let rss = process_rss();
             let system = total_system_memory();
             let startup = self.startup_memory as u64;
+            let is_replica_client = |c: &Client| c.has(flags::SLAVE) && !c.has(flags::MONITOR);
             let clients_normal: u64 = self
                 .clients
                 .values()
                 .map(|b| &**b)
                 .chain(me)
+                .filter(|c| !is_replica_client(c))
                 .map(|c| c.total_memory() as u64)
                 .sum();
+            let clients_slaves: u64 = self
+                .clients
+                .values()
+                .map(|b| &**b)
+                .chain(me)
+                .filter(|c| is_replica_client(c))
+                .map(|c| c.total_memory() as u64)
+                .sum::<u64>()
+                + self.repl_held_bytes() as u64;
+            let not_counted = self.repl_mem_not_counted() as u64;
+            let backlog_mem = self.repl.backlog.as_ref().map_or(0, |b| b.size()) as u64;
             let db_overhead: u64 = self
                 .dbs
                 .iter()
@@ -525,7 +538,9 @@ impl Server {
                         + (d.dict.len() + d.expires.len()) * 24) as u64
                 })
                 .sum();
-            let overhead = (startup + clients_normal + db_overhead).min(used);
+            let total_repl = backlog_mem + not_counted;
+            let overhead =
+                (startup + clients_normal + clients_slaves + backlog_mem + db_overhead).min(used);
             let dataset = used - overhead;
             let net = used.saturating_sub(startup);
             let maxmemory = self.config.maxmemory.max(0) as u64;
@@ -548,7 +563,7 @@ impl Server {
             );
             let _ = write!(
                 out,
-                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lazy_pending}\r\nlazyfreed_objects:{lazy_freed}\r\n",
+                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:{not_counted}\r\nmem_replication_backlog:{backlog_mem}\r\nmem_total_replication_buffers:{total_repl}\r\nmem_clients_slaves:{clients_slaves}\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lazy_pending}\r\nlazyfreed_objects:{lazy_freed}\r\n",
                 ratio(active, allocated),
                 active.saturating_sub(allocated),
                 ratio(resident, active),

@@ -431,7 +431,9 @@ impl Server {
 
     /// Moves error replies produced on a client into the server's error statistics.
     pub fn record_reply_errors(&mut self, c: &mut Client) {
-        if !c.out.errors.is_empty() && (c.has(cflags::MASTER) || (c.has(cflags::SLAVE) && !c.has(cflags::MONITOR))) {
+        if !c.out.errors.is_empty()
+            && (c.has(cflags::MASTER) || (c.has(cflags::SLAVE) && !c.has(cflags::MONITOR)))
+        {
             self.repl_log_link_errors(c);
         }
         for line in c.out.errors.drain(..) {
@@ -451,9 +453,11 @@ impl Server {
         let ctx = self.enter_client_context(c);
         let replica = c.has(cflags::SLAVE) && !c.has(cflags::MONITOR);
         let added_before = c.out.added_since_flush;
+        self.repl.stream_to_current = 0;
         let held = self.process_command_checked(c);
         self.leave_client_context(c, ctx);
-        if replica && c.out.added_since_flush != added_before {
+        let stream = std::mem::take(&mut self.repl.stream_to_current);
+        if replica && c.out.added_since_flush != added_before + stream {
             // The replication link carries no replies: a replica that caused one is dropped.
             self.repl_replica_replied(c);
         }

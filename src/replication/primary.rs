@@ -66,8 +66,17 @@ impl Server {
             }
         }
         for id in online {
-            self.send_to_client(id, bytes);
+            self.repl_send_stream(id, bytes);
         }
+    }
+
+    /// Queues stream bytes for a replica.
+    fn repl_send_stream(&mut self, id: ClientId, bytes: &[u8]) {
+        if Some(id) == self.current_client {
+            self.repl.stream_to_current += bytes.len();
+        }
+        self.repl.net_repl_output_bytes += bytes.len() as u64;
+        self.send_to_client(id, bytes);
     }
 
     /// Creates the backlog (the first replica attaches, or we start following a master).
@@ -558,7 +567,7 @@ impl Server {
             std::mem::take(&mut r.held)
         };
         if !held.is_empty() {
-            self.send_to_client(id, &held);
+            self.repl_send_stream(id, &held);
         }
         self.repl_refresh_good_replicas();
         crate::log_notice!(
@@ -992,6 +1001,25 @@ impl Server {
             );
             n += 1;
         }
+    }
+
+    /// Stream held for replicas whose snapshot isn't through.
+    pub fn repl_held_bytes(&self) -> usize {
+        self.repl.replicas.iter().map(|r| r.held.capacity()).sum()
+    }
+
+    /// Memory of the replication stream queued for replicas (their output buffers and held
+    /// streams): not counted for `maxmemory`, so that a slow replica doesn't evict keys.
+    pub fn repl_mem_not_counted(&self) -> usize {
+        let outputs: usize = self
+            .repl
+            .replicas
+            .iter()
+            .filter_map(|r| self.clients.get(&r.id))
+            .filter(|c| c.has(flags::SLAVE) && !c.has(flags::MONITOR))
+            .map(|c| c.output_memory())
+            .sum();
+        outputs + self.repl_held_bytes()
     }
 
     /// Attached replicas (clients flagged as replicas).

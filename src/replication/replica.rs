@@ -77,6 +77,9 @@ impl Server {
         // CONFIG REWRITE keeps the role.
         self.config.replicaof = Some((host.to_string(), port));
         crate::server::log::set_role(b'S');
+        if let Err(e) = self.set_oom_score_adj(None) {
+            crate::log_warning!("{}", e);
+        }
         self.repl_cancel_handshake();
         if was_master {
             // Our own history is what we ask the new master to continue.
@@ -142,6 +145,9 @@ impl Server {
         self.repl.master_host = None;
         self.config.replicaof = None;
         crate::server::log::set_role(b'M');
+        if let Err(e) = self.set_oom_score_adj(None) {
+            crate::log_warning!("{}", e);
+        }
         if let Some(id) = self.repl.master_client.take() {
             self.close_client_async(id);
         }

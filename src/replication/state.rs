@@ -153,6 +153,8 @@ pub struct ReplState {
     /// The database the master's stream was in when the link dropped: a continued stream
     /// doesn't repeat its SELECT.
     pub cached_db: usize,
+    /// Stream bytes queued for the replica whose command is running (they are not replies).
+    pub stream_to_current: usize,
     /// Keys given a time to live by our own clients on a writable replica: the master
     /// knows nothing of them, so we expire them ourselves (INFO `slave_expires_tracked_keys`).
     pub replica_keys_with_expire: std::collections::HashSet<(usize, Vec<u8>)>,
@@ -201,6 +203,7 @@ impl Default for ReplState {
             master_client: None,
             cached: false,
             cached_db: 0,
+            stream_to_current: 0,
             replica_keys_with_expire: Default::default(),
             master_partial: Vec::new(),
             down_since: 0,
