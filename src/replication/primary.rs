@@ -622,7 +622,7 @@ impl Server {
 
     /// REPLCONF option value ...
     pub fn repl_replconf_command(&mut self, c: &mut Client) {
-        if c.argv.len() % 2 == 0 {
+        if c.argv.len().is_multiple_of(2) {
             c.out.error(crate::commands::errors::SYNTAX);
             return;
         }
@@ -788,7 +788,7 @@ impl Server {
         let now = unix_now();
         let period = cfg_int(self, "repl-ping-replica-period").max(1) as u64;
         if !self.repl.replicas.is_empty()
-            && self.repl.cron_loops % period == 0
+            && self.repl.cron_loops.is_multiple_of(period)
             && !self.is_replica()
             && self.pause == crate::server::PauseKind::None
         {
@@ -851,7 +851,7 @@ impl Server {
     pub fn replication_cron(&mut self) {
         self.repl_start_pending_fork();
         self.repl_expire_replica_keys();
-        if self.cronloops % (self.hz.max(1) as u64) == 0 {
+        if self.cronloops.is_multiple_of(self.hz.max(1) as u64) {
             self.repl_replica_cron();
             self.repl_primary_cron();
             self.repl.cron_loops += 1;

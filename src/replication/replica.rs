@@ -560,8 +560,8 @@ impl Server {
             let Some(line) = take_line(&mut link.data) else {
                 return;
             };
-            if line.starts_with('-') {
-                crate::log_warning!("MASTER aborted replication with an error: {}", &line[1..]);
+            if let Some(err) = line.strip_prefix('-') {
+                crate::log_warning!("MASTER aborted replication with an error: {}", err);
                 self.repl_fail_handshake(registry);
                 return;
             }
@@ -620,7 +620,7 @@ impl Server {
     fn repl_use_diskless_load(&self) -> bool {
         match stored_config(&self.config, "repl-diskless-load").as_str() {
             "swapdb" => true,
-            "on-empty-db" => self.dbs.iter().all(|d| d.len() == 0),
+            "on-empty-db" => self.dbs.iter().all(|d| d.is_empty()),
             _ => false,
         }
     }
