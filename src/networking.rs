@@ -436,7 +436,15 @@ impl Server {
 /// Redis' `checkClientOutputBufferLimits`: the hard limit closes at once; the soft limit only
 /// once it has been exceeded continuously for more than its seconds (timed in whole seconds).
 pub fn obuf_limit_reached(cfg: &crate::config::Config, c: &mut Client, now_secs: i64) -> bool {
-    let limit = cfg.obuf_limits[client_class(c) as usize];
+    let class = client_class(c);
+    let mut limit = cfg.obuf_limits[class as usize];
+    if class == ClientClass::Replica && limit.hard > 0 {
+        // A replica's hard limit below the backlog size would drop every replica that just
+        // continued from the backlog: the backlog size applies instead, as in Redis 7.0.
+        limit.hard = limit
+            .hard
+            .max(crate::replication::primary::backlog_size_config(cfg) as u64);
+    }
     let used = c.output_memory() as u64;
     let hard = limit.hard > 0 && used >= limit.hard;
     let mut soft = limit.soft > 0 && used >= limit.soft;

@@ -670,8 +670,15 @@ impl ChildInfoSender {
             msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
         }
         // SAFETY: writes our local buffer to the pipe; a message below PIPE_BUF is atomic.
-        unsafe {
-            libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN);
+        let n = unsafe { libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN) };
+        if n != CHILD_INFO_LEN as isize {
+            // The parent is gone (killed): nobody will use this snapshot.
+            crate::log_warning!(
+                "Child failed reporting info to parent, exiting. {}",
+                errno_text()
+            );
+            // SAFETY: leaves the child without the parent's exit handlers.
+            unsafe { libc::_exit(1) };
         }
     }
 }

@@ -21,6 +21,15 @@ pub fn cfg_int(srv: &Server, name: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// `repl-backlog-size` in bytes.
+pub fn backlog_size_config(cfg: &crate::config::Config) -> usize {
+    let text = stored_config(cfg, "repl-backlog-size");
+    text.parse()
+        .ok()
+        .or_else(|| crate::util::parse_memory(text.as_bytes()).map(|v| v as usize))
+        .unwrap_or(1024 * 1024)
+}
+
 pub fn cfg_bool(srv: &Server, name: &str) -> bool {
     stored_config(&srv.config, name) == "yes"
 }
@@ -87,11 +96,14 @@ impl Server {
         self.prop.enabled = true;
     }
 
-    /// CONFIG SET repl-backlog-size takes effect at once.
+    /// A changed `repl-backlog-size` applies to the backlog (checked by the cron and
+    /// before answering a PSYNC).
     pub fn repl_resize_backlog(&mut self) {
-        let size = cfg_int(self, "repl-backlog-size").max(1) as usize;
+        let size = backlog_size_config(&self.config).max(1);
         if let Some(b) = self.repl.backlog.as_mut() {
-            b.resize(size);
+            if b.size() != size {
+                b.resize(size);
+            }
         }
     }
 
@@ -279,6 +291,7 @@ impl Server {
             }
             return false;
         }
+        self.repl_resize_backlog();
         let covered = self.repl.backlog.as_ref().is_some_and(|b| b.covers(offset));
         if !covered {
             crate::log_notice!(
@@ -736,6 +749,20 @@ impl Server {
             return;
         };
         let r = self.repl.replicas.remove(pos);
+        // A disk snapshot nobody waits for any more is useless unless save points want it.
+        if r.state == SyncState::WaitBgsaveEnd
+            && !r.diskless
+            && !self.repl.child_to_sockets
+            && self.persist.child_pid.is_some()
+            && self.config.save_params.is_empty()
+            && !self
+                .repl
+                .replicas
+                .iter()
+                .any(|o| o.state == SyncState::WaitBgsaveEnd)
+        {
+            self.kill_rdb_child();
+        }
         if self.repl.child_to_sockets
             && r.diskless
             && r.state == SyncState::WaitBgsaveEnd
@@ -851,6 +878,7 @@ impl Server {
     pub fn replication_cron(&mut self) {
         self.repl_start_pending_fork();
         self.repl_expire_replica_keys();
+        self.repl_resize_backlog();
         if self.cronloops.is_multiple_of(self.hz.max(1) as u64) {
             self.repl_replica_cron();
             self.repl_primary_cron();

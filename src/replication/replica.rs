@@ -499,11 +499,9 @@ impl Server {
             let mut parts = rest.split_whitespace();
             let replid = parts.next().unwrap_or("").to_string();
             let offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
+            // Our history stays until the new snapshot is loaded: if this master goes away
+            // before that, the previous one may still continue it.
             crate::log_notice!("Full resync from master: {}:{}", replid, offset);
-            if self.repl.cached {
-                crate::log_notice!("Discarding previously cached master state.");
-                self.repl.cached = false;
-            }
             self.repl.link.full_replid = replid;
             self.repl.link.full_offset = offset;
             self.repl.link_state = LinkState::Transfer;
@@ -646,6 +644,9 @@ impl Server {
     /// A full synchronization replaces our history: our replicas must sync again and the
     /// old backlog means nothing.
     fn repl_attach_to_new_master(&mut self) {
+        if self.repl.cached {
+            crate::log_notice!("Discarding previously cached master state.");
+        }
         self.repl.cached = false;
         self.repl_disconnect_replicas();
         self.repl.backlog = None;
