@@ -223,6 +223,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.flush_propagation();
     srv.repl_before_sleep();
     srv.repl_link_before_sleep(registry);
+    // Written (and with appendfsync always, synced) before any reply goes out.
+    srv.aof_flush(false);
     srv.handle_pending_writes(registry);
     srv.evict_clients(None);
     srv.free_clients_in_async_queue(registry);

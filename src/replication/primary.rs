@@ -228,7 +228,9 @@ impl Server {
             );
         }
         let capa_eof = self.repl.replica(c.id).is_some_and(|r| r.capa_eof);
-        if self.persist.child_pid.is_some() {
+        if self.aof.child_active {
+            crate::log_notice!("No BGSAVE in progress, but another BG operation is active. BGSAVE for replication delayed");
+        } else if self.persist.child_pid.is_some() {
             if self.repl.child_to_sockets {
                 crate::log_notice!(
                     "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"
@@ -753,6 +755,7 @@ impl Server {
         if r.state == SyncState::WaitBgsaveEnd
             && !r.diskless
             && !self.repl.child_to_sockets
+            && !self.aof.child_active
             && self.persist.child_pid.is_some()
             && self.config.save_params.is_empty()
             && !self

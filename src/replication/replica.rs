@@ -674,7 +674,8 @@ impl Server {
         if !diskless || mode == "swapdb" {
             self.repl_attach_to_new_master();
         }
-        if self.persist.child_pid.is_some() && !self.repl.child_to_sockets {
+        if self.persist.child_pid.is_some() && !self.repl.child_to_sockets && !self.aof.child_active
+        {
             self.kill_rdb_child();
         }
         let swap = diskless && mode == "swapdb";

@@ -2,6 +2,7 @@
 //! pub/sub, statistics and the propagation log. The event loop (`ae`) owns the `Server`; every
 //! command receives `&mut Server` plus the calling client.
 
+pub mod crash;
 pub mod cron;
 pub mod evict;
 pub mod log;
@@ -191,6 +192,8 @@ pub struct Server {
     pub migrate: crate::commands::migrate::MigrateCache,
     /// Replication: our history, the replicas attached, the link to our master.
     pub repl: crate::replication::state::ReplState,
+    /// Append-only file persistence.
+    pub aof: crate::aof::AofState,
 }
 
 impl Server {
@@ -265,6 +268,7 @@ impl Server {
             persist: Default::default(),
             migrate: Default::default(),
             repl: Default::default(),
+            aof: Default::default(),
             config,
         }
     }
@@ -399,13 +403,14 @@ impl Server {
     }
 
     /// Emits what the propagation log collected: each entry goes to the consumers its
-    /// `targets` name (`replication::target`). The AOF and the replication stream attach here
-    /// as they are built; until then a batch only advances the log's counters.
+    /// `targets` name (`replication::target`): the AOF here; the replication stream
+    /// attaches beside it.
     pub fn flush_propagation(&mut self) {
         let batch = self.prop.flush();
         if batch.is_empty() {
             return;
         }
+        self.aof_feed(&batch);
         self.repl_feed_propagated(&batch);
     }
 
