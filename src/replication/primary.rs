@@ -69,7 +69,7 @@ impl Server {
         let mut online = Vec::new();
         for r in self.repl.replicas.iter_mut() {
             match r.state {
-                SyncState::WaitBgsaveStart => {}
+                SyncState::Handshake | SyncState::WaitBgsaveStart => {}
                 SyncState::Online if !r.put_online_on_ack => online.push(r.id),
                 _ => r.held.extend_from_slice(bytes),
             }
@@ -178,7 +178,7 @@ impl Server {
         if !self.repl.replicas.iter().any(|r| r.id == c.id) {
             self.repl.replicas.push(ReplicaInfo {
                 id: c.id,
-                state: SyncState::WaitBgsaveStart,
+                state: SyncState::Handshake,
                 listening_port: 0,
                 announced_ip: None,
                 peer_ip: peer_ip(&c.addr),
@@ -1004,8 +1004,9 @@ impl Server {
         let now = unix_now();
         let mut n = 0;
         for r in &self.repl.replicas {
-            if !self.clients.get(&r.id).is_some_and(|c| c.has(flags::SLAVE))
-                && Some(r.id) != self.current_client
+            if r.state == SyncState::Handshake
+                || (!self.clients.get(&r.id).is_some_and(|c| c.has(flags::SLAVE))
+                    && Some(r.id) != self.current_client)
             {
                 continue;
             }
@@ -1058,6 +1059,7 @@ impl Server {
         self.repl
             .replicas
             .iter()
+            .filter(|r| r.state != SyncState::Handshake)
             .filter(|r| {
                 self.clients.get(&r.id).is_some_and(|c| c.has(flags::SLAVE))
                     || (Some(r.id) == self.current_client)
@@ -1070,7 +1072,7 @@ impl super::state::ReplState {
     fn pending_replconf_push(&mut self, id: ClientId) {
         self.replicas.push(ReplicaInfo {
             id,
-            state: SyncState::WaitBgsaveStart,
+            state: SyncState::Handshake,
             listening_port: 0,
             announced_ip: None,
             peer_ip: String::new(),

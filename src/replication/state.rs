@@ -13,6 +13,8 @@ pub const NULL_REPLID: &str = "0000000000000000000000000000000000000000";
 /// Where an attached replica is in its synchronization (Redis' `SLAVE_STATE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncState {
+    /// Announced itself with REPLCONF but hasn't asked for SYNC/PSYNC yet: not a replica yet.
+    Handshake,
     /// Waiting for a snapshot to be started for it.
     WaitBgsaveStart,
     /// A snapshot for it is being produced (the stream since is held for it).
@@ -26,6 +28,7 @@ pub enum SyncState {
 impl SyncState {
     pub fn name(self) -> &'static str {
         match self {
+            SyncState::Handshake => "",
             SyncState::WaitBgsaveStart | SyncState::WaitBgsaveEnd => "wait_bgsave",
             SyncState::SendBulk => "send_bulk",
             SyncState::Online => "online",
