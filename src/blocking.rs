@@ -249,6 +249,12 @@ impl Server {
         }
     }
 
+    /// Unblocks a client blocked by something other than keys (WAIT), once its reply is
+    /// written: its pending input runs next.
+    pub fn finish_unblock_external(&mut self, c: &mut Client) {
+        self.finish_unblock(c);
+    }
+
     /// Forgets a client that goes away while blocked.
     pub fn unblock_on_free(&mut self, id: ClientId) {
         self.remove_block_state(id);

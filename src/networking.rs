@@ -189,6 +189,9 @@ impl Server {
 
     /// Runs every complete command in the client's query buffer (Redis' `processInputBuffer`).
     pub fn process_input(&mut self, c: &mut Client) {
+        // The master's stream is passed on to our replicas command by command, as applied.
+        let from_master = c.has(flags::MASTER);
+        let mut applied_from = c.qb_pos;
         loop {
             if c.has(flags::BLOCKED | flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) {
                 break;
@@ -222,6 +225,10 @@ impl Server {
                     }
                     c.argv.clear();
                     self.command_done(c);
+                    if from_master {
+                        self.repl_master_consumed(&c.querybuf[applied_from..c.qb_pos], true);
+                        applied_from = c.qb_pos;
+                    }
                     // The reply may have grown this client's buffers: account for it before
                     // the next pipelined command (whose checks may evict clients).
                     if self.config.maxmemory_clients != 0 {
@@ -243,6 +250,9 @@ impl Server {
                     break;
                 }
             }
+        }
+        if from_master && c.qb_pos > applied_from {
+            self.repl_master_consumed(&c.querybuf[applied_from..c.qb_pos], false);
         }
         if c.qb_pos > 0 {
             c.querybuf.drain(..c.qb_pos);
@@ -378,6 +388,11 @@ impl Server {
             self.unblock_on_free(id);
         }
         self.pending_writes_set.remove(&id);
+        if c.has(flags::MASTER) {
+            self.repl.cached_db = c.db;
+            self.repl_master_freed(registry, id);
+        }
+        self.repl_replica_freed(id);
         crate::log_verbose!("Client closed connection {}", c.addr);
     }
 
@@ -421,7 +436,15 @@ impl Server {
 /// Redis' `checkClientOutputBufferLimits`: the hard limit closes at once; the soft limit only
 /// once it has been exceeded continuously for more than its seconds (timed in whole seconds).
 pub fn obuf_limit_reached(cfg: &crate::config::Config, c: &mut Client, now_secs: i64) -> bool {
-    let limit = cfg.obuf_limits[client_class(c) as usize];
+    let class = client_class(c);
+    let mut limit = cfg.obuf_limits[class as usize];
+    if class == ClientClass::Replica && limit.hard > 0 {
+        // A replica's hard limit below the backlog size would drop every replica that just
+        // continued from the backlog: the backlog size applies instead, as in Redis 7.0.
+        limit.hard = limit
+            .hard
+            .max(crate::replication::primary::backlog_size_config(cfg) as u64);
+    }
     let used = c.output_memory() as u64;
     let hard = limit.hard > 0 && used >= limit.hard;
     let mut soft = limit.soft > 0 && used >= limit.soft;

@@ -343,6 +343,9 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(el) => el,
         Err(code) => return code,
     };
+    if let Some((host, port)) = srv.config.replicaof.clone() {
+        srv.repl_configure_master_at_startup(&host, port);
+    }
     if srv.config.appendonly {
         srv.aof.status = crate::aof::Status::On;
         srv.aof_update_propagation();
@@ -353,6 +356,7 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     srv.aof_open_on_server_start();
     srv.aof_del_history_files();
+    srv.repl_after_startup_load();
     crate::log_notice!("Ready to accept connections");
     el.run(&mut srv)
 }

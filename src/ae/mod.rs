@@ -221,6 +221,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     // Serving may have unblocked clients with more commands pipelined.
     srv.process_unblocked_clients(registry);
     srv.flush_propagation();
+    srv.repl_before_sleep();
+    srv.repl_link_before_sleep(registry);
     // Written (and with appendfsync always, synced) before any reply goes out.
     srv.aof_flush(false);
     srv.handle_pending_writes(registry);
@@ -397,6 +399,10 @@ impl EventLoop {
                 if let Some(l) = listeners.get_mut(t - LISTENER_BASE) {
                     accept_all(srv, &registry, l);
                 }
+                continue;
+            }
+            if t == crate::replication::replica::LINK_TOKEN {
+                srv.repl_link_event(&registry);
                 continue;
             }
             let id = t as u64;

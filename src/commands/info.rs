@@ -510,13 +510,26 @@ impl Server {
             let rss = process_rss();
             let system = total_system_memory();
             let startup = self.startup_memory as u64;
+            let is_replica_client = |c: &Client| c.has(flags::SLAVE) && !c.has(flags::MONITOR);
             let clients_normal: u64 = self
                 .clients
                 .values()
                 .map(|b| &**b)
                 .chain(me)
+                .filter(|c| !is_replica_client(c))
                 .map(|c| c.total_memory() as u64)
                 .sum();
+            let clients_slaves: u64 = self
+                .clients
+                .values()
+                .map(|b| &**b)
+                .chain(me)
+                .filter(|c| is_replica_client(c))
+                .map(|c| c.total_memory() as u64)
+                .sum::<u64>()
+                + self.repl_held_bytes() as u64;
+            let not_counted = self.repl_mem_not_counted() as u64;
+            let backlog_mem = self.repl.backlog.as_ref().map_or(0, |b| b.size()) as u64;
             let db_overhead: u64 = self
                 .dbs
                 .iter()
@@ -525,7 +538,9 @@ impl Server {
                         + (d.dict.len() + d.expires.len()) * 24) as u64
                 })
                 .sum();
-            let overhead = (startup + clients_normal + db_overhead).min(used);
+            let total_repl = backlog_mem + not_counted;
+            let overhead =
+                (startup + clients_normal + clients_slaves + backlog_mem + db_overhead).min(used);
             let dataset = used - overhead;
             let net = used.saturating_sub(startup);
             let maxmemory = self.config.maxmemory.max(0) as u64;
@@ -548,7 +563,7 @@ impl Server {
             );
             let _ = write!(
                 out,
-                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{aof_buffer}\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lazy_pending}\r\nlazyfreed_objects:{lazy_freed}\r\n",
+                "allocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:{not_counted}\r\nmem_replication_backlog:{backlog_mem}\r\nmem_total_replication_buffers:{total_repl}\r\nmem_clients_slaves:{clients_slaves}\r\nmem_clients_normal:{clients_normal}\r\nmem_cluster_links:0\r\nmem_aof_buffer:{aof_buffer}\r\nmem_allocator:jemalloc-5.3.0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{lazy_pending}\r\nlazyfreed_objects:{lazy_freed}\r\n",
                 ratio(active, allocated),
                 active.saturating_sub(allocated),
                 ratio(resident, active),
@@ -589,15 +604,20 @@ impl Server {
             let m = &self.inst_metrics.metrics;
             let _ = write!(
                 out,
-                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:{}\r\ntotal_forks:{}\r\nmigrate_cached_sockets:{}\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
+                "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:{}\r\ntotal_net_repl_output_bytes:{}\r\ninstantaneous_input_kbps:{:.2}\r\ninstantaneous_output_kbps:{:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:{}\r\nsync_partial_ok:{}\r\nsync_partial_err:{}\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:{}\r\ntotal_eviction_exceeded_time:{}\r\ncurrent_eviction_exceeded_time:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\npubsubshard_channels:{}\r\nlatest_fork_usec:{}\r\ntotal_forks:{}\r\nmigrate_cached_sockets:{}\r\nslave_expires_tracked_keys:{}\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:{}\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:{}\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:{}\r\nio_threaded_writes_processed:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\n",
                 st.numconnections,
                 st.numcommands,
                 m[METRIC_COMMANDS].value(),
                 st.net_input_bytes,
                 st.net_output_bytes,
+                self.repl.net_repl_input_bytes,
+                self.repl.net_repl_output_bytes,
                 m[METRIC_NET_INPUT].value() as f64 / 1024.0,
                 m[METRIC_NET_OUTPUT].value() as f64 / 1024.0,
                 st.rejected_conn,
+                self.repl.sync_full,
+                self.repl.sync_partial_ok,
+                self.repl.sync_partial_err,
                 st.expired_keys,
                 st.expired_stale_perc * 100.0,
                 st.expired_time_cap_reached_count,
@@ -614,6 +634,7 @@ impl Server {
                 self.persist.latest_fork_usec,
                 self.persist.total_forks,
                 self.migrate.len(),
+                self.repl.replica_keys_with_expire.len(),
                 st.unexpected_error_replies,
                 st.total_error_replies,
                 st.dump_payload_sanitizations,
@@ -626,7 +647,19 @@ impl Server {
 
         if sel.wants("replication") {
             begin(&mut out, "Replication");
-            out.push_str("role:master\r\nconnected_slaves:0\r\n");
+            out.push_str(if self.is_replica() {
+                "role:slave\r\n"
+            } else {
+                "role:master\r\n"
+            });
+            if self.is_replica() {
+                self.repl_replica_info(&mut out);
+            }
+            let _ = write!(
+                out,
+                "connected_slaves:{}\r\n",
+                self.repl_connected_replicas()
+            );
             let min_replicas: i64 = config_string(self, "min-replicas-to-write")
                 .parse()
                 .unwrap_or(0);
@@ -634,13 +667,24 @@ impl Server {
                 .parse()
                 .unwrap_or(0);
             if min_replicas > 0 && max_lag > 0 {
-                out.push_str("min_slaves_good_slaves:0\r\n");
+                let _ = write!(
+                    out,
+                    "min_slaves_good_slaves:{}\r\n",
+                    self.repl.good_replicas
+                );
             }
+            self.repl_replica_info_lines(&mut out);
             let _ = write!(
                 out,
-                "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\nrepl_backlog_active:{}\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{}\r\n",
                 self.replid,
+                self.repl.replid2,
+                self.repl.master_repl_offset,
+                self.repl.second_replid_offset,
+                self.repl.backlog.is_some() as i32,
                 config_string(self, "repl-backlog-size"),
+                self.repl.backlog.as_ref().map_or(0, |b| b.first_offset),
+                self.repl.backlog.as_ref().map_or(0, |b| b.histlen),
             );
         }
 

@@ -26,6 +26,7 @@ pub mod multi;
 pub mod object;
 pub mod persist;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod set;
 pub mod sort;
@@ -130,6 +131,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| debug::lookup(fullname))
         .or_else(|| memory::lookup(fullname))
         .or_else(|| pubsub::lookup(fullname))
+        .or_else(|| replication::lookup(fullname))
         .or_else(|| string::lookup(fullname))
         .or_else(|| set::lookup(fullname))
         .or_else(|| zset::lookup(fullname))
@@ -429,6 +431,11 @@ impl Server {
 
     /// Moves error replies produced on a client into the server's error statistics.
     pub fn record_reply_errors(&mut self, c: &mut Client) {
+        if !c.out.errors.is_empty()
+            && (c.has(cflags::MASTER) || (c.has(cflags::SLAVE) && !c.has(cflags::MONITOR)))
+        {
+            self.repl_log_link_errors(c);
+        }
         for line in c.out.errors.drain(..) {
             self.stats.total_error_replies += 1;
             let code = line.split(|b| *b == b' ').next().unwrap_or(b"ERR");
@@ -444,8 +451,16 @@ impl Server {
         // The client is the current one from here on (as in Redis), so that messages raised
         // before `call` (keys evicted to make room for this command) still reach it.
         let ctx = self.enter_client_context(c);
+        let replica = c.has(cflags::SLAVE) && !c.has(cflags::MONITOR);
+        let added_before = c.out.added_since_flush;
+        self.repl.stream_to_current = 0;
         let held = self.process_command_checked(c);
         self.leave_client_context(c, ctx);
+        let stream = std::mem::take(&mut self.repl.stream_to_current);
+        if replica && c.out.added_since_flush != added_before + stream {
+            // The replication link carries no replies: a replica that caused one is dropped.
+            self.repl_replica_replied(c);
+        }
         held
     }
 
@@ -563,6 +578,27 @@ impl Server {
             self.reject(c, Some(id), errors::NOREPLICAS);
             return false;
         }
+        // A read-only replica takes writes from its master only.
+        if is_write && self.is_replica() && self.config.replica_read_only && !c.must_obey() {
+            self.reject(
+                c,
+                Some(id),
+                "-READONLY You can't write against a read only replica.",
+            );
+            return false;
+        }
+        // Replicas only stream: keyspace commands from them are refused.
+        if c.has(cflags::SLAVE) && !c.has(cflags::MONITOR) {
+            let f = if is_exec {
+                self.queued_flags(c)
+            } else {
+                cmd_flags
+            };
+            if f & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0 {
+                self.reject(c, Some(id), "Replica can't interact with the keyspace");
+                return false;
+            }
+        }
         let allowed_in_pubsub = matches!(
             special,
             Special::Ping | Special::Subscription | Special::Quit | Special::Reset
@@ -573,6 +609,27 @@ impl Server {
                 self.commands.cmds[id].fullname
             );
             self.reject(c, Some(id), &msg);
+            return false;
+        }
+        // A replica whose link is down serves only commands flagged for stale data, unless
+        // `replica-serve-stale-data` lets it answer from what it has.
+        let deny_stale = cmd_flags & flags::STALE == 0
+            || (is_exec
+                && c.multi.iter().any(|q| {
+                    self.commands
+                        .lookup(&q.argv)
+                        .is_some_and(|i| self.commands.cmds[i].flags & flags::STALE == 0)
+                }));
+        if self.is_replica()
+            && self.repl.link_state != crate::replication::state::LinkState::Connected
+            && !self.config.replica_serve_stale_data
+            && deny_stale
+        {
+            self.reject(
+                c,
+                Some(id),
+                "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+            );
             return false;
         }
         // While a dataset loads, only commands flagged for it run (INFO, CONFIG, ...).

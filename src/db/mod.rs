@@ -215,8 +215,15 @@ impl Server {
         if !self.key_is_expired(db, key) {
             return false;
         }
-        if self.is_replica() && !force_delete {
-            return true;
+        if self.is_replica() {
+            // Keys expire on a replica when its master says so (its DEL); meanwhile the
+            // master's own commands still find them.
+            if self.current_client.is_some() && self.current_client == self.repl.master_client {
+                return false;
+            }
+            if !force_delete {
+                return true;
+            }
         }
         if self.expire_paused() {
             return true;
@@ -374,6 +381,12 @@ impl Server {
 
     /// Sets an absolute expire time (ms) on an existing key.
     pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64) {
+        if self.is_replica()
+            && self.current_client.is_some()
+            && self.current_client != self.repl.master_client
+        {
+            self.repl_track_replica_key_expire(db, key);
+        }
         let d = &mut self.dbs[db];
         if let Some((k, _)) = d.dict.get_key_value(key) {
             d.expires.insert(KeyRef::of(k), when_ms);

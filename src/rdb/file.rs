@@ -59,8 +59,13 @@ pub fn save_ext<W: Write>(
     w.aux_int("redis-bits", 64)?;
     w.aux_int("ctime", crate::util::mstime() / 1000)?;
     w.aux_int("used-mem", srv.used_memory() as i64)?;
-    // No replication backlog exists (no replication yet), which is when Redis leaves out the
-    // repl-stream-db / repl-id / repl-offset fields too.
+    // The replication history the snapshot matches, so that a server restarted from it (or
+    // a replica loading it) can continue with a partial resynchronization.
+    if let Some((db, id, offset)) = srv.repl_save_info() {
+        w.aux_int("repl-stream-db", db)?;
+        w.aux("repl-id", id.as_bytes())?;
+        w.aux_int("repl-offset", offset)?;
+    }
     w.aux_int("aof-base", i64::from(aof_base))?;
     let policy = cfg.maxmemory_policy;
     let save_lru = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_VOLATILE_LRU);
@@ -265,6 +270,17 @@ pub fn load_ext(
                             .and_then(|s| s.parse().ok())
                             .unwrap_or(0);
                     }
+                    if k.eq_ignore_ascii_case(b"repl-id") && v.len() == 40 {
+                        srv.repl.loaded_replid = Some(String::from_utf8_lossy(&v).into_owned());
+                    } else if k.eq_ignore_ascii_case(b"repl-stream-db") {
+                        srv.repl.cached_db = std::str::from_utf8(&v)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                    } else if k.eq_ignore_ascii_case(b"repl-offset") {
+                        srv.repl.loaded_offset =
+                            std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
+                    }
                     aux_field(&k, &v);
                     continue;
                 }
@@ -300,7 +316,8 @@ pub fn load_ext(
                 }
                 Err(e) => return Err(e),
                 Ok(value) => {
-                    if !aof_preamble && expire.is_some_and(|e| e < now_ms) {
+                    // A replica keeps expired keys: its master will send their deletion.
+                    if !aof_preamble && expire.is_some_and(|e| e < now_ms) && !srv.is_replica() {
                         stats.expired += 1;
                     } else {
                         let lru = loaded_clock(srv, lfu_freq, lru_idle, now_ms);

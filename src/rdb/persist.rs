@@ -354,6 +354,23 @@ impl Server {
             return;
         }
         let now = crate::util::mstime() / 1000;
+        if self.repl.child_to_sockets {
+            // A diskless transfer to replicas: no file was written, the saved state stays.
+            let ok = bysignal == 0 && exitcode == 0;
+            if ok {
+                crate::log_notice!("Background RDB transfer terminated with success");
+            } else if bysignal == 0 {
+                crate::log_warning!("Background transfer error");
+            } else {
+                crate::log_warning!("Background transfer terminated by signal {}", bysignal);
+            }
+            self.persist.save_time_last = now - self.persist.save_time_start;
+            self.persist.save_time_start = -1;
+            self.reset_child_state();
+            self.repl_bgsave_done(ok, true);
+            return;
+        }
+        let ok = bysignal == 0 && exitcode == 0;
         if bysignal == 0 && exitcode == 0 {
             self.receive_child_info();
             crate::log_notice!("Background saving terminated with success");
@@ -373,6 +390,7 @@ impl Server {
         self.persist.save_time_last = now - self.persist.save_time_start;
         self.persist.save_time_start = -1;
         self.reset_child_state();
+        self.repl_bgsave_done(ok, false);
     }
 
     /// The cron's persistence step: reap the child, or start a BGSAVE when a save point is
@@ -682,8 +700,15 @@ impl ChildInfoSender {
             msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
         }
         // SAFETY: writes our local buffer to the pipe; a message below PIPE_BUF is atomic.
-        unsafe {
-            libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN);
+        let n = unsafe { libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN) };
+        if n != CHILD_INFO_LEN as isize {
+            // The parent is gone (killed): nobody will use this snapshot.
+            crate::log_warning!(
+                "Child failed reporting info to parent, exiting. {}",
+                errno_text()
+            );
+            // SAFETY: leaves the child without the parent's exit handlers.
+            unsafe { libc::_exit(1) };
         }
     }
 }

@@ -7,6 +7,11 @@
 //! the AOF and the replicas see different streams: a command kept from one still goes to the
 //! other. The consumers attach in `Server::flush_propagation`.
 
+pub mod backlog;
+pub mod primary;
+pub mod replica;
+pub mod state;
+
 /// Which consumers a propagated command is for.
 pub mod target {
     pub const AOF: u8 = 1;
@@ -103,6 +108,11 @@ impl SelectedDb {
         }
         self.0 = Some(db);
         Some(vec![b"SELECT".to_vec(), db.to_string().into_bytes()])
+    }
+
+    /// The database the stream is in, if known.
+    pub fn current(&self) -> Option<usize> {
+        self.0
     }
 
     /// Forgets the database, so the next command starts with SELECT (a new replica or a new

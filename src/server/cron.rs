@@ -305,6 +305,7 @@ impl Server {
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
         self.persistence_cron();
+        self.replication_cron();
         self.aof_cron_flush();
         // A shutdown asked for by a signal happens here, as in Redis' cron (so it waits while
         // the cron is paused, and SHUTDOWN ABORT can still cancel it).

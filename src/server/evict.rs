@@ -204,9 +204,10 @@ impl Server {
     }
 
     /// Memory counted against `maxmemory`: allocated bytes minus what Redis excludes (replica
-    /// output buffers and the AOF buffer; none exist yet).
+    /// output buffers; the AOF buffer once it exists).
     pub fn memory_for_maxmemory(&self) -> usize {
         self.used_memory()
+            .saturating_sub(self.repl_mem_not_counted())
     }
 
     /// Bytes to free to get back under `maxmemory` (0 when under it or without a limit).

@@ -190,6 +190,8 @@ pub struct Server {
     pub persist: crate::rdb::persist::PersistState,
     /// MIGRATE's cached connections to target servers.
     pub migrate: crate::commands::migrate::MigrateCache,
+    /// Replication: our history, the replicas attached, the link to our master.
+    pub repl: crate::replication::state::ReplState,
     /// Append-only file persistence.
     pub aof: crate::aof::AofState,
 }
@@ -265,6 +267,7 @@ impl Server {
             skip_checksum_validation: false,
             persist: Default::default(),
             migrate: Default::default(),
+            repl: Default::default(),
             aof: Default::default(),
             config,
         }
@@ -285,16 +288,15 @@ impl Server {
         self.cached_ms / 1000
     }
 
-    /// True when this server replicates from a master. Replication arrives with its own issue;
-    /// until then a server is always a master.
+    /// True when this server replicates from a master.
     pub fn is_replica(&self) -> bool {
-        false
+        self.repl.master_host.is_some()
     }
 
-    /// Number of replicas whose last acknowledgement is recent enough for
-    /// `min-replicas-max-lag`. Replicas arrive with replication; until then there are none.
+    /// Number of online replicas whose last acknowledgement is recent enough for
+    /// `min-replicas-max-lag` (counted when asked, so a CONFIG SET applies at once).
     pub fn good_replicas_count(&self) -> i64 {
-        0
+        self.repl_count_good_replicas()
     }
 
     /// Whether writes are accepted under `min-replicas-to-write` / `min-replicas-max-lag`
@@ -405,7 +407,11 @@ impl Server {
     /// attaches beside it.
     pub fn flush_propagation(&mut self) {
         let batch = self.prop.flush();
+        if batch.is_empty() {
+            return;
+        }
         self.aof_feed(&batch);
+        self.repl_feed_propagated(&batch);
     }
 
     /// Memory in use (Redis' `used_memory`).

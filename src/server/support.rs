@@ -239,6 +239,10 @@ impl Server {
                     self.clients.insert(id, c);
                     continue;
                 }
+                if c.has(flags::MASTER) {
+                    // The held command of the master's stream is applied now.
+                    self.repl_master_consumed(&[], true);
+                }
                 // A command that blocked on keys keeps its request until unblocked.
                 if !c.has(flags::BLOCKED) {
                     c.argv.clear();

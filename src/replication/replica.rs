@@ -1,0 +1,1018 @@
+//! Following a master: REPLICAOF / `replicaof`, the non-blocking handshake (PING, AUTH,
+//! REPLCONF, PSYNC with our history for a partial resynchronization), receiving and loading
+//! the snapshot of a full one (through a file, or in memory with `repl-diskless-load`), and
+//! the master client whose commands are applied without replies and passed on verbatim to our
+//! own replicas and backlog. Also the periodic ACKs and the link's timeouts. Behaviour and log
+//! lines follow Redis 7.0's replication.c.
+
+use std::io::{self, Read, Write};
+
+use mio::{Interest, Registry, Token};
+
+use super::primary::cfg_int;
+use super::state::{encode_command, HandshakeReply, Link, LinkState, NULL_REPLID};
+use crate::client::{flags, Client, Conn};
+use crate::rdb::file::stored_config;
+use crate::server::Server;
+
+/// The event-loop token of the link to our master while it isn't a master client yet (below
+/// the listeners' tokens, far above any client id).
+pub const LINK_TOKEN: usize = usize::MAX - 128;
+
+fn unix_now() -> i64 {
+    crate::util::mstime() / 1000
+}
+
+/// Takes one line from the front of `buf` (ended by LF, a CR before it dropped): the
+/// master may send bare newlines as keepalives.
+fn take_line(buf: &mut Vec<u8>) -> Option<String> {
+    let pos = buf.iter().position(|b| *b == b'\n')?;
+    let end = if pos > 0 && buf[pos - 1] == b'\r' {
+        pos - 1
+    } else {
+        pos
+    };
+    let line = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..pos + 1);
+    Some(line)
+}
+
+/// A non-blocking connection to `addr`, from `bind-source-addr` when one is set.
+fn connect_from(addr: std::net::SocketAddr, source: &str) -> io::Result<mio::net::TcpStream> {
+    if source.is_empty() {
+        return mio::net::TcpStream::connect(addr);
+    }
+    use socket2::{Domain, Socket, Type};
+    let ip: std::net::IpAddr = source
+        .parse()
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(sock.into()))
+}
+
+impl Server {
+    /// REPLICAOF host port: follow that master (Redis' `replicationSetMaster`).
+    pub fn repl_set_master(&mut self, host: &str, port: i64) {
+        let was_master = self.repl.master_host.is_none();
+        self.repl.master_host = None;
+        if let Some(id) = self.repl.master_client.take() {
+            // Closed as a lost link would be, keeping our history for the PSYNC.
+            self.repl.cached = true;
+            if let Some(c) = self.clients.get(&id) {
+                self.repl.cached_db = c.db;
+            }
+            self.repl.master_partial.clear();
+            self.close_client_async(id);
+        }
+        self.disconnect_all_blocked_clients();
+        self.repl.master_host = Some(host.to_string());
+        self.repl.master_port = port;
+        // CONFIG REWRITE keeps the role.
+        self.config.replicaof = Some((host.to_string(), port));
+        crate::server::log::set_role(b'S');
+        if let Err(e) = self.set_oom_score_adj(None) {
+            crate::log_warning!("{}", e);
+        }
+        self.repl_cancel_handshake();
+        if was_master {
+            // Our own history is what we ask the new master to continue.
+            self.repl.cached = true;
+            self.repl.cached_db = 0;
+        }
+        self.repl.link_state = LinkState::Connect;
+        self.repl.connect_now = true;
+        crate::log_notice!("Connecting to MASTER {}:{}", host, port);
+    }
+
+    /// `replicaof` in the configuration: we start as a replica (before loading, so that
+    /// expired keys are kept as a replica keeps them).
+    pub fn repl_configure_master_at_startup(&mut self, host: &str, port: i64) {
+        self.repl.master_host = Some(host.to_string());
+        self.repl.master_port = port;
+        crate::server::log::set_role(b'S');
+        self.repl.link_state = LinkState::Connect;
+        self.repl.connect_now = true;
+    }
+
+    /// After the start-up load: a replica whose snapshot names its history asks its master to
+    /// continue it.
+    pub fn repl_after_startup_load(&mut self) {
+        let (Some(id), Some(off)) = (
+            self.repl.loaded_replid.take(),
+            self.repl.loaded_offset.take(),
+        ) else {
+            return;
+        };
+        if self.is_replica() {
+            self.replid = id;
+            self.repl.master_repl_offset = off;
+            self.repl.cached = true;
+        }
+    }
+
+    /// What a snapshot records of our history: the stream's database, our id and offset
+    /// (only while a history exists: a backlog, or a master we follow).
+    pub fn repl_save_info(&self) -> Option<(i64, String, i64)> {
+        if self.is_replica() {
+            let c = self
+                .repl
+                .master_client
+                .and_then(|id| self.clients.get(&id))?;
+            return Some((
+                c.db as i64,
+                self.replid.clone(),
+                self.repl.master_repl_offset,
+            ));
+        }
+        self.repl.backlog.as_ref()?;
+        let db = self.repl.seldb.current().unwrap_or(0) as i64;
+        Some((db, self.replid.clone(), self.repl.master_repl_offset))
+    }
+
+    /// REPLICAOF NO ONE: become a master, with a new history that keeps the old one as the
+    /// second id so that our replicas can continue.
+    pub fn repl_unset_master(&mut self) {
+        if self.repl.master_host.is_none() {
+            return;
+        }
+        self.repl.master_host = None;
+        self.config.replicaof = None;
+        crate::server::log::set_role(b'M');
+        if let Err(e) = self.set_oom_score_adj(None) {
+            crate::log_warning!("{}", e);
+        }
+        if let Some(id) = self.repl.master_client.take() {
+            self.close_client_async(id);
+        }
+        self.repl.cached = false;
+        self.repl.master_partial.clear();
+        self.repl_cancel_handshake();
+        self.repl_shift_id();
+        self.repl_disconnect_replicas();
+        self.repl.link_state = LinkState::None;
+        self.repl.seldb.reset();
+        self.repl.no_replicas_since = unix_now();
+        self.repl.down_since = 0;
+    }
+
+    /// Clients blocked on keys get an error when we become a replica (their keys now
+    /// change only by the master's hand), as Redis' `disconnectAllBlockedClients`.
+    fn disconnect_all_blocked_clients(&mut self) {
+        let ids: Vec<_> = self.blocking.states.keys().copied().collect();
+        for id in ids {
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.out.error("-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)");
+                c.flags |= flags::CLOSE_AFTER_REPLY;
+            }
+            self.unblock_on_free(id);
+            if let Some(c) = self.clients.get_mut(&id) {
+                c.flags &= !flags::BLOCKED;
+            }
+            self.mark_pending_write(id);
+        }
+    }
+
+    /// Drops the link being set up (handshake or transfer).
+    pub fn repl_cancel_handshake(&mut self) {
+        if let Some(mut s) = self.repl.link.stream.take() {
+            if let Some(r) = self.registry.as_ref() {
+                let _ = r.deregister(&mut s);
+            }
+        }
+        self.repl.link = Link::default();
+        if self.repl.master_host.is_some()
+            && !matches!(self.repl.link_state, LinkState::Connected | LinkState::None)
+        {
+            self.repl.link_state = LinkState::Connect;
+        }
+    }
+
+    fn repl_fail_handshake(&mut self, registry: &Registry) {
+        if let Some(mut s) = self.repl.link.stream.take() {
+            let _ = registry.deregister(&mut s);
+        }
+        if self.repl.link.diskless_load {
+            // The load from the link stops with it.
+            self.loading = false;
+        }
+        self.repl.link = Link::default();
+        self.repl.link_state = LinkState::Connect;
+    }
+
+    /// Starts the non-blocking connection to the master.
+    fn repl_connect(&mut self, registry: &Registry) {
+        let Some(host) = self.repl.master_host.clone() else {
+            return;
+        };
+        let port = self.repl.master_port;
+        self.repl.last_connect_try = unix_now();
+        use std::net::ToSocketAddrs;
+        let source = self.config.bind_source_addr.clone();
+        let addr = (host.as_str(), port as u16)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next());
+        let stream = addr
+            .ok_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable))
+            .and_then(|a| connect_from(a, &source));
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                crate::log_warning!(
+                    "Unable to connect to MASTER: {}",
+                    crate::rdb::persist::strerror(&e)
+                );
+                return;
+            }
+        };
+        if registry
+            .register(
+                &mut stream,
+                Token(LINK_TOKEN),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_err()
+        {
+            return;
+        }
+        self.repl.link = Link::default();
+        self.repl.link.stream = Some(stream);
+        self.repl.link_state = LinkState::Connecting;
+        self.repl.last_io = unix_now();
+        crate::log_notice!("MASTER <-> REPLICA sync started");
+    }
+
+    fn link_send(&mut self, data: &[u8]) -> bool {
+        let Some(s) = self.repl.link.stream.as_mut() else {
+            return false;
+        };
+        let mut done = 0;
+        while done < data.len() {
+            match s.write(&data[done..]) {
+                Ok(n) if n > 0 => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Reads what the link has into `into` (the line buffer or the snapshot). Err on a
+    /// closed or failed connection.
+    fn link_read(&mut self, to_data: bool) -> io::Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let Some(s) = self.repl.link.stream.as_mut() else {
+                return Err(io::Error::from(io::ErrorKind::NotConnected));
+            };
+            match s.read(&mut buf) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    self.repl.last_io = unix_now();
+                    self.repl.net_repl_input_bytes += n as u64;
+                    if to_data {
+                        self.repl.link.data.extend_from_slice(&buf[..n]);
+                    } else {
+                        self.repl.link.inbuf.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An event on the link to the master.
+    pub fn repl_link_event(&mut self, registry: &Registry) {
+        match self.repl.link_state {
+            LinkState::Connecting => {
+                let Some(s) = self.repl.link.stream.as_mut() else {
+                    return;
+                };
+                let err = match s.take_error() {
+                    Ok(Some(e)) => Some(e),
+                    Err(e) => Some(e),
+                    Ok(None) => s.peer_addr().err(),
+                };
+                if let Some(e) = err {
+                    if e.kind() == io::ErrorKind::NotConnected {
+                        // Still connecting.
+                        return;
+                    }
+                    crate::log_warning!(
+                        "Error condition on socket for SYNC: {}",
+                        crate::rdb::persist::strerror(&e)
+                    );
+                    self.repl_fail_handshake(registry);
+                    return;
+                }
+                let _ = s.set_nodelay(true);
+                let _ = registry.reregister(s, Token(LINK_TOKEN), Interest::READABLE);
+                crate::log_notice!("Non blocking connect for SYNC fired the event.");
+                self.repl.link_state = LinkState::ReceivePong;
+                if !self.link_send(b"PING\r\n") {
+                    self.repl_fail_handshake(registry);
+                }
+            }
+            LinkState::ReceivePong | LinkState::ReceiveReplies | LinkState::ReceivePsync => {
+                if let Err(e) = self.link_read(false) {
+                    if self.repl.link.inbuf.is_empty() {
+                        crate::log_warning!(
+                            "Master did not respond to command during SYNC handshake"
+                        );
+                        let _ = e;
+                        self.repl_fail_handshake(registry);
+                        return;
+                    }
+                }
+                self.repl_handshake_lines(registry);
+            }
+            LinkState::Transfer => {
+                if let Err(e) = self.link_read(true) {
+                    crate::log_warning!(
+                        "I/O error trying to sync with MASTER: {}",
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            "connection lost".to_string()
+                        } else {
+                            crate::rdb::persist::strerror(&e)
+                        }
+                    );
+                    self.repl_fail_handshake(registry);
+                    return;
+                }
+                self.repl_transfer_progress(registry);
+            }
+            _ => {}
+        }
+    }
+
+    fn repl_handshake_lines(&mut self, registry: &Registry) {
+        while let Some(line) = take_line(&mut self.repl.link.inbuf) {
+            match self.repl.link_state {
+                LinkState::ReceivePong => {
+                    if line.starts_with('-')
+                        && !line.starts_with("-NOAUTH")
+                        && !line.starts_with("-NOPERM")
+                        && !line.starts_with("-ERR operation not permitted")
+                    {
+                        crate::log_warning!("Error reply to PING from master: '{}'", line);
+                        self.repl_fail_handshake(registry);
+                        return;
+                    }
+                    crate::log_notice!("Master replied to PING, replication can continue...");
+                    let mut out = Vec::new();
+                    let mut expected = std::collections::VecDeque::new();
+                    let auth = stored_config(&self.config, "masterauth");
+                    if !auth.is_empty() {
+                        let user = stored_config(&self.config, "masteruser");
+                        let mut argv = vec![b"AUTH".to_vec()];
+                        if !user.is_empty() {
+                            argv.push(user.into_bytes());
+                        }
+                        argv.push(auth.into_bytes());
+                        encode_command(&argv, &mut out);
+                        expected.push_back(HandshakeReply::Auth);
+                    }
+                    let announce = cfg_int(self, "replica-announce-port");
+                    let port = if announce != 0 {
+                        announce
+                    } else {
+                        self.config.port
+                    };
+                    encode_command(
+                        &[
+                            b"REPLCONF".to_vec(),
+                            b"listening-port".to_vec(),
+                            port.to_string().into_bytes(),
+                        ],
+                        &mut out,
+                    );
+                    expected.push_back(HandshakeReply::Port);
+                    let ip = stored_config(&self.config, "replica-announce-ip");
+                    if !ip.is_empty() {
+                        encode_command(
+                            &[
+                                b"REPLCONF".to_vec(),
+                                b"ip-address".to_vec(),
+                                ip.into_bytes(),
+                            ],
+                            &mut out,
+                        );
+                        expected.push_back(HandshakeReply::Ip);
+                    }
+                    encode_command(
+                        &[
+                            b"REPLCONF".to_vec(),
+                            b"capa".to_vec(),
+                            b"eof".to_vec(),
+                            b"capa".to_vec(),
+                            b"psync2".to_vec(),
+                        ],
+                        &mut out,
+                    );
+                    expected.push_back(HandshakeReply::Capa);
+                    self.repl.link.expected = expected;
+                    self.repl.link_state = LinkState::ReceiveReplies;
+                    if !self.link_send(&out) {
+                        self.repl_fail_handshake(registry);
+                        return;
+                    }
+                }
+                LinkState::ReceiveReplies => {
+                    let Some(kind) = self.repl.link.expected.pop_front() else {
+                        continue;
+                    };
+                    if line.starts_with('-') {
+                        match kind {
+                            HandshakeReply::Auth => {
+                                crate::log_warning!("Unable to AUTH to MASTER: {}", line);
+                                self.repl_fail_handshake(registry);
+                                return;
+                            }
+                            HandshakeReply::Port => crate::log_notice!(
+                                "(Non critical) Master does not understand REPLCONF listening-port: {}",
+                                line
+                            ),
+                            HandshakeReply::Ip => crate::log_notice!(
+                                "(Non critical) Master does not understand REPLCONF ip-address: {}",
+                                line
+                            ),
+                            HandshakeReply::Capa => crate::log_notice!(
+                                "(Non critical) Master does not understand REPLCONF capa: {}",
+                                line
+                            ),
+                        }
+                    }
+                    if self.repl.link.expected.is_empty() {
+                        let (id, off) = if self.repl.cached {
+                            let off = (self.repl.master_repl_offset + 1).to_string();
+                            crate::log_notice!(
+                                "Trying a partial resynchronization (request {}:{}).",
+                                self.replid,
+                                off
+                            );
+                            (self.replid.clone(), off)
+                        } else {
+                            crate::log_notice!(
+                                "Partial resynchronization not possible (no cached master)"
+                            );
+                            ("?".to_string(), "-1".to_string())
+                        };
+                        let mut out = Vec::new();
+                        encode_command(
+                            &[b"PSYNC".to_vec(), id.into_bytes(), off.into_bytes()],
+                            &mut out,
+                        );
+                        self.repl.link_state = LinkState::ReceivePsync;
+                        if !self.link_send(&out) {
+                            self.repl_fail_handshake(registry);
+                            return;
+                        }
+                    }
+                }
+                LinkState::ReceivePsync => {
+                    if line.is_empty() {
+                        // A keepalive newline before the reply.
+                        continue;
+                    }
+                    self.repl_psync_reply(registry, &line);
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn repl_psync_reply(&mut self, registry: &Registry, line: &str) {
+        if let Some(rest) = line.strip_prefix("+FULLRESYNC") {
+            let mut parts = rest.split_whitespace();
+            let replid = parts.next().unwrap_or("").to_string();
+            let offset = parts.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
+            // Our history stays until the new snapshot is loaded: if this master goes away
+            // before that, the previous one may still continue it.
+            crate::log_notice!("Full resync from master: {}:{}", replid, offset);
+            self.repl.link.full_replid = replid;
+            self.repl.link.full_offset = offset;
+            self.repl.link_state = LinkState::Transfer;
+            self.repl.link.data = std::mem::take(&mut self.repl.link.inbuf);
+            self.repl.transfer_started = unix_now();
+            self.repl_transfer_progress(registry);
+            return;
+        }
+        if let Some(rest) = line.strip_prefix("+CONTINUE") {
+            crate::log_notice!("Successful partial resynchronization with master.");
+            let new = rest.trim();
+            if !new.is_empty() && new != self.replid {
+                // The master's history goes on under a new id: ours becomes the second one,
+                // and our replicas must learn it.
+                self.repl.replid2 = std::mem::replace(&mut self.replid, new.to_string());
+                self.repl.second_replid_offset = self.repl.master_repl_offset + 1;
+                crate::log_warning!("Master replication ID changed to {}", new);
+                self.repl_disconnect_replicas();
+            }
+            crate::log_notice!(
+                "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization."
+            );
+            if self.repl.backlog.is_none() {
+                self.repl_create_backlog();
+            }
+            let leftover = std::mem::take(&mut self.repl.link.inbuf);
+            let db = self.repl.cached_db;
+            self.repl_create_master_client(registry, leftover, db);
+            return;
+        }
+        if line.starts_with("-NOMASTERLINK") || line.starts_with("-LOADING") {
+            crate::log_notice!(
+                "Master is currently unable to PSYNC but should be in the future: {}",
+                line
+            );
+        } else {
+            crate::log_warning!("Unexpected reply to PSYNC from master: {}", line);
+        }
+        self.repl_fail_handshake(registry);
+    }
+
+    /// Reads the snapshot's header, then its body; loads it once complete.
+    fn repl_transfer_progress(&mut self, registry: &Registry) {
+        let link = &mut self.repl.link;
+        if !link.header_done {
+            loop {
+                if link.data.first() == Some(&b'\n') {
+                    // Keepalive while the master prepares the snapshot.
+                    link.data.remove(0);
+                    continue;
+                }
+                break;
+            }
+            let Some(line) = take_line(&mut link.data) else {
+                return;
+            };
+            if let Some(err) = line.strip_prefix('-') {
+                crate::log_warning!("MASTER aborted replication with an error: {}", err);
+                self.repl_fail_handshake(registry);
+                return;
+            }
+            if !line.starts_with('$') {
+                crate::log_warning!("Bad protocol from MASTER, the first byte is not '$' (we received '{}'), are you sure the host and port are right?", line);
+                self.repl_fail_handshake(registry);
+                return;
+            }
+            let diskless = self.repl_use_diskless_load();
+            let to = if diskless { "parser" } else { "disk" };
+            let link = &mut self.repl.link;
+            if let Some(mark) = line.strip_prefix("$EOF:").filter(|m| m.len() >= 40) {
+                link.eof_mark = Some(mark.as_bytes()[..40].to_vec());
+                crate::log_notice!(
+                    "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to {}",
+                    to
+                );
+            } else {
+                let size = line[1..].parse::<usize>().unwrap_or(0);
+                link.size = Some(size);
+                crate::log_notice!(
+                    "MASTER <-> REPLICA sync: receiving {} bytes from master to {}",
+                    size,
+                    to
+                );
+            }
+            link.header_done = true;
+            if diskless {
+                self.repl_start_diskless_load();
+            }
+        }
+        let link = &mut self.repl.link;
+        let (rdb, rest) = if let Some(size) = link.size {
+            if link.data.len() < size {
+                return;
+            }
+            let rest = link.data.split_off(size);
+            (std::mem::take(&mut link.data), rest)
+        } else {
+            let mark = link.eof_mark.clone().expect("mark or size");
+            if !link.data.ends_with(&mark) {
+                return;
+            }
+            let mut d = std::mem::take(&mut link.data);
+            d.truncate(d.len() - mark.len());
+            (d, Vec::new())
+        };
+        let eof = link.eof_mark.is_some();
+        self.repl_load_transfer(registry, rdb, rest, eof);
+    }
+
+    /// The snapshot is here: replace the dataset with it, take the master's history, and
+    /// start streaming.
+    /// Whether the snapshot is loaded straight from the link (Redis' `useDisklessLoad`):
+    /// `swapdb` always, `on-empty-db` when we hold no keys.
+    fn repl_use_diskless_load(&self) -> bool {
+        match stored_config(&self.config, "repl-diskless-load").as_str() {
+            "swapdb" => true,
+            "on-empty-db" => self.dbs.iter().all(|d| d.is_empty()),
+            _ => false,
+        }
+    }
+
+    /// A load from the link begins with its header: we are loading from now on (clients
+    /// get -LOADING), the old data flushed unless `swapdb` keeps it until the end.
+    fn repl_start_diskless_load(&mut self) {
+        self.repl.link.diskless_load = true;
+        if stored_config(&self.config, "repl-diskless-load") != "swapdb" {
+            self.repl_attach_to_new_master();
+            crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+            self.empty_data(None);
+        }
+        crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        self.loading = true;
+        let p = &mut self.persist;
+        p.loading_start_time = unix_now();
+        p.loading_total_bytes = 0;
+        p.loading_loaded_bytes = 0;
+        p.loading_rdb_used_mem = 0;
+    }
+
+    /// A full synchronization replaces our history: our replicas must sync again and the
+    /// old backlog means nothing.
+    fn repl_attach_to_new_master(&mut self) {
+        if self.repl.cached {
+            crate::log_notice!("Discarding previously cached master state.");
+        }
+        self.repl.cached = false;
+        self.repl_disconnect_replicas();
+        self.repl.backlog = None;
+    }
+
+    fn repl_load_transfer(&mut self, registry: &Registry, rdb: Vec<u8>, rest: Vec<u8>, eof: bool) {
+        let mode = stored_config(&self.config, "repl-diskless-load");
+        let diskless = self.repl.link.diskless_load;
+        let from_disk = !diskless;
+        if from_disk {
+            let tmp = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
+            let written = std::fs::write(&tmp, &rdb)
+                .and_then(|_| std::fs::rename(&tmp, &self.config.dbfilename));
+            if let Err(e) = written {
+                crate::log_warning!(
+                    "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {}",
+                    self.config.dbfilename,
+                    crate::rdb::persist::strerror(&e)
+                );
+                let _ = std::fs::remove_file(&tmp);
+                self.repl_fail_handshake(registry);
+                return;
+            }
+        }
+        if !diskless || mode == "swapdb" {
+            self.repl_attach_to_new_master();
+        }
+        if self.persist.child_pid.is_some() && !self.repl.child_to_sockets && !self.aof.child_active
+        {
+            self.kill_rdb_child();
+        }
+        let swap = diskless && mode == "swapdb";
+        let backup = if swap {
+            let n = self.dbs.len();
+            self.signal_flushed_db(None);
+            Some(std::mem::replace(
+                &mut self.dbs,
+                (0..n).map(crate::db::Db::new).collect(),
+            ))
+        } else if !diskless {
+            crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+            self.empty_data(None);
+            None
+        } else {
+            None
+        };
+        if !diskless {
+            crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        }
+        self.loading = true;
+        let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
+        self.loading = false;
+        self.repl.link.diskless_load = false;
+        match r {
+            Ok(stats) => {
+                self.persist.last_load = stats;
+                if backup.is_some() {
+                    crate::log_notice!("MASTER <-> REPLICA sync: Discarding old DB in background");
+                }
+            }
+            Err(_) => {
+                crate::log_warning!(
+                    "Failed trying to load the MASTER synchronization DB from {}, check server logs.",
+                    if from_disk { "disk" } else { "socket" }
+                );
+                if let Some(old) = backup {
+                    crate::log_notice!("MASTER <-> REPLICA sync: Discarding the half-loaded data");
+                    self.dbs = old;
+                } else {
+                    self.empty_data(None);
+                }
+                self.repl_fail_handshake(registry);
+                return;
+            }
+        }
+        self.replid = std::mem::take(&mut self.repl.link.full_replid);
+        self.repl.master_repl_offset = self.repl.link.full_offset;
+        self.repl.replid2 = NULL_REPLID.to_string();
+        self.repl.second_replid_offset = -1;
+        self.repl_create_backlog();
+        self.repl_create_master_client(registry, rest, 0);
+        crate::log_notice!("MASTER <-> REPLICA sync: Finished with success");
+        if eof {
+            // A diskless master starts streaming once told the snapshot is loaded.
+            self.repl_send_ack();
+        }
+    }
+
+    /// The link becomes the master client: its commands are applied like a client's, with
+    /// no replies.
+    fn repl_create_master_client(&mut self, registry: &Registry, leftover: Vec<u8>, db: usize) {
+        let Some(mut stream) = self.repl.link.stream.take() else {
+            return;
+        };
+        self.repl.link = Link::default();
+        let id = self.next_client_id();
+        if registry
+            .reregister(&mut stream, Token(id as usize), Interest::READABLE)
+            .is_err()
+        {
+            self.repl.link_state = LinkState::Connect;
+            return;
+        }
+        let addr = stream
+            .peer_addr()
+            .map(|a| crate::ae::fmt_addr(&a))
+            .unwrap_or_default();
+        let laddr = stream
+            .local_addr()
+            .map(|a| crate::ae::fmt_addr(&a))
+            .unwrap_or_default();
+        let mut c = Box::new(Client::new(
+            id,
+            Conn::Tcp(stream),
+            addr,
+            laddr,
+            self.now_ms(),
+        ));
+        c.flags |= flags::MASTER;
+        c.db = db.min(self.dbs.len().saturating_sub(1));
+        c.authenticated = true;
+        c.out.enabled = false;
+        c.querybuf = leftover;
+        self.repl.master_client = Some(id);
+        self.repl.link_state = LinkState::Connected;
+        self.repl.master_partial.clear();
+        self.repl.down_since = 0;
+        if !c.querybuf.is_empty() {
+            self.process_input(&mut c);
+        }
+        self.clients.insert(id, c);
+        self.mark_pending_write(id);
+    }
+
+    /// Bytes of the master stream the parser consumed: once they complete a command (which
+    /// was applied), they go to our backlog and replicas, and count in our offset.
+    pub fn repl_master_consumed(&mut self, bytes: &[u8], complete: bool) {
+        if !complete {
+            self.repl.master_partial.extend_from_slice(bytes);
+            return;
+        }
+        if self.repl.master_partial.is_empty() {
+            self.repl_proxy_stream(bytes);
+        } else {
+            let mut all = std::mem::take(&mut self.repl.master_partial);
+            all.extend_from_slice(bytes);
+            self.repl_proxy_stream(&all);
+        }
+    }
+
+    fn repl_proxy_stream(&mut self, bytes: &[u8]) {
+        if self.repl.backlog.is_none() {
+            self.repl_create_backlog();
+        }
+        self.repl_feed_stream(bytes);
+    }
+
+    /// The master client is gone: keep our history for a partial resynchronization and
+    /// reconnect at once.
+    pub fn repl_master_freed(&mut self, registry: &Registry, id: crate::client::ClientId) {
+        if self.repl.master_client != Some(id) {
+            return;
+        }
+        self.repl.master_client = None;
+        self.repl.master_partial.clear();
+        if self.repl.master_host.is_none() {
+            return;
+        }
+        crate::log_notice!("Connection with master lost.");
+        crate::log_notice!("Caching the disconnected master state.");
+        self.repl.cached = true;
+        self.repl.down_since = unix_now();
+        self.repl.link_state = LinkState::Connect;
+        crate::log_notice!(
+            "Reconnecting to MASTER {}:{}",
+            self.repl.master_host.as_deref().unwrap_or(""),
+            self.repl.master_port
+        );
+        self.repl_connect(registry);
+    }
+
+    /// A key our own client gave a time to live on a writable replica.
+    pub fn repl_track_replica_key_expire(&mut self, db: usize, key: &[u8]) {
+        self.repl
+            .replica_keys_with_expire
+            .insert((db, key.to_vec()));
+    }
+
+    /// Expires the keys our clients wrote with a time to live on a writable replica (every
+    /// cron tick); keys gone or without a time to live are forgotten.
+    pub fn repl_expire_replica_keys(&mut self) {
+        if self.repl.replica_keys_with_expire.is_empty()
+            || !self.is_replica()
+            || !self.active_expire_enabled
+        {
+            return;
+        }
+        let keys: Vec<(usize, Vec<u8>)> =
+            self.repl.replica_keys_with_expire.iter().cloned().collect();
+        for (db, key) in keys {
+            if db >= self.dbs.len() || self.dbs[db].expire_of(&key).is_none() {
+                self.repl.replica_keys_with_expire.remove(&(db, key));
+                continue;
+            }
+            if self.key_is_expired(db, &key) {
+                self.delete_expired_key(db, &key);
+                self.repl.replica_keys_with_expire.remove(&(db, key));
+            }
+        }
+    }
+
+    /// REPLCONF ACK <offset> to the master.
+    pub fn repl_send_ack(&mut self) {
+        let Some(id) = self.repl.master_client else {
+            return;
+        };
+        let mut bytes = Vec::new();
+        encode_command(
+            &[
+                b"REPLCONF".to_vec(),
+                b"ACK".to_vec(),
+                self.repl.master_repl_offset.to_string().into_bytes(),
+            ],
+            &mut bytes,
+        );
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.out.raw_push(&bytes);
+            self.mark_pending_write(id);
+        } else if Some(id) == self.current_client {
+            self.current_client_pushes.extend_from_slice(&bytes);
+        }
+    }
+
+    /// The replica side of the replication cron, once a second: timeouts and ACKs.
+    pub fn repl_replica_cron(&mut self) {
+        if self.repl.master_host.is_none() {
+            return;
+        }
+        let now = unix_now();
+        let timeout = cfg_int(self, "repl-timeout");
+        match self.repl.link_state {
+            LinkState::Connecting
+            | LinkState::ReceivePong
+            | LinkState::ReceiveReplies
+            | LinkState::ReceivePsync
+                if now - self.repl.last_io > timeout =>
+            {
+                crate::log_warning!("Timeout connecting to the MASTER...");
+                self.repl_cancel_handshake();
+                self.repl.link_state = LinkState::Connect;
+            }
+            LinkState::Transfer if now - self.repl.last_io > timeout => {
+                crate::log_warning!("Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.");
+                self.repl_cancel_handshake();
+                self.repl.link_state = LinkState::Connect;
+            }
+            LinkState::Connected => {
+                let id = self.repl.master_client.expect("connected");
+                let last = self
+                    .clients
+                    .get(&id)
+                    .map_or(now, |c| c.last_interaction_ms / 1000);
+                if now - last > timeout {
+                    crate::log_warning!("MASTER timeout: no data nor PING received...");
+                    self.close_client_async(id);
+                } else {
+                    self.repl_send_ack();
+                }
+            }
+            LinkState::Connect => self.repl.connect_now = true,
+            _ => {}
+        }
+    }
+
+    /// Before sleeping: connect to the master when due (with the event loop's registry).
+    pub fn repl_link_before_sleep(&mut self, registry: &Registry) {
+        if self.repl.link_state == LinkState::Connect
+            && self.repl.master_host.is_some()
+            && self.repl.connect_now
+        {
+            self.repl.connect_now = false;
+            self.repl_connect(registry);
+        }
+    }
+
+    /// Replica-side INFO replication lines.
+    pub fn repl_replica_info(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let now = unix_now();
+        let st = self.repl.link_state;
+        let last_io = match self.repl.master_client.and_then(|id| self.clients.get(&id)) {
+            Some(c) => now - c.last_interaction_ms / 1000,
+            None => -1,
+        };
+        let read_off = self.repl.master_repl_offset
+            + self.repl.master_partial.len() as i64
+            + self
+                .repl
+                .master_client
+                .and_then(|id| self.clients.get(&id))
+                .map_or(0, |c| c.querybuf_len() as i64);
+        let (off, read_off) = if self.repl.master_client.is_some() || self.repl.cached {
+            (self.repl.master_repl_offset, read_off)
+        } else {
+            (1, 1)
+        };
+        let _ = write!(
+            out,
+            "master_host:{}\r\nmaster_port:{}\r\nmaster_link_status:{}\r\nmaster_last_io_seconds_ago:{}\r\nmaster_sync_in_progress:{}\r\nslave_read_repl_offset:{}\r\nslave_repl_offset:{}\r\n",
+            self.repl.master_host.as_deref().unwrap_or(""),
+            self.repl.master_port,
+            if st == LinkState::Connected { "up" } else { "down" },
+            last_io,
+            (st == LinkState::Transfer) as i32,
+            read_off,
+            off
+        );
+        if st == LinkState::Transfer {
+            let size = self.repl.link.size.unwrap_or(0) as i64;
+            let read = self.repl.link.data.len() as i64;
+            let perc = if size > 0 {
+                read as f64 / size as f64 * 100.0
+            } else {
+                0.0
+            };
+            let _ = write!(
+                out,
+                "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{}\r\nmaster_sync_left_bytes:{}\r\nmaster_sync_perc:{:.2}\r\nmaster_sync_last_io_seconds_ago:{}\r\n",
+                if self.repl.link.size.is_some() { size } else { -1 },
+                read,
+                if self.repl.link.size.is_some() { size - read } else { -1 - read },
+                perc,
+                now - self.repl.last_io
+            );
+        }
+        if st != LinkState::Connected {
+            let _ = write!(
+                out,
+                "master_link_down_since_seconds:{}\r\n",
+                if self.repl.down_since != 0 {
+                    now - self.repl.down_since
+                } else {
+                    -1
+                }
+            );
+        }
+        let _ = write!(
+            out,
+            "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+            cfg_int(self, "replica-priority"),
+            self.config.replica_read_only as i32,
+            (stored_config(&self.config, "replica-announced") == "yes") as i32
+        );
+    }
+
+    /// ROLE's state word for a replica.
+    pub fn repl_role_state(&self) -> &'static str {
+        match self.repl.link_state {
+            LinkState::None => "none",
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::ReceivePong | LinkState::ReceiveReplies | LinkState::ReceivePsync => {
+                "handshake"
+            }
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
