@@ -189,6 +189,10 @@ pub struct Server {
     pub persist: crate::rdb::persist::PersistState,
     /// MIGRATE's cached connections to target servers.
     pub migrate: crate::commands::migrate::MigrateCache,
+    /// The command `call` is running (innermost), for procs shared by many commands.
+    pub running_cmd: crate::commands::CmdId,
+    /// Loaded modules.
+    pub modules: crate::module::Modules,
 }
 
 impl Server {
@@ -262,6 +266,8 @@ impl Server {
             skip_checksum_validation: false,
             persist: Default::default(),
             migrate: Default::default(),
+            running_cmd: 0,
+            modules: Default::default(),
             config,
         }
     }

@@ -1,0 +1,155 @@
+//! Small API sections: logging, time, auto-memory, the selected database, client ids and
+//! module options.
+
+use std::ffi::{c_char, c_int, c_longlong, c_ulonglong};
+
+use super::ctx::{flags, AutoEntry, Ctx, REDISMODULE_ERR, REDISMODULE_OK};
+use crate::server::log;
+
+/// Releases what auto-memory tracked, newest first.
+pub fn auto_memory_collect(ctx: &mut Ctx) {
+    // Entries freed during the collection must not be seen twice: take the list first and
+    // keep auto-memory off while releasing.
+    let entries = std::mem::take(&mut ctx.auto);
+    let saved = ctx.flags;
+    ctx.flags &= !flags::AUTO_MEMORY;
+    for e in entries.into_iter().rev() {
+        match e {
+            // SAFETY: auto-memory holds one reference to each tracked string.
+            AutoEntry::Str(s) => unsafe { super::string::RmString::release(s) },
+            // SAFETY: tracked keys are open and owned by the context.
+            AutoEntry::Key(k) => unsafe { super::key::close_key(k) },
+            AutoEntry::Reply(r) => {
+                // SAFETY: tracked replies are live roots.
+                unsafe {
+                    (*r).clear_owner();
+                    super::call::free_call_reply(r)
+                }
+            }
+        }
+    }
+    ctx.flags = saved;
+}
+
+fn level_of(level: &[u8]) -> i32 {
+    match level.to_ascii_lowercase().as_slice() {
+        b"debug" => log::DEBUG,
+        b"verbose" => log::VERBOSE,
+        b"notice" => log::NOTICE,
+        b"warning" => log::WARNING,
+        _ => log::VERBOSE,
+    }
+}
+
+/// Log lines of modules are cut at Redis' LOG_MAX_LEN (1024 bytes, NUL included).
+const LOG_MAX: usize = 1023;
+
+fn module_log(name: Option<String>, level: &[u8], msg: &[u8]) {
+    let level = level_of(level);
+    if !log::enabled(level) {
+        return;
+    }
+    let mut line = match name {
+        Some(n) => format!("<{}> ", n).into_bytes(),
+        None => Vec::new(),
+    };
+    line.extend_from_slice(msg);
+    line.truncate(LOG_MAX);
+    log::log(level, &String::from_utf8_lossy(&line));
+}
+
+/// The Rust half of `RedisModule_Log` (the shim formatted the message).
+///
+/// # Safety
+/// `ctx` is NULL or live; `level` and `msg` are C strings.
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_module_log(ctx: *mut Ctx, level: *const c_char, msg: *const c_char) {
+    // SAFETY: per the contract above.
+    let name = unsafe { ctx.as_ref() }
+        .filter(|c| !c.module.is_null())
+        .map(|c| c.module_name());
+    // SAFETY: C strings.
+    unsafe { module_log(name, super::cstr(level), super::cstr(msg)) };
+}
+
+unsafe extern "C" fn rm_assert(estr: *const c_char, file: *const c_char, line: c_int) {
+    // SAFETY: C strings from the RedisModule_Assert macro.
+    let (e, f) = unsafe { (super::cstr(estr), super::cstr(file)) };
+    crate::log_warning!(
+        "=== ASSERTION FAILED ===\n==> {}:{} '{}' is not true",
+        String::from_utf8_lossy(f),
+        line,
+        String::from_utf8_lossy(e)
+    );
+    std::process::abort();
+}
+
+unsafe extern "C" fn milliseconds() -> c_longlong {
+    crate::util::mstime()
+}
+
+unsafe extern "C" fn monotonic_microseconds() -> c_ulonglong {
+    crate::util::monotonic_us()
+}
+
+unsafe extern "C" fn auto_memory(ctx: *mut Ctx) {
+    // SAFETY: a live context.
+    unsafe { (*ctx).flags |= flags::AUTO_MEMORY };
+}
+
+unsafe extern "C" fn get_selected_db(ctx: *mut Ctx) -> c_int {
+    // SAFETY: a live context.
+    unsafe { (*ctx).client() }.map(|c| c.db as c_int).unwrap_or(0)
+}
+
+unsafe extern "C" fn select_db(ctx: *mut Ctx, id: c_int) -> c_int {
+    // SAFETY: a live context.
+    let ctx = unsafe { &mut *ctx };
+    // SAFETY: a live context.
+    let ndbs = unsafe { ctx.server() }.dbs.len();
+    if id < 0 || id as usize >= ndbs {
+        return REDISMODULE_ERR;
+    }
+    // SAFETY: a live context.
+    match unsafe { ctx.client() } {
+        Some(c) => {
+            c.db = id as usize;
+            REDISMODULE_OK
+        }
+        None => REDISMODULE_ERR,
+    }
+}
+
+unsafe extern "C" fn get_client_id(ctx: *mut Ctx) -> c_ulonglong {
+    // SAFETY: a live context.
+    unsafe { (*ctx).client() }.map(|c| c.id).unwrap_or(0)
+}
+
+unsafe extern "C" fn set_module_options(ctx: *mut Ctx, options: c_int) {
+    // SAFETY: a live context whose module is registered (options are set from OnLoad).
+    unsafe {
+        if let Some(m) = (*ctx).module.as_mut() {
+            m.options = options;
+        }
+    }
+}
+
+// The C shim's variadic entry points (csrc/module_shim.c). Only their addresses are used
+// here, so they are declared without parameters.
+extern "C" {
+    fn ferrodis_shim_Log();
+}
+
+pub fn entries() -> Vec<(&'static str, usize)> {
+    super::api_entries![
+        "Log" => ferrodis_shim_Log as unsafe extern "C" fn(),
+        "_Assert" => rm_assert as unsafe extern "C" fn(*const c_char, *const c_char, c_int),
+        "Milliseconds" => milliseconds as unsafe extern "C" fn() -> c_longlong,
+        "MonotonicMicroseconds" => monotonic_microseconds as unsafe extern "C" fn() -> c_ulonglong,
+        "AutoMemory" => auto_memory as unsafe extern "C" fn(*mut Ctx),
+        "GetSelectedDb" => get_selected_db as unsafe extern "C" fn(*mut Ctx) -> c_int,
+        "SelectDb" => select_db as unsafe extern "C" fn(*mut Ctx, c_int) -> c_int,
+        "GetClientId" => get_client_id as unsafe extern "C" fn(*mut Ctx) -> c_ulonglong,
+        "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),
+    ]
+}
