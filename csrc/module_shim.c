@@ -1,8 +1,12 @@
 /* module_shim.c -- the entry points of the module API that take C variadic arguments.
  *
- * Rust cannot define C-variadic functions on stable, so RedisModule_Call, Replicate, Log and
- * CreateStringPrintf enter here: their arguments are turned into plain arrays
+ * Rust cannot define C-variadic functions on stable, so RedisModule_Call, Replicate, Log,
+ * CreateStringPrintf, HashSet and HashGet enter here (and the functions taking or returning
+ * `long double`, a type Rust lacks): their arguments are turned into plain arrays
  * (or a formatted message) and handed to the Rust implementation in src/module/. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,4 +175,117 @@ RedisModuleString *ferrodis_shim_CreateStringPrintf(RedisModuleCtx *ctx, const c
     }
     va_end(ap);
     return s;
+}
+
+/* RedisModule_HashSet / HashGet: (field, value) pairs until a NULL field. The Rust side
+ * validates the key once, then handles one pair at a time. */
+typedef struct RedisModuleKey RedisModuleKey;
+int ferrodis_hash_begin(RedisModuleKey *key, int flags, int write);
+int ferrodis_hash_set_one(RedisModuleKey *key, int flags, const char *field, size_t flen,
+                          RedisModuleString *value);
+int ferrodis_hash_set_end(RedisModuleKey *key, int count);
+void ferrodis_hash_get_one(RedisModuleKey *key, int flags, const char *field, size_t flen,
+                           void *out);
+
+#define SHIM_HASH_CFIELDS (1 << 2)
+
+int ferrodis_shim_HashSet(RedisModuleKey *key, int flags, ...) {
+    if (!ferrodis_hash_begin(key, flags, 1)) return 0;
+    int count = 0;
+    va_list ap;
+    va_start(ap, flags);
+    for (;;) {
+        const char *fptr;
+        size_t flen;
+        if (flags & SHIM_HASH_CFIELDS) {
+            fptr = va_arg(ap, const char *);
+            if (fptr == NULL) break;
+            flen = strlen(fptr);
+        } else {
+            RedisModuleString *f = va_arg(ap, RedisModuleString *);
+            if (f == NULL) break;
+            fptr = RM_StringPtrLen(f, &flen);
+        }
+        RedisModuleString *value = va_arg(ap, RedisModuleString *);
+        count += ferrodis_hash_set_one(key, flags, fptr, flen, value);
+    }
+    va_end(ap);
+    return ferrodis_hash_set_end(key, count);
+}
+
+int ferrodis_shim_HashGet(RedisModuleKey *key, int flags, ...) {
+    if (!ferrodis_hash_begin(key, flags, 0)) return 1; /* REDISMODULE_ERR */
+    va_list ap;
+    va_start(ap, flags);
+    for (;;) {
+        const char *fptr;
+        size_t flen;
+        if (flags & SHIM_HASH_CFIELDS) {
+            fptr = va_arg(ap, const char *);
+            if (fptr == NULL) break;
+            flen = strlen(fptr);
+        } else {
+            RedisModuleString *f = va_arg(ap, RedisModuleString *);
+            if (f == NULL) break;
+            fptr = RM_StringPtrLen(f, &flen);
+        }
+        void *out = va_arg(ap, void *);
+        ferrodis_hash_get_one(key, flags, fptr, flen, out);
+    }
+    va_end(ap);
+    return 0; /* REDISMODULE_OK */
+}
+
+/* long double crosses the C ABI in x87 registers/stack slots Rust cannot name: these
+ * entry points convert at the boundary (decimal text, as Redis prints and parses it). */
+int ferrodis_reply_human_long_double(RedisModuleCtx *ctx, const char *buf, size_t len);
+
+/* Redis' ld2string: "human" is %.17Lf without trailing zeros (nor a bare point, nor "-0"),
+ * otherwise %.17Lg; infinities print as inf / -inf. */
+static int format_long_double(char *buf, size_t size, long double ld, int human) {
+    int len;
+    if (isinf(ld)) return snprintf(buf, size, ld > 0 ? "inf" : "-inf");
+    if (!human) return snprintf(buf, size, "%.17Lg", ld);
+    len = snprintf(buf, size, "%.17Lf", ld);
+    if (len > 0 && (size_t)len < size && strchr(buf, '.') != NULL) {
+        char *p = buf + len - 1;
+        while (*p == '0') { p--; len--; }
+        if (*p == '.') len--;
+    }
+    if (len == 2 && buf[0] == '-' && buf[1] == '0') { buf[0] = '0'; len = 1; }
+    return len;
+}
+
+int ferrodis_shim_ReplyWithLongDouble(RedisModuleCtx *ctx, long double ld) {
+    char buf[5 * 1024];
+    int len = format_long_double(buf, sizeof(buf), ld, 1);
+    if (len < 0 || (size_t)len >= sizeof(buf)) len = 0;
+    return ferrodis_reply_human_long_double(ctx, buf, (size_t)len);
+}
+
+RedisModuleString *ferrodis_shim_CreateStringFromLongDouble(RedisModuleCtx *ctx, long double ld,
+                                                            int humanfriendly) {
+    char buf[5 * 1024];
+    int len = format_long_double(buf, sizeof(buf), ld, humanfriendly);
+    if (len < 0 || (size_t)len >= sizeof(buf)) return NULL;
+    return RM_CreateString(ctx, buf, (size_t)len);
+}
+
+/* Redis' string2ld: strtold over the whole string; no spaces, no NaN. */
+int ferrodis_shim_StringToLongDouble(const RedisModuleString *str, long double *d) {
+    size_t len;
+    const char *p = RM_StringPtrLen(str, &len);
+    char buf[5 * 1024];
+    if (len == 0 || len >= sizeof(buf)) return 1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    char *eptr;
+    errno = 0;
+    long double v = strtold(buf, &eptr);
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' || (size_t)(eptr - buf) != len ||
+        (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO)) ||
+        isnan(v))
+        return 1;
+    *d = v;
+    return 0;
 }

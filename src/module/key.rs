@@ -476,6 +476,297 @@ unsafe extern "C" fn list_delete(k: *mut Key, index: std::ffi::c_long) -> c_int 
     REDISMODULE_OK
 }
 
+// ---- Sorted sets ----
+
+const ZADD_XX: c_int = 1 << 0;
+const ZADD_NX: c_int = 1 << 1;
+const ZADD_ADDED: c_int = 1 << 2;
+const ZADD_UPDATED: c_int = 1 << 3;
+const ZADD_NOP: c_int = 1 << 4;
+const ZADD_GT: c_int = 1 << 5;
+const ZADD_LT: c_int = 1 << 6;
+
+fn zset_add(k: &Key, score: f64, ele: &[u8], flagsptr: *mut c_int, incr: bool) -> Option<f64> {
+    use crate::types::zset::{AddFlags, AddOutcome};
+    if !k.writable() {
+        return None;
+    }
+    match k.value().map(|o| &o.value) {
+        None => {
+            k.srv().db_add(
+                k.db,
+                &k.key,
+                Value::Zset(Box::new(crate::types::ZsetValue::new_listpack())),
+            );
+        }
+        Some(Value::Zset(_)) => {}
+        Some(_) => return None,
+    }
+    // SAFETY: `flagsptr` is NULL or writable.
+    let in_flags = unsafe { flagsptr.as_ref() }.copied().unwrap_or(0);
+    let f = AddFlags {
+        incr,
+        nx: in_flags & ZADD_NX != 0,
+        xx: in_flags & ZADD_XX != 0,
+        gt: in_flags & ZADD_GT != 0,
+        lt: in_flags & ZADD_LT != 0,
+    };
+    let lim = crate::commands::zset::limits(k.srv());
+    let outcome = match k.value().map(|o| &mut o.value) {
+        Some(Value::Zset(z)) => z.add(score, ele, f, lim),
+        _ => return None,
+    };
+    let (out, result) = match outcome {
+        AddOutcome::Nan => (0, None),
+        AddOutcome::Nop => (ZADD_NOP, Some(score)),
+        AddOutcome::Added(s) => (ZADD_ADDED, Some(s)),
+        AddOutcome::Updated(s) => (ZADD_UPDATED, Some(s)),
+        AddOutcome::Same(s) => (0, Some(s)),
+    };
+    // SAFETY: `flagsptr` is NULL or writable.
+    if let Some(p) = unsafe { flagsptr.as_mut() } {
+        *p = out;
+    }
+    delete_if_empty(k);
+    result
+}
+
+/// Deletes the key when its collection became empty (Redis' moduleDelKeyIfEmpty).
+fn delete_if_empty(k: &Key) {
+    let empty = match k.value().map(|o| &o.value) {
+        Some(Value::List(l)) => l.is_empty(),
+        Some(Value::Zset(z)) => z.is_empty(),
+        Some(Value::Hash(h)) => h.is_empty(),
+        Some(Value::Set(s)) => s.is_empty(),
+        _ => false,
+    };
+    if empty {
+        k.srv().db_delete(k.db, &k.key);
+    }
+}
+
+unsafe extern "C" fn zset_add_api(k: *mut Key, score: f64, ele: *mut RmString, flagsptr: *mut c_int) -> c_int {
+    // SAFETY: an open handle and a live string.
+    let (k, ele) = unsafe { (&*k, RmString::get(ele)) };
+    match zset_add(k, score, ele, flagsptr, false) {
+        Some(_) => REDISMODULE_OK,
+        None => REDISMODULE_ERR,
+    }
+}
+
+unsafe extern "C" fn zset_incrby(
+    k: *mut Key,
+    score: f64,
+    ele: *mut RmString,
+    flagsptr: *mut c_int,
+    newscore: *mut f64,
+) -> c_int {
+    // SAFETY: an open handle and a live string.
+    let (k, ele) = unsafe { (&*k, RmString::get(ele)) };
+    match zset_add(k, score, ele, flagsptr, true) {
+        Some(s) => {
+            // SAFETY: `newscore` is NULL or writable.
+            if let Some(p) = unsafe { newscore.as_mut() } {
+                *p = s;
+            }
+            REDISMODULE_OK
+        }
+        None => REDISMODULE_ERR,
+    }
+}
+
+unsafe extern "C" fn zset_rem(k: *mut Key, ele: *mut RmString, deleted: *mut c_int) -> c_int {
+    // SAFETY: an open handle and a live string.
+    let (k, ele) = unsafe { (&*k, RmString::get(ele)) };
+    if !k.writable() {
+        return REDISMODULE_ERR;
+    }
+    let removed = match k.value().map(|o| &mut o.value) {
+        None => false,
+        Some(Value::Zset(z)) => z.remove(ele),
+        Some(_) => return REDISMODULE_ERR,
+    };
+    if removed {
+        delete_if_empty(k);
+    }
+    // SAFETY: `deleted` is NULL or writable.
+    if let Some(p) = unsafe { deleted.as_mut() } {
+        *p = removed as c_int;
+    }
+    REDISMODULE_OK
+}
+
+unsafe extern "C" fn zset_score(k: *mut Key, ele: *mut RmString, score: *mut f64) -> c_int {
+    // SAFETY: an open handle and a live string.
+    let (k, ele) = unsafe { (&*k, RmString::get(ele)) };
+    match k.value().map(|o| &o.value) {
+        Some(Value::Zset(z)) => match z.score(ele) {
+            Some(s) => {
+                // SAFETY: `score` is writable.
+                unsafe { *score = s };
+                REDISMODULE_OK
+            }
+            None => REDISMODULE_ERR,
+        },
+        _ => REDISMODULE_ERR,
+    }
+}
+
+// ---- Hashes (the variadic entry points are in the C shim) ----
+
+const HASH_NX: c_int = 1 << 0;
+const HASH_XX: c_int = 1 << 1;
+const HASH_CFIELDS: c_int = 1 << 2;
+const HASH_EXISTS: c_int = 1 << 3;
+const HASH_COUNT_ALL: c_int = 1 << 4;
+/// `REDISMODULE_HASH_DELETE`: the value that deletes a field.
+const HASH_DELETE: usize = 1;
+
+/// Validates a HashSet/HashGet call and creates the hash HashSet writes to. False (with
+/// errno) when the call must fail.
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_hash_begin(k: *mut Key, flags: c_int, write: c_int) -> c_int {
+    // SAFETY: an open handle or NULL.
+    let Some(k) = (unsafe { k.as_ref() }) else {
+        super::set_errno(libc::EINVAL);
+        return 0;
+    };
+    let allowed = if write != 0 {
+        HASH_NX | HASH_XX | HASH_CFIELDS | HASH_COUNT_ALL
+    } else {
+        HASH_CFIELDS | HASH_EXISTS
+    };
+    if flags & !allowed != 0 {
+        super::set_errno(libc::EINVAL);
+        return 0;
+    }
+    let exists = match k.value().map(|o| &o.value) {
+        None => false,
+        Some(Value::Hash(_)) => true,
+        Some(_) => {
+            super::set_errno(libc::ENOTSUP);
+            return 0;
+        }
+    };
+    if write != 0 {
+        if !k.writable() {
+            super::set_errno(libc::EBADF);
+            return 0;
+        }
+        if !exists {
+            k.srv().db_add(
+                k.db,
+                &k.key,
+                Value::Hash(Box::new(crate::types::HashValue::new())),
+            );
+        }
+    }
+    1
+}
+
+fn with_hash<R>(k: &Key, f: impl FnOnce(&mut crate::types::HashValue) -> R) -> Option<R> {
+    match k.value().map(|o| &mut o.value) {
+        Some(Value::Hash(h)) => Some(f(h)),
+        _ => None,
+    }
+}
+
+/// One (field, value) pair of HashSet; returns what it adds to the count.
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_hash_set_one(
+    k: *mut Key,
+    flags: c_int,
+    field: *const c_char,
+    flen: usize,
+    value: *mut RmString,
+) -> c_int {
+    // SAFETY: an open handle (validated by ferrodis_hash_begin); `flen` bytes at `field`.
+    let (k, field) = unsafe {
+        (
+            &*k,
+            if flen == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(field as *const u8, flen)
+            },
+        )
+    };
+    let limits = crate::types::hash::Limits::from_config(&k.srv().config);
+    with_hash(k, |h| {
+        if flags & (HASH_XX | HASH_NX) != 0 {
+            let exists = h.contains(field);
+            if (flags & HASH_XX != 0 && !exists) || (flags & HASH_NX != 0 && exists) {
+                return 0;
+            }
+        }
+        if value as usize == HASH_DELETE {
+            return h.delete(field) as c_int;
+        }
+        // SAFETY: a live module string.
+        let v = unsafe { RmString::get(value) };
+        // Without COUNT_ALL only updates of existing fields count.
+        let updated = h.set(field, v, limits);
+        if flags & HASH_COUNT_ALL != 0 {
+            1
+        } else {
+            updated as c_int
+        }
+    })
+    .unwrap_or(0)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_hash_set_end(k: *mut Key, count: c_int) -> c_int {
+    // SAFETY: an open handle.
+    let k = unsafe { &*k };
+    delete_if_empty(k);
+    if count == 0 {
+        super::set_errno(libc::ENOENT);
+    }
+    count
+}
+
+/// One field of HashGet: stores its value (a new string, or NULL) or whether it exists.
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_hash_get_one(
+    k: *mut Key,
+    flags: c_int,
+    field: *const c_char,
+    flen: usize,
+    out: *mut std::ffi::c_void,
+) {
+    // SAFETY: an open handle (validated by ferrodis_hash_begin); `flen` bytes at `field`.
+    let (k, field) = unsafe {
+        (
+            &*k,
+            if flen == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(field as *const u8, flen)
+            },
+        )
+    };
+    if flags & HASH_EXISTS != 0 {
+        let exists = with_hash(k, |h| h.contains(field)).unwrap_or(false);
+        // SAFETY: with EXISTS the out argument is an `int *`.
+        unsafe { *(out as *mut c_int) = exists as c_int };
+    } else {
+        let v = with_hash(k, |h| {
+            h.get(field).map(|e| {
+                let mut b = itoa::Buffer::new();
+                crate::types::hash::entry_bytes(e, &mut b).to_vec()
+            })
+        })
+        .flatten();
+        let s = match v {
+            Some(v) => returned_string(k, &v),
+            None => std::ptr::null_mut(),
+        };
+        // SAFETY: without EXISTS the out argument is a `RedisModuleString **`.
+        unsafe { *(out as *mut *mut RmString) = s };
+    }
+}
+
 pub fn entries() -> Vec<(&'static str, usize)> {
     type KeyInt = unsafe extern "C" fn(*mut Key) -> c_int;
     type KeyLL = unsafe extern "C" fn(*mut Key) -> c_longlong;
@@ -501,5 +792,18 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "ListSet" => list_set as unsafe extern "C" fn(*mut Key, std::ffi::c_long, *mut RmString) -> c_int,
         "ListInsert" => list_insert as unsafe extern "C" fn(*mut Key, std::ffi::c_long, *mut RmString) -> c_int,
         "ListDelete" => list_delete as unsafe extern "C" fn(*mut Key, std::ffi::c_long) -> c_int,
+        "ZsetAdd" => zset_add_api as unsafe extern "C" fn(*mut Key, f64, *mut RmString, *mut c_int) -> c_int,
+        "ZsetIncrby" => zset_incrby as unsafe extern "C" fn(*mut Key, f64, *mut RmString, *mut c_int, *mut f64) -> c_int,
+        "ZsetRem" => zset_rem as unsafe extern "C" fn(*mut Key, *mut RmString, *mut c_int) -> c_int,
+        "ZsetScore" => zset_score as unsafe extern "C" fn(*mut Key, *mut RmString, *mut f64) -> c_int,
+        "HashSet" => ferrodis_shim_HashSet as unsafe extern "C" fn(),
+        "HashGet" => ferrodis_shim_HashGet as unsafe extern "C" fn(),
     ]
+}
+
+// The C shim's variadic entry points (csrc/module_shim.c). Only their addresses are used
+// here, so they are declared without parameters.
+extern "C" {
+    fn ferrodis_shim_HashSet();
+    fn ferrodis_shim_HashGet();
 }

@@ -136,6 +136,84 @@ unsafe extern "C" fn set_module_options(ctx: *mut Ctx, options: c_int) {
 
 // The C shim's variadic entry points (csrc/module_shim.c). Only their addresses are used
 // here, so they are declared without parameters.
+/// RedisModule_GetContextFlags: what the server and the calling client are doing.
+unsafe extern "C" fn get_context_flags(ctx: *mut Ctx) -> c_int {
+    use crate::client::flags as cf;
+    let mut f: c_int = 0;
+    // SAFETY: NULL or a live context.
+    let ctx = unsafe { ctx.as_ref() };
+    let srv = match ctx {
+        // SAFETY: a live context.
+        Some(c) => unsafe { c.server() },
+        None => match super::command::current_server() {
+            Some(s) => s,
+            None => return 0,
+        },
+    };
+    // SAFETY: a live context's client is live when set.
+    if let Some(c) = ctx.and_then(|c| unsafe { c.client() }) {
+        if c.has(cf::DENY_BLOCKING) {
+            f |= 1 << 21;
+        }
+        if c.has(cf::MASTER) {
+            f |= 1 << 12;
+        }
+        if c.out.resp == 3 {
+            f |= 1 << 22;
+        }
+        if c.flags & (cf::DIRTY_CAS | cf::DIRTY_EXEC) != 0 {
+            f |= 1 << 19;
+        }
+        // A module command sees its client in MULTI only while EXEC runs it.
+        if c.has(cf::MULTI) {
+            f |= 1 << 1;
+        }
+        if c.has(cf::SCRIPT) {
+            f |= 1 << 0;
+        }
+    }
+    if srv.loading {
+        f |= 1 << 13;
+    }
+    if srv.config.maxmemory > 0 {
+        f |= 1 << 8;
+        if srv.config.maxmemory_policy != 0 {
+            f |= 1 << 9;
+        }
+        let used = srv.used_memory() as f64;
+        let level = used / srv.config.maxmemory as f64;
+        if level > 1.0 {
+            f |= 1 << 10;
+        }
+        if level > 0.75 {
+            f |= 1 << 11;
+        }
+    }
+    if srv.config.appendonly {
+        f |= 1 << 6;
+    }
+    if !srv.config.save_params.is_empty() {
+        f |= 1 << 7;
+    }
+    if srv.is_replica() {
+        f |= 1 << 3;
+        if srv.config.replica_read_only {
+            f |= 1 << 4;
+        }
+    } else {
+        f |= 1 << 2;
+    }
+    if srv.fork_child_active() {
+        f |= 1 << 18;
+    }
+    f
+}
+
+/// Every flag GetContextFlags may report in 7.0.
+unsafe extern "C" fn get_context_flags_all() -> c_int {
+    (1 << 24) - 1
+}
+
 extern "C" {
     fn ferrodis_shim_Log();
 }
@@ -150,6 +228,8 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "GetSelectedDb" => get_selected_db as unsafe extern "C" fn(*mut Ctx) -> c_int,
         "SelectDb" => select_db as unsafe extern "C" fn(*mut Ctx, c_int) -> c_int,
         "GetClientId" => get_client_id as unsafe extern "C" fn(*mut Ctx) -> c_ulonglong,
+        "GetContextFlags" => get_context_flags as unsafe extern "C" fn(*mut Ctx) -> c_int,
+        "GetContextFlagsAll" => get_context_flags_all as unsafe extern "C" fn() -> c_int,
         "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),
     ]
 }

@@ -14,8 +14,10 @@ pub mod command;
 pub mod ctx;
 pub mod key;
 pub mod misc;
+pub mod notify;
 pub mod reply;
 pub mod string;
+pub mod timer;
 
 use std::ffi::{c_char, c_int};
 
@@ -51,6 +53,9 @@ pub struct Module {
 #[derive(Default)]
 pub struct Modules {
     pub list: Vec<Box<Module>>,
+    pub timers: timer::Timers,
+    /// Keyspace notification subscribers, in registration order.
+    pub subscribers: Vec<notify::Subscriber>,
 }
 
 impl Modules {
@@ -155,6 +160,13 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
             // and is owned by nobody else yet.
             let module = unsafe { Box::from_raw(module_ptr) };
             command::unregister_all(srv, &module);
+            srv.modules
+                .subscribers
+                .retain(|s| !std::ptr::eq(s.module, module_ptr));
+            srv.modules
+                .timers
+                .by_id
+                .retain(|_, t| !std::ptr::eq(t.module, module_ptr));
         }
         ctx.finish();
         drop(ctx);
@@ -201,6 +213,9 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
+    if srv.modules.timers.holds_module(module_ptr) {
+        return Err(UnloadError::HoldsTimer);
+    }
     // SAFETY: the library stays loaded until the module is removed below.
     let onunload = srv.modules.list[idx]
         .lib
@@ -220,6 +235,9 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     }
     let module = srv.modules.list.remove(idx);
     command::unregister_all(srv, &module);
+    srv.modules
+        .subscribers
+        .retain(|s| !std::ptr::eq(s.module, module_ptr));
     crate::log_notice!("Module {} unloaded", module.name);
     drop(module);
     Ok(())
@@ -396,5 +414,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(call::entries());
     v.extend(key::entries());
     v.extend(misc::entries());
+    v.extend(timer::entries());
+    v.extend(notify::entries());
     v
 }

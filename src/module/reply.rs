@@ -257,6 +257,34 @@ unsafe extern "C" fn reply_call_reply(ctx: *mut Ctx, r: *mut super::call::CallRe
     REDISMODULE_OK
 }
 
+/// ReplyWithLongDouble's Rust half: the shim formatted the number as Redis' "human" long
+/// double (a bulk string in RESP2, a double in RESP3).
+///
+/// # Safety
+/// A live context; `len` readable bytes at `buf`.
+#[no_mangle]
+pub unsafe extern "C" fn ferrodis_reply_human_long_double(
+    ctx: *mut Ctx,
+    buf: *const c_char,
+    len: usize,
+) -> c_int {
+    if let Some(c) = reply_client(ctx) {
+        let b = bytes(buf, len);
+        if c.out.resp == 2 {
+            c.out.bulk(b);
+        } else {
+            c.out.raw(b",");
+            c.out.raw(b);
+            c.out.raw(b"\r\n");
+        }
+    }
+    REDISMODULE_OK
+}
+
+extern "C" {
+    fn ferrodis_shim_ReplyWithLongDouble();
+}
+
 pub fn entries() -> Vec<(&'static str, usize)> {
     type Len = unsafe extern "C" fn(*mut Ctx, i64) -> c_int;
     type SetLen = unsafe extern "C" fn(*mut Ctx, i64);
@@ -288,6 +316,7 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "ReplyWithBool" => reply_bool as unsafe extern "C" fn(*mut Ctx, c_int) -> c_int,
         "ReplyWithDouble" => reply_double as unsafe extern "C" fn(*mut Ctx, f64) -> c_int,
         "ReplyWithBigNumber" => reply_big_number as Buf,
+        "ReplyWithLongDouble" => ferrodis_shim_ReplyWithLongDouble as unsafe extern "C" fn(),
         "ReplyWithCallReply" => reply_call_reply as unsafe extern "C" fn(*mut Ctx, *mut super::call::CallReply) -> c_int,
     ]
 }

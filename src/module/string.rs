@@ -249,6 +249,8 @@ unsafe extern "C" fn string_append_buffer(
 // here, so they are declared without parameters.
 extern "C" {
     fn ferrodis_shim_CreateStringPrintf();
+    fn ferrodis_shim_CreateStringFromLongDouble();
+    fn ferrodis_shim_StringToLongDouble();
 }
 
 pub fn entries() -> Vec<(&'static str, usize)> {
@@ -260,6 +262,8 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "CreateStringFromDouble" => create_from_double as unsafe extern "C" fn(*mut Ctx, f64) -> *mut RmString,
         "CreateStringFromString" => create_from_string as unsafe extern "C" fn(*mut Ctx, *const RmString) -> *mut RmString,
         "CreateStringPrintf" => ferrodis_shim_CreateStringPrintf as unsafe extern "C" fn(),
+        "CreateStringFromLongDouble" => ferrodis_shim_CreateStringFromLongDouble as unsafe extern "C" fn(),
+        "StringToLongDouble" => ferrodis_shim_StringToLongDouble as unsafe extern "C" fn(),
         "FreeString" => free_string as unsafe extern "C" fn(*mut Ctx, *mut RmString),
         "RetainString" => retain_string as unsafe extern "C" fn(*mut Ctx, *mut RmString),
         "HoldString" => hold_string as unsafe extern "C" fn(*mut Ctx, *mut RmString) -> *mut RmString,
