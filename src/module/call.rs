@@ -92,21 +92,6 @@ impl CallReply {
         self.owner = std::ptr::null_mut();
     }
 
-    /// Whether the reply holds types RESP2 cannot carry.
-    pub fn has_resp3_only(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Map
-                | Kind::Set
-                | Kind::Bool
-                | Kind::Double
-                | Kind::BigNumber
-                | Kind::Verbatim
-                | Kind::Attribute
-        ) || self.attribute.is_some()
-            || self.elems.iter().any(|e| e.has_resp3_only())
-    }
-
     /// An error reply made by the server for a call that never ran (Call's 'E' flag).
     fn error(msg: &str) -> CallReply {
         let mut r = CallReply::new(Kind::Error, 2);

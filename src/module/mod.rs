@@ -12,6 +12,7 @@ pub mod api;
 pub mod call;
 pub mod command;
 pub mod ctx;
+pub mod dict;
 pub mod key;
 pub mod misc;
 pub mod notify;
@@ -415,6 +416,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(key::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());
+    v.extend(dict::entries());
     v.extend(notify::entries());
     v
 }

@@ -246,7 +246,9 @@ unsafe extern "C" fn reply_call_reply(ctx: *mut Ctx, r: *mut super::call::CallRe
     if let Some(c) = reply_client(ctx) {
         // SAFETY: a live call reply.
         let r = unsafe { &*r };
-        if c.out.resp == 2 && r.proto_resp == 3 && r.has_resp3_only() {
+        // A reply produced in RESP3 cannot be sent to a RESP2 client (Redis refuses it even
+        // when its types would fit).
+        if c.out.resp == 2 && r.proto_resp == 3 {
             return REDISMODULE_ERR;
         }
         c.out.raw(&r.proto);
