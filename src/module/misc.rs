@@ -164,13 +164,12 @@ unsafe extern "C" fn get_context_flags(ctx: *mut Ctx) -> c_int {
         if c.flags & (cf::DIRTY_CAS | cf::DIRTY_EXEC) != 0 {
             f |= 1 << 19;
         }
-        // A module command sees its client in MULTI only while EXEC runs it.
-        if c.has(cf::MULTI) {
-            f |= 1 << 1;
-        }
         if c.has(cf::SCRIPT) {
             f |= 1 << 0;
         }
+    }
+    if srv.in_exec {
+        f |= 1 << 1;
     }
     if srv.loading {
         f |= 1 << 13;

@@ -193,6 +193,8 @@ pub struct Server {
     pub running_cmd: crate::commands::CmdId,
     /// Loaded modules.
     pub modules: crate::module::Modules,
+    /// True while EXEC runs a transaction's commands.
+    pub in_exec: bool,
 }
 
 impl Server {
@@ -268,6 +270,7 @@ impl Server {
             migrate: Default::default(),
             running_cmd: 0,
             modules: Default::default(),
+            in_exec: false,
             config,
         }
     }
