@@ -155,7 +155,16 @@ fn add(
         rejected_calls: 0,
         failed_calls: 0,
         latency: None,
-        module_cmd: Some(ModuleCommand { func, module }),
+        module_cmd: Some(ModuleCommand {
+            func,
+            module,
+            // SAFETY: the module is live (it is registering the command).
+            label: super::crash::make_label(&format!(
+                "module '{}', command '{}'",
+                unsafe { &(*module).name },
+                declared
+            )),
+        }),
     });
     let key = declared.to_ascii_lowercase().into_bytes();
     match parent {

@@ -45,6 +45,8 @@ pub struct Ctx {
     pub postponed: Vec<Deferred>,
     /// PoolAlloc blocks, freed when the context ends.
     pub pool: Vec<*mut c_void>,
+    /// GetCurrentCommandName's answer, kept alive for the call.
+    pub cmd_name: Option<std::ffi::CString>,
     /// The fake client of a TEMP_CLIENT context.
     own_client: Option<Box<Client>>,
 }
@@ -61,6 +63,7 @@ impl Ctx {
             auto: Vec::new(),
             postponed: Vec::new(),
             pool: Vec::new(),
+            cmd_name: None,
             own_client: None,
         };
         if ctx_flags & flags::TEMP_CLIENT != 0 {

@@ -213,6 +213,106 @@ unsafe extern "C" fn get_context_flags_all() -> c_int {
     (1 << 24) - 1
 }
 
+/// 7.0.15 as Redis encodes it (0x00MMmmpp).
+unsafe extern "C" fn get_server_version() -> c_int {
+    0x0007_000f
+}
+
+unsafe extern "C" fn get_type_method_version() -> c_int {
+    4
+}
+
+unsafe extern "C" fn get_random_bytes(dst: *mut u8, len: usize) {
+    use rand::RngCore;
+    if len == 0 {
+        return;
+    }
+    // SAFETY: the module passes `len` writable bytes.
+    let buf = unsafe { std::slice::from_raw_parts_mut(dst, len) };
+    rand::thread_rng().fill_bytes(buf);
+}
+
+unsafe extern "C" fn get_random_hex_chars(dst: *mut c_char, len: usize) {
+    if len == 0 {
+        return;
+    }
+    let hex = crate::util::random_hex(len);
+    // SAFETY: the module passes `len` writable bytes; random_hex gives exactly `len`.
+    unsafe { std::ptr::copy_nonoverlapping(hex.as_ptr(), dst as *mut u8, len) };
+}
+
+unsafe extern "C" fn db_size(ctx: *mut Ctx) -> c_ulonglong {
+    // SAFETY: a live context.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: a live context.
+    let db = unsafe { ctx.client() }.map(|c| c.db).unwrap_or(0);
+    // SAFETY: a live context.
+    unsafe { ctx.server() }.dbs[db].len() as c_ulonglong
+}
+
+unsafe extern "C" fn random_key(ctx: *mut Ctx) -> *mut super::string::RmString {
+    // SAFETY: a live context.
+    let c = unsafe { &*ctx };
+    // SAFETY: a live context.
+    let db = unsafe { c.client() }.map(|cl| cl.db).unwrap_or(0);
+    // SAFETY: a live context.
+    match crate::commands::keyspace::random_key(unsafe { c.server() }, db) {
+        Some(k) => super::string::create(ctx, &k),
+        None => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn signal_modified_key(ctx: *mut Ctx, key: *mut super::string::RmString) -> c_int {
+    // SAFETY: a live context and module string.
+    let (c, key) = unsafe { (&*ctx, super::string::RmString::get(key)) };
+    // SAFETY: a live context.
+    let db = unsafe { c.client() }.map(|cl| cl.db).unwrap_or(0);
+    // SAFETY: a live context.
+    unsafe { c.server() }.signal_modified_key(db, key);
+    REDISMODULE_OK
+}
+
+unsafe extern "C" fn get_current_command_name(ctx: *mut Ctx) -> *const c_char {
+    // SAFETY: NULL or a live context.
+    let Some(c) = (unsafe { ctx.as_mut() }) else {
+        return std::ptr::null();
+    };
+    if c.client.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: a live context.
+    let srv = unsafe { c.server() };
+    let Some(cmd) = srv.commands.cmds.get(srv.running_cmd) else {
+        return std::ptr::null();
+    };
+    // Kept in the context, so the pointer lives as long as the call.
+    c.cmd_name = std::ffi::CString::new(cmd.fullname.as_str()).ok();
+    c.cmd_name.as_ref().map(|s| s.as_ptr()).unwrap_or(std::ptr::null())
+}
+
+unsafe extern "C" fn publish_message(
+    ctx: *mut Ctx,
+    channel: *mut super::string::RmString,
+    message: *mut super::string::RmString,
+) -> c_int {
+    // SAFETY: a live context and module strings.
+    let (c, ch, msg) = unsafe {
+        (
+            &*ctx,
+            super::string::RmString::get(channel).to_vec(),
+            super::string::RmString::get(message).to_vec(),
+        )
+    };
+    // SAFETY: a live context.
+    unsafe { c.server() }.publish(&ch, &msg, false) as c_int
+}
+
+unsafe extern "C" fn avoid_replica_traffic() -> c_int {
+    super::command::current_server()
+        .map(|s| (s.pause != crate::server::PauseKind::None) as c_int)
+        .unwrap_or(0)
+}
+
 extern "C" {
     fn ferrodis_shim_Log();
 }
@@ -229,6 +329,16 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "GetClientId" => get_client_id as unsafe extern "C" fn(*mut Ctx) -> c_ulonglong,
         "GetContextFlags" => get_context_flags as unsafe extern "C" fn(*mut Ctx) -> c_int,
         "GetContextFlagsAll" => get_context_flags_all as unsafe extern "C" fn() -> c_int,
+        "GetServerVersion" => get_server_version as unsafe extern "C" fn() -> c_int,
+        "GetTypeMethodVersion" => get_type_method_version as unsafe extern "C" fn() -> c_int,
+        "GetRandomBytes" => get_random_bytes as unsafe extern "C" fn(*mut u8, usize),
+        "GetRandomHexChars" => get_random_hex_chars as unsafe extern "C" fn(*mut c_char, usize),
+        "DbSize" => db_size as unsafe extern "C" fn(*mut Ctx) -> c_ulonglong,
+        "RandomKey" => random_key as unsafe extern "C" fn(*mut Ctx) -> *mut super::string::RmString,
+        "SignalModifiedKey" => signal_modified_key as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString) -> c_int,
+        "GetCurrentCommandName" => get_current_command_name as unsafe extern "C" fn(*mut Ctx) -> *const c_char,
+        "PublishMessage" => publish_message as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
+        "AvoidReplicaTraffic" => avoid_replica_traffic as unsafe extern "C" fn() -> c_int,
         "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),
     ]
 }

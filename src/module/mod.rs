@@ -11,6 +11,7 @@ pub mod alloc;
 pub mod api;
 pub mod call;
 pub mod command;
+pub mod crash;
 pub mod ctx;
 pub mod dict;
 pub mod key;
@@ -70,6 +71,8 @@ impl Modules {
 pub struct ModuleCommand {
     pub func: Option<command::CmdFunc>,
     pub module: *mut Module,
+    /// "module 'm', command 'c'" for crash reports.
+    pub label: *const c_char,
 }
 
 /// Why MODULE UNLOAD refused.
@@ -150,8 +153,11 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
         args.iter().map(|a| string::RmString::new_raw(a)).collect();
     let mut ctx = Ctx::new(srv, std::ptr::null_mut(), ctx::flags::TEMP_CLIENT);
     api::begin_load_report();
+    crash::install();
+    let prev = crash::enter(crash::make_label(&format!("the OnLoad of module {}", path)));
     // SAFETY: OnLoad gets a valid context and `argv.len()` valid strings, as the ABI says.
     let rc = unsafe { onload(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };
+    crash::leave(prev);
     let missing = api::end_load_report();
     let module_ptr = ctx.module;
     if rc == REDISMODULE_ERR || module_ptr.is_null() {
@@ -273,9 +279,11 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
         .collect();
     let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
     ctx.client = c;
+    let prev = crash::enter(mc.label);
     // SAFETY: the context points at the live server and client for the duration of the call;
     // the argv strings are valid and owned by this function.
     unsafe { func(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };
+    crash::leave(prev);
     ctx.finish();
     drop(ctx);
     release_argv(argv);
