@@ -339,6 +339,7 @@ unsafe extern "C" fn set_module_attribs(
         commands: Vec::new(),
         handles: Vec::new(),
         options: 0,
+        info_cb: None,
     });
     ctx.module = Box::into_raw(module);
 }

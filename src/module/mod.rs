@@ -14,6 +14,7 @@ pub mod command;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
+pub mod info;
 pub mod key;
 pub mod misc;
 pub mod notify;
@@ -49,6 +50,8 @@ pub struct Module {
     pub handles: Vec<*mut command::CmdHandle>,
     /// Module options (RedisModule_SetModuleOptions).
     pub options: i32,
+    /// Its INFO sections (RegisterInfoFunc).
+    pub info_cb: Option<info::InfoFunc>,
 }
 
 /// Every loaded module, in load order (MODULE LIST order is not specified by Redis).
@@ -425,6 +428,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(misc::entries());
     v.extend(timer::entries());
     v.extend(dict::entries());
+    v.extend(info::entries());
     v.extend(notify::entries());
     v
 }
