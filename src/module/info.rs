@@ -224,3 +224,124 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "InfoAddFieldULongLong" => add_field_ull as unsafe extern "C" fn(*mut InfoCtx, *const c_char, c_ulonglong) -> c_int,
     ]
 }
+
+/// GetServerInfo's result: INFO's fields by name.
+pub struct ServerInfo {
+    fields: std::collections::HashMap<Vec<u8>, std::ffi::CString>,
+}
+
+unsafe extern "C" fn get_server_info(ctx: *mut Ctx, section: *const c_char) -> *mut ServerInfo {
+    // SAFETY: a live context (or NULL: then the server recorded at entry) and a C string.
+    let srv = match unsafe { ctx.as_ref() } {
+        // SAFETY: a live context.
+        Some(c) => unsafe { c.server() },
+        None => match super::command::current_server() {
+            Some(s) => s,
+            None => return std::ptr::null_mut(),
+        },
+    };
+    let args: Vec<Vec<u8>> = if section.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a C string.
+        vec![unsafe { super::cstr(section) }.to_vec()]
+    };
+    let sel = crate::commands::info::Sections::from_args(&args);
+    let used = srv.used_memory();
+    let text = srv.gen_info_string(&sel, None, used);
+    let mut fields = std::collections::HashMap::new();
+    for line in text.split("\r\n") {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            fields.insert(
+                k.as_bytes().to_vec(),
+                std::ffi::CString::new(v).unwrap_or_default(),
+            );
+        }
+    }
+    Box::into_raw(Box::new(ServerInfo { fields }))
+}
+
+unsafe extern "C" fn free_server_info(_ctx: *mut Ctx, data: *mut ServerInfo) {
+    if !data.is_null() {
+        // SAFETY: created by get_server_info, freed once by the module.
+        drop(unsafe { Box::from_raw(data) });
+    }
+}
+
+fn field<'a>(data: *mut ServerInfo, name: *const c_char) -> Option<&'a std::ffi::CString> {
+    // SAFETY: a live info result and a C string.
+    unsafe { (*data).fields.get(super::cstr(name)) }
+}
+
+unsafe extern "C" fn info_get_field(ctx: *mut Ctx, data: *mut ServerInfo, name: *const c_char) -> *mut RmString {
+    match field(data, name) {
+        Some(v) => super::string::create(ctx, v.as_bytes()),
+        None => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn info_get_field_c(data: *mut ServerInfo, name: *const c_char) -> *const c_char {
+    field(data, name).map(|v| v.as_ptr()).unwrap_or(std::ptr::null())
+}
+
+fn set_err(out_err: *mut c_int, err: bool) {
+    // SAFETY: `out_err` is NULL or writable.
+    if let Some(e) = unsafe { out_err.as_mut() } {
+        *e = err as c_int;
+    }
+}
+
+unsafe extern "C" fn info_get_signed(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> c_longlong {
+    match field(data, name).and_then(|v| crate::util::parse_i64(v.as_bytes())) {
+        Some(n) => {
+            set_err(out_err, false);
+            n
+        }
+        None => {
+            set_err(out_err, true);
+            0
+        }
+    }
+}
+
+unsafe extern "C" fn info_get_unsigned(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> c_ulonglong {
+    match field(data, name).and_then(|v| crate::util::parse_u64(v.as_bytes())) {
+        Some(n) => {
+            set_err(out_err, false);
+            n
+        }
+        None => {
+            set_err(out_err, true);
+            0
+        }
+    }
+}
+
+unsafe extern "C" fn info_get_double(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> f64 {
+    match field(data, name).and_then(|v| crate::util::parse_f64(v.as_bytes())) {
+        Some(n) => {
+            set_err(out_err, false);
+            n
+        }
+        None => {
+            set_err(out_err, true);
+            0.0
+        }
+    }
+}
+
+pub fn server_info_entries() -> Vec<(&'static str, usize)> {
+    type Num<T> = unsafe extern "C" fn(*mut ServerInfo, *const c_char, *mut c_int) -> T;
+    super::api_entries![
+        "GetServerInfo" => get_server_info as unsafe extern "C" fn(*mut Ctx, *const c_char) -> *mut ServerInfo,
+        "FreeServerInfo" => free_server_info as unsafe extern "C" fn(*mut Ctx, *mut ServerInfo),
+        "ServerInfoGetField" => info_get_field as unsafe extern "C" fn(*mut Ctx, *mut ServerInfo, *const c_char) -> *mut RmString,
+        "ServerInfoGetFieldC" => info_get_field_c as unsafe extern "C" fn(*mut ServerInfo, *const c_char) -> *const c_char,
+        "ServerInfoGetFieldSigned" => info_get_signed as Num<c_longlong>,
+        "ServerInfoGetFieldUnsigned" => info_get_unsigned as Num<c_ulonglong>,
+        "ServerInfoGetFieldDouble" => info_get_double as Num<f64>,
+    ]
+}

@@ -313,6 +313,24 @@ unsafe extern "C" fn avoid_replica_traffic() -> c_int {
         .unwrap_or(0)
 }
 
+/// Empties every database, as FLUSHALL does (snapshot included when save points are set).
+unsafe extern "C" fn reset_dataset(_restart_aof: c_int, lazy: c_int) {
+    let Some(srv) = super::command::current_server() else {
+        return;
+    };
+    let removed = if lazy != 0 {
+        srv.empty_data_async(None)
+    } else {
+        srv.empty_data(None)
+    };
+    srv.dirty += removed as i64;
+    srv.kill_rdb_child();
+    if !srv.config.save_params.is_empty() {
+        srv.rdb_save();
+    }
+    srv.dirty += 1;
+}
+
 extern "C" {
     fn ferrodis_shim_Log();
 }
@@ -339,6 +357,7 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "GetCurrentCommandName" => get_current_command_name as unsafe extern "C" fn(*mut Ctx) -> *const c_char,
         "PublishMessage" => publish_message as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
         "AvoidReplicaTraffic" => avoid_replica_traffic as unsafe extern "C" fn() -> c_int,
+        "ResetDataset" => reset_dataset as unsafe extern "C" fn(c_int, c_int),
         "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),
     ]
 }

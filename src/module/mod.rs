@@ -429,6 +429,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(timer::entries());
     v.extend(dict::entries());
     v.extend(info::entries());
+    v.extend(info::server_info_entries());
     v.extend(notify::entries());
     v
 }
