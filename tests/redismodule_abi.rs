@@ -123,7 +123,8 @@ fn parse(text: &str) -> Parsed {
         code.push('\n');
     }
     // Cut RedisModule_Init's body (the definition, not the prototype).
-    let marker = "static int RedisModule_Init(RedisModuleCtx *ctx, const char *name, int ver, int apiver) {";
+    let marker =
+        "static int RedisModule_Init(RedisModuleCtx *ctx, const char *name, int ver, int apiver) {";
     let start = code.find(marker).expect("no RedisModule_Init definition");
     let body_start = start + marker.len();
     let mut depth = 1;
@@ -189,12 +190,19 @@ fn redismodule_h_matches_redis_7_0_15() {
     for (i, (a, b)) in up.decls.iter().zip(ours.decls.iter()).enumerate() {
         assert_eq!(a, b, "declaration #{i} differs");
     }
-    assert_eq!(up.decls.len(), ours.decls.len(), "declaration count differs");
+    assert_eq!(
+        up.decls.len(),
+        ours.decls.len(),
+        "declaration count differs"
+    );
 
     let mut a = up.fetched.clone();
     let mut b = ours.fetched.clone();
     assert!(a.len() > 300, "parsed too few upstream fetches");
     a.sort();
     b.sort();
-    assert_eq!(a, b, "RedisModule_Init fetches a different set of functions");
+    assert_eq!(
+        a, b,
+        "RedisModule_Init fetches a different set of functions"
+    );
 }

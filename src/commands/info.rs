@@ -773,7 +773,11 @@ impl Server {
         if !self.modules.list.is_empty() {
             if sel.everything || sel.names.contains("modules") {
                 crate::module::info::collect(self, &mut out, sections, None);
-            } else if sel.names.iter().any(|n| !SERVER_SECTIONS.contains(&n.as_str())) {
+            } else if sel
+                .names
+                .iter()
+                .any(|n| !SERVER_SECTIONS.contains(&n.as_str()))
+            {
                 let names = sel.names.clone();
                 crate::module::info::collect(self, &mut out, sections, Some(&names));
             }

@@ -55,10 +55,7 @@ unsafe extern "C" fn rm_strdup(s: *const c_char) -> *mut c_char {
 }
 
 fn oom(bytes: usize) -> ! {
-    crate::log_warning!(
-        "Out Of Memory allocating {} bytes for a module!",
-        bytes
-    );
+    crate::log_warning!("Out Of Memory allocating {} bytes for a module!", bytes);
     std::process::abort();
 }
 

@@ -95,10 +95,9 @@ impl CallReply {
     /// An error reply made by the server for a call that never ran (Call's 'E' flag).
     fn error(msg: &str) -> CallReply {
         let mut r = CallReply::new(Kind::Error, 2);
-        let text = if msg.starts_with('-') {
-            msg[1..].to_string()
-        } else {
-            format!("ERR {}", msg)
+        let text = match msg.strip_prefix('-') {
+            Some(t) => t.to_string(),
+            None => format!("ERR {}", msg),
         };
         r.proto = format!("-{}\r\n", text).into_bytes();
         r.str = text.into_bytes();
@@ -324,7 +323,10 @@ pub unsafe extern "C" fn ferrodis_module_call(
         return fail(
             ctx,
             libc::ENOTSUP,
-            Some("cannot run as user, no user directly attached to context or context's client".into()),
+            Some(
+                "cannot run as user, no user directly attached to context or context's client"
+                    .into(),
+            ),
         );
     }
     let Some(id) = srv.commands.lookup(&argv) else {
@@ -350,10 +352,17 @@ pub unsafe extern "C" fn ferrodis_module_call(
         return fail(
             ctx,
             libc::ESPIPE,
-            Some(format!("command '{}' is not allowed on script mode", fullname)),
+            Some(format!(
+                "command '{}' is not allowed on script mode",
+                fullname
+            )),
         );
     }
-    if f.deny_oom && srv.config.maxmemory > 0 && cmd_flags & flags::DENYOOM != 0 && !srv.evict_if_needed() {
+    if f.deny_oom
+        && srv.config.maxmemory > 0
+        && cmd_flags & flags::DENYOOM != 0
+        && !srv.evict_if_needed()
+    {
         return fail(
             ctx,
             libc::ENOSPC,
@@ -372,10 +381,18 @@ pub unsafe extern "C" fn ferrodis_module_call(
     }
     if f.script_mode && cmd_flags & flags::WRITE != 0 {
         if !srv.good_replicas_status() {
-            return fail(ctx, libc::ESPIPE, Some(crate::commands::errors::NOREPLICAS.into()));
+            return fail(
+                ctx,
+                libc::ESPIPE,
+                Some(crate::commands::errors::NOREPLICAS.into()),
+            );
         }
         if srv.writes_denied_by_disk_error() {
-            return fail(ctx, libc::ESPIPE, Some(crate::commands::errors::MISCONF.into()));
+            return fail(
+                ctx,
+                libc::ESPIPE,
+                Some(crate::commands::errors::MISCONF.into()),
+            );
         }
     }
     let caller_resp;
@@ -430,6 +447,9 @@ pub unsafe extern "C" fn ferrodis_module_call(
 }
 
 /// Frees a reply (and with it its elements); auto-memory forgets it.
+///
+/// # Safety
+/// `r` is NULL or a live call reply.
 pub unsafe extern "C" fn free_call_reply(r: *mut CallReply) {
     if r.is_null() {
         return;
@@ -715,7 +735,12 @@ extern "C" {
 }
 
 pub fn entries() -> Vec<(&'static str, usize)> {
-    type Pair = unsafe extern "C" fn(*mut CallReply, usize, *mut *mut CallReply, *mut *mut CallReply) -> c_int;
+    type Pair = unsafe extern "C" fn(
+        *mut CallReply,
+        usize,
+        *mut *mut CallReply,
+        *mut *mut CallReply,
+    ) -> c_int;
     super::api_entries![
         "Call" => ferrodis_shim_Call as unsafe extern "C" fn(),
         "Replicate" => ferrodis_shim_Replicate as unsafe extern "C" fn(),

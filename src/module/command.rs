@@ -422,7 +422,10 @@ mod tests {
             parse_flags(b"write deny-oom"),
             Some(flags::WRITE | flags::DENYOOM)
         );
-        assert_eq!(parse_flags(b"READONLY fast"), Some(flags::READONLY | flags::FAST));
+        assert_eq!(
+            parse_flags(b"READONLY fast"),
+            Some(flags::READONLY | flags::FAST)
+        );
         assert_eq!(parse_flags(b"readonly  fast"), None);
         assert_eq!(parse_flags(b""), Some(0));
         assert_eq!(parse_flags(b"random"), Some(0));

@@ -60,7 +60,12 @@ unsafe extern "C" fn set_c(d: *mut Dict, key: *mut c_void, len: usize, ptr: *mut
     REDISMODULE_OK
 }
 
-unsafe extern "C" fn replace_c(d: *mut Dict, key: *mut c_void, len: usize, ptr: *mut c_void) -> c_int {
+unsafe extern "C" fn replace_c(
+    d: *mut Dict,
+    key: *mut c_void,
+    len: usize,
+    ptr: *mut c_void,
+) -> c_int {
     // SAFETY: a live dict.
     let d = unsafe { &mut *d };
     // OK for a new key, ERR when an existing value was replaced (the radix tree's answer).
@@ -86,7 +91,12 @@ unsafe extern "C" fn replace(d: *mut Dict, key: *mut RmString, ptr: *mut c_void)
     unsafe { replace_c(d, p as *mut c_void, len, ptr) }
 }
 
-unsafe extern "C" fn get_c(d: *mut Dict, key: *mut c_void, len: usize, nokey: *mut c_int) -> *mut c_void {
+unsafe extern "C" fn get_c(
+    d: *mut Dict,
+    key: *mut c_void,
+    len: usize,
+    nokey: *mut c_int,
+) -> *mut c_void {
     // SAFETY: a live dict.
     let d = unsafe { &*d };
     let v = d.map.get(bytes(key, len)).copied();
@@ -105,7 +115,12 @@ unsafe extern "C" fn get(d: *mut Dict, key: *mut RmString, nokey: *mut c_int) ->
     unsafe { get_c(d, p as *mut c_void, len, nokey) }
 }
 
-unsafe extern "C" fn del_c(d: *mut Dict, key: *mut c_void, len: usize, oldval: *mut c_void) -> c_int {
+unsafe extern "C" fn del_c(
+    d: *mut Dict,
+    key: *mut c_void,
+    len: usize,
+    oldval: *mut c_void,
+) -> c_int {
     // SAFETY: a live dict.
     let d = unsafe { &mut *d };
     match d.map.remove(bytes(key, len)) {
@@ -161,7 +176,12 @@ fn reseek(it: &mut DictIter, op: &[u8], key: &[u8]) -> c_int {
     }
 }
 
-unsafe extern "C" fn iter_start_c(d: *mut Dict, op: *const c_char, key: *mut c_void, len: usize) -> *mut DictIter {
+unsafe extern "C" fn iter_start_c(
+    d: *mut Dict,
+    op: *const c_char,
+    key: *mut c_void,
+    len: usize,
+) -> *mut DictIter {
     let mut it = DictIter {
         dict: d,
         pending: None,
@@ -173,7 +193,11 @@ unsafe extern "C" fn iter_start_c(d: *mut Dict, op: *const c_char, key: *mut c_v
     Box::into_raw(Box::new(it))
 }
 
-unsafe extern "C" fn iter_start(d: *mut Dict, op: *const c_char, key: *mut RmString) -> *mut DictIter {
+unsafe extern "C" fn iter_start(
+    d: *mut Dict,
+    op: *const c_char,
+    key: *mut RmString,
+) -> *mut DictIter {
     let mut len = 0;
     // SAFETY: a live module string.
     let p = unsafe { super::string::RM_StringPtrLen(key, &mut len) };
@@ -188,7 +212,12 @@ unsafe extern "C" fn iter_stop(it: *mut DictIter) {
     }
 }
 
-unsafe extern "C" fn reseek_c(it: *mut DictIter, op: *const c_char, key: *mut c_void, len: usize) -> c_int {
+unsafe extern "C" fn reseek_c(
+    it: *mut DictIter,
+    op: *const c_char,
+    key: *mut c_void,
+    len: usize,
+) -> c_int {
     // SAFETY: a live iterator and a C string.
     unsafe { reseek(&mut *it, super::cstr(op), bytes(key, len)) }
 }
@@ -230,7 +259,12 @@ fn step(it: &mut DictIter, forward: bool) -> Option<(&[u8], *mut c_void)> {
     Some((it.cur.as_deref().unwrap(), v))
 }
 
-unsafe fn next_c_generic(it: *mut DictIter, keylen: *mut usize, data: *mut *mut c_void, forward: bool) -> *mut c_void {
+unsafe fn next_c_generic(
+    it: *mut DictIter,
+    keylen: *mut usize,
+    data: *mut *mut c_void,
+    forward: bool,
+) -> *mut c_void {
     // SAFETY: a live iterator.
     let it = unsafe { &mut *it };
     match step(it, forward) {
@@ -250,17 +284,30 @@ unsafe fn next_c_generic(it: *mut DictIter, keylen: *mut usize, data: *mut *mut 
     }
 }
 
-unsafe extern "C" fn next_c(it: *mut DictIter, keylen: *mut usize, data: *mut *mut c_void) -> *mut c_void {
+unsafe extern "C" fn next_c(
+    it: *mut DictIter,
+    keylen: *mut usize,
+    data: *mut *mut c_void,
+) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { next_c_generic(it, keylen, data, true) }
 }
 
-unsafe extern "C" fn prev_c(it: *mut DictIter, keylen: *mut usize, data: *mut *mut c_void) -> *mut c_void {
+unsafe extern "C" fn prev_c(
+    it: *mut DictIter,
+    keylen: *mut usize,
+    data: *mut *mut c_void,
+) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { next_c_generic(it, keylen, data, false) }
 }
 
-unsafe fn next_s_generic(ctx: *mut Ctx, it: *mut DictIter, data: *mut *mut c_void, forward: bool) -> *mut RmString {
+unsafe fn next_s_generic(
+    ctx: *mut Ctx,
+    it: *mut DictIter,
+    data: *mut *mut c_void,
+    forward: bool,
+) -> *mut RmString {
     // SAFETY: a live iterator.
     let it = unsafe { &mut *it };
     match step(it, forward) {
@@ -275,17 +322,30 @@ unsafe fn next_s_generic(ctx: *mut Ctx, it: *mut DictIter, data: *mut *mut c_voi
     }
 }
 
-unsafe extern "C" fn next_s(ctx: *mut Ctx, it: *mut DictIter, data: *mut *mut c_void) -> *mut RmString {
+unsafe extern "C" fn next_s(
+    ctx: *mut Ctx,
+    it: *mut DictIter,
+    data: *mut *mut c_void,
+) -> *mut RmString {
     // SAFETY: forwarded.
     unsafe { next_s_generic(ctx, it, data, true) }
 }
 
-unsafe extern "C" fn prev_s(ctx: *mut Ctx, it: *mut DictIter, data: *mut *mut c_void) -> *mut RmString {
+unsafe extern "C" fn prev_s(
+    ctx: *mut Ctx,
+    it: *mut DictIter,
+    data: *mut *mut c_void,
+) -> *mut RmString {
     // SAFETY: forwarded.
     unsafe { next_s_generic(ctx, it, data, false) }
 }
 
-unsafe extern "C" fn compare_c(it: *mut DictIter, op: *const c_char, key: *mut c_void, len: usize) -> c_int {
+unsafe extern "C" fn compare_c(
+    it: *mut DictIter,
+    op: *const c_char,
+    key: *mut c_void,
+    len: usize,
+) -> c_int {
     // SAFETY: a live iterator and a C string.
     let (it, op) = unsafe { (&*it, super::cstr(op)) };
     if it.eof {

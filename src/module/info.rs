@@ -34,7 +34,13 @@ impl InfoCtx {
 /// ':' and line breaks would break INFO's line format.
 fn safe(s: &str) -> String {
     s.chars()
-        .map(|c| if matches!(c, ':' | '\r' | '\n') { '_' } else { c })
+        .map(|c| {
+            if matches!(c, ':' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -64,7 +70,12 @@ pub fn module_list(srv: &Server, out: &mut String) {
 
 /// Appends the sections of modules with an info callback. `requested` limits them to those
 /// named (None: all of them).
-pub fn collect(srv: &mut Server, out: &mut String, sections: usize, requested: Option<&HashSet<String>>) {
+pub fn collect(
+    srv: &mut Server,
+    out: &mut String,
+    sections: usize,
+    requested: Option<&HashSet<String>>,
+) {
     let callbacks: Vec<(*mut Module, InfoFunc)> = srv
         .modules
         .list
@@ -186,13 +197,21 @@ fn add_field(ictx: *mut InfoCtx, field: *const c_char, value: &str) -> c_int {
     REDISMODULE_OK
 }
 
-unsafe extern "C" fn add_field_string(ictx: *mut InfoCtx, field: *const c_char, v: *mut RmString) -> c_int {
+unsafe extern "C" fn add_field_string(
+    ictx: *mut InfoCtx,
+    field: *const c_char,
+    v: *mut RmString,
+) -> c_int {
     // SAFETY: a live module string.
     let v = String::from_utf8_lossy(unsafe { RmString::get(v) }).into_owned();
     add_field(ictx, field, &v)
 }
 
-unsafe extern "C" fn add_field_cstring(ictx: *mut InfoCtx, field: *const c_char, v: *const c_char) -> c_int {
+unsafe extern "C" fn add_field_cstring(
+    ictx: *mut InfoCtx,
+    field: *const c_char,
+    v: *const c_char,
+) -> c_int {
     // SAFETY: a C string.
     let v = String::from_utf8_lossy(unsafe { super::cstr(v) }).into_owned();
     add_field(ictx, field, &v)
@@ -203,11 +222,19 @@ unsafe extern "C" fn add_field_double(ictx: *mut InfoCtx, field: *const c_char, 
     add_field(ictx, field, &v)
 }
 
-unsafe extern "C" fn add_field_ll(ictx: *mut InfoCtx, field: *const c_char, v: c_longlong) -> c_int {
+unsafe extern "C" fn add_field_ll(
+    ictx: *mut InfoCtx,
+    field: *const c_char,
+    v: c_longlong,
+) -> c_int {
     add_field(ictx, field, &v.to_string())
 }
 
-unsafe extern "C" fn add_field_ull(ictx: *mut InfoCtx, field: *const c_char, v: c_ulonglong) -> c_int {
+unsafe extern "C" fn add_field_ull(
+    ictx: *mut InfoCtx,
+    field: *const c_char,
+    v: c_ulonglong,
+) -> c_int {
     add_field(ictx, field, &v.to_string())
 }
 
@@ -276,7 +303,11 @@ fn field<'a>(data: *mut ServerInfo, name: *const c_char) -> Option<&'a std::ffi:
     unsafe { (*data).fields.get(super::cstr(name)) }
 }
 
-unsafe extern "C" fn info_get_field(ctx: *mut Ctx, data: *mut ServerInfo, name: *const c_char) -> *mut RmString {
+unsafe extern "C" fn info_get_field(
+    ctx: *mut Ctx,
+    data: *mut ServerInfo,
+    name: *const c_char,
+) -> *mut RmString {
     match field(data, name) {
         Some(v) => super::string::create(ctx, v.as_bytes()),
         None => std::ptr::null_mut(),
@@ -284,7 +315,9 @@ unsafe extern "C" fn info_get_field(ctx: *mut Ctx, data: *mut ServerInfo, name: 
 }
 
 unsafe extern "C" fn info_get_field_c(data: *mut ServerInfo, name: *const c_char) -> *const c_char {
-    field(data, name).map(|v| v.as_ptr()).unwrap_or(std::ptr::null())
+    field(data, name)
+        .map(|v| v.as_ptr())
+        .unwrap_or(std::ptr::null())
 }
 
 fn set_err(out_err: *mut c_int, err: bool) {
@@ -294,7 +327,11 @@ fn set_err(out_err: *mut c_int, err: bool) {
     }
 }
 
-unsafe extern "C" fn info_get_signed(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> c_longlong {
+unsafe extern "C" fn info_get_signed(
+    data: *mut ServerInfo,
+    name: *const c_char,
+    out_err: *mut c_int,
+) -> c_longlong {
     match field(data, name).and_then(|v| crate::util::parse_i64(v.as_bytes())) {
         Some(n) => {
             set_err(out_err, false);
@@ -307,7 +344,11 @@ unsafe extern "C" fn info_get_signed(data: *mut ServerInfo, name: *const c_char,
     }
 }
 
-unsafe extern "C" fn info_get_unsigned(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> c_ulonglong {
+unsafe extern "C" fn info_get_unsigned(
+    data: *mut ServerInfo,
+    name: *const c_char,
+    out_err: *mut c_int,
+) -> c_ulonglong {
     match field(data, name).and_then(|v| crate::util::parse_u64(v.as_bytes())) {
         Some(n) => {
             set_err(out_err, false);
@@ -320,7 +361,11 @@ unsafe extern "C" fn info_get_unsigned(data: *mut ServerInfo, name: *const c_cha
     }
 }
 
-unsafe extern "C" fn info_get_double(data: *mut ServerInfo, name: *const c_char, out_err: *mut c_int) -> f64 {
+unsafe extern "C" fn info_get_double(
+    data: *mut ServerInfo,
+    name: *const c_char,
+    out_err: *mut c_int,
+) -> f64 {
     match field(data, name).and_then(|v| crate::util::parse_f64(v.as_bytes())) {
         Some(n) => {
             set_err(out_err, false);

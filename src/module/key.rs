@@ -24,6 +24,7 @@ pub struct Key {
 }
 
 impl Key {
+    #[allow(clippy::mut_from_ref)]
     fn srv(&self) -> &mut Server {
         // SAFETY: a key handle lives within its context's call, whose server is live.
         unsafe { (*self.ctx).server() }
@@ -96,7 +97,8 @@ unsafe extern "C" fn rm_close_key(k: *mut Key) {
     }
     // SAFETY: an open handle; its context is live.
     let ctx = unsafe { &mut *(*k).ctx };
-    ctx.auto.retain(|e| !matches!(e, AutoEntry::Key(p) if *p == k));
+    ctx.auto
+        .retain(|e| !matches!(e, AutoEntry::Key(p) if *p == k));
     // SAFETY: an open handle.
     unsafe { close_key(k) };
 }
@@ -435,7 +437,7 @@ unsafe extern "C" fn list_insert(k: *mut Key, index: std::ffi::c_long, v: *mut R
         };
         if let Some(len) = len {
             let missing = kr.value().is_none();
-            if (missing && (index == 0 || index == -1)) || (!missing && (index == len || index == -1)) {
+            if index == -1 || (missing && index == 0) || (!missing && index == len) {
                 // SAFETY: forwarded.
                 return unsafe { list_push(k, LIST_TAIL, v) };
             }
@@ -545,7 +547,12 @@ fn delete_if_empty(k: &Key) {
     }
 }
 
-unsafe extern "C" fn zset_add_api(k: *mut Key, score: f64, ele: *mut RmString, flagsptr: *mut c_int) -> c_int {
+unsafe extern "C" fn zset_add_api(
+    k: *mut Key,
+    score: f64,
+    ele: *mut RmString,
+    flagsptr: *mut c_int,
+) -> c_int {
     // SAFETY: an open handle and a live string.
     let (k, ele) = unsafe { (&*k, RmString::get(ele)) };
     match zset_add(k, score, ele, flagsptr, false) {
@@ -624,6 +631,9 @@ const HASH_DELETE: usize = 1;
 
 /// Validates a HashSet/HashGet call and creates the hash HashSet writes to. False (with
 /// errno) when the call must fail.
+///
+/// # Safety
+/// `k` is NULL or an open key handle (called by the C shim).
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_hash_begin(k: *mut Key, flags: c_int, write: c_int) -> c_int {
     // SAFETY: an open handle or NULL.
@@ -654,11 +664,7 @@ pub unsafe extern "C" fn ferrodis_hash_begin(k: *mut Key, flags: c_int, write: c
             return 0;
         }
         if !exists {
-            k.srv().db_add(
-                k.db,
-                &k.key,
-                Value::Hash(Box::new(crate::types::HashValue::new())),
-            );
+            k.srv().db_add(k.db, &k.key, Value::Hash(Box::default()));
         }
     }
     1
@@ -672,6 +678,10 @@ fn with_hash<R>(k: &Key, f: impl FnOnce(&mut crate::types::HashValue) -> R) -> O
 }
 
 /// One (field, value) pair of HashSet; returns what it adds to the count.
+///
+/// # Safety
+/// `k` is an open key handle validated by `ferrodis_hash_begin`; `flen` bytes at `field`;
+/// `value` is a live string or REDISMODULE_HASH_DELETE.
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_hash_set_one(
     k: *mut Key,
@@ -715,6 +725,10 @@ pub unsafe extern "C" fn ferrodis_hash_set_one(
     .unwrap_or(0)
 }
 
+/// Ends HashSet: deletes an emptied hash, sets errno when nothing changed.
+///
+/// # Safety
+/// `k` is an open key handle.
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_hash_set_end(k: *mut Key, count: c_int) -> c_int {
     // SAFETY: an open handle.
@@ -727,6 +741,10 @@ pub unsafe extern "C" fn ferrodis_hash_set_end(k: *mut Key, count: c_int) -> c_i
 }
 
 /// One field of HashGet: stores its value (a new string, or NULL) or whether it exists.
+///
+/// # Safety
+/// `k` is an open key handle; `flen` bytes at `field`; `out` is an `int *` with
+/// REDISMODULE_HASH_EXISTS, a `RedisModuleString **` otherwise.
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_hash_get_one(
     k: *mut Key,

@@ -63,7 +63,11 @@ fn module_log(name: Option<String>, level: &[u8], msg: &[u8]) {
 /// # Safety
 /// `ctx` is NULL or live; `level` and `msg` are C strings.
 #[no_mangle]
-pub unsafe extern "C" fn ferrodis_module_log(ctx: *mut Ctx, level: *const c_char, msg: *const c_char) {
+pub unsafe extern "C" fn ferrodis_module_log(
+    ctx: *mut Ctx,
+    level: *const c_char,
+    msg: *const c_char,
+) {
     // SAFETY: per the contract above.
     let name = unsafe { ctx.as_ref() }
         .filter(|c| !c.module.is_null())
@@ -99,7 +103,9 @@ unsafe extern "C" fn auto_memory(ctx: *mut Ctx) {
 
 unsafe extern "C" fn get_selected_db(ctx: *mut Ctx) -> c_int {
     // SAFETY: a live context.
-    unsafe { (*ctx).client() }.map(|c| c.db as c_int).unwrap_or(0)
+    unsafe { (*ctx).client() }
+        .map(|c| c.db as c_int)
+        .unwrap_or(0)
 }
 
 unsafe extern "C" fn select_db(ctx: *mut Ctx, id: c_int) -> c_int {
@@ -262,7 +268,10 @@ unsafe extern "C" fn random_key(ctx: *mut Ctx) -> *mut super::string::RmString {
     }
 }
 
-unsafe extern "C" fn signal_modified_key(ctx: *mut Ctx, key: *mut super::string::RmString) -> c_int {
+unsafe extern "C" fn signal_modified_key(
+    ctx: *mut Ctx,
+    key: *mut super::string::RmString,
+) -> c_int {
     // SAFETY: a live context and module string.
     let (c, key) = unsafe { (&*ctx, super::string::RmString::get(key)) };
     // SAFETY: a live context.
@@ -287,7 +296,10 @@ unsafe extern "C" fn get_current_command_name(ctx: *mut Ctx) -> *const c_char {
     };
     // Kept in the context, so the pointer lives as long as the call.
     c.cmd_name = std::ffi::CString::new(cmd.fullname.as_str()).ok();
-    c.cmd_name.as_ref().map(|s| s.as_ptr()).unwrap_or(std::ptr::null())
+    c.cmd_name
+        .as_ref()
+        .map(|s| s.as_ptr())
+        .unwrap_or(std::ptr::null())
 }
 
 unsafe extern "C" fn publish_message(

@@ -65,7 +65,9 @@ pub struct Modules {
 
 impl Modules {
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.list.iter().position(|m| m.name.eq_ignore_ascii_case(name))
+        self.list
+            .iter()
+            .position(|m| m.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -111,6 +113,8 @@ impl UnloadError {
 }
 
 /// Loads a module and runs its OnLoad; on any failure nothing it registered stays behind.
+/// Failures are logged (MODULE LOAD answers one generic error, as Redis does).
+#[allow(clippy::result_unit_err)]
 pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(md) = std::fs::metadata(path) {

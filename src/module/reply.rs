@@ -34,10 +34,8 @@ unsafe extern "C" fn wrong_arity(ctx: *mut Ctx) -> c_int {
         .map(|c| c.fullname.clone())
         .unwrap_or_default();
     if let Some(c) = reply_client(ctx) {
-        c.out.error(&format!(
-            "wrong number of arguments for '{}' command",
-            name
-        ));
+        c.out
+            .error(&format!("wrong number of arguments for '{}' command", name));
     }
     REDISMODULE_OK
 }
@@ -57,7 +55,10 @@ unsafe extern "C" fn reply_error(ctx: *mut Ctx, err: *const c_char) -> c_int {
         let text = unsafe { super::cstr(err) };
         let mut msg = Vec::with_capacity(text.len() + 1);
         msg.push(b'-');
-        msg.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        msg.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         c.out.error_bytes(&msg);
     }
     REDISMODULE_OK

@@ -92,6 +92,10 @@ pub fn create(ctx: *mut Ctx, bytes: &[u8]) -> *mut RmString {
     track(ctx, RmString::new_raw(bytes))
 }
 
+/// `RedisModule_CreateString` (also called by the C shim).
+///
+/// # Safety
+/// `ctx` is NULL or live; `len` readable bytes at `ptr`.
 #[no_mangle]
 pub unsafe extern "C" fn RM_CreateString(
     ctx: *mut Ctx,
@@ -157,6 +161,10 @@ unsafe extern "C" fn trim_string_allocation(s: *mut RmString) {
     unsafe { (*s).buf.shrink_to_fit() };
 }
 
+/// `RedisModule_StringPtrLen` (also called by the C shim).
+///
+/// # Safety
+/// `s` is NULL or a live module string; `len` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn RM_StringPtrLen(s: *const RmString, len: *mut usize) -> *const c_char {
     if s.is_null() {
