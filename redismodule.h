@@ -294,32 +294,23 @@ typedef struct {
     RedisModuleKeySpecBeginSearchType begin_search_type;
     union {
         struct {
-
             int pos;
         } index;
         struct {
-
             const char *keyword;
-
             int startfrom;
         } keyword;
     } bs;
     RedisModuleKeySpecFindKeysType find_keys_type;
     union {
         struct {
-
             int lastkey;
-
             int keystep;
-
             int limit;
         } range;
         struct {
-
             int keynumidx;
-
             int firstkey;
-
             int keystep;
         } keynum;
     } fk;
@@ -342,16 +333,12 @@ static const RedisModuleCommandInfoVersion RedisModule_CurrentCommandInfoVersion
 #define REDISMODULE_COMMAND_INFO_VERSION (&RedisModule_CurrentCommandInfoVersion)
 
 typedef struct {
-
     const RedisModuleCommandInfoVersion *version;
-
     const char *summary;
     const char *complexity;
     const char *since;
     RedisModuleCommandHistoryEntry *history;
-
     const char *tips;
-
     int arity;
     RedisModuleCommandKeySpec *key_specs;
     RedisModuleCommandArg *args;
@@ -440,7 +427,6 @@ static const RedisModuleEvent
         REDISMODULE_EVENT_SWAPDB,
         1
     },
-
     __attribute__ ((deprecated))
     RedisModuleEvent_ReplBackup = {
         REDISMODULE_EVENT_REPL_BACKUP,

@@ -147,7 +147,8 @@ fn add(
         fullname,
         proc_: func.map(|_| super::dispatch as crate::commands::CmdProc),
         flags: all_flags,
-        acl_categories: keyspec::implicit_acl_categories(cmd_flags, 0),
+        // Module commands get no implicit ACL categories (not even @slow), as in Redis 7.0.
+        acl_categories: 0,
         parent,
         subcommands: NameMap::default(),
         calls: 0,

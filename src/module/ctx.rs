@@ -20,6 +20,8 @@ pub mod flags {
     pub const AUTO_MEMORY: u32 = 1 << 0;
     /// The context owns a fake client of its own (OnLoad, OnUnload, timers).
     pub const TEMP_CLIENT: u32 = 1 << 4;
+    /// The command is called only to report its keys (getkeys-api).
+    pub const KEYS_POS_REQUEST: u32 = 1 << 8;
 }
 
 pub type GetApiFn = unsafe extern "C" fn(*const c_char, *mut c_void) -> c_int;
@@ -45,6 +47,8 @@ pub struct Ctx {
     pub postponed: Vec<Deferred>,
     /// PoolAlloc blocks, freed when the context ends.
     pub pool: Vec<*mut c_void>,
+    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags).
+    pub keys: Vec<crate::commands::keyspec::KeyRef>,
     /// GetCurrentCommandName's answer, kept alive for the call.
     pub cmd_name: Option<std::ffi::CString>,
     /// The fake client of a TEMP_CLIENT context.
@@ -64,6 +68,7 @@ impl Ctx {
             postponed: Vec::new(),
             pool: Vec::new(),
             cmd_name: None,
+            keys: Vec::new(),
             own_client: None,
         };
         if ctx_flags & flags::TEMP_CLIENT != 0 {

@@ -10,10 +10,12 @@
 pub mod alloc;
 pub mod api;
 pub mod call;
+pub mod cmdinfo;
 pub mod command;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
+pub mod getkeys;
 pub mod info;
 pub mod key;
 pub mod misc;
@@ -425,6 +427,8 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     let mut v = Vec::new();
     v.extend(alloc::entries());
     v.extend(command::entries());
+    v.extend(cmdinfo::entries());
+    v.extend(getkeys::entries());
     v.extend(reply::entries());
     v.extend(string::entries());
     v.extend(call::entries());
