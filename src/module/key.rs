@@ -45,6 +45,41 @@ impl Key {
     }
 }
 
+/// A READ handle on `key` of `db` for a callback (SCAN), owned by the caller.
+pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
+    Key {
+        ctx,
+        db,
+        key: key.to_vec(),
+        mode: READ,
+    }
+}
+
+/// The elements of a hash, set or sorted set at an open key, as (field, value) pairs (a set
+/// has no values; a sorted set's value is its score as text). None for other types.
+pub fn collection_elements(k: &Key) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    let obj = k.value()?;
+    Some(match &obj.value {
+        Value::Hash(h) => h
+            .iter()
+            .map(|(f, v)| {
+                let (mut b1, mut b2) = (itoa::Buffer::new(), itoa::Buffer::new());
+                (
+                    crate::types::hash::entry_bytes(f, &mut b1).to_vec(),
+                    Some(crate::types::hash::entry_bytes(v, &mut b2).to_vec()),
+                )
+            })
+            .collect(),
+        Value::Set(s) => s.member_bytes().into_iter().map(|m| (m, None)).collect(),
+        Value::Zset(z) => {
+            let mut v = Vec::new();
+            z.for_each(|m, s| v.push((m.to_vec(), Some(crate::util::f64_g17(s)))));
+            v
+        }
+        _ => return None,
+    })
+}
+
 unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -> *mut Key {
     // SAFETY: a live context and module string.
     let (c, name) = unsafe { (&mut *ctx, RmString::get(name).to_vec()) };

@@ -319,6 +319,23 @@ unsafe extern "C" fn publish_message(
     unsafe { c.server() }.publish(&ch, &msg, false) as c_int
 }
 
+unsafe extern "C" fn publish_message_shard(
+    ctx: *mut Ctx,
+    channel: *mut super::string::RmString,
+    message: *mut super::string::RmString,
+) -> c_int {
+    // SAFETY: a live context and module strings.
+    let (c, ch, msg) = unsafe {
+        (
+            &*ctx,
+            super::string::RmString::get(channel).to_vec(),
+            super::string::RmString::get(message).to_vec(),
+        )
+    };
+    // SAFETY: a live context.
+    unsafe { c.server() }.publish(&ch, &msg, true) as c_int
+}
+
 unsafe extern "C" fn avoid_replica_traffic() -> c_int {
     super::command::current_server()
         .map(|s| (s.pause != crate::server::PauseKind::None) as c_int)
@@ -368,6 +385,7 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "SignalModifiedKey" => signal_modified_key as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString) -> c_int,
         "GetCurrentCommandName" => get_current_command_name as unsafe extern "C" fn(*mut Ctx) -> *const c_char,
         "PublishMessage" => publish_message as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
+        "PublishMessageShard" => publish_message_shard as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
         "AvoidReplicaTraffic" => avoid_replica_traffic as unsafe extern "C" fn() -> c_int,
         "ResetDataset" => reset_dataset as unsafe extern "C" fn(c_int, c_int),
         "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),

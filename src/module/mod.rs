@@ -21,6 +21,7 @@ pub mod key;
 pub mod misc;
 pub mod notify;
 pub mod reply;
+pub mod scan;
 pub mod string;
 pub mod timer;
 
@@ -429,6 +430,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(command::entries());
     v.extend(cmdinfo::entries());
     v.extend(getkeys::entries());
+    v.extend(scan::entries());
     v.extend(reply::entries());
     v.extend(string::entries());
     v.extend(call::entries());
