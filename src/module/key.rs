@@ -55,9 +55,12 @@ pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
     }
 }
 
+/// A collection element for ScanKey: field (or member) and value (none for a set member).
+pub type Element = (Vec<u8>, Option<Vec<u8>>);
+
 /// The elements of a hash, set or sorted set at an open key, as (field, value) pairs (a set
 /// has no values; a sorted set's value is its score as text). None for other types.
-pub fn collection_elements(k: &Key) -> Option<Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+pub fn collection_elements(k: &Key) -> Option<Vec<Element>> {
     let obj = k.value()?;
     Some(match &obj.value {
         Value::Hash(h) => h
