@@ -9,25 +9,53 @@ use super::ctx::{flags, AutoEntry, Ctx, REDISMODULE_ERR, REDISMODULE_OK};
 
 pub struct RmString {
     refcount: usize,
-    /// The bytes plus a trailing NUL (not part of the string).
-    buf: Vec<u8>,
+    store: Store,
+}
+
+/// Bytes up to this size (NUL included) live inside the string itself: command arguments
+/// are usually short, and each one costs a single allocation then.
+const INLINE: usize = 48;
+
+/// The bytes plus a trailing NUL (not part of the string).
+enum Store {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
 }
 
 impl RmString {
     /// A new string with one reference, as a raw pointer owned by the caller.
     pub fn new_raw(bytes: &[u8]) -> *mut RmString {
-        let mut buf = Vec::with_capacity(bytes.len() + 1);
-        buf.extend_from_slice(bytes);
-        buf.push(0);
-        Box::into_raw(Box::new(RmString { refcount: 1, buf }))
+        Box::into_raw(Box::new(RmString {
+            refcount: 1,
+            store: Store::with(bytes),
+        }))
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.buf[..self.buf.len() - 1]
+        let s = self.with_nul();
+        &s[..s.len() - 1]
+    }
+
+    /// The bytes followed by their NUL.
+    fn with_nul(&self) -> &[u8] {
+        match &self.store {
+            Store::Inline { len, buf } => &buf[..*len as usize + 1],
+            Store::Heap(v) => v,
+        }
     }
 
     pub fn alloc_size(&self) -> usize {
-        std::mem::size_of::<RmString>() + self.buf.capacity()
+        std::mem::size_of::<RmString>()
+            + match &self.store {
+                Store::Inline { .. } => 0,
+                Store::Heap(v) => v.capacity(),
+            }
+    }
+
+    fn append(&mut self, more: &[u8]) {
+        let mut v = self.bytes().to_vec();
+        v.extend_from_slice(more);
+        self.store = Store::with(&v);
     }
 
     /// Drops one reference, freeing the string with the last.
@@ -51,6 +79,24 @@ impl RmString {
     pub unsafe fn get<'a>(s: *const RmString) -> &'a [u8] {
         // SAFETY: per the contract above.
         unsafe { (*s).bytes() }
+    }
+}
+
+impl Store {
+    fn with(bytes: &[u8]) -> Store {
+        if bytes.len() < INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Store::Inline {
+                len: bytes.len() as u8,
+                buf,
+            }
+        } else {
+            let mut v = Vec::with_capacity(bytes.len() + 1);
+            v.extend_from_slice(bytes);
+            v.push(0);
+            Store::Heap(v)
+        }
     }
 }
 
@@ -158,7 +204,9 @@ unsafe extern "C" fn trim_string_allocation(s: *mut RmString) {
         return;
     }
     // SAFETY: a live module string.
-    unsafe { (*s).buf.shrink_to_fit() };
+    if let Store::Heap(v) = unsafe { &mut (*s).store } {
+        v.shrink_to_fit();
+    }
 }
 
 /// `RedisModule_StringPtrLen` (also called by the C shim).
@@ -178,10 +226,11 @@ pub unsafe extern "C" fn RM_StringPtrLen(s: *const RmString, len: *mut usize) ->
     }
     // SAFETY: a live module string; `len` is writable when given.
     unsafe {
+        let b = (*s).with_nul();
         if !len.is_null() {
-            *len = (*s).buf.len() - 1;
+            *len = b.len() - 1;
         }
-        (*s).buf.as_ptr() as *const c_char
+        b.as_ptr() as *const c_char
     }
 }
 
@@ -243,12 +292,9 @@ unsafe extern "C" fn string_append_buffer(
         if st.refcount != 1 {
             panic!("Module API: modifying a shared string is not allowed");
         }
-        st.buf.pop();
         if len > 0 {
-            st.buf
-                .extend_from_slice(std::slice::from_raw_parts(buf as *const u8, len));
+            st.append(std::slice::from_raw_parts(buf as *const u8, len));
         }
-        st.buf.push(0);
     }
     REDISMODULE_OK
 }
