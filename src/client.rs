@@ -260,9 +260,9 @@ impl Client {
     }
 
     /// Clients whose writes must be applied whatever our own limits say (Redis'
-    /// `mustObeyClient`): the master link (and the AOF loader once it exists).
+    /// `mustObeyClient`): the master link and the AOF loader.
     pub fn must_obey(&self) -> bool {
-        self.has(flags::MASTER)
+        self.has(flags::MASTER) || self.id == crate::aof::load::AOF_CLIENT_ID
     }
 
     /// Subscriptions of all kinds (a client with any is in the pub/sub context under RESP2).

@@ -6,6 +6,7 @@
 //! modules ABI), and `server` (the state that ties them together).
 
 pub mod ae;
+pub mod aof;
 pub mod blocking;
 pub mod client;
 pub mod commands;

@@ -226,24 +226,15 @@ pub fn adjust_open_files_limit(cfg: &mut Config) {
     }
 }
 
-/// AOF persistence is not in this build yet. Starting from the RDB file (or empty) next to a
-/// user's AOF directory would silently drop what only the AOF holds, so that stops start-up
-/// with an explanation.
-fn check_no_unloadable_data(cfg: &Config) -> Result<(), String> {
-    let aof_dir = std::path::Path::new(&cfg.dir).join(&cfg.appenddirname);
-    if aof_dir.is_dir() {
-        return Err(format!(
-            "Fatal: found the append only directory {} but AOF loading is not available in this build of ferrodis yet; refusing to start without its data.",
-            aof_dir.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Loads `dir`/`dbfilename` at start-up (Redis' `loadDataFromDisk`). A missing file starts
+/// Loads the dataset at start-up (Redis' `loadDataFromDisk`): from the AOF when it is on
+/// (it is the more complete copy), else from `dir`/`dbfilename`. A missing file starts
 /// empty; an unreadable or refused file stops start-up; a corrupt one ends the process inside
 /// the loader, as in Redis.
 fn load_data_from_disk(srv: &mut Server, el: &mut crate::ae::EventLoop) -> Result<(), ()> {
+    if srv.aof.status == crate::aof::Status::On {
+        srv.aof_load_at_startup(Some(el));
+        return Ok(());
+    }
     let start = crate::util::monotonic_us();
     match srv.rdb_load_file(false, Some(el)) {
         Ok(true) => {
@@ -286,6 +277,11 @@ pub fn main(args: Vec<String>) -> i32 {
     if cfg.syslog_enabled {
         log::enable_syslog(&cfg.syslog_ident, cfg.syslog_facility);
     }
+    crate::server::crash::install_panic_hook();
+    crate::server::crash::set_exit_on_panic(cfg.use_exit_on_panic);
+    if cfg.crash_log_enabled {
+        crate::server::crash::install_crash_handlers();
+    }
     crate::log_warning!("oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo");
     crate::log_warning!(
         "Redis version={}, bits=64, commit=00000000, modified=0, pid={}, just started (ferrodis {})",
@@ -298,17 +294,7 @@ pub fn main(args: Vec<String>) -> i32 {
     } else {
         crate::log_warning!("Configuration loaded");
     }
-    if let Err(e) = check_no_unloadable_data(&cfg) {
-        crate::log_warning!("{}", e);
-        return 1;
-    }
     let mut cfg = cfg;
-    // Without AOF persistence, say so instead of letting the configuration suggest
-    // otherwise: `appendonly` reads back as "no" (RDB snapshots still run).
-    if cfg.appendonly {
-        crate::log_warning!("WARNING: append only file persistence is not available in this build of ferrodis yet: running with appendonly no. Only RDB snapshots persist data.");
-        cfg.appendonly = false;
-    }
     adjust_open_files_limit(&mut cfg);
     let mut srv = Server::new(cfg);
     srv.publish_maxmemory();
@@ -355,9 +341,16 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(el) => el,
         Err(code) => return code,
     };
+    if srv.config.appendonly {
+        srv.aof.status = crate::aof::Status::On;
+        srv.aof_update_propagation();
+    }
+    srv.aof_load_manifest_from_disk();
     if load_data_from_disk(&mut srv, &mut el).is_err() {
         return 1;
     }
+    srv.aof_open_on_server_start();
+    srv.aof_del_history_files();
     crate::log_notice!("Ready to accept connections");
     el.run(&mut srv)
 }

@@ -221,6 +221,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     // Serving may have unblocked clients with more commands pipelined.
     srv.process_unblocked_clients(registry);
     srv.flush_propagation();
+    // Written (and with appendfsync always, synced) before any reply goes out.
+    srv.aof_flush(false);
     srv.handle_pending_writes(registry);
     srv.evict_clients(None);
     srv.free_clients_in_async_queue(registry);

@@ -1,6 +1,6 @@
 //! DEBUG: the introspection and fault-injection subcommands the upstream test suite relies on
 //! (SLEEP, OBJECT, DIGEST, RELOAD, POPULATE, PROTOCOL, HTSTATS, MALLCTL, SEGFAULT, ...).
-//! Subcommands that need subsystems this build doesn't have yet (LOADAOF, LISTPACK, QUICKLIST,
+//! Subcommands that need subsystems this build doesn't have yet (LISTPACK, QUICKLIST,
 //! CHANGE-REPL-ID, ...) are not recognized and get Redis' reply for an unknown subcommand.
 //! DEBUG is a protected command: `enable-debug-command` is checked by the command path.
 
@@ -131,7 +131,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
     let argc = c.argv.len();
     match (sub.as_str(), argc) {
         ("help", 2) => reply_help(c, HELP),
-        ("segfault", _) => crash_with_report(srv, "DEBUG SEGFAULT"),
+        ("segfault", _) => segfault(),
         ("log", 3) => {
             crate::log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&c.argv[2]));
             c.out.ok();
@@ -157,6 +157,11 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("protocol", 3) => debug_protocol(c),
         ("reload", _) => debug_reload(srv, c),
+        ("loadaof", _) => debug_loadaof(srv, c),
+        ("aof-flush-sleep", 3) => {
+            srv.aof.flush_sleep_us = atoi(&c.argv[2]).max(0) as u64;
+            c.out.ok();
+        }
         ("sleep", 3) => {
             let secs = strtod(&c.argv[2]);
             let us = (secs * 1_000_000.0) as i64;
@@ -371,6 +376,28 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
     }
 }
 
+/// DEBUG LOADAOF: flushes the AOF, empties the dataset and loads it back from the AOF
+/// files. A failed load ends the process, as in Redis.
+fn debug_loadaof(srv: &mut Server, c: &mut Client) {
+    if srv.aof.status != crate::aof::Status::Off {
+        srv.aof_flush(true);
+    }
+    srv.empty_data(None);
+    srv.aof_load_manifest_from_disk();
+    srv.aof_del_history_files();
+    let ret = srv.aof_load_files(None);
+    if !matches!(
+        ret,
+        crate::aof::load::Outcome::Ok | crate::aof::load::Outcome::Empty
+    ) {
+        std::process::exit(1);
+    }
+    // What was loaded is on disk already: nothing to save or propagate.
+    srv.dirty = 0;
+    crate::log_warning!("Append Only File loaded by DEBUG LOADAOF");
+    c.out.ok();
+}
+
 fn debug_populate(srv: &mut Server, c: &mut Client) {
     // Redis replies the same error for a non-number and a negative count.
     let Some(keys) = util::parse_i64(&c.argv[2]).filter(|v| *v >= 0) else {
@@ -438,6 +465,14 @@ const OBJ_SET: u32 = 2;
 const OBJ_ZSET: u32 = 3;
 const OBJ_HASH: u32 = 4;
 const OBJ_STREAM: u32 = 6;
+
+/// The order-independent digest of one value (DEBUG DIGEST-VALUE of a key without a TTL).
+#[cfg(test)]
+pub(crate) fn value_digest(v: &Value) -> [u8; 20] {
+    let mut d = [0u8; 20];
+    xor_object_digest(&mut d, v, false);
+    d
+}
 
 fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
     match v {
@@ -802,35 +837,15 @@ fn mallctl_str(c: &mut Client) {
     }
 }
 
-/// Writes Redis' crash report to the log and kills the process with SIGSEGV, as a real
-/// segmentation fault caught by Redis' handler would.
-fn crash_with_report(srv: &Server, reason: &str) {
-    use crate::server::log;
-    let bt = std::backtrace::Backtrace::force_capture();
-    crate::log_warning!("\n\n=== REDIS BUG REPORT START: Cut & paste starting from here ===");
-    crate::log_warning!(
-        "Redis {} crashed by signal: 11, si_code: 0",
-        crate::server::REDIS_VERSION
-    );
-    crate::log_warning!("Crashed running the instruction at: {}", reason);
-    log::raw("\n------ STACK TRACE ------\n");
-    log::raw(&format!("{}\n", bt));
-    log::raw(&format!(
-        "\n------ INFO OUTPUT ------\nredis_version:{}\nprocess_id:{}\ntcp_port:{}\nconnected_clients:{}\ndb0_keys:{}\n",
-        crate::server::REDIS_VERSION,
-        srv.pid,
-        srv.config.port,
-        srv.clients.len() + 1,
-        srv.dbs.first().map(|d| d.len()).unwrap_or(0)
-    ));
-    log::raw("\n=== REDIS BUG REPORT END. Make sure to include from START to END. ===\n\n       Please report the crash by opening an issue on github:\n\n           http://github.com/redis/redis/issues\n\n");
-    // SAFETY: restoring the default action and raising the signal terminates the process the
-    // way the original fault would; nothing runs after it.
+/// DEBUG SEGFAULT: dies of SIGSEGV, through the crash handler (which writes the report)
+/// when `crash-log-enabled` installed it.
+fn segfault() -> ! {
+    // SAFETY: raising a signal is always allowed; SIGSEGV's handler or default action ends
+    // the process.
     unsafe {
-        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
         libc::raise(libc::SIGSEGV);
     }
-    std::process::abort();
+    crate::server::crash::die_of(libc::SIGSEGV)
 }
 
 #[cfg(test)]

@@ -551,9 +551,16 @@ impl Server {
         }
         // After a failed background save, writes (and PING, which monitoring uses to notice)
         // are refused while the data can't be persisted.
-        if (is_write || special == Special::Ping) && self.writes_denied_by_disk_error() {
-            self.reject(c, Some(id), errors::MISCONF);
-            return false;
+        if is_write || special == Special::Ping {
+            let denied = if self.writes_denied_by_disk_error() {
+                Some(errors::MISCONF.to_string())
+            } else {
+                self.aof_write_error_message()
+            };
+            if let Some(msg) = denied {
+                self.reject(c, Some(id), &msg);
+                return false;
+            }
         }
         // min-replicas-to-write: writes need enough replicas with a small enough lag.
         if is_write && !self.good_replicas_status() {
@@ -637,7 +644,9 @@ impl Server {
         let start = crate::util::monotonic_us();
         // Which command runs, for procs shared by many commands (module commands).
         let prev_running = std::mem::replace(&mut self.running_cmd, id);
+        let outer_command = crate::server::crash::enter_command(&self.commands.cmds[id].fullname);
         proc_(self, c);
+        crate::server::crash::leave_command(outer_command);
         self.running_cmd = prev_running;
         let duration = crate::util::monotonic_us() - start;
         // Messages and flags aimed at this client while it ran.

@@ -1,5 +1,6 @@
-//! Commands of RDB persistence: SAVE, BGSAVE [SCHEDULE], DUMP and RESTORE. The file format and
-//! the BGSAVE child live in `crate::rdb`; this is the command surface with Redis 7.0's replies.
+//! Commands of persistence: SAVE, BGSAVE [SCHEDULE], BGREWRITEAOF, DUMP and RESTORE. The file
+//! formats and the children live in `crate::rdb` and `crate::aof`; this is the command surface
+//! with Redis 7.0's replies.
 
 use crate::client::{flags as cflags, Client};
 use crate::commands::{errors, CmdProc};
@@ -14,6 +15,7 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
     Some(match name {
         "save" => save_command,
         "bgsave" => bgsave_command,
+        "bgrewriteaof" => bgrewriteaof_command,
         "dump" => dump_command,
         "restore" => restore_command,
         _ => return None,
@@ -21,7 +23,7 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
 }
 
 fn save_command(srv: &mut Server, c: &mut Client) {
-    if srv.persist.child_pid.is_some() {
+    if srv.persist.child_pid.is_some() && !srv.aof.child_active {
         c.out.error("Background save already in progress");
         return;
     }
@@ -34,23 +36,45 @@ fn save_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn bgsave_command(srv: &mut Server, c: &mut Client) {
-    // SCHEDULE only changes what happens while another kind of child (an AOF rewrite) runs,
-    // and this build has no other kind: only its syntax is checked.
-    if c.argv.len() > 1 && !(c.argv.len() == 2 && c.argv[1].eq_ignore_ascii_case(b"schedule")) {
+    // SCHEDULE: while another kind of child (an AOF rewrite) runs, wait for it.
+    let schedule = c.argv.len() == 2 && c.argv[1].eq_ignore_ascii_case(b"schedule");
+    if c.argv.len() > 1 && !schedule {
         c.out.error(errors::SYNTAX);
         return;
     }
     // Inside EXEC a fork would snapshot a half-applied transaction: it waits for the cron.
     let in_exec = c.has(cflags::MULTI);
-    if srv.persist.child_pid.is_some() {
+    if srv.persist.child_pid.is_some() && !srv.aof.child_active {
         c.out.error("Background save already in progress");
-    } else if in_exec {
-        srv.persist.bgsave_scheduled = true;
-        c.out.status("Background saving scheduled");
+    } else if srv.fork_child_active() || in_exec {
+        if schedule || in_exec {
+            srv.persist.bgsave_scheduled = true;
+            c.out.status("Background saving scheduled");
+        } else {
+            c.out.error("Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.");
+        }
     } else if srv.rdb_save_background() {
         c.out.status("Background saving started");
     } else {
         c.out.error("-ERR");
+    }
+}
+
+fn bgrewriteaof_command(srv: &mut Server, c: &mut Client) {
+    if srv.aof.child_active {
+        c.out
+            .error("Background append only file rewriting already in progress");
+    } else if srv.fork_child_active() || c.has(cflags::MULTI) {
+        srv.aof.rewrite_scheduled = true;
+        // Asked for by hand: the back-off after failures doesn't apply.
+        srv.aof.consecutive_failures = 0;
+        c.out
+            .status("Background append only file rewriting scheduled");
+    } else if srv.aof_rewrite_background().is_ok() {
+        c.out
+            .status("Background append only file rewriting started");
+    } else {
+        c.out.error("Can't execute an AOF background rewriting. Please check the server logs for more information.");
     }
 }
 

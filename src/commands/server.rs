@@ -105,6 +105,7 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "hz" => apply_hz,
         "oom-score-adj" | "oom-score-adj-values" => apply_oom_score_adj,
         "appendonly" => apply_appendonly,
+        "aof-disable-auto-gc" => apply_aof_auto_gc,
         "maxclients" => apply_maxclients,
         "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
         _ => return None,
@@ -191,10 +192,12 @@ fn apply_maxclients(srv: &mut Server) -> Result<(), String> {
 }
 
 fn apply_appendonly(srv: &mut Server) -> Result<(), String> {
-    if srv.config.appendonly {
-        // There is no append only file support in this build yet: refuse like a failed start.
-        crate::log_warning!("Redis needs to enable the AOF but can't: append only file persistence is not available in this build.");
-        return Err("Unable to turn on AOF. Check server logs.".into());
+    srv.aof_apply_config()
+}
+
+fn apply_aof_auto_gc(srv: &mut Server) -> Result<(), String> {
+    if crate::rdb::file::stored_config(&srv.config, "aof-disable-auto-gc") != "yes" {
+        srv.aof_del_history_files();
     }
     Ok(())
 }

@@ -252,8 +252,9 @@ fn parse_add_trim(srv: &Server, c: &mut Client, xadd: bool) -> Option<(TrimArgs,
             .error("syntax error, XTRIM must be called with a trimming strategy");
         return None;
     }
-    if c.has(cflags::MASTER) {
-        // Commands from the master were rewritten to be exact: never cap their work.
+    if c.must_obey() {
+        // Commands from the master or the AOF were rewritten to be exact: never cap their
+        // work.
         a.limit = 0;
     } else if limit_given {
         if !a.approx {
@@ -667,7 +668,8 @@ fn reply_group_range(
             let s = stream_ref(srv, db, key);
             if group.entries_read != INVALID_ENTRIES_READ && !s.range_has_tombstones(Some(id), None)
             {
-                group.entries_read += 1;
+                // Wrapping as Redis' counter does: a restored payload may carry any value.
+                group.entries_read = group.entries_read.wrapping_add(1);
             } else if s.entries_added != 0 {
                 group.entries_read = s.estimate_distance(id).unwrap_or(INVALID_ENTRIES_READ);
             }
@@ -695,8 +697,11 @@ fn reply_group_range(
             if let Some(cons) = group.consumers.get_mut(cname) {
                 cons.pel.insert(id);
             }
-            let argv = xclaim_argv(key, gname, group, &id.to_bytes(), &group.pel[&id]);
-            srv.propagate(db, argv);
+            // Built only when something consumes the stream (no AOF, no replicas: nothing).
+            if srv.prop.enabled {
+                let argv = xclaim_argv(key, gname, group, &id.to_bytes(), &group.pel[&id]);
+                srv.propagate(db, argv);
+            }
         }
     }
     if propagate_last_id {
@@ -1404,7 +1409,9 @@ fn xpending_command(srv: &mut Server, c: &mut Client) {
             break;
         }
         let nack = &g.pel[&id];
-        if minidle != 0 && now - nack.delivery_time < minidle {
+        // Delivery and seen times may be anything a RESTORE payload carried (or an IDLE
+        // argument made): differences wrap as Redis' signed arithmetic does, never trap.
+        if minidle != 0 && now.wrapping_sub(nack.delivery_time) < minidle {
             continue;
         }
         n += 1;
@@ -1412,7 +1419,7 @@ fn xpending_command(srv: &mut Server, c: &mut Client) {
         c.out.array(4);
         c.out.bulk(&id.to_bytes());
         c.out.bulk(&nack.consumer);
-        c.out.int((now - nack.delivery_time).max(0));
+        c.out.int(now.wrapping_sub(nack.delivery_time).max(0));
         c.out.int(nack.delivery_count as i64);
     }
     c.out.set_deferred_array(d, n);
@@ -1474,7 +1481,7 @@ fn xclaim_command(srv: &mut Server, c: &mut Client) {
             let Some(v) = int_opt(c, j, "Invalid IDLE option argument for XCLAIM") else {
                 return;
             };
-            deliverytime = now - v;
+            deliverytime = now.wrapping_sub(v);
         } else if opt == b"time" && more > 0 {
             j += 1;
             let Some(v) = int_opt(c, j, "Invalid TIME option argument for XCLAIM") else {
@@ -1547,7 +1554,7 @@ fn xclaim_command(srv: &mut Server, c: &mut Client) {
         let Some(nack) = g.pel.get(&id) else {
             continue;
         };
-        if !fresh && minidle != 0 && now - nack.delivery_time < minidle {
+        if !fresh && minidle != 0 && now.wrapping_sub(nack.delivery_time) < minidle {
             continue;
         }
         if !have_consumer {
@@ -1670,7 +1677,7 @@ fn xautoclaim_command(srv: &mut Server, c: &mut Client) {
         next = id
             .incr()
             .and_then(|s| g.pel.range(s..).next().map(|(k, _)| *k));
-        if minidle != 0 && now - g.pel[&id].delivery_time < minidle {
+        if minidle != 0 && now.wrapping_sub(g.pel[&id].delivery_time) < minidle {
             continue;
         }
         if !have_consumer {
@@ -1785,7 +1792,7 @@ fn xinfo_command(srv: &mut Server, c: &mut Client) {
             c.out.bulk_str("pending");
             c.out.int(cons.pel.len() as i64);
             c.out.bulk_str("idle");
-            c.out.int((now - cons.seen_time).max(0));
+            c.out.int(now.wrapping_sub(cons.seen_time).max(0));
         }
     } else if opt == b"groups" && c.argv.len() == 3 {
         c.out.array(s.groups.len());

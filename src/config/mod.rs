@@ -191,6 +191,9 @@ pub struct Config {
     pub oom_score_adj: i32,
     pub oom_score_adj_values: [i64; 3],
     pub crash_log_enabled: bool,
+    /// Milliseconds the event loop may stay away before the software watchdog logs its stack
+    /// (0: off).
+    pub watchdog_period: i64,
     pub crash_memcheck_enabled: bool,
     pub io_threads: i64,
     pub io_threads_do_reads: bool,
@@ -292,6 +295,7 @@ impl Config {
             oom_score_adj: 0,
             oom_score_adj_values: [0, 200, 800],
             crash_log_enabled: true,
+            watchdog_period: 0,
             crash_memcheck_enabled: true,
             io_threads: 1,
             io_threads_do_reads: false,

@@ -1147,7 +1147,15 @@ pub static CONFIGS: &[ConfigDef] = &[
         INTMAX,
         10
     ),
-    stored!("watchdog-period", None, HIDDEN, i(0, INTMAX), "0"),
+    int!(
+        "watchdog-period",
+        None,
+        HIDDEN,
+        watchdog_period,
+        0,
+        INTMAX,
+        0
+    ),
     stored!("shutdown-timeout", None, 0, i(0, INTMAX), "10"),
     stored!(
         "repl-diskless-sync-max-replicas",

@@ -182,7 +182,7 @@ unsafe extern "C" fn get_context_flags(ctx: *mut Ctx) -> c_int {
     }
     if srv.config.maxmemory > 0 {
         f |= 1 << 8;
-        if srv.config.maxmemory_policy != 0 {
+        if srv.config.maxmemory_policy != crate::config::table::POLICY_NOEVICTION {
             f |= 1 << 9;
         }
         let used = srv.used_memory() as f64;

@@ -163,7 +163,6 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
         args.iter().map(|a| string::RmString::new_raw(a)).collect();
     let mut ctx = Ctx::new(srv, std::ptr::null_mut(), ctx::flags::TEMP_CLIENT);
     api::begin_load_report();
-    crash::install();
     let prev = crash::enter(crash::make_label(&format!("the OnLoad of module {}", path)));
     // SAFETY: OnLoad gets a valid context and `argv.len()` valid strings, as the ABI says.
     let rc = unsafe { onload(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };

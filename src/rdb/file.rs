@@ -42,6 +42,16 @@ pub fn debug_delay(usec: i64, rng: &mut impl rand::Rng) {
 /// Writes the whole dataset. `on_key` is told the number of keys written so far after each
 /// key (progress reports of a BGSAVE child). Returns the writer's sink.
 pub fn save<W: Write>(srv: &Server, out: W, on_key: &mut dyn FnMut(u64)) -> io::Result<W> {
+    save_ext(srv, out, on_key, false)
+}
+
+/// `save`, for an AOF base file when `aof_base` (the `aof-base` AUX field says so).
+pub fn save_ext<W: Write>(
+    srv: &Server,
+    out: W,
+    on_key: &mut dyn FnMut(u64),
+    aof_base: bool,
+) -> io::Result<W> {
     let cfg = &srv.config;
     let mut w = Writer::new(out, cfg.rdbchecksum, cfg.rdbcompression);
     w.raw(format!("REDIS{:04}", RDB_VERSION).as_bytes())?;
@@ -51,7 +61,7 @@ pub fn save<W: Write>(srv: &Server, out: W, on_key: &mut dyn FnMut(u64)) -> io::
     w.aux_int("used-mem", srv.used_memory() as i64)?;
     // No replication backlog exists (no replication yet), which is when Redis leaves out the
     // repl-stream-db / repl-id / repl-offset fields too.
-    w.aux_int("aof-base", 0)?;
+    w.aux_int("aof-base", i64::from(aof_base))?;
     let policy = cfg.maxmemory_policy;
     let save_lru = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_VOLATILE_LRU);
     let save_lfu = matches!(policy, POLICY_ALLKEYS_LFU | POLICY_VOLATILE_LFU);
@@ -112,6 +122,8 @@ pub struct LoadStats {
     pub loaded: u64,
     pub expired: u64,
     pub empty_skipped: u64,
+    /// Bytes of the input the image took (an AOF continues with commands after it).
+    pub consumed: u64,
 }
 
 /// The clock a loaded object starts with: from the file's IDLE/FREQ when the current policy
@@ -154,6 +166,18 @@ pub fn load(
     srv: &mut Server,
     buf: &[u8],
     allow_dup: bool,
+    progress: &mut dyn FnMut(&mut Server, u64),
+) -> Result<LoadStats, LoadFailure> {
+    load_ext(srv, buf, allow_dup, false, progress)
+}
+
+/// `load`; `aof_preamble` for the RDB part of an AOF, whose expired keys are kept as Redis
+/// does (the commands after it may still refer to them).
+pub fn load_ext(
+    srv: &mut Server,
+    buf: &[u8],
+    allow_dup: bool,
+    aof_preamble: bool,
     progress: &mut dyn FnMut(&mut Server, u64),
 ) -> Result<LoadStats, LoadFailure> {
     let mut r = Reader::new(buf);
@@ -270,7 +294,7 @@ pub fn load(
                 }
                 Err(e) => return Err(e),
                 Ok(value) => {
-                    if expire.is_some_and(|e| e < now_ms) {
+                    if !aof_preamble && expire.is_some_and(|e| e < now_ms) {
                         stats.expired += 1;
                     } else {
                         let lru = loaded_clock(srv, lfu_freq, lru_idle, now_ms);
@@ -325,6 +349,7 @@ pub fn load(
         }
         Ok(())
     })();
+    stats.consumed = r.pos() as u64;
     match result {
         Ok(()) => {
             if stats.empty_skipped > 0 {

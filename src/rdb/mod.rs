@@ -35,15 +35,18 @@
 //! converted on load. Each type's save and load lives in `object.rs`, one match arm per type,
 //! so a new type (streams) plugs in there (and in the digest in commands/debug.rs).
 //!
-//! Module layout: `crc64` (checksum), `encode` (writer: lengths, strings, objects), `decode`
+//! Module layout: `check` (redis-check-rdb's report), `crc64` (checksum), `encode` (writer: lengths, strings, objects), `decode`
 //! (reader with validation: a corrupt file or payload is an error, never a crash), `object`
 //! (per-type serialisation), `file` (whole snapshots and loading into the keyspace),
 //! `persist` (SAVE/BGSAVE children, save points, INFO fields).
 
+pub mod check;
 pub mod crc64;
 pub mod decode;
 pub mod encode;
 pub mod file;
+#[cfg(test)]
+pub(crate) mod fuzz;
 pub mod object;
 pub mod persist;
 pub mod ziplist;

@@ -189,7 +189,7 @@ fn id_from_key(b: &[u8]) -> StreamId {
 }
 
 /// Reads a stream of RDB type `t` (`STREAM_LISTPACKS` or `_2`), checking what Redis checks.
-fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
+fn load_stream(r: &mut Reader, t: u8) -> LoadResult<Value> {
     let mut st = Stream::new();
     let nodes = r.length()?;
     for _ in 0..nodes {
@@ -199,8 +199,7 @@ fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
         }
         let master = id_from_key(&key);
         let bytes = r.string()?;
-        let Some(lp) = Listpack::from_bytes(bytes)
-            .filter(|lp| stream_node_valid(master, lp, opt.deep_sanitize))
+        let Some(lp) = Listpack::from_bytes(bytes).filter(|lp| stream_node_valid(master, lp))
         else {
             return corrupt("Stream listpack integrity check failed.");
         };
@@ -224,6 +223,19 @@ fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
     }
     if st.length != 0 && st.node_count() == 0 {
         return corrupt("Stream length inconsistent with rax entries");
+    }
+    // Every node's master entry counts its live entries (checked against the entries
+    // above); a length that disagrees would make XLEN lie and deletions run the counter
+    // past zero, so it is refused (Redis takes the field as it comes).
+    let live: u64 = st
+        .nodes()
+        .map(|(_, lp)| match lp.first().map(|p| lp.get(p)) {
+            Some(crate::types::listpack::Entry::Int(n)) => n as u64,
+            _ => 0,
+        })
+        .sum();
+    if live != st.length {
+        return corrupt("Stream length inconsistent with its entries");
     }
     let ngroups = r.length()?;
     for _ in 0..ngroups {
@@ -282,7 +294,9 @@ fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
             }
             g.consumers.insert(cname, cons);
         }
-        if opt.deep_sanitize && g.pel.values().any(|n| n.consumer.is_empty()) {
+        // Checked in both sanitization modes: commands reach a pending entry's consumer
+        // through it, so an orphan would be a broken invariant, not just odd data.
+        if g.pel.values().any(|n| n.consumer.is_empty()) {
             return corrupt("Stream CG PEL entry without consumer");
         }
         st.groups.insert(name, g);
@@ -290,15 +304,15 @@ fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
     Ok(Value::Stream(Box::new(st)))
 }
 
-/// The structural checks Redis runs on a stream node: a master entry, then entries whose
-/// element counts add up; with `deep`, every entry is walked.
-fn stream_node_valid(master: StreamId, lp: &Listpack, deep: bool) -> bool {
+/// The structural checks Redis runs on a stream node when sanitizing: a master entry, then
+/// entries whose element counts add up. Run whatever `sanitize-dump-payload` says: Redis
+/// skips the walk otherwise and asserts later when a command meets a malformed node, while
+/// the stream code here relies on the structure, so a payload that breaks it is refused.
+/// (The listpack itself was walked entry by entry already, so this costs no more.)
+fn stream_node_valid(master: StreamId, lp: &Listpack) -> bool {
     let n = lp.len();
     if n < 4 {
         return n == 0;
-    }
-    if !deep {
-        return true;
     }
     crate::types::stream::node_is_well_formed(master, lp)
 }
@@ -336,7 +350,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                 module_type_name(id)
             ))
         }
-        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => load_stream(r, t, opt),
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => load_stream(r, t),
         types::LIST => {
             let n = r.count(1)?;
             let mut items = Vec::with_capacity(n);
@@ -361,6 +375,11 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                     2
                 };
                 let data = r.string()?;
+                // A node of no bytes can't be a container of either kind; Redis treats it as
+                // a failed read (no message of its own).
+                if data.is_empty() {
+                    return Err(LoadError::Eof);
+                }
                 match container {
                     1 => items.push(data),
                     2 if t == types::LIST_QUICKLIST => {
@@ -375,23 +394,27 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                         };
                         items.extend(lp.iter().map(|x| x.to_vec()));
                     }
-                    _ => {
-                        return corrupt(format!(
-                            "Quicklist integrity check failed, unknown container {}",
-                            container
-                        ))
-                    }
+                    _ => return corrupt("Quicklist integrity check failed."),
                 }
             }
             list_from(items, opt)
         }
         types::HASH => load_hash(r, opt),
         types::HASH_LISTPACK => {
-            let lp = Listpack::from_bytes(r.string()?)
-                .filter(|lp| lp.len() % 2 == 0 && (!opt.deep_sanitize || no_dup_fields(lp)));
-            let Some(lp) = lp else {
+            let Some(lp) = Listpack::from_bytes(r.string()?).filter(|lp| lp.len() % 2 == 0) else {
                 return corrupt("Hash listpack integrity check failed.");
             };
+            // Duplicate fields are refused whatever `sanitize-dump-payload` says: Redis only
+            // looks for them when sanitizing, and otherwise panics when such a listpack is
+            // converted to a hashtable (now, or on a later write). Ours refuses the payload
+            // instead, logging the dump Redis logs before its panic when the conversion
+            // would have happened right away.
+            if !no_dup_fields(&lp) {
+                if !opt.deep_sanitize && lp.len() / 2 > opt.hash_max_listpack_entries {
+                    log_hex_dump("listpack with dup elements dump", lp.as_bytes());
+                }
+                return corrupt("Hash listpack integrity check failed.");
+            }
             hash_from_listpack(lp, opt, false)
         }
         types::HASH_ZIPLIST => {
@@ -433,7 +456,11 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                         .all(|s| crate::types::zset::strtod_all(&s.to_vec()).is_some())
             });
             let Some(lp) = valid else {
-                return corrupt("Zset listpack integrity check failed.");
+                return corrupt(if t == types::ZSET_LISTPACK {
+                    "Zset listpack integrity check failed."
+                } else {
+                    "Zset ziplist integrity check failed."
+                });
             };
             if lp.is_empty() {
                 return Err(LoadError::EmptyKey);
@@ -446,6 +473,25 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         }
         _ => corrupt(format!("Unknown RDB encoding type {}", t)),
     }
+}
+
+/// Logs bytes as Redis' `serverLogHexDump` does: a warning line naming them, then the hex
+/// digits 64 to a line, raw.
+fn log_hex_dump(descr: &str, bytes: &[u8]) {
+    crate::log_warning!("{} (hexdump of {} bytes):", descr, bytes.len());
+    let hex: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| {
+            [
+                b"0123456789abcdef"[(b >> 4) as usize],
+                b"0123456789abcdef"[(b & 15) as usize],
+            ]
+        })
+        .collect();
+    for line in hex.chunks(64) {
+        crate::server::log::raw(std::str::from_utf8(line).unwrap_or_default());
+    }
+    crate::server::log::raw("\n");
 }
 
 /// Whether the fields (even positions) of a field/value listpack are distinct.

@@ -245,6 +245,9 @@ impl Server {
     /// Asks the BGSAVE child to stop (FLUSHALL, SHUTDOWN); the cron reaps it and removes its
     /// temp file. SIGUSR1 marks the stop as intended, so it isn't counted as a failure.
     pub fn kill_rdb_child(&mut self) {
+        if self.aof.child_active {
+            return;
+        }
         if let Some(pid) = self.persist.child_pid {
             // SAFETY: signals our own child process.
             unsafe {
@@ -255,6 +258,9 @@ impl Server {
 
     /// Waits for the BGSAVE child to end, synchronously (shutdown after killing it).
     pub fn wait_rdb_child(&mut self) {
+        if self.aof.child_active {
+            return;
+        }
         if let Some(pid) = self.persist.child_pid {
             let mut status = 0;
             // SAFETY: waits for our own child.
@@ -268,7 +274,7 @@ impl Server {
     }
 
     /// Forgets the child and its progress figures, and lets dicts resize again.
-    fn reset_child_state(&mut self) {
+    pub(crate) fn reset_child_state(&mut self) {
         let p = &mut self.persist;
         p.child_pid = None;
         p.current_cow_peak = 0;
@@ -342,6 +348,11 @@ impl Server {
         } else {
             0
         };
+        if self.aof.child_active {
+            self.aof_rewrite_done(pid, exitcode, bysignal);
+            self.reset_child_state();
+            return;
+        }
         let now = crate::util::mstime() / 1000;
         if bysignal == 0 && exitcode == 0 {
             self.receive_child_info();
@@ -367,6 +378,7 @@ impl Server {
     /// The cron's persistence step: reap the child, or start a BGSAVE when a save point is
     /// reached or one was scheduled.
     pub fn persistence_cron(&mut self) {
+        self.aof_cron_start_scheduled();
         if self.persist.child_pid.is_some() {
             self.receive_child_info();
             self.check_child_done();
@@ -384,6 +396,10 @@ impl Server {
         if let Some((secs, changes)) = due.filter(|_| retry_ok) {
             crate::log_notice!("{} changes in {} seconds. Saving...", changes, secs);
             self.rdb_save_background();
+            return;
+        }
+        self.aof_cron_auto_rewrite();
+        if self.persist.child_pid.is_some() {
             return;
         }
         if self.persist.bgsave_scheduled && retry_ok && self.rdb_save_background() {
@@ -443,6 +459,20 @@ impl Server {
                 Ok(true)
             }
             Err(f) if f.corrupt => {
+                // As Redis does, walk the file again with the checker and print its report
+                // (to standard output, where redis-check-rdb writes it) before exiting.
+                let sanitize =
+                    crate::rdb::file::stored_config(&self.config, "sanitize-dump-payload");
+                let opts =
+                    crate::rdb::object::LoadOptions::from_config(&self.config, sanitize == "yes");
+                let (_, report) =
+                    crate::rdb::check::check(&name, &buf, &opts, self.config.rdbchecksum);
+                {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(report.as_bytes());
+                    let _ = out.flush();
+                }
                 crate::log_warning!("Terminating server after rdb file reading failure.");
                 std::process::exit(1);
             }
@@ -487,7 +517,7 @@ impl Server {
     pub fn rdb_info_fields(&self) -> String {
         let now = crate::util::mstime() / 1000;
         let p = &self.persist;
-        let in_progress = p.child_pid.is_some();
+        let in_progress = p.child_pid.is_some() && !self.aof.child_active;
         let cow_age = if p.current_cow_updated_us != 0 {
             crate::util::monotonic_us().saturating_sub(p.current_cow_updated_us) / 1_000_000
         } else {

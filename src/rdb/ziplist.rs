@@ -155,7 +155,7 @@ pub fn to_listpack(entries: &[ZlEntry]) -> Listpack {
 }
 
 /// The field/value pairs of a zipmap, checked (bounds, terminator, count when it is below
-/// 254, no duplicate fields). None when invalid.
+/// 254, no duplicate fields, at least one pair). None when invalid.
 pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
     if zm.len() < 2 || *zm.last()? != ZL_END {
         return None;
@@ -192,65 +192,67 @@ pub fn zipmap_pairs(zm: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
         }
         out.push((key, val));
     }
-    if p != zm.len() - 1 || (declared < 254 && declared != out.len()) {
+    // An empty zipmap is corrupt too (no writer ever produced one).
+    if p != zm.len() - 1 || out.is_empty() || (declared < 254 && declared != out.len()) {
         return None;
     }
     Some(out)
 }
 
+/// Builds a ziplist the way Redis lays it out (for tests, which need old-format payloads).
+#[cfg(test)]
+pub(crate) fn build(entries: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    let mut last = ZL_HEADER;
+    for e in entries {
+        let start = body.len();
+        last = ZL_HEADER + start;
+        if prev < 254 {
+            body.push(prev as u8);
+        } else {
+            body.push(0xFE);
+            body.extend_from_slice(&(prev as u32).to_le_bytes());
+        }
+        match util::parse_i64(e).filter(|v| util::i64_bytes(*v) == *e) {
+            Some(v) if (0..=12).contains(&v) => body.push(0xF1 + v as u8),
+            Some(v) if i8::try_from(v).is_ok() => {
+                body.push(0xFE);
+                body.push(v as i8 as u8);
+            }
+            Some(v) if i16::try_from(v).is_ok() => {
+                body.push(0xC0);
+                body.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Some(v) => {
+                body.push(0xE0);
+                body.extend_from_slice(&v.to_le_bytes());
+            }
+            None if e.len() < 64 => {
+                body.push(e.len() as u8);
+                body.extend_from_slice(e);
+            }
+            None => {
+                body.push(0x40 | (e.len() >> 8) as u8);
+                body.push(e.len() as u8);
+                body.extend_from_slice(e);
+            }
+        }
+        prev = body.len() - start;
+    }
+    let total = ZL_HEADER + body.len() + 1;
+    let mut zl = Vec::new();
+    zl.extend_from_slice(&(total as u32).to_le_bytes());
+    zl.extend_from_slice(&(last as u32).to_le_bytes());
+    zl.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    zl.extend_from_slice(&body);
+    zl.push(ZL_END);
+    zl
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Builds a ziplist the way Redis lays it out (for tests).
-    fn build(entries: &[&[u8]]) -> Vec<u8> {
-        let mut body = Vec::new();
-        let mut prev = 0usize;
-        let mut last = ZL_HEADER;
-        for e in entries {
-            let start = body.len();
-            last = ZL_HEADER + start;
-            if prev < 254 {
-                body.push(prev as u8);
-            } else {
-                body.push(0xFE);
-                body.extend_from_slice(&(prev as u32).to_le_bytes());
-            }
-            match util::parse_i64(e).filter(|v| util::i64_bytes(*v) == *e) {
-                Some(v) if (0..=12).contains(&v) => body.push(0xF1 + v as u8),
-                Some(v) if i8::try_from(v).is_ok() => {
-                    body.push(0xFE);
-                    body.push(v as i8 as u8);
-                }
-                Some(v) if i16::try_from(v).is_ok() => {
-                    body.push(0xC0);
-                    body.extend_from_slice(&(v as i16).to_le_bytes());
-                }
-                Some(v) => {
-                    body.push(0xE0);
-                    body.extend_from_slice(&v.to_le_bytes());
-                }
-                None if e.len() < 64 => {
-                    body.push(e.len() as u8);
-                    body.extend_from_slice(e);
-                }
-                None => {
-                    body.push(0x40 | (e.len() >> 8) as u8);
-                    body.push(e.len() as u8);
-                    body.extend_from_slice(e);
-                }
-            }
-            prev = body.len() - start;
-        }
-        let total = ZL_HEADER + body.len() + 1;
-        let mut zl = Vec::new();
-        zl.extend_from_slice(&(total as u32).to_le_bytes());
-        zl.extend_from_slice(&(last as u32).to_le_bytes());
-        zl.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        zl.extend_from_slice(&body);
-        zl.push(ZL_END);
-        zl
-    }
 
     #[test]
     fn decodes_every_entry_encoding() {

@@ -305,6 +305,7 @@ impl Server {
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
         self.persistence_cron();
+        self.aof_cron_flush();
         // A shutdown asked for by a signal happens here, as in Redis' cron (so it waits while
         // the cron is paused, and SHUTDOWN ABORT can still cancel it).
         if self.shutdown_asap && self.exit_code.is_none() {
@@ -317,5 +318,29 @@ impl Server {
         }
         let now = self.unix_time();
         self.migrate.close_timed_out(now);
+        self.crash_reporting_cron();
+    }
+
+    /// Keeps the crash handlers in line with `crash-log-enabled` (and the panic hook with
+    /// `use-exit-on-panic`) and re-arms the software
+    /// watchdog. A period shorter than two cron ticks would fire between healthy ticks, so it
+    /// is raised to that, as Redis does.
+    fn crash_reporting_cron(&mut self) {
+        use super::crash;
+        if self.config.crash_log_enabled != crash::handlers_installed() {
+            if self.config.crash_log_enabled {
+                crash::install_crash_handlers();
+            } else {
+                crash::remove_crash_handlers();
+            }
+        }
+        crash::set_exit_on_panic(self.config.use_exit_on_panic);
+        let period = self.config.watchdog_period;
+        let min_period = 2 * 1000 / self.hz.max(1);
+        crash::watchdog_schedule(if period > 0 {
+            period.max(min_period)
+        } else {
+            0
+        });
     }
 }

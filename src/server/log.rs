@@ -75,7 +75,13 @@ pub fn enabled(level: i32) -> bool {
     level >= LEVEL.load(Ordering::Relaxed)
 }
 
-fn timestamp() -> String {
+/// The role character shown in every line.
+pub fn role() -> u8 {
+    ROLE.load(Ordering::Relaxed)
+}
+
+/// The time as log lines show it (`dd Mon yyyy HH:MM:SS.mmm`).
+pub fn timestamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -146,6 +152,39 @@ pub fn raw(text: &str) {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
+    }
+}
+
+/// Writes text to the log destination from a signal handler: never waits for the log mutex
+/// (the interrupted code may hold it) and writes standard output with a plain write(2), past
+/// Rust's stdout lock and buffer. If the destination can't be read without waiting, the
+/// text goes to standard error.
+pub fn raw_from_handler(text: &str) {
+    let fd_write = |fd: libc::c_int| {
+        let mut rest = text.as_bytes();
+        while !rest.is_empty() {
+            // SAFETY: `rest` is a valid buffer of the given length.
+            let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+            if n <= 0 {
+                break;
+            }
+            rest = &rest[n as usize..];
+        }
+    };
+    match FILE.try_lock() {
+        Ok(guard) => match guard.as_deref() {
+            Some(path) => {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                {
+                    let _ = f.write_all(text.as_bytes());
+                }
+            }
+            None => fd_write(libc::STDOUT_FILENO),
+        },
+        Err(_) => fd_write(libc::STDERR_FILENO),
     }
 }
 

@@ -2,6 +2,7 @@
 //! pub/sub, statistics and the propagation log. The event loop (`ae`) owns the `Server`; every
 //! command receives `&mut Server` plus the calling client.
 
+pub mod crash;
 pub mod cron;
 pub mod evict;
 pub mod log;
@@ -195,6 +196,8 @@ pub struct Server {
     pub modules: crate::module::Modules,
     /// True while EXEC runs a transaction's commands.
     pub in_exec: bool,
+    /// Append-only file persistence.
+    pub aof: crate::aof::AofState,
 }
 
 impl Server {
@@ -271,6 +274,7 @@ impl Server {
             running_cmd: 0,
             modules: Default::default(),
             in_exec: false,
+            aof: Default::default(),
             config,
         }
     }
@@ -406,10 +410,11 @@ impl Server {
     }
 
     /// Emits what the propagation log collected: each entry goes to the consumers its
-    /// `targets` name (`replication::target`). The AOF and the replication stream attach here
-    /// as they are built; until then a batch only advances the log's counters.
+    /// `targets` name (`replication::target`): the AOF here; the replication stream
+    /// attaches beside it.
     pub fn flush_propagation(&mut self) {
-        let _batch = self.prop.flush();
+        let batch = self.prop.flush();
+        self.aof_feed(&batch);
     }
 
     /// Memory in use (Redis' `used_memory`).

@@ -276,10 +276,16 @@ impl Server {
         use crate::commands::server::shutdown_flags::*;
         crate::log_warning!("User requested shutdown...");
         let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
-        if self.persist.child_pid.is_some() {
+        if self.persist.child_pid.is_some() && !self.aof.child_active {
             crate::log_warning!("There is a child saving an .rdb. Killing it!");
             self.kill_rdb_child();
             self.wait_rdb_child();
+        }
+        if self.aof_prepare_for_shutdown(force).is_err() {
+            crate::log_warning!(
+                "Errors trying to shut down the server. Check the logs for more information."
+            );
+            return Err("Errors trying to SHUTDOWN. Check logs.".into());
         }
         if ((!self.config.save_params.is_empty() && !nosave) || save) && !self.loading {
             crate::log_notice!("Saving the final RDB snapshot before exiting.");

@@ -63,7 +63,17 @@ impl StreamId {
 
     /// "ms-seq", the form IDs are replied and propagated in.
     pub fn to_bytes(self) -> Vec<u8> {
-        format!("{}-{}", self.ms, self.seq).into_bytes()
+        let mut ms = itoa::Buffer::new();
+        let mut seq = itoa::Buffer::new();
+        let (ms, seq) = (
+            ms.format(self.ms).as_bytes(),
+            seq.format(self.seq).as_bytes(),
+        );
+        let mut out = Vec::with_capacity(ms.len() + 1 + seq.len());
+        out.extend_from_slice(ms);
+        out.push(b'-');
+        out.extend_from_slice(seq);
+        out
     }
 
     /// Parses a client-given ID. `missing_seq` is used when only the ms part is given;
@@ -260,6 +270,63 @@ impl Iterator for NodeIter<'_> {
             flags,
             flags_pos: fp,
             body,
+            fields: Vec::new(),
+        })
+    }
+}
+
+/// Walks a node's entries from the last one back, without decoding their fields. Every entry
+/// ends with its lp-count (how many elements precede it within the entry), which is what makes
+/// the backward step possible; the master entry ends with a 0 there, so reaching it ends the walk.
+struct NodeRevIter<'a> {
+    lp: &'a Listpack,
+    master: StreamId,
+    /// The lp-count element of the next entry to return.
+    cur: Option<Pos>,
+}
+
+impl<'a> NodeRevIter<'a> {
+    fn new(master: StreamId, lp: &'a Listpack) -> Self {
+        NodeRevIter {
+            lp,
+            master,
+            cur: lp.last(),
+        }
+    }
+}
+
+impl Iterator for NodeRevIter<'_> {
+    type Item = NodeEntry;
+
+    fn next(&mut self) -> Option<NodeEntry> {
+        let lp = self.lp;
+        let prev = |p: Pos| lp.prev(p).expect("well-formed stream node");
+        let next = |p: Pos| lp.next(p).expect("well-formed stream node");
+        let count_pos = self.cur?;
+        let count = lp_int(lp.get(count_pos));
+        if count <= 0 {
+            // The master entry's terminator.
+            self.cur = None;
+            return None;
+        }
+        let mut fp = count_pos;
+        for _ in 0..count {
+            fp = prev(fp);
+        }
+        self.cur = lp.prev(fp);
+        let flags = lp_int(lp.get(fp));
+        let mut p = next(fp);
+        let ms_delta = lp_int(lp.get(p)) as u64;
+        p = next(p);
+        let seq_delta = lp_int(lp.get(p)) as u64;
+        Some(NodeEntry {
+            id: StreamId::new(
+                self.master.ms.wrapping_add(ms_delta),
+                self.master.seq.wrapping_add(seq_delta),
+            ),
+            flags,
+            flags_pos: fp,
+            body: next(p),
             fields: Vec::new(),
         })
     }
@@ -571,7 +638,7 @@ impl Stream {
                 } else {
                     Vec::new()
                 };
-                for mut e in decode_node(*k, lp, false).into_iter().rev() {
+                for mut e in NodeRevIter::new(*k, lp) {
                     if e.id > end || (!tombstones && e.deleted()) {
                         continue;
                     }
@@ -752,6 +819,8 @@ impl Stream {
 
     /// The logical read counter of `id`, when it can be known (Redis'
     /// `streamEstimateDistanceFromFirstEverEntry`); None when not.
+    /// The counters come from RESTORE payloads too and may disagree with each other, so the
+    /// arithmetic wraps as Redis' unsigned counters do instead of trapping.
     pub fn estimate_distance(&self, id: StreamId) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
@@ -766,9 +835,9 @@ impl Stream {
         }
         if self.max_deleted_entry_id.is_zero() || self.max_deleted_entry_id < self.first_id {
             if id < self.first_id {
-                return Some((self.entries_added - self.length) as i64);
+                return Some(self.entries_added.wrapping_sub(self.length) as i64);
             } else if id == self.first_id {
-                return Some((self.entries_added - self.length + 1) as i64);
+                return Some(self.entries_added.wrapping_sub(self.length).wrapping_add(1) as i64);
             }
         }
         None
@@ -782,10 +851,10 @@ impl Stream {
         if g.entries_read != INVALID_ENTRIES_READ
             && !self.range_has_tombstones(Some(g.last_id), None)
         {
-            return Some(self.entries_added as i64 - g.entries_read);
+            return Some((self.entries_added as i64).wrapping_sub(g.entries_read));
         }
         self.estimate_distance(g.last_id)
-            .map(|r| self.entries_added as i64 - r)
+            .map(|r| (self.entries_added as i64).wrapping_sub(r))
     }
 }
 

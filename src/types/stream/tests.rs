@@ -133,12 +133,28 @@ proptest! {
             let want: Vec<_> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
             prop_assert_eq!(&got, &want);
             let mut rev = Vec::new();
-            s.for_range(StreamId::MIN, StreamId::MAX, true, false, false, |e| {
-                rev.push(e.id);
+            s.for_range(StreamId::MIN, StreamId::MAX, true, false, true, |e| {
+                rev.push((e.id, e.fields.clone()));
                 true
             });
-            let want_rev: Vec<_> = model.keys().rev().copied().collect();
+            let want_rev: Vec<_> = want.iter().rev().cloned().collect();
             prop_assert_eq!(rev, want_rev);
+            // With tombstones, backward is exactly forward reversed.
+            let (mut fwd_all, mut rev_all) = (Vec::new(), Vec::new());
+            s.for_range(StreamId::MIN, StreamId::MAX, false, true, false, |e| {
+                fwd_all.push((e.id, e.flags));
+                true
+            });
+            s.for_range(StreamId::MIN, StreamId::MAX, true, true, false, |e| {
+                rev_all.push((e.id, e.flags));
+                true
+            });
+            fwd_all.reverse();
+            prop_assert_eq!(rev_all, fwd_all);
+            prop_assert_eq!(
+                s.last_valid_id(),
+                model.keys().next_back().copied().unwrap_or(StreamId::MIN)
+            );
             // Every node's counters agree with its entries, and no node exceeds the limit.
             for (m, lp) in s.nodes() {
                 let es = decode_node(*m, lp, false);
