@@ -306,6 +306,27 @@ thread_local! {
     static SERVER: std::cell::Cell<*mut Server> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
+thread_local! {
+    /// The client of the module command running now (it is out of the client table then).
+    static CLIENT: std::cell::Cell<*mut crate::client::Client> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Records the client of the module command about to run; returns the previous one.
+pub fn enter_client(c: *mut crate::client::Client) -> *mut crate::client::Client {
+    CLIENT.with(|x| x.replace(c))
+}
+
+pub fn leave_client(prev: *mut crate::client::Client) {
+    CLIENT.with(|x| x.set(prev));
+}
+
+/// The client of the running module command, if any.
+pub fn running_client<'a>() -> Option<&'a mut crate::client::Client> {
+    // SAFETY: set by `dispatch` for the duration of the module call, during which the client
+    // is live and reached only through module code.
+    CLIENT.with(|x| unsafe { x.get().as_mut() })
+}
+
 /// Records the server for context-less API functions (set on every entry into a module).
 pub fn set_current_server(srv: *mut Server) {
     SERVER.with(|s| s.set(srv));

@@ -336,6 +336,46 @@ unsafe extern "C" fn publish_message_shard(
     unsafe { c.server() }.publish(&ch, &msg, true) as c_int
 }
 
+/// The client with `id`: the context's own (it is out of the client table while it runs) or
+/// one of the table.
+fn client_by_id<'a>(ctx: *mut Ctx, id: u64) -> Option<&'a mut crate::client::Client> {
+    // SAFETY: NULL or a live context; its client is live when set.
+    if let Some(c) = unsafe { ctx.as_ref().and_then(|cx| cx.client()) } {
+        if c.id == id {
+            return Some(c);
+        }
+    }
+    if let Some(c) = super::command::running_client() {
+        if c.id == id {
+            return Some(c);
+        }
+    }
+    let srv = super::command::current_server()?;
+    srv.clients.get_mut(&id).map(|b| &mut **b)
+}
+
+unsafe extern "C" fn get_client_name_by_id(ctx: *mut Ctx, id: u64) -> *mut super::string::RmString {
+    match client_by_id(ctx, id).and_then(|c| c.name.clone()) {
+        Some(n) => super::string::create(ctx, &n),
+        None => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn set_client_name_by_id(id: u64, name: *mut super::string::RmString) -> c_int {
+    let Some(c) = client_by_id(std::ptr::null_mut(), id) else {
+        super::set_errno(libc::ENOENT);
+        return REDISMODULE_ERR;
+    };
+    // SAFETY: a live module string.
+    let name = unsafe { super::string::RmString::get(name) }.to_vec();
+    if !crate::commands::connection::valid_client_name(&name) {
+        super::set_errno(libc::EINVAL);
+        return REDISMODULE_ERR;
+    }
+    c.name = if name.is_empty() { None } else { Some(name) };
+    REDISMODULE_OK
+}
+
 unsafe extern "C" fn avoid_replica_traffic() -> c_int {
     super::command::current_server()
         .map(|s| (s.pause != crate::server::PauseKind::None) as c_int)
@@ -386,6 +426,8 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "GetCurrentCommandName" => get_current_command_name as unsafe extern "C" fn(*mut Ctx) -> *const c_char,
         "PublishMessage" => publish_message as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
         "PublishMessageShard" => publish_message_shard as unsafe extern "C" fn(*mut Ctx, *mut super::string::RmString, *mut super::string::RmString) -> c_int,
+        "GetClientNameById" => get_client_name_by_id as unsafe extern "C" fn(*mut Ctx, u64) -> *mut super::string::RmString,
+        "SetClientNameById" => set_client_name_by_id as unsafe extern "C" fn(u64, *mut super::string::RmString) -> c_int,
         "AvoidReplicaTraffic" => avoid_replica_traffic as unsafe extern "C" fn() -> c_int,
         "ResetDataset" => reset_dataset as unsafe extern "C" fn(c_int, c_int),
         "SetModuleOptions" => set_module_options as unsafe extern "C" fn(*mut Ctx, c_int),

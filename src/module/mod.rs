@@ -289,9 +289,11 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
     let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
     ctx.client = c;
     let prev = crash::enter(mc.label);
+    let prev_client = command::enter_client(ctx.client);
     // SAFETY: the context points at the live server and client for the duration of the call;
     // the argv strings are valid and owned by this function.
     unsafe { func(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };
+    command::leave_client(prev_client);
     crash::leave(prev);
     ctx.finish();
     drop(ctx);
