@@ -26,6 +26,39 @@ fn idx(h: u32) -> usize {
     ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
 }
 
+/// The hash table of one compression: for each 3-byte hash, the position + 1 of its last
+/// occurrence (0: none yet). A snapshot compresses every string and blob over 20 bytes, so
+/// allocating and zeroing 64K slots per call made SAVE mostly page faults; instead one
+/// table per thread is reused, each slot tagged with the call that wrote it, so a slot from
+/// an earlier call reads as empty, exactly as a zeroed table would (the output must not
+/// depend on what was compressed before).
+struct HashTable<'a> {
+    slots: &'a mut [u64],
+    tag: u64,
+}
+
+impl HashTable<'_> {
+    #[inline]
+    fn get(&self, slot: usize) -> usize {
+        let e = self.slots[slot];
+        if e >> 32 == self.tag {
+            (e & 0xffff_ffff) as usize
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, slot: usize, pos_plus_one: usize) {
+        self.slots[slot] = (self.tag << 32) | pos_plus_one as u64;
+    }
+}
+
+thread_local! {
+    /// The reusable slots and the tag of the last call (0 never marks a live slot).
+    static TABLE: std::cell::RefCell<(Vec<u64>, u64)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
 /// Compresses `input` into at most `out_len` bytes. Returns `None` when the result wouldn't
 /// fit (the caller then stores the data uncompressed), like `lzf_compress` returning 0.
 pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
@@ -33,8 +66,37 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     if in_len == 0 || out_len == 0 {
         return None;
     }
-    // Positions + 1 of the last occurrence of each 3-byte hash; 0 means none.
-    let mut htab = vec![0usize; HSIZE];
+    // Positions are kept in 32 bits; a longer input (never a Redis string) gets its own table.
+    if in_len >= u32::MAX as usize {
+        let mut slots = vec![0u64; HSIZE];
+        return compress_with(
+            input,
+            out_len,
+            &mut HashTable {
+                slots: &mut slots,
+                tag: 1,
+            },
+        );
+    }
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (slots, last) = &mut *t;
+        if slots.is_empty() {
+            slots.resize(HSIZE, 0);
+        }
+        *last += 1;
+        if *last > u32::MAX as u64 {
+            // Tags ran out: start over from a cleared table.
+            slots.fill(0);
+            *last = 1;
+        }
+        let tag = *last;
+        compress_with(input, out_len, &mut HashTable { slots, tag })
+    })
+}
+
+fn compress_with(input: &[u8], out_len: usize, htab: &mut HashTable) -> Option<Vec<u8>> {
+    let in_len = input.len();
     // A few spare bytes so run headers reserved at the very end stay addressable.
     let mut out = vec![0u8; out_len + 4];
     let out_end = out_len;
@@ -51,8 +113,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     while ip + 2 < in_end {
         hval = next(hval, input, ip);
         let slot = idx(hval);
-        let r = htab[slot];
-        htab[slot] = ip + 1;
+        let r = htab.get(slot);
+        htab.set(slot, ip + 1);
         let matched = if r > 1 {
             let rp = r - 1;
             let off = ip - rp - 1;
@@ -116,10 +178,10 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
             ip -= 2;
             hval = first(input, ip);
             hval = next(hval, input, ip);
-            htab[idx(hval)] = ip + 1;
+            htab.set(idx(hval), ip + 1);
             ip += 1;
             hval = next(hval, input, ip);
-            htab[idx(hval)] = ip + 1;
+            htab.set(idx(hval), ip + 1);
             ip += 1;
         } else {
             if op >= out_end {
@@ -202,6 +264,25 @@ pub fn decompress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_does_not_depend_on_earlier_calls() {
+        // The reused table must behave as a fresh one: the same input compresses to the same
+        // bytes whatever was compressed before on this thread.
+        let data: Vec<u8> = (0..3000u32)
+            .map(|i| b"abcabdabe"[(i % 9) as usize] ^ (i / 700) as u8)
+            .collect();
+        let fresh = std::thread::spawn({
+            let d = data.clone();
+            move || compress(&d, d.len()).unwrap()
+        })
+        .join()
+        .unwrap();
+        for other in [&b"abcabdabeabcabdabe"[..], &[7u8; 500], &data[100..]] {
+            let _ = compress(other, other.len());
+            assert_eq!(compress(&data, data.len()).unwrap(), fresh);
+        }
+    }
 
     #[test]
     fn round_trips_and_compresses_repetitive_data() {

@@ -5,75 +5,26 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
 
-const REDIS: &str = "/usr/bin/redis-server";
 const CHECK_AOF: &str = "/usr/bin/redis-check-aof";
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// Starts Debian's redis-server with the AOF on in `dir`, or None when it isn't installed.
-    fn start(dir: &Path, extra: &[&str]) -> Option<Redis> {
-        if !Path::new(REDIS).exists() {
-            eprintln!(
-                "{} not installed: skipping the comparison with Redis",
-                REDIS
-            );
-            return None;
-        }
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .ok()?
-                .local_addr()
-                .ok()?
-                .port();
-            let mut child = Command::new(REDIS)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--dir", dir.to_str().unwrap()])
-                .args(["--enable-debug-command", "yes", "--appendonly", "yes"])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if !matches!(child.try_wait(), Ok(None)) {
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Redis { child, port });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("could not start redis-server");
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Debian's redis-server in `dir` with the AOF on (None when it isn't installed).
+fn start_redis(dir: &Path, extra: &[&str]) -> Option<Server> {
+    let mut args = vec![
+        "--dir",
+        dir.to_str().unwrap(),
+        "--enable-debug-command",
+        "yes",
+        "--appendonly",
+        "yes",
+    ];
+    args.extend_from_slice(extra);
+    Server::start_redis(&args)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -234,7 +185,7 @@ fn aof_directories_move_between_redis_and_ferrodis() {
     for preamble in ["yes", "no"] {
         // Redis writes, ferrodis loads.
         let dir = temp_dir(&format!("from-redis-{preamble}"));
-        let Some(redis) = Redis::start(&dir, &["--aof-use-rdb-preamble", preamble]) else {
+        let Some(redis) = start_redis(&dir, &["--aof-use-rdb-preamble", preamble]) else {
             return;
         };
         let mut rc = redis.client();
@@ -263,7 +214,7 @@ fn aof_directories_move_between_redis_and_ferrodis() {
         drop(c);
         drop(s);
         check_aof(&dir);
-        let redis = Redis::start(&dir, &[]).unwrap();
+        let redis = start_redis(&dir, &[]).unwrap();
         let mut rc = redis.client();
         assert_eq!(
             digest(&mut rc),

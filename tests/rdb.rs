@@ -6,84 +6,20 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
 
-const REDIS: &str = "/usr/bin/redis-server";
-
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    /// Starts Debian's redis-server in `dir`, or None when it isn't installed.
-    fn start(dir: &Path) -> Option<Redis> {
-        if !Path::new(REDIS).exists() {
-            eprintln!(
-                "{} not installed: skipping the comparison with Redis",
-                REDIS
-            );
-            return None;
-        }
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .ok()?
-                .local_addr()
-                .ok()?
-                .port();
-            let mut child = Command::new(REDIS)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                ])
-                .args([
-                    "--dir",
-                    dir.to_str().unwrap(),
-                    "--enable-debug-command",
-                    "yes",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if !matches!(child.try_wait(), Ok(None)) {
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(Redis { child, port });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("could not start redis-server");
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Debian's redis-server in `dir` (None when it isn't installed).
+fn start_redis(dir: &Path) -> Option<Server> {
+    Server::start_redis(&[
+        "--dir",
+        dir.to_str().unwrap(),
+        "--enable-debug-command",
+        "yes",
+    ])
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -197,7 +133,7 @@ fn save_and_copy(c: &mut redis::Connection, from: &Path, to: &Path) {
 fn redis_rdb_loads_into_ferrodis_with_the_same_digest() {
     let rdir = temp_dir("from-redis-r");
     let fdir = temp_dir("from-redis-f");
-    let Some(redis) = Redis::start(&rdir) else {
+    let Some(redis) = start_redis(&rdir) else {
         return;
     };
     let mut rc = redis.client();
@@ -256,7 +192,7 @@ fn ferrodis_rdb_loads_into_redis_with_the_same_digest() {
     assert_eq!(text(&mut fc, &["DEBUG", "RELOAD"]), "OK");
     assert_eq!(text(&mut fc, &["DEBUG", "DIGEST"]), digest);
     check_dataset(&mut fc);
-    if let Some(redis) = Redis::start(&rdir) {
+    if let Some(redis) = start_redis(&rdir) {
         let mut rc = redis.client();
         check_dataset(&mut rc);
         assert_eq!(text(&mut rc, &["DEBUG", "DIGEST"]), digest);

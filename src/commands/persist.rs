@@ -184,9 +184,6 @@ fn restore_command(srv: &mut Server, c: &mut Client) {
         .ok()
         .filter(|t| types::is_object_type(*t))
         .and_then(|t| {
-            if deep && matches!(t, types::SET_INTSET | types::HASH_LISTPACK) {
-                srv.stats.dump_payload_sanitizations += 1;
-            }
             match object::load_value(&mut r, t, &opts) {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -200,6 +197,7 @@ fn restore_command(srv: &mut Server, c: &mut Client) {
                 }
             }
         });
+    srv.stats.dump_payload_sanitizations += opts.sanitized.get();
     let Some(value) = loaded else {
         c.out.error("Bad data format");
         return;

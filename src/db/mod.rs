@@ -36,6 +36,10 @@ impl Keyspace {
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit()
     }
+    /// Sizes an empty keyspace for `n` keys (RDB loading's RESIZEDB hint).
+    pub fn expand(&mut self, n: usize) {
+        self.0.expand(n)
+    }
     pub fn set_memory_limit(&mut self, limit: usize) {
         self.0.memory_limit = limit;
     }

@@ -277,6 +277,7 @@ mod tests {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             deep_sanitize: false,
+            sanitized: Default::default(),
         }
     }
 

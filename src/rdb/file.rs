@@ -246,8 +246,14 @@ pub fn load_ext(
                     continue;
                 }
                 opcode::RESIZEDB => {
-                    r.length()?;
-                    r.length()?;
+                    // Size the tables up front as Redis does, so loading doesn't go through a
+                    // chain of rehashes; a key takes at least 3 bytes, which bounds a forged
+                    // size by the file's own.
+                    let cap = (r.remaining() / 3) as u64;
+                    let keys = r.length()?.min(cap) as usize;
+                    let expires = r.length()?.min(cap) as usize;
+                    srv.dbs[db].dict.expand(keys);
+                    srv.dbs[db].expires.expand(expires);
                     continue;
                 }
                 opcode::AUX => {
@@ -350,6 +356,7 @@ pub fn load_ext(
         Ok(())
     })();
     stats.consumed = r.pos() as u64;
+    srv.stats.dump_payload_sanitizations += opts.sanitized.get();
     match result {
         Ok(()) => {
             if stats.empty_skipped > 0 {

@@ -571,11 +571,11 @@ fn mutated_values_load_or_fail_cleanly_in_both_modes() {
             let m = mutate(&mut rng, body, donor);
             for deep in [true, false] {
                 opts.deep_sanitize = deep;
-                let res = catch_unwind(|| {
+                let res = catch_unwind(AssertUnwindSafe(|| {
                     let mut r = Reader::new(&m);
                     let t = r.byte().ok()?;
                     object::load_value(&mut r, t, &opts).ok()
-                });
+                }));
                 let Ok(v) = res else {
                     panic!("loader panicked (deep {deep}) on {}", hex(&m));
                 };

@@ -32,6 +32,9 @@ pub struct LoadOptions {
     pub zset_max_listpack_value: usize,
     /// Full integrity checks of compact blobs (`sanitize-dump-payload`).
     pub deep_sanitize: bool,
+    /// Blobs deep-checked so far (INFO's `dump_payload_sanitizations`, which Redis counts per
+    /// intset, listpack and stream node it sanitizes).
+    pub sanitized: std::cell::Cell<u64>,
 }
 
 impl LoadOptions {
@@ -45,6 +48,14 @@ impl LoadOptions {
             zset_max_listpack_entries: cfg.zset_max_listpack_entries.max(0) as usize,
             zset_max_listpack_value: cfg.zset_max_listpack_value.max(0) as usize,
             deep_sanitize,
+            sanitized: Default::default(),
+        }
+    }
+
+    /// Counts one deep-checked blob.
+    fn count_sanitized(&self) {
+        if self.deep_sanitize {
+            self.sanitized.set(self.sanitized.get() + 1);
         }
     }
 }
@@ -189,7 +200,7 @@ fn id_from_key(b: &[u8]) -> StreamId {
 }
 
 /// Reads a stream of RDB type `t` (`STREAM_LISTPACKS` or `_2`), checking what Redis checks.
-fn load_stream(r: &mut Reader, t: u8) -> LoadResult<Value> {
+fn load_stream(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
     let mut st = Stream::new();
     let nodes = r.length()?;
     for _ in 0..nodes {
@@ -199,6 +210,7 @@ fn load_stream(r: &mut Reader, t: u8) -> LoadResult<Value> {
         }
         let master = id_from_key(&key);
         let bytes = r.string()?;
+        opt.count_sanitized();
         let Some(lp) = Listpack::from_bytes(bytes).filter(|lp| stream_node_valid(master, lp))
         else {
             return corrupt("Stream listpack integrity check failed.");
@@ -332,6 +344,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         types::SET => load_set(r, opt),
         types::SET_INTSET => {
             let blob = r.string()?;
+            opt.count_sanitized();
             // An empty intset fails the integrity check (corruption, not an empty key).
             let Some(is) = IntSet::from_bytes(blob, opt.deep_sanitize) else {
                 return corrupt("Intset integrity check failed.");
@@ -350,7 +363,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                 module_type_name(id)
             ))
         }
-        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => load_stream(r, t),
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => load_stream(r, t, opt),
         types::LIST => {
             let n = r.count(1)?;
             let mut items = Vec::with_capacity(n);
@@ -389,6 +402,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
                         items.extend(e.iter().map(|x| x.to_vec()));
                     }
                     2 => {
+                        opt.count_sanitized();
                         let Some(lp) = Listpack::from_bytes(data) else {
                             return corrupt("Listpack integrity check failed.");
                         };
@@ -401,6 +415,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         }
         types::HASH => load_hash(r, opt),
         types::HASH_LISTPACK => {
+            opt.count_sanitized();
             let Some(lp) = Listpack::from_bytes(r.string()?).filter(|lp| lp.len() % 2 == 0) else {
                 return corrupt("Hash listpack integrity check failed.");
             };
@@ -442,6 +457,7 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
         types::ZSET_LISTPACK | types::ZSET_ZIPLIST => {
             let blob = r.string()?;
             let lp = if t == types::ZSET_LISTPACK {
+                opt.count_sanitized();
                 Listpack::from_bytes(blob)
             } else {
                 super::ziplist::ziplist_entries(&blob).map(|e| super::ziplist::to_listpack(&e))
@@ -496,7 +512,7 @@ fn log_hex_dump(descr: &str, bytes: &[u8]) {
 
 /// Whether the fields (even positions) of a field/value listpack are distinct.
 fn no_dup_fields(lp: &Listpack) -> bool {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = ahash::AHashSet::with_capacity(lp.len() / 2);
     lp.iter().step_by(2).all(|f| seen.insert(f.to_vec()))
 }
 
@@ -527,11 +543,13 @@ fn load_hash(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
         return Err(LoadError::EmptyKey);
     }
     let mut h = if n > opt.hash_max_listpack_entries {
-        HashValue::Hashtable(Box::default())
+        let mut d: Box<Dict<HashEntry, ()>> = Box::default();
+        d.expand(n);
+        HashValue::Hashtable(d)
     } else {
         HashValue::Listpack(Listpack::new())
     };
-    let mut seen_in_listpack = std::collections::HashSet::new();
+    let mut seen_in_listpack = ahash::AHashSet::new();
     for _ in 0..n {
         let f = r.string()?;
         let v = r.string()?;
@@ -581,7 +599,6 @@ fn load_zset(r: &mut Reader, binary: bool, opt: &LoadOptions) -> LoadResult<Valu
         return Err(LoadError::EmptyKey);
     }
     let mut z = ZsetSkiplist::new();
-    let mut seen = std::collections::HashSet::new();
     let (mut maxlen, mut total) = (0usize, 0usize);
     for _ in 0..n {
         let m = r.string()?;
@@ -593,7 +610,7 @@ fn load_zset(r: &mut Reader, binary: bool, opt: &LoadOptions) -> LoadResult<Valu
         if score.is_nan() {
             return corrupt("Zset with NAN score detected");
         }
-        if !seen.insert(m.clone()) {
+        if z.score(&m).is_some() {
             return corrupt("Duplicate zset fields detected");
         }
         maxlen = maxlen.max(m.len());
@@ -629,7 +646,9 @@ fn load_set(r: &mut Reader, opt: &LoadOptions) -> LoadResult<Value> {
     }
     let max = opt.set_max_intset_entries.clamp(0, 1 << 30) as usize;
     let mut s = if n > max {
-        SetValue::Hashtable(Dict::new())
+        let mut d = Dict::new();
+        d.expand(n);
+        SetValue::Hashtable(d)
     } else {
         SetValue::Intset(IntSet::new())
     };
@@ -673,6 +692,7 @@ mod tests {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             deep_sanitize: true,
+            sanitized: Default::default(),
         }
     }
 

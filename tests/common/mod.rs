@@ -1,8 +1,10 @@
-//! Starting a real `ferrodis-server` for end-to-end tests, on a free loopback port.
+//! Starting a real `ferrodis-server` (or Debian's `redis-server`, to compare with) for
+//! end-to-end tests, on a free loopback port.
 //!
-//! A port found free can be taken by another test's server before ours binds it. Two listening
-//! sockets can't share a port, so our server owns the port once it logs "Ready to accept
-//! connections" and is still alive; if it exits instead, the attempt is retried on a new port.
+//! A port found free can be taken by another test's server before ours binds it, and then a
+//! connection to the port reaches that other server. Two listening sockets can't share a port,
+//! so a server owns the port once it logs "Ready to accept connections" and is still alive; if
+//! it exits instead, the attempt is retried on a new port.
 
 #![allow(dead_code)]
 
@@ -16,17 +18,33 @@ pub struct Server {
     pub port: u16,
 }
 
+/// Debian's redis-server, the reference the interop tests compare with.
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
+        Self::start_program(env!("CARGO_BIN_EXE_ferrodis-server"), extra)
+    }
+
+    /// Starts Debian's redis-server, or returns None (saying so) when it isn't installed.
+    pub fn start_redis(extra: &[&str]) -> Option<Server> {
+        if !std::path::Path::new(REDIS_SERVER).exists() {
+            eprintln!("{REDIS_SERVER} not installed: skipping the comparison with Redis");
+            return None;
+        }
+        Some(Self::start_program(REDIS_SERVER, extra))
+    }
+
+    fn start_program(program: &str, extra: &[&str]) -> Server {
         for _ in 0..10 {
-            if let Some(s) = Self::try_start(extra) {
+            if let Some(s) = Self::try_start(program, extra) {
                 return s;
             }
         }
-        panic!("could not start ferrodis-server");
+        panic!("could not start {program}");
     }
 
-    fn try_start(extra: &[&str]) -> Option<Server> {
+    fn try_start(program: &str, extra: &[&str]) -> Option<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .ok()?
             .local_addr()
@@ -41,12 +59,12 @@ impl Server {
             "".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
+        let mut child = Command::new(program)
             .args(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn ferrodis-server");
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         // Watch the log for readiness, then keep draining it so the server never blocks on it.
