@@ -176,6 +176,9 @@ pub struct Client {
     /// `Server::call` propagates this instead of `argv`, even if `dirty` didn't change, and
     /// clears it. Monitors and the slow log keep seeing what the client sent.
     pub propagate_argv: Option<Vec<Vec<u8>>>,
+    /// Consumers (`replication::target` bits) the commands this client runs may propagate to:
+    /// all for real clients; a module's RedisModule_Call client gets only what its flags ask.
+    pub prop_mask: u8,
     pub out: ReplyBuf,
 
     pub ctime_ms: i64,
@@ -227,6 +230,7 @@ impl Client {
             redacted: Vec::new(),
             last_cmd: None,
             propagate_argv: None,
+            prop_mask: crate::replication::target::ALL,
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
             last_interaction_ms: now_ms,

@@ -246,6 +246,10 @@ impl Server {
     /// Raises a keyspace notification if the configured classes ask for it: `<event>` on
     /// `__keyspace@<db>__:<key>` (K) and `<key>` on `__keyevent@<db>__:<event>` (E).
     pub fn notify_keyspace_event(&mut self, class: i32, event: &str, key: &[u8], db: usize) {
+        // Modules hear every event they subscribed to, whatever notify-keyspace-events says.
+        if !self.modules.subscribers.is_empty() {
+            crate::module::notify::fire(self, class, event, key, db);
+        }
         let flags = self.config.notify_keyspace_events;
         if flags & class == 0 {
             return;

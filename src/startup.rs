@@ -307,10 +307,8 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     }
-    if !extras.load_modules.is_empty() {
-        crate::log_warning!("Module loading is not available yet in this build; refusing to start with loadmodule directives.");
-        return 1;
-    }
+    // Modules load before the dataset, as in Redis: their data types must exist to load it.
+    crate::module::load_from_config(&mut srv, &extras.load_modules);
     let listeners = match crate::ae::open_listeners(&mut srv) {
         Ok(l) => l,
         Err(e) => {

@@ -378,6 +378,11 @@ impl EventLoop {
                 .saturating_mul(1000);
             wait = wait.min(until);
         }
+        // And for the first module timer.
+        if let Some(t) = srv.modules.timers.next_deadline_us() {
+            let until = t.saturating_sub(crate::util::ustime() as u64);
+            wait = wait.min(until);
+        }
         match poll.poll(events, Some(Duration::from_micros(wait))) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -452,6 +457,9 @@ impl EventLoop {
             }
         }
         srv.registry = Some(registry);
+        if normal && !srv.modules.timers.by_id.is_empty() {
+            crate::module::timer::fire_due(srv);
+        }
         if let Some(code) = srv.exit_code {
             let registry = srv.registry.take().expect("registry");
             srv.handle_pending_writes(&registry);

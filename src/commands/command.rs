@@ -325,7 +325,8 @@ fn reply_command_docs(srv: &Server, out: &mut ReplyBuf, id: CmdId) {
         + !spec.replaced_by.is_empty() as usize
         + !spec.history.is_empty() as usize
         + !spec.args.is_empty() as usize
-        + has_subs as usize;
+        + has_subs as usize
+        + cmd.module_cmd.is_some() as usize;
     out.map(len);
     if !spec.summary.is_empty() {
         out.bulk(b"summary");
@@ -340,6 +341,11 @@ fn reply_command_docs(srv: &Server, out: &mut ReplyBuf, id: CmdId) {
     if !spec.complexity.is_empty() {
         out.bulk(b"complexity");
         out.bulk(spec.complexity.as_bytes());
+    }
+    if let Some(mc) = cmd.module_cmd {
+        out.bulk(b"module");
+        // SAFETY: a command in the table belongs to a loaded module.
+        out.bulk(unsafe { (*mc.module).name.as_bytes() });
     }
     if spec.doc_flags != 0 {
         out.bulk(b"doc_flags");
@@ -390,7 +396,8 @@ fn command_count_command(srv: &mut Server, c: &mut Client) {
 }
 
 enum ListFilter {
-    Module,
+    /// Commands of the module of that name (any case).
+    Module(Vec<u8>),
     AclCat(u64),
     Pattern(Vec<u8>),
 }
@@ -405,8 +412,7 @@ fn command_list_command(srv: &mut Server, c: &mut Client) {
             let kind = c.argv[i + 1].to_ascii_lowercase();
             let arg = c.argv[i + 2].clone();
             filter = Some(match &kind[..] {
-                // No module system: no command belongs to any module.
-                b"module" => ListFilter::Module,
+                b"module" => ListFilter::Module(arg),
                 b"aclcat" => ListFilter::AclCat(
                     ACL_CATEGORY_NAMES
                         .iter()
@@ -434,7 +440,10 @@ fn command_list_command(srv: &mut Server, c: &mut Client) {
             let cmd = &srv.commands.cmds[x];
             let keep = match &filter {
                 None => true,
-                Some(ListFilter::Module) => false,
+                Some(ListFilter::Module(name)) => cmd.module_cmd.is_some_and(|mc| {
+                    // SAFETY: a command in the table belongs to a loaded module.
+                    unsafe { (*mc.module).name.as_bytes().eq_ignore_ascii_case(name) }
+                }),
                 Some(ListFilter::AclCat(cat)) => *cat != 0 && cmd.acl_categories & cat != 0,
                 Some(ListFilter::Pattern(p)) => {
                     crate::util::glob_match(p, cmd.fullname.as_bytes(), true)
@@ -491,7 +500,13 @@ fn getkeys(srv: &mut Server, c: &mut Client, with_flags: bool) {
         return;
     };
     let spec = srv.commands.cmds[id].spec;
-    match keyspec::get_keys(spec, argv) {
+    let found = if crate::module::getkeys::uses_api(&srv.commands.cmds[id]) {
+        let argv = argv.to_vec();
+        crate::module::getkeys::get_keys(srv, id, &argv)
+    } else {
+        keyspec::get_keys(spec, argv)
+    };
+    match found {
         Err(e) => c.out.error(e.message()),
         Ok(keys) => {
             let argv = c.argv[2..].to_vec();

@@ -82,7 +82,27 @@ fn latency_histogram_command(srv: &mut Server, c: &mut Client) {
 pub struct Sections {
     names: HashSet<String>,
     all: bool,
+    /// `everything`: `all` plus the sections of modules.
+    everything: bool,
 }
+
+/// Every section the server itself prints (other names may be modules' sections).
+const SERVER_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
 
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -105,6 +125,7 @@ impl Sections {
         let mut s = Sections {
             names: HashSet::new(),
             all: false,
+            everything: false,
         };
         if args.is_empty() {
             s.names
@@ -117,8 +138,11 @@ impl Sections {
                 "default" => s
                     .names
                     .extend(DEFAULT_SECTIONS.iter().map(|n| n.to_string())),
-                // No module adds sections of its own, so `everything` is `all`.
-                "all" | "everything" => s.all = true,
+                "all" => s.all = true,
+                "everything" => {
+                    s.all = true;
+                    s.everything = true;
+                }
                 _ => {
                     s.names.insert(name);
                 }
@@ -707,8 +731,8 @@ impl Server {
         }
 
         if sel.wants("module_list") || sel.wants("modules") {
-            // No module system yet: the section is there, with no module lines.
             begin(&mut out, "Modules");
+            crate::module::info::module_list(self, &mut out);
         }
 
         if sel.wants("commandstats") {
@@ -788,6 +812,20 @@ impl Server {
                         j, keys, vkeys, db.avg_ttl
                     );
                 }
+            }
+        }
+        // Sections of modules: all of them for `everything` and `modules`, otherwise those
+        // named (a name no server section has may be a module's).
+        if !self.modules.list.is_empty() {
+            if sel.everything || sel.names.contains("modules") {
+                crate::module::info::collect(self, &mut out, sections, None);
+            } else if sel
+                .names
+                .iter()
+                .any(|n| !SERVER_SECTIONS.contains(&n.as_str()))
+            {
+                let names = sel.names.clone();
+                crate::module::info::collect(self, &mut out, sections, Some(&names));
             }
         }
         out

@@ -544,7 +544,7 @@ fn randomkey_command(srv: &mut Server, c: &mut Client) {
 /// A random key that is not expired (Redis' `dbRandomKey`); expired keys met on the way are
 /// deleted. A replica doesn't delete expired keys, so when every key is volatile it gives up
 /// after 100 tries and returns a possibly expired key rather than loop forever.
-fn random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
+pub(crate) fn random_key(srv: &mut Server, db: usize) -> Option<Vec<u8>> {
     let all_volatile = srv.dbs[db].dict.len() == srv.dbs[db].expires.len();
     let mut tries = 100;
     loop {

@@ -109,6 +109,8 @@ pub struct Command {
     pub failed_calls: u64,
     /// Latency histogram for INFO latencystats, created on the first timed call.
     pub latency: Option<Box<info::LatencyHistogram>>,
+    /// For a module command: its C function and module (`proc_` is the module dispatcher).
+    pub module_cmd: Option<crate::module::ModuleCommand>,
 }
 
 pub struct CommandTable {
@@ -144,6 +146,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| migrate::lookup(fullname))
         .or_else(|| stream::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
+        .or_else(|| crate::module::lookup(fullname))
 }
 
 impl CommandTable {
@@ -188,6 +191,7 @@ impl CommandTable {
             rejected_calls: 0,
             failed_calls: 0,
             latency: None,
+            module_cmd: None,
         });
         let mut any_sub = false;
         for sub in spec.subcommands.iter() {
@@ -374,7 +378,7 @@ pub fn reply_help(c: &mut Client, lines: &[&str]) {
     c.out.status("    Prints this help.");
 }
 
-fn unknown_command_error(srv: &Server, argv: &[Vec<u8>]) -> String {
+pub(crate) fn unknown_command_error(srv: &Server, argv: &[Vec<u8>]) -> String {
     if argv.len() >= 2 && srv.commands.lookup_base(&argv[0]).is_some() {
         let cmd = String::from_utf8_lossy(&argv[0]).to_uppercase();
         let sub = String::from_utf8_lossy(&argv[1]);
@@ -695,9 +699,12 @@ impl Server {
         };
         c.propagate_argv = None;
         let start = crate::util::monotonic_us();
+        // Which command runs, for procs shared by many commands (module commands).
+        let prev_running = std::mem::replace(&mut self.running_cmd, id);
         let outer_command = crate::server::crash::enter_command(&self.commands.cmds[id].fullname);
         proc_(self, c);
         crate::server::crash::leave_command(outer_command);
+        self.running_cmd = prev_running;
         let duration = crate::util::monotonic_us() - start;
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);
@@ -755,7 +762,12 @@ impl Server {
         // replace what is propagated (`propagate_argv`). Without consumers (no AOF, no
         // replicas) nothing is copied, as in Redis.
         let mut targets = 0u8;
-        if self.dirty != dirty_before && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        // Module commands propagate only what they replicate themselves (Replicate,
+        // ReplicateVerbatim, Call with '!'), as in Redis 7.0.
+        if self.dirty != dirty_before
+            && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+            && cmd_flags & flags::MODULE == 0
+        {
             targets = target::ALL;
         }
         if c.has(cflags::FORCE_AOF) {
@@ -774,6 +786,8 @@ impl Server {
         if c.has(cflags::PREVENT_REPL_PROP) {
             targets &= !target::REPL;
         }
+        // Commands a module runs through RedisModule_Call reach only the consumers it asked for.
+        targets &= c.prop_mask;
         c.flags = (c.flags & !per_call) | saved_force;
         if self.prop.enabled && targets != 0 {
             let argv = replacement.unwrap_or_else(|| c.argv.clone());

@@ -204,6 +204,8 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
     let had_deny_blocking = c.has(flags::DENY_BLOCKING);
     c.flags |= flags::DENY_BLOCKING;
     c.out.array(queued.len());
+    // Modules ask whether a transaction is running (GetContextFlags' MULTI).
+    let was_in_exec = std::mem::replace(&mut srv.in_exec, true);
     for q in queued {
         c.argv = q.argv;
         match srv.commands.lookup(&c.argv) {
@@ -215,6 +217,7 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
             None => c.out.error("unknown command"),
         }
     }
+    srv.in_exec = was_in_exec;
     if !had_deny_blocking {
         c.flags &= !flags::DENY_BLOCKING;
     }

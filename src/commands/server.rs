@@ -472,6 +472,17 @@ pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), S
             rewrite_line(&mut lines, &mut processed, def.name, line, force);
         }
     }
+    // Loaded modules, with the arguments they were loaded with (always rewritten: lines of
+    // unloaded modules go).
+    processed.insert("loadmodule".to_string());
+    for m in &srv.modules.list {
+        let mut line = format!("loadmodule {}", m.path);
+        for a in &m.args {
+            line.push(' ');
+            line.push_str(&String::from_utf8_lossy(a));
+        }
+        rewrite_line(&mut lines, &mut processed, "loadmodule", line, true);
+    }
     // Renamed commands and users have no run-time state to render from yet: their lines are
     // kept as they are (they aren't marked processed, so they stay untouched).
     // Remove lines of rewritten directives that weren't reused.

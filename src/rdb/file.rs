@@ -331,6 +331,16 @@ pub fn load_ext(
                             );
                             return corrupt("Duplicated key found in RDB file");
                         }
+                        // Only modules hear about loaded keys (Redis' NOTIFY_LOADED).
+                        if !srv.modules.subscribers.is_empty() {
+                            crate::module::notify::fire(
+                                srv,
+                                crate::config::table::notify::LOADED,
+                                "loaded",
+                                &key,
+                                db,
+                            );
+                        }
                     }
                 }
             }

@@ -582,6 +582,11 @@ impl ReplyBuf {
         }
     }
 
+    /// RESP3 attribute header (modules may send attributes).
+    pub fn set_deferred_attribute(&mut self, d: Deferred, n: usize) {
+        self.fill_deferred(d, b'|', n as i64);
+    }
+
     pub fn set_deferred_set(&mut self, d: Deferred, n: usize) {
         if self.resp == 2 {
             self.fill_deferred(d, b'*', n as i64);

@@ -199,6 +199,9 @@ fn report_crash(sig: i32, code: i32, addr: Option<usize>) {
     if let Some(name) = current_command() {
         line(&format!("Crashed running the command: {}", name));
     }
+    if let Some(label) = crate::module::crash::current_label() {
+        line(&format!("Crashed inside {}", label));
+    }
     log::raw_from_handler("\n------ STACK TRACE ------\n");
     log_stack_trace();
     log::raw_from_handler(

@@ -192,6 +192,12 @@ pub struct Server {
     pub migrate: crate::commands::migrate::MigrateCache,
     /// Replication: our history, the replicas attached, the link to our master.
     pub repl: crate::replication::state::ReplState,
+    /// The command `call` is running (innermost), for procs shared by many commands.
+    pub running_cmd: crate::commands::CmdId,
+    /// Loaded modules.
+    pub modules: crate::module::Modules,
+    /// True while EXEC runs a transaction's commands.
+    pub in_exec: bool,
     /// Append-only file persistence.
     pub aof: crate::aof::AofState,
 }
@@ -268,6 +274,9 @@ impl Server {
             persist: Default::default(),
             migrate: Default::default(),
             repl: Default::default(),
+            running_cmd: 0,
+            modules: Default::default(),
+            in_exec: false,
             aof: Default::default(),
             config,
         }

@@ -1,0 +1,132 @@
+//! `RedisModuleCtx`: what every call into a module carries. Its first word is the GetApi
+//! resolver, because `RedisModule_Init` (compiled into each module) reads it from there; the
+//! rest is ours: the server, the client the module acts for, its module, and what the context
+//! must clean up when the call returns (auto-memory, pool allocations, postponed lengths).
+
+use std::ffi::{c_char, c_int, c_void};
+
+use crate::client::Client;
+use crate::resp::reply::Deferred;
+use crate::server::Server;
+
+use super::Module;
+
+pub const REDISMODULE_OK: c_int = 0;
+pub const REDISMODULE_ERR: c_int = 1;
+
+/// Context flags (which kind of call the context belongs to).
+pub mod flags {
+    pub const NONE: u32 = 0;
+    pub const AUTO_MEMORY: u32 = 1 << 0;
+    /// The context owns a fake client of its own (OnLoad, OnUnload, timers).
+    pub const TEMP_CLIENT: u32 = 1 << 4;
+    /// The command is called only to report its keys (getkeys-api).
+    pub const KEYS_POS_REQUEST: u32 = 1 << 8;
+}
+
+pub type GetApiFn = unsafe extern "C" fn(*const c_char, *mut c_void) -> c_int;
+
+/// Something auto-memory releases when the context ends.
+pub enum AutoEntry {
+    Str(*mut super::string::RmString),
+    Key(*mut super::key::Key),
+    Reply(*mut super::call::CallReply),
+}
+
+#[repr(C)]
+pub struct Ctx {
+    /// Must stay the first field: read by `RedisModule_Init` in every module.
+    get_api: GetApiFn,
+    pub srv: *mut Server,
+    pub client: *mut Client,
+    /// Null during OnLoad until RedisModule_Init registers the module (SetModuleAttribs).
+    pub module: *mut Module,
+    pub flags: u32,
+    pub auto: Vec<AutoEntry>,
+    /// Open `REDISMODULE_POSTPONED_LEN` aggregates, innermost last.
+    pub postponed: Vec<Deferred>,
+    /// PoolAlloc blocks, freed when the context ends.
+    pub pool: Vec<*mut c_void>,
+    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags).
+    pub keys: Vec<crate::commands::keyspec::KeyRef>,
+    /// GetCurrentCommandName's answer, kept alive for the call.
+    pub cmd_name: Option<std::ffi::CString>,
+    /// The fake client of a TEMP_CLIENT context.
+    own_client: Option<Box<Client>>,
+}
+
+impl Ctx {
+    pub fn new(srv: &mut Server, module: *mut Module, ctx_flags: u32) -> Ctx {
+        super::command::set_current_server(srv);
+        let mut ctx = Ctx {
+            get_api: super::api::get_api,
+            srv,
+            client: std::ptr::null_mut(),
+            module,
+            flags: ctx_flags,
+            auto: Vec::new(),
+            postponed: Vec::new(),
+            pool: Vec::new(),
+            cmd_name: None,
+            keys: Vec::new(),
+            own_client: None,
+        };
+        if ctx_flags & flags::TEMP_CLIENT != 0 {
+            let id = srv.next_client_id();
+            let mut c = Box::new(Client::fake(id, srv.now_ms()));
+            c.flags |= crate::client::flags::DENY_BLOCKING;
+            ctx.client = &mut *c;
+            ctx.own_client = Some(c);
+        }
+        ctx
+    }
+
+    /// The server.
+    ///
+    /// # Safety
+    /// The context must be live (created for the current call into a module).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn server(&self) -> &mut Server {
+        // SAFETY: a context only exists while the server is inside a call into a module,
+        // where the server is reachable only through this pointer.
+        unsafe { &mut *self.srv }
+    }
+
+    /// The client the context acts for (replies go there).
+    ///
+    /// # Safety
+    /// As for `server`; the client pointer is set for every context that can reply.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn client(&self) -> Option<&mut Client> {
+        // SAFETY: per the contract above.
+        unsafe { self.client.as_mut() }
+    }
+
+    pub fn module_name(&self) -> String {
+        if self.module.is_null() {
+            return "<unknown>".to_string();
+        }
+        // SAFETY: a non-null module pointer points at a registered (or registering) module.
+        unsafe { (*self.module).name.clone() }
+    }
+
+    /// Releases what the call left behind, as Redis does when a context is freed.
+    pub fn finish(&mut self) {
+        super::misc::auto_memory_collect(self);
+        for p in self.pool.drain(..) {
+            // SAFETY: pool blocks were allocated with malloc by PoolAlloc.
+            unsafe { libc::free(p) };
+        }
+        if !self.postponed.is_empty() {
+            self.postponed.clear();
+            crate::log_warning!("API misuse detected in module {}: RedisModule_ReplyWith*(REDISMODULE_POSTPONED_LEN) not matched by the same number of RedisModule_SetReply*Len() calls.", self.module_name());
+        }
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // The own client is dropped with the context; nothing else points at it by then.
+        self.client = std::ptr::null_mut();
+    }
+}

@@ -1,0 +1,162 @@
+//! End-to-end tests of the modules system: a C module built here against our `redismodule.h`
+//! (benches/module/benchmod.c) is loaded with `MODULE LOAD` and `--loadmodule`, its commands
+//! run through the key API and RedisModule_Call, and the refusals of MODULE LOAD/UNLOAD
+//! answer Redis' errors.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Server;
+
+/// Builds the test module into a fresh directory; returns its path.
+fn build_module() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!(
+        "ferrodis-modtest-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("benchmod.so");
+    let status = Command::new("cc")
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .arg(root.join("benches/module/benchmod.c"))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building the test module failed");
+    out
+}
+
+fn module_names(c: &mut redis::Connection) -> Vec<String> {
+    let list: Vec<Vec<redis::Value>> = redis::cmd("MODULE").arg("LIST").query(c).unwrap();
+    list.iter()
+        .map(|m| match &m[1] {
+            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+            other => panic!("unexpected {:?}", other),
+        })
+        .collect()
+}
+
+#[test]
+fn load_run_and_unload_a_module() {
+    let so = build_module();
+    let srv = Server::start(&["--enable-module-command", "yes"]);
+    let mut c = srv.client();
+    let ok: String = redis::cmd("MODULE")
+        .arg("LOAD")
+        .arg(so.to_str().unwrap())
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(module_names(&mut c), vec!["benchmod".to_string()]);
+
+    // SET through OpenKey/StringSet, read back natively and through the module's GETs.
+    let ok: String = redis::cmd("bench.set")
+        .arg("k")
+        .arg("v1")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v1");
+    let v: String = redis::cmd("bench.get").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v1");
+    let v: String = redis::cmd("bench.callget").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v1");
+    let missing: Option<String> = redis::cmd("bench.get").arg("nokey").query(&mut c).unwrap();
+    assert_eq!(missing, None);
+    // Wrong type through the key API, arity through WrongArity.
+    let _: i64 = redis::cmd("RPUSH").arg("l").arg("x").query(&mut c).unwrap();
+    let err = redis::cmd("bench.get")
+        .arg("l")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("WRONGTYPE"));
+    let err = redis::cmd("bench.set")
+        .arg("k")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("wrong number of arguments for 'bench.set' command"),
+        "{err}"
+    );
+    // Module commands are in the command table, with their flags and key positions.
+    let info: Vec<redis::Value> = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("bench.set")
+        .query(&mut c)
+        .unwrap();
+    let text = format!("{:?}", info);
+    assert!(text.contains("module") && text.contains("write"), "{text}");
+
+    // A second load of the same module is refused (its name is taken).
+    let err = redis::cmd("MODULE")
+        .arg("LOAD")
+        .arg(so.to_str().unwrap())
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Error loading the extension"),
+        "{err}"
+    );
+
+    let ok: String = redis::cmd("MODULE")
+        .arg("UNLOAD")
+        .arg("benchmod")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert!(module_names(&mut c).is_empty());
+    let err = redis::cmd("bench.set")
+        .arg("k")
+        .arg("v")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown command"), "{err}");
+    let err = redis::cmd("MODULE")
+        .arg("UNLOAD")
+        .arg("benchmod")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Error unloading module: no such module with that name"),
+        "{err}"
+    );
+    let err = redis::cmd("MODULE")
+        .arg("LOAD")
+        .arg("/nonexistent/module.so")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Error loading the extension"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(so.parent().unwrap());
+}
+
+#[test]
+fn loadmodule_at_startup() {
+    let so = build_module();
+    let srv = Server::start(&[
+        "--loadmodule",
+        so.to_str().unwrap(),
+        "--enable-module-command",
+        "local",
+    ]);
+    let mut c = srv.client();
+    assert_eq!(module_names(&mut c), vec!["benchmod".to_string()]);
+    let ok: String = redis::cmd("bench.set")
+        .arg("a")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let _ = std::fs::remove_dir_all(so.parent().unwrap());
+}
