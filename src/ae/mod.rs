@@ -13,8 +13,10 @@ use crate::client::Conn;
 use crate::server::cron::{ExpireCycle, ExpireState};
 use crate::server::Server;
 
-/// Tokens at and above this value are listeners; below are client ids.
+/// Tokens at and above this value are listeners; below are client ids, module fds (from
+/// `crate::module::eventloop::FD_TOKEN_BASE`) and the module waker.
 const LISTENER_BASE: usize = usize::MAX - 64;
+const MODULE_WAKER: usize = LISTENER_BASE - 1;
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -212,6 +214,7 @@ pub fn fmt_addr(a: &std::net::SocketAddr) -> String {
 /// Work done just before waiting for events.
 fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState) {
     srv.update_cached_time();
+    crate::module::before_sleep(srv);
     srv.free_clients_in_async_queue(registry);
     srv.resume_unpaused_clients(registry);
     srv.handle_blocked_clients_timeout();
@@ -305,6 +308,16 @@ impl EventLoop {
             }
         }
         srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
+        // Module threads wake the loop up (UnblockClient, one-shot callbacks), and modules
+        // add their own fds to the same epoll instance.
+        match mio::Waker::new(poll.registry(), Token(MODULE_WAKER)) {
+            Ok(w) => crate::module::threads::install_waker(w),
+            Err(e) => {
+                crate::log_warning!("Failed creating the module waker: {}", e);
+                return Err(1);
+            }
+        }
+        crate::module::eventloop::set_epoll_fd(std::os::fd::AsRawFd::as_raw_fd(&poll));
         Ok(EventLoop {
             poll,
             listeners,
@@ -381,7 +394,15 @@ impl EventLoop {
             let until = t.saturating_sub(crate::util::ustime() as u64);
             wait = wait.min(until);
         }
-        match poll.poll(events, Some(Duration::from_micros(wait))) {
+        // Work modules queued from their threads meanwhile is done without sleeping.
+        if crate::module::has_pending_work() {
+            wait = 0;
+        }
+        // Module threads may use the server (under the GIL) only while we wait.
+        crate::module::threads::release_for_poll(srv);
+        let polled = poll.poll(events, Some(Duration::from_micros(wait)));
+        crate::module::threads::acquire_after_poll();
+        match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -398,6 +419,18 @@ impl EventLoop {
         }
         for ev in events.iter() {
             let t = ev.token().0;
+            if t == MODULE_WAKER {
+                // Only wakes the loop: the queued work runs in before-sleep.
+                continue;
+            }
+            if (crate::module::eventloop::FD_TOKEN_BASE..MODULE_WAKER).contains(&t) {
+                crate::module::eventloop::dispatch(
+                    t,
+                    ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                    ev.is_writable() || ev.is_write_closed(),
+                );
+                continue;
+            }
             if t >= LISTENER_BASE {
                 if let Some(l) = listeners.get_mut(t - LISTENER_BASE) {
                     accept_all(srv, &registry, l);

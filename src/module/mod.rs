@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod api;
+pub mod block;
 pub mod call;
 pub mod cmdinfo;
 pub mod command;
@@ -17,12 +18,14 @@ pub mod ctx;
 pub mod dict;
 pub mod getkeys;
 pub mod info;
+pub mod eventloop;
 pub mod key;
 pub mod misc;
 pub mod notify;
 pub mod reply;
 pub mod scan;
 pub mod string;
+pub mod threads;
 pub mod timer;
 
 use std::ffi::{c_char, c_int};
@@ -229,6 +232,9 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
+    if block::blocked_clients_of(module_ptr) > 0 {
+        return Err(UnloadError::BlockedClients);
+    }
     if srv.modules.timers.holds_module(module_ptr) {
         return Err(UnloadError::HoldsTimer);
     }
@@ -257,6 +263,18 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     crate::log_notice!("Module {} unloaded", module.name);
     drop(module);
     Ok(())
+}
+
+/// Module work done in before-sleep: one-shot event loop callbacks, and the clients modules
+/// unblocked (from any thread) since the last time.
+pub fn before_sleep(srv: &mut Server) {
+    eventloop::run_one_shots();
+    block::handle_unblocked(srv);
+}
+
+/// Whether module work waits for before-sleep (the event loop must not sleep meanwhile).
+pub fn has_pending_work() -> bool {
+    block::has_pending() || eventloop::has_pending()
 }
 
 /// Loads the modules named by `loadmodule` directives and `--loadmodule`; a failure stops the
@@ -442,5 +460,8 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(info::entries());
     v.extend(info::server_info_entries());
     v.extend(notify::entries());
+    v.extend(block::entries());
+    v.extend(threads::entries());
+    v.extend(eventloop::entries());
     v
 }
