@@ -15,8 +15,8 @@ use crate::server::Server;
 
 /// Tokens at and above this value are listeners; below are client ids, module fds (from
 /// `crate::module::eventloop::FD_TOKEN_BASE`) and the module waker.
-const LISTENER_BASE: usize = usize::MAX - 64;
-const MODULE_WAKER: usize = LISTENER_BASE - 1;
+pub const LISTENER_BASE: usize = usize::MAX - 64;
+pub const MODULE_WAKER: usize = LISTENER_BASE - 1;
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -229,6 +229,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.handle_pending_writes(registry);
     srv.evict_clients(None);
     srv.free_clients_in_async_queue(registry);
+    // A module thread yielding for a pass of the loop may go on.
+    crate::module::threads::main_pass_done();
 }
 
 /// Replaces the TCP listeners (keeping the unix socket) and re-registers all of them, since
@@ -318,6 +320,9 @@ impl EventLoop {
             }
         }
         crate::module::eventloop::set_epoll_fd(std::os::fd::AsRawFd::as_raw_fd(&poll));
+        crate::module::threads::install_registry(
+            poll.registry().try_clone().expect("clone registry"),
+        );
         Ok(EventLoop {
             poll,
             listeners,
@@ -445,6 +450,12 @@ impl EventLoop {
                 && srv.clients.contains_key(&id)
             {
                 srv.read_from_client(&registry, id, ev.is_read_closed());
+            }
+        }
+        if crate::module::threads::take_deferred_accept() {
+            // Connections a module's yield saw arrive (it could not accept them).
+            for l in listeners.iter_mut() {
+                accept_all(srv, &registry, l);
             }
         }
         let sig = SIGNAL.swap(0, Ordering::SeqCst);

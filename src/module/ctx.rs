@@ -66,6 +66,10 @@ pub struct Ctx {
     pub blocked_client: *mut super::block::BlockedClient,
     pub blocked_privdata: *mut c_void,
     pub blocked_ready_key: *mut super::string::RmString,
+    /// Monotonic time before which RedisModule_Yield does nothing (threads.rs); 0 until
+    /// the first Yield, which starts counting from `created_us`.
+    pub next_yield_us: u64,
+    pub created_us: u64,
 }
 
 impl Ctx {
@@ -86,6 +90,8 @@ impl Ctx {
             blocked_client: std::ptr::null_mut(),
             blocked_privdata: std::ptr::null_mut(),
             blocked_ready_key: std::ptr::null_mut(),
+            next_yield_us: 0,
+            created_us: crate::util::monotonic_us(),
         };
         if ctx_flags & flags::TEMP_CLIENT != 0 {
             let id = srv.next_client_id();
@@ -119,6 +125,8 @@ impl Ctx {
             blocked_client: std::ptr::null_mut(),
             blocked_privdata: std::ptr::null_mut(),
             blocked_ready_key: std::ptr::null_mut(),
+            next_yield_us: 0,
+            created_us: crate::util::monotonic_us(),
         };
         if let Some(c) = ctx.own_client.as_mut() {
             ctx.client = &mut **c;

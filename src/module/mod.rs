@@ -316,6 +316,11 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
     ctx.finish();
     drop(ctx);
     release_argv(argv);
+    // The outermost module command is over: a yield it started ends (Redis ends it when
+    // the module context nesting drops to zero).
+    if srv.prop.depth <= 1 {
+        threads::end_busy(srv);
+    }
 }
 
 /// `MODULE LIST` reply.
@@ -462,6 +467,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(notify::entries());
     v.extend(block::entries());
     v.extend(threads::entries());
+    v.extend(threads::yield_entries());
     v.extend(eventloop::entries());
     v
 }

@@ -155,6 +155,8 @@ fn before_unlock() {
         if s.prop.depth == 0 {
             s.flush_propagation();
         }
+        // A yield this thread started is over.
+        end_busy(s);
     }
     super::command::set_current_server(std::ptr::null_mut());
 }
@@ -187,5 +189,199 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "ThreadSafeContextLock" => thread_safe_context_lock as unsafe extern "C" fn(*mut Ctx),
         "ThreadSafeContextTryLock" => thread_safe_context_try_lock as unsafe extern "C" fn(*mut Ctx) -> c_int,
         "ThreadSafeContextUnlock" => thread_safe_context_unlock as unsafe extern "C" fn(*mut Ctx),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Yield: letting the server serve clients while a module command (or a module thread holding
+// the GIL) runs for long.
+
+/// No yield in progress / events are being processed / clients too (Redis'
+/// BUSY_MODULE_YIELD_*).
+const YIELD_EVENTS: u8 = 1;
+const YIELD_CLIENTS: u8 = 2;
+pub const REDISMODULE_YIELD_FLAG_CLIENTS: c_int = 1 << 1;
+
+/// The yield state, touched only by whoever holds the GIL (the main thread, or the module
+/// thread that yields); atomics make the handover between the two well-defined.
+static BUSY_FLAGS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static BUSY_REPLY: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// Passes of the main loop (bumped at the end of before-sleep): a yielding module thread
+/// waits for one full pass after it released the GIL.
+static MAIN_PASSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Listener events seen by a nested pass (which cannot accept): the main loop accepts.
+static DEFERRED_ACCEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The main loop's registry, for nested passes (the loop's own is lent out meanwhile).
+static REGISTRY: OnceLock<mio::Registry> = OnceLock::new();
+
+thread_local! {
+    static YIELD_NESTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs the registry nested passes use (once, when the loop is created).
+pub fn install_registry(r: mio::Registry) {
+    let _ = REGISTRY.set(r);
+}
+
+/// Called by the main loop at the end of before-sleep.
+pub fn main_pass_done() {
+    MAIN_PASSES.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Whether a nested pass saw connections waiting (the main loop must accept them).
+pub fn take_deferred_accept() -> bool {
+    DEFERRED_ACCEPT.swap(false, Ordering::AcqRel)
+}
+
+/// The rejection for a command that is not allowed while a module yields (Redis'
+/// `-BUSY` texts), None when no module is busy.
+pub fn busy_error() -> Option<String> {
+    if BUSY_FLAGS.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    Some(
+        match BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(r) => format!("-BUSY {}", r),
+            None => "-BUSY Redis is busy running a module command.".to_string(),
+        },
+    )
+}
+
+/// Whether commands must wait (a module yields without letting clients run).
+pub fn postpone_commands() -> bool {
+    let f = BUSY_FLAGS.load(Ordering::Acquire);
+    f != 0 && f & YIELD_CLIENTS == 0
+}
+
+/// Ends a yield in progress (the module command returned, or the module thread unlocks):
+/// commands postponed meanwhile are retried.
+pub fn end_busy(srv: &mut Server) {
+    if BUSY_FLAGS.swap(0, Ordering::AcqRel) != 0 {
+        *BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        srv.pause_lifted = true;
+    }
+}
+
+/// Serves pending events from inside a module command on the main thread (Redis'
+/// `processEventsWhileBlocked`): up to four passes over the ready events without waiting.
+/// The running client is out of the clients map, so its own input waits (it is re-read
+/// after its command); listener events are left to the main loop.
+fn process_events_while_blocked(srv: &mut Server) {
+    use crate::module::eventloop::FD_TOKEN_BASE;
+    let epfd = std::os::fd::AsRawFd::as_raw_fd(match REGISTRY.get() {
+        Some(r) => r,
+        None => return,
+    });
+    let registry = REGISTRY.get().expect("checked above");
+    let mut evs: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 128];
+    srv.update_cached_time();
+    for _ in 0..4 {
+        // SAFETY: a valid epoll descriptor and a buffer of `evs.len()` events.
+        let n = unsafe { libc::epoll_wait(epfd, evs.as_mut_ptr(), evs.len() as c_int, 0) };
+        if n <= 0 {
+            break;
+        }
+        for ev in &evs[..n as usize] {
+            let (token, bits) = (ev.u64 as usize, ev.events);
+            let readable = bits
+                & (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP)
+                    as u32
+                != 0;
+            let writable = bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            if token >= crate::ae::MODULE_WAKER {
+                // The waker or a listener.
+                if token != crate::ae::MODULE_WAKER {
+                    DEFERRED_ACCEPT.store(true, Ordering::Release);
+                }
+                continue;
+            }
+            if token >= FD_TOKEN_BASE {
+                super::eventloop::dispatch(token, readable, writable);
+                continue;
+            }
+            let id = token as u64;
+            if writable {
+                srv.write_to_client(registry, id);
+            }
+            if readable {
+                if srv.clients.contains_key(&id) {
+                    let closed = bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0;
+                    srv.read_from_client(registry, id, closed);
+                } else if !srv.pending_rereads.contains(&id) {
+                    // The running client (or one being handled): read it later.
+                    srv.pending_rereads.push(id);
+                }
+            }
+        }
+    }
+    srv.handle_pending_writes(registry);
+    srv.free_clients_in_async_queue(registry);
+}
+
+unsafe extern "C" fn yield_(ctx: *mut Ctx, flags: c_int, busy_reply: *const std::ffi::c_char) {
+    if YIELD_NESTING.with(|n| n.replace(true)) {
+        return;
+    }
+    // SAFETY: a live context.
+    let ctx = unsafe { &mut *ctx };
+    let now = crate::util::monotonic_us();
+    if ctx.next_yield_us == 0 {
+        // The first yield comes once the command ran for busy-reply-threshold ms.
+        // SAFETY: the caller holds the GIL (module thread) or is the server (main thread).
+        let srv = unsafe { ctx.server() };
+        let threshold = crate::rdb::file::stored_config(&srv.config, "busy-reply-threshold")
+            .parse::<u64>()
+            .unwrap_or(5000);
+        ctx.next_yield_us = ctx.created_us + threshold * 1000;
+    }
+    if now >= ctx.next_yield_us {
+        let thread_safe = ctx.flags & super::ctx::flags::THREAD_SAFE != 0;
+        // SAFETY: the caller holds the GIL (module thread) or is the server (main thread).
+        let srv = unsafe { ctx.server() };
+        if !srv.loading {
+            let reply = if busy_reply.is_null() {
+                None
+            } else {
+                // SAFETY: a C string.
+                Some(String::from_utf8_lossy(unsafe { super::cstr(busy_reply) }).into_owned())
+            };
+            let prev_reply = std::mem::replace(
+                &mut *BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()),
+                reply,
+            );
+            let mut f = BUSY_FLAGS.load(Ordering::Acquire) | YIELD_EVENTS;
+            if flags & REDISMODULE_YIELD_FLAG_CLIENTS != 0 {
+                f |= YIELD_CLIENTS;
+            }
+            BUSY_FLAGS.store(f, Ordering::Release);
+            if thread_safe {
+                // A module thread: hand the GIL to the main loop for one full pass, in
+                // which it serves clients under the busy rules, then take it back.
+                let before = MAIN_PASSES.load(Ordering::Acquire);
+                gil_unlock();
+                wake_event_loop();
+                while MAIN_PASSES.load(Ordering::Acquire) == before {
+                    std::thread::sleep(std::time::Duration::from_micros(100));
+                }
+                gil_lock();
+                // Refresh the server pointer the main loop published.
+                ctx.srv = SERVER.load(Ordering::Acquire);
+                super::command::set_current_server(ctx.srv);
+            } else {
+                process_events_while_blocked(srv);
+            }
+            *BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()) = prev_reply;
+            BUSY_FLAGS.fetch_and(!YIELD_CLIENTS, Ordering::AcqRel);
+        }
+        // SAFETY: as above.
+        let hz = unsafe { ctx.server() }.hz.max(1) as u64;
+        ctx.next_yield_us = now + 1_000_000 / hz;
+    }
+    YIELD_NESTING.with(|n| n.set(false));
+}
+
+pub fn yield_entries() -> Vec<(&'static str, usize)> {
+    super::api_entries![
+        "Yield" => yield_ as unsafe extern "C" fn(*mut Ctx, c_int, *const std::ffi::c_char),
     ]
 }
