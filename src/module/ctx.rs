@@ -122,6 +122,7 @@ impl Ctx {
             postponed: Vec::new(),
             pool: Vec::new(),
             own_client: own,
+            cmd_name: None,
             blocked_client: std::ptr::null_mut(),
             blocked_privdata: std::ptr::null_mut(),
             blocked_ready_key: std::ptr::null_mut(),
