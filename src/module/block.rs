@@ -63,9 +63,11 @@ pub struct BlockedClient {
     pub reply_client: *mut Client,
 }
 
-/// A handle pointer that may cross threads (through the unblocked queue).
+/// A handle pointer that may cross threads (through the unblocked queue). Only this file
+/// makes them, for live handles; a handle stays live while its client's blocking state
+/// refers to it and until the main thread finishes it after UnblockClient.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct BcPtr(pub *mut BlockedClient);
+pub struct BcPtr(*mut BlockedClient);
 
 impl std::fmt::Debug for BcPtr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -347,7 +349,7 @@ fn timeout_by_handle(srv: &mut Server, bc: *mut BlockedClient, id: ClientId) {
         return;
     };
     let cctx = srv.enter_client_context(&c);
-    timed_out(srv, &mut c, bc, &argv, None);
+    timed_out(srv, &mut c, BcPtr(bc), &argv, None);
     srv.leave_client_context(&mut c, cctx);
     srv.record_reply_errors(&mut c);
     let pending = c.out.has_pending();
@@ -425,27 +427,27 @@ unsafe extern "C" fn measure_time_end(bc: *mut BlockedClient) -> c_int {
 }
 
 /// The handle of a module-blocked client's state.
-pub fn handle_of(st: &BlockState) -> Option<*mut BlockedClient> {
+pub fn handle_of(st: &BlockState) -> Option<BcPtr> {
     match st.data {
-        BlockData::Module { bc } => Some(bc.0),
+        BlockData::Module { bc } => Some(bc),
         _ => None,
     }
 }
 
 /// Whether CLIENT UNBLOCK may end this module wait.
-pub fn may_timeout(bc: *mut BlockedClient) -> bool {
-    // SAFETY: handles of blocked clients are live.
-    unsafe { &*bc }.may_timeout()
+pub fn may_timeout(bc: BcPtr) -> bool {
+    // SAFETY: a BcPtr points at a live handle.
+    unsafe { &*bc.0 }.may_timeout()
 }
 
 /// The client blocked on a ready key gets the module's reply callback; true when it served
 /// the client (Redis' `moduleTryServeClientBlockedOnKey`). The client stays blocked until
 /// the queued handle is handled in before-sleep.
 pub fn try_serve_on_key(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -> bool {
-    let Some(bc) = handle_of(st) else {
+    let Some(BcPtr(bc)) = handle_of(st) else {
         return false;
     };
-    // SAFETY: handles of blocked clients are live.
+    // SAFETY: a BcPtr points at a live handle.
     let b = unsafe { &*bc };
     if b.unblocked.load(Ordering::Acquire) {
         return false;
@@ -457,14 +459,16 @@ pub fn try_serve_on_key(srv: &mut Server, c: &mut Client, st: &BlockState, key: 
 }
 
 /// Queues a served key waiter's handle (the main thread finishes it in before-sleep).
-pub fn served_on_key(bc: *mut BlockedClient) {
-    queue_unblocked(bc, std::ptr::null_mut());
+pub fn served_on_key(bc: BcPtr) {
+    queue_unblocked(bc.0, std::ptr::null_mut());
 }
 
 /// The background time measured so far.
-pub fn background_us(bc: *mut BlockedClient) -> u64 {
-    // SAFETY: a live handle.
-    unsafe { &*bc }.background_duration.load(Ordering::Acquire)
+pub fn background_us(bc: BcPtr) -> u64 {
+    // SAFETY: a BcPtr points at a live handle.
+    unsafe { &*bc.0 }
+        .background_duration
+        .load(Ordering::Acquire)
 }
 
 /// The timeout (or CLIENT UNBLOCK ... TIMEOUT) of a module-blocked client, whose state was
@@ -474,18 +478,18 @@ pub fn background_us(bc: *mut BlockedClient) -> u64 {
 pub fn timed_out(
     srv: &mut Server,
     c: &mut Client,
-    bc: *mut BlockedClient,
+    bc: BcPtr,
     argv: &[Vec<u8>],
     st: Option<&BlockState>,
 ) {
-    // SAFETY: a live handle.
-    let b = unsafe { &*bc };
+    // SAFETY: a BcPtr points at a live handle.
+    let b = unsafe { &*bc.0 };
     if b.unblocked.load(Ordering::Acquire) {
         return;
     }
     let errors_before = srv.stats.total_error_replies + c.out.errors.len() as u64;
     if let Some(cb) = b.callbacks().timeout {
-        run_callback(srv, bc, cb, c, argv, flags::BLOCKED_TIMEOUT, None);
+        run_callback(srv, bc.0, cb, c, argv, flags::BLOCKED_TIMEOUT, None);
     }
     if !b.blocked_on_keys {
         if let Some(st) = st {
@@ -502,9 +506,9 @@ pub fn timed_out(
 /// the disconnect callback runs if still set, a key wait's handle is queued to be freed
 /// (the module doesn't unblock those itself), and the handle forgets its client (Redis'
 /// `unblockClientFromModule`).
-pub fn client_unblocked(srv: &mut Server, c: Option<&mut Client>, bc: *mut BlockedClient) {
-    // SAFETY: a live handle.
-    let b = unsafe { &*bc };
+pub fn client_unblocked(srv: &mut Server, c: Option<&mut Client>, bc: BcPtr) {
+    // SAFETY: a BcPtr points at a live handle.
+    let b = unsafe { &*bc.0 };
     let cbs = b.callbacks();
     if let Some(dcb) = cbs.disconnect {
         let mut ctx = Ctx::new(srv, b.module, flags::NONE);
@@ -513,11 +517,11 @@ pub fn client_unblocked(srv: &mut Server, c: Option<&mut Client>, bc: *mut Block
             ctx.client = c;
         }
         // SAFETY: a live context and handle; the module registered the callback.
-        unsafe { dcb(&mut ctx, bc) };
+        unsafe { dcb(&mut ctx, bc.0) };
         ctx.finish();
     }
     if b.blocked_on_keys && !b.unblocked.load(Ordering::Acquire) {
-        queue_unblocked(bc, std::ptr::null_mut());
+        queue_unblocked(bc.0, std::ptr::null_mut());
     }
     b.client.store(0, Ordering::Release);
 }
@@ -651,4 +655,69 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "BlockedClientMeasureTimeStart" => measure_time_start as unsafe extern "C" fn(*mut BlockedClient) -> c_int,
         "BlockedClientMeasureTimeEnd" => measure_time_end as unsafe extern "C" fn(*mut BlockedClient) -> c_int,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle() -> *mut BlockedClient {
+        Box::into_raw(Box::new(BlockedClient {
+            module: std::ptr::null_mut(),
+            blocked_on_keys: false,
+            client: AtomicU64::new(0),
+            callbacks: Mutex::new(Callbacks::default()),
+            privdata: AtomicPtr::new(std::ptr::null_mut()),
+            unblocked: AtomicBool::new(false),
+            background_timer: AtomicU64::new(0),
+            background_duration: AtomicU64::new(0),
+            reply_client: Box::into_raw(Box::new(Client::fake(0, 0))),
+        }))
+    }
+
+    fn free(bc: *mut BlockedClient) {
+        unsafe {
+            drop(Box::from_raw((*bc).reply_client));
+            drop(Box::from_raw(bc));
+        }
+    }
+
+    #[test]
+    fn background_time_adds_up_and_end_needs_a_start() {
+        let bc = handle();
+        unsafe {
+            assert_eq!(measure_time_end(bc), REDISMODULE_ERR);
+            for _ in 0..2 {
+                assert_eq!(measure_time_start(bc), REDISMODULE_OK);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                assert_eq!(measure_time_end(bc), REDISMODULE_OK);
+            }
+            assert_eq!(measure_time_end(bc), REDISMODULE_ERR);
+        }
+        assert!(background_us(BcPtr(bc)) >= 10_000);
+        free(bc);
+    }
+
+    #[test]
+    fn client_unblock_needs_a_timeout_callback() {
+        unsafe extern "C" fn cb(_: *mut Ctx, _: *mut *mut RmString, _: c_int) -> c_int {
+            REDISMODULE_OK
+        }
+        let bc = handle();
+        assert!(!may_timeout(BcPtr(bc)));
+        unsafe { &*bc }.update_callbacks(|c| c.timeout = Some(cb));
+        assert!(may_timeout(BcPtr(bc)));
+        free(bc);
+    }
+
+    #[test]
+    fn per_module_counts() {
+        let m = 0x1000 as *mut Module;
+        count_module(m, 1);
+        count_module(m, 1);
+        assert_eq!(blocked_clients_of(m), 2);
+        count_module(m, -1);
+        count_module(m, -1);
+        assert_eq!(blocked_clients_of(m), 0);
+    }
 }

@@ -250,3 +250,73 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "EventLoopAddOneShot" => event_loop_add_one_shot as unsafe extern "C" fn(Option<OneShotFn>, *mut c_void) -> c_int,
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno() -> c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    unsafe extern "C" fn noop(_: c_int, _: *mut c_void, _: c_int) {}
+
+    #[test]
+    fn add_and_del_validate_like_redis() {
+        unsafe {
+            assert_eq!(
+                event_loop_add(-1, READABLE, Some(noop), std::ptr::null_mut()),
+                REDISMODULE_ERR
+            );
+            assert_eq!(errno(), libc::ERANGE);
+            assert_eq!(
+                event_loop_add(99_999_999, READABLE, Some(noop), std::ptr::null_mut()),
+                REDISMODULE_ERR
+            );
+            assert_eq!(errno(), libc::ERANGE);
+            assert_eq!(
+                event_loop_add(3, 9_999_999, Some(noop), std::ptr::null_mut()),
+                REDISMODULE_ERR
+            );
+            assert_eq!(errno(), libc::EINVAL);
+            assert_eq!(
+                event_loop_add(3, READABLE, None, std::ptr::null_mut()),
+                REDISMODULE_ERR
+            );
+            assert_eq!(errno(), libc::EINVAL);
+            // Deleting what was never added succeeds.
+            assert_eq!(event_loop_del(3, READABLE), REDISMODULE_OK);
+            assert_eq!(errno(), 0);
+            assert_eq!(event_loop_del(3, 9_999_999), REDISMODULE_ERR);
+            assert_eq!(errno(), libc::EINVAL);
+            assert_eq!(event_loop_del(-1, READABLE), REDISMODULE_ERR);
+            assert_eq!(errno(), libc::ERANGE);
+            assert_eq!(
+                event_loop_add_one_shot(None, std::ptr::null_mut()),
+                REDISMODULE_ERR
+            );
+            assert_eq!(errno(), libc::EINVAL);
+        }
+    }
+
+    static RAN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    unsafe extern "C" fn count(data: *mut c_void) {
+        RAN.fetch_add(data as usize, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn one_shots_run_once_from_any_thread() {
+        std::thread::spawn(|| unsafe {
+            assert_eq!(
+                event_loop_add_one_shot(Some(count), 5 as *mut c_void),
+                REDISMODULE_OK
+            );
+        })
+        .join()
+        .unwrap();
+        run_one_shots();
+        run_one_shots();
+        assert_eq!(RAN.load(Ordering::SeqCst), 5);
+    }
+}

@@ -240,7 +240,11 @@ pub fn busy_error() -> Option<String> {
         return None;
     }
     Some(
-        match BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        match BUSY_REPLY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             Some(r) => format!("-BUSY {}", r),
             None => "-BUSY Redis is busy running a module command.".to_string(),
         },
@@ -284,8 +288,11 @@ fn process_events_while_blocked(srv: &mut Server) {
         for ev in &evs[..n as usize] {
             let (token, bits) = (ev.u64 as usize, ev.events);
             let readable = bits
-                & (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP)
-                    as u32
+                & (libc::EPOLLIN
+                    | libc::EPOLLPRI
+                    | libc::EPOLLHUP
+                    | libc::EPOLLERR
+                    | libc::EPOLLRDHUP) as u32
                 != 0;
             let writable = bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             if token >= crate::ae::MODULE_WAKER {
@@ -384,4 +391,32 @@ pub fn yield_entries() -> Vec<(&'static str, usize)> {
     super::api_entries![
         "Yield" => yield_ as unsafe extern "C" fn(*mut Ctx, c_int, *const std::ffi::c_char),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_lock_fails_with_ebusy_while_another_thread_holds_the_gil() {
+        gil_lock();
+        let rc = std::thread::spawn(|| {
+            let rc = unsafe { thread_safe_context_try_lock(std::ptr::null_mut()) };
+            (rc, std::io::Error::last_os_error().raw_os_error())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rc, (REDISMODULE_ERR, Some(libc::EBUSY)));
+        gil_unlock();
+        let rc = std::thread::spawn(|| {
+            let rc = gil_try_lock();
+            if rc == 0 {
+                gil_unlock();
+            }
+            rc
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rc, 0);
+    }
 }
