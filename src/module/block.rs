@@ -676,6 +676,7 @@ mod tests {
     }
 
     fn free(bc: *mut BlockedClient) {
+        // SAFETY: created by `handle()` with Box::into_raw, freed once here.
         unsafe {
             drop(Box::from_raw((*bc).reply_client));
             drop(Box::from_raw(bc));
@@ -685,6 +686,7 @@ mod tests {
     #[test]
     fn background_time_adds_up_and_end_needs_a_start() {
         let bc = handle();
+        // SAFETY: the handle is used by this test only; measuring takes a live handle.
         unsafe {
             assert_eq!(measure_time_end(bc), REDISMODULE_ERR);
             for _ in 0..2 {
@@ -705,6 +707,7 @@ mod tests {
         }
         let bc = handle();
         assert!(!may_timeout(BcPtr(bc)));
+        // SAFETY: the handle was created by `handle()` and is live until `free`.
         unsafe { &*bc }.update_callbacks(|c| c.timeout = Some(cb));
         assert!(may_timeout(BcPtr(bc)));
         free(bc);

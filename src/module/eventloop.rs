@@ -263,6 +263,7 @@ mod tests {
 
     #[test]
     fn add_and_del_validate_like_redis() {
+        // SAFETY: API calls with invalid arguments only validate and set errno.
         unsafe {
             assert_eq!(
                 event_loop_add(-1, READABLE, Some(noop), std::ptr::null_mut()),
@@ -307,6 +308,7 @@ mod tests {
 
     #[test]
     fn one_shots_run_once_from_any_thread() {
+        // SAFETY: the callback and data are valid for `run_one_shots` below.
         std::thread::spawn(|| unsafe {
             assert_eq!(
                 event_loop_add_one_shot(Some(count), 5 as *mut c_void),

@@ -401,6 +401,7 @@ mod tests {
     fn try_lock_fails_with_ebusy_while_another_thread_holds_the_gil() {
         gil_lock();
         let rc = std::thread::spawn(|| {
+            // SAFETY: a NULL context is allowed (the lock ignores its context when there is no server).
             let rc = unsafe { thread_safe_context_try_lock(std::ptr::null_mut()) };
             (rc, std::io::Error::last_os_error().raw_os_error())
         })
