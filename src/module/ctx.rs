@@ -123,6 +123,7 @@ impl Ctx {
             pool: Vec::new(),
             own_client: own,
             cmd_name: None,
+            keys: Vec::new(),
             blocked_client: std::ptr::null_mut(),
             blocked_privdata: std::ptr::null_mut(),
             blocked_ready_key: std::ptr::null_mut(),
