@@ -211,6 +211,26 @@ pub fn fmt_addr(a: &std::net::SocketAddr) -> String {
     }
 }
 
+/// One readiness event of the current poll batch.
+#[derive(Clone, Copy)]
+pub struct ReadyEvent {
+    pub token: usize,
+    pub readable: bool,
+    pub writable: bool,
+    pub read_closed: bool,
+}
+
+thread_local! {
+    /// The rest of the current poll batch, last event first.
+    static READY: std::cell::RefCell<Vec<ReadyEvent>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The next unprocessed event of the current poll batch (the loop's, or a module's nested
+/// pass while it yields).
+pub fn take_ready_event() -> Option<ReadyEvent> {
+    READY.with(|r| r.borrow_mut().pop())
+}
+
 /// Work done just before waiting for events.
 fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState) {
     srv.update_cached_time();
@@ -422,18 +442,28 @@ impl EventLoop {
                 srv.read_from_client(&registry, id, true);
             }
         }
-        for ev in events.iter() {
-            let t = ev.token().0;
+        // The batch is kept where a module yielding inside one of these events' commands
+        // can take the rest of it (`take_ready_event`): with edge-triggered sockets, events
+        // already returned by this poll would not be reported to its own wait again.
+        READY.with(|r| {
+            let mut r = r.borrow_mut();
+            r.clear();
+            r.extend(events.iter().map(|ev| ReadyEvent {
+                token: ev.token().0,
+                readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                writable: ev.is_writable() || ev.is_write_closed(),
+                read_closed: ev.is_read_closed(),
+            }));
+            r.reverse();
+        });
+        while let Some(ev) = take_ready_event() {
+            let t = ev.token;
             if t == MODULE_WAKER {
                 // Only wakes the loop: the queued work runs in before-sleep.
                 continue;
             }
             if (crate::module::eventloop::FD_TOKEN_BASE..MODULE_WAKER).contains(&t) {
-                crate::module::eventloop::dispatch(
-                    t,
-                    ev.is_readable() || ev.is_read_closed() || ev.is_error(),
-                    ev.is_writable() || ev.is_write_closed(),
-                );
+                crate::module::eventloop::dispatch(t, ev.readable, ev.writable);
                 continue;
             }
             if t >= LISTENER_BASE {
@@ -443,13 +473,11 @@ impl EventLoop {
                 continue;
             }
             let id = t as u64;
-            if ev.is_writable() && srv.write_to_client(&registry, id) {
+            if ev.writable && srv.write_to_client(&registry, id) {
                 // Writable again: pending output may also have been queued meanwhile.
             }
-            if (ev.is_readable() || ev.is_read_closed() || ev.is_error())
-                && srv.clients.contains_key(&id)
-            {
-                srv.read_from_client(&registry, id, ev.is_read_closed());
+            if ev.readable && srv.clients.contains_key(&id) {
+                srv.read_from_client(&registry, id, ev.read_closed);
             }
         }
         if crate::module::threads::take_deferred_accept() {

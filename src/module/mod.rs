@@ -268,6 +268,7 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
 /// Module work done in before-sleep: one-shot event loop callbacks, and the clients modules
 /// unblocked (from any thread) since the last time.
 pub fn before_sleep(srv: &mut Server) {
+    threads::end_main_busy(srv);
     eventloop::run_one_shots();
     block::handle_unblocked(srv);
 }

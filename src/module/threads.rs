@@ -35,6 +35,11 @@ static GIL: RawMutex = RawMutex(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER)
 /// The server, published by the main thread each time it releases the GIL.
 static SERVER: AtomicPtr<Server> = AtomicPtr::new(std::ptr::null_mut());
 
+thread_local! {
+    /// True on the server's main thread (which holds the GIL while it runs).
+    static IS_MAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Wakes the event loop from any thread (UnblockClient, EventLoopAddOneShot).
 static WAKER: OnceLock<mio::Waker> = OnceLock::new();
 
@@ -56,6 +61,7 @@ fn gil_unlock() {
 /// The main thread takes the GIL before anything can start a module thread (before modules
 /// load), and keeps it except around its waits.
 pub fn main_thread_init(srv: &mut Server) {
+    IS_MAIN.with(|m| m.set(true));
     gil_lock();
     SERVER.store(srv, Ordering::Release);
 }
@@ -257,9 +263,22 @@ pub fn postpone_commands() -> bool {
     f != 0 && f & YIELD_CLIENTS == 0
 }
 
+/// Set when module code on the main thread started the yield in progress (not a module
+/// thread): before-sleep ends such a yield if the module code that started it was not a
+/// command (a timer, a callback), since no module code runs on the main thread there.
+static MAIN_BUSY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ends a yield started on the main thread (see `MAIN_BUSY`); called in before-sleep.
+pub fn end_main_busy(srv: &mut Server) {
+    if MAIN_BUSY.load(Ordering::Acquire) {
+        end_busy(srv);
+    }
+}
+
 /// Ends a yield in progress (the module command returned, or the module thread unlocks):
 /// commands postponed meanwhile are retried.
 pub fn end_busy(srv: &mut Server) {
+    MAIN_BUSY.store(false, Ordering::Release);
     if BUSY_FLAGS.swap(0, Ordering::AcqRel) != 0 {
         *BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()) = None;
         srv.pause_lifted = true;
@@ -279,22 +298,38 @@ fn process_events_while_blocked(srv: &mut Server) {
     let registry = REGISTRY.get().expect("checked above");
     let mut evs: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 128];
     srv.update_cached_time();
-    for _ in 0..4 {
-        // SAFETY: a valid epoll descriptor and a buffer of `evs.len()` events.
-        let n = unsafe { libc::epoll_wait(epfd, evs.as_mut_ptr(), evs.len() as c_int, 0) };
-        if n <= 0 {
-            break;
+    let mut ready: Vec<crate::ae::ReadyEvent> = Vec::new();
+    for pass in 0..5 {
+        if pass == 0 {
+            // First what the main loop's own poll returned and did not handle yet.
+            while let Some(ev) = crate::ae::take_ready_event() {
+                ready.push(ev);
+            }
+        } else {
+            // SAFETY: a valid epoll descriptor and a buffer of `evs.len()` events.
+            let n = unsafe { libc::epoll_wait(epfd, evs.as_mut_ptr(), evs.len() as c_int, 0) };
+            if n <= 0 {
+                break;
+            }
+            ready.extend(evs[..n as usize].iter().map(|ev| {
+                let bits = ev.events;
+                crate::ae::ReadyEvent {
+                    token: ev.u64 as usize,
+                    readable: bits
+                        & (libc::EPOLLIN
+                            | libc::EPOLLPRI
+                            | libc::EPOLLHUP
+                            | libc::EPOLLERR
+                            | libc::EPOLLRDHUP) as u32
+                        != 0,
+                    writable: bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32
+                        != 0,
+                    read_closed: bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0,
+                }
+            }));
         }
-        for ev in &evs[..n as usize] {
-            let (token, bits) = (ev.u64 as usize, ev.events);
-            let readable = bits
-                & (libc::EPOLLIN
-                    | libc::EPOLLPRI
-                    | libc::EPOLLHUP
-                    | libc::EPOLLERR
-                    | libc::EPOLLRDHUP) as u32
-                != 0;
-            let writable = bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+        for ev in ready.drain(..) {
+            let (token, readable, writable) = (ev.token, ev.readable, ev.writable);
             if token >= crate::ae::MODULE_WAKER {
                 // The waker or a listener.
                 if token != crate::ae::MODULE_WAKER {
@@ -312,8 +347,7 @@ fn process_events_while_blocked(srv: &mut Server) {
             }
             if readable {
                 if srv.clients.contains_key(&id) {
-                    let closed = bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0;
-                    srv.read_from_client(registry, id, closed);
+                    srv.read_from_client(registry, id, ev.read_closed);
                 } else if !srv.pending_rereads.contains(&id) {
                     // The running client (or one being handled): read it later.
                     srv.pending_rereads.push(id);
@@ -342,7 +376,9 @@ unsafe extern "C" fn yield_(ctx: *mut Ctx, flags: c_int, busy_reply: *const std:
         ctx.next_yield_us = ctx.created_us + threshold * 1000;
     }
     if now >= ctx.next_yield_us {
-        let thread_safe = ctx.flags & super::ctx::flags::THREAD_SAFE != 0;
+        // A module thread (holding the GIL) hands the loop a pass; module code the main
+        // thread runs processes events itself.
+        let on_module_thread = !IS_MAIN.with(|m| m.get());
         // SAFETY: the caller holds the GIL (module thread) or is the server (main thread).
         let srv = unsafe { ctx.server() };
         if !srv.loading {
@@ -356,12 +392,16 @@ unsafe extern "C" fn yield_(ctx: *mut Ctx, flags: c_int, busy_reply: *const std:
                 &mut *BUSY_REPLY.lock().unwrap_or_else(|e| e.into_inner()),
                 reply,
             );
-            let mut f = BUSY_FLAGS.load(Ordering::Acquire) | YIELD_EVENTS;
+            let mut f = BUSY_FLAGS.load(Ordering::Acquire);
+            if f == 0 && !on_module_thread {
+                MAIN_BUSY.store(true, Ordering::Release);
+            }
+            f |= YIELD_EVENTS;
             if flags & REDISMODULE_YIELD_FLAG_CLIENTS != 0 {
                 f |= YIELD_CLIENTS;
             }
             BUSY_FLAGS.store(f, Ordering::Release);
-            if thread_safe {
+            if on_module_thread {
                 // A module thread: hand the GIL to the main loop for one full pass, in
                 // which it serves clients under the busy rules, then take it back.
                 let before = MAIN_PASSES.load(Ordering::Acquire);
