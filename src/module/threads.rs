@@ -322,8 +322,7 @@ fn process_events_while_blocked(srv: &mut Server) {
                             | libc::EPOLLERR
                             | libc::EPOLLRDHUP) as u32
                         != 0,
-                    writable: bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32
-                        != 0,
+                    writable: bits & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0,
                     read_closed: bits & (libc::EPOLLHUP | libc::EPOLLRDHUP) as u32 != 0,
                 }
             }));
