@@ -43,10 +43,12 @@ pub enum BlockType {
     List,
     Stream,
     Zset,
+    /// A module command (RedisModule_BlockClient without keys, BlockClientOnKeys with).
+    Module,
 }
 
 /// Number of block types (for per-type counters).
-const NTYPES: usize = 3;
+const NTYPES: usize = 4;
 
 impl BlockType {
     fn index(self) -> usize {
@@ -87,6 +89,8 @@ pub enum BlockData {
     },
     /// BZPOPMIN/BZPOPMAX (`count` None) and BZMPOP (`count`).
     Zset { max: bool, count: Option<usize> },
+    /// A module's blocked-client handle (src/module/block.rs).
+    Module { bc: crate::module::block::BcPtr },
 }
 
 /// A blocked client's state.
@@ -159,6 +163,8 @@ fn serve_client(srv: &mut Server, c: &mut Client, st: &BlockState, key: &[u8]) -
         BlockType::List => crate::commands::list::serve_blocked_client(srv, c, st, key),
         BlockType::Stream => crate::commands::stream::serve_blocked_client(srv, c, st, key),
         BlockType::Zset => crate::commands::zset::serve_blocked_client(srv, c, st, key),
+        // Module waiters are served by their reply callback (`serve_module_waiters`).
+        BlockType::Module => false,
     }
 }
 
@@ -257,13 +263,95 @@ impl Server {
 
     /// Forgets a client that goes away while blocked.
     pub fn unblock_on_free(&mut self, id: ClientId) {
-        self.remove_block_state(id);
+        if let Some(st) = self.remove_block_state(id) {
+            if let Some(bc) = crate::module::block::handle_of(&st) {
+                crate::module::block::client_unblocked(self, None, bc);
+            }
+        }
         self.blocking.unblocked.retain(|u| *u != id);
+    }
+
+    /// Removes a module-blocked client's state (the handle is being finished); the client
+    /// keeps its BLOCKED flag until [`Server::finish_module_unblock`].
+    pub fn take_module_block_state(&mut self, id: ClientId) -> Option<BlockState> {
+        self.remove_block_state(id)
+    }
+
+    /// Ends a module-blocked client's wait (its state already taken).
+    pub fn finish_module_unblock(&mut self, c: &mut Client) {
+        self.finish_unblock(c);
+    }
+
+    /// Serves the module clients waiting on a key that exists (whatever its type): each
+    /// one's reply callback decides (Redis' `serveClientsBlockedOnKeyByModule`). A served
+    /// client stays blocked until its handle is finished in before-sleep.
+    fn serve_module_waiters(&mut self, db: usize, key: &[u8]) {
+        if self.blocking.by_type[BlockType::Module.index()] == 0 {
+            return;
+        }
+        let Some(queue) = self.blocking.waiters.get(&(db, key.to_vec())) else {
+            return;
+        };
+        let waiting: Vec<ClientId> = queue.iter().copied().collect();
+        for id in waiting {
+            let Some(st) = self.blocking.states.get(&id) else {
+                continue;
+            };
+            let Some(bc) = crate::module::block::handle_of(st) else {
+                continue;
+            };
+            let st = BlockState {
+                btype: st.btype,
+                db: st.db,
+                keys: Vec::new(),
+                timeout_ms: st.timeout_ms,
+                data: st.data.clone(),
+                cmd: st.cmd,
+                argv: st.argv.clone(),
+                call_us: st.call_us,
+            };
+            if self
+                .clients
+                .get(&id)
+                .is_none_or(|c| c.has(flags::CLOSE_ASAP))
+            {
+                continue;
+            }
+            let Some(mut c) = self.clients.remove(&id) else {
+                continue;
+            };
+            let errors_before = self.stats.total_error_replies + c.out.errors.len() as u64;
+            let ctx = self.enter_client_context(&c);
+            self.prop.depth += 1;
+            self.frozen_ms = Some(crate::util::mstime());
+            let start = crate::util::monotonic_us();
+            let served = crate::module::block::try_serve_on_key(self, &mut c, &st, key);
+            let reply_us = crate::util::monotonic_us() - start;
+            self.frozen_ms = None;
+            self.prop.depth -= 1;
+            self.leave_client_context(&mut c, ctx);
+            let had_errors =
+                self.stats.total_error_replies + c.out.errors.len() as u64 != errors_before;
+            self.record_reply_errors(&mut c);
+            if served {
+                self.update_stats_on_unblock(&mut c, &st, 0, reply_us, had_errors);
+                crate::module::block::served_on_key(bc);
+            }
+            self.flush_propagation();
+            let has_output = c.out.has_pending();
+            self.clients.insert(id, c);
+            if has_output {
+                self.mark_pending_write(id);
+            }
+        }
     }
 
     /// Notes that `key` may now serve clients blocked on it (Redis' `signalKeyAsReady`).
     pub fn signal_key_as_ready(&mut self, db: usize, key: &[u8], btype: BlockType) {
-        if self.blocking.by_type[btype.index()] == 0 {
+        // Modules may wait on keys of any type, so their waiters keep every signal alive.
+        if self.blocking.by_type[btype.index()] == 0
+            && self.blocking.by_type[BlockType::Module.index()] == 0
+        {
             return;
         }
         let slot = (db, key.to_vec());
@@ -344,19 +432,30 @@ impl Server {
 
     fn serve_key(&mut self, db: usize, key: &[u8]) {
         use crate::db::lookup;
-        let btype = match self.lookup_key(db, key, lookup::NONOTIFY | lookup::NOSTATS) {
-            Some(o) => block_type_of(&o.value),
-            None => None,
-        };
+        let found = self
+            .lookup_key(db, key, lookup::NONOTIFY | lookup::NOSTATS)
+            .map(|o| block_type_of(&o.value));
+        let btype = found.flatten();
         if btype != Some(BlockType::Stream) {
             // A stream deleted or overwritten under XREADGROUP readers ends their wait.
             self.unblock_deleted_stream_readgroup_clients(db, key);
         }
         let Some(btype) = btype else {
+            // Modules decide themselves whether a key of any type serves them, as long as
+            // it exists.
+            if found.is_some() {
+                self.serve_module_waiters(db, key);
+            }
             // Gone or of a type nobody can block on: its expiry may have queued a DEL.
             self.flush_propagation();
             return;
         };
+        self.serve_type_waiters(db, key, btype);
+        self.serve_module_waiters(db, key);
+    }
+
+    /// Serves the waiters of one block type from a key of that type, in arrival order.
+    fn serve_type_waiters(&mut self, db: usize, key: &[u8], btype: BlockType) {
         let slot = (db, key.to_vec());
         let Some(queue) = self.blocking.waiters.get(&slot) else {
             return;
@@ -409,7 +508,7 @@ impl Server {
             self.record_reply_errors(&mut c);
             if served {
                 let had_errors = self.stats.total_error_replies != errors_before;
-                self.update_stats_on_unblock(&mut c, &st, reply_us, had_errors);
+                self.update_stats_on_unblock(&mut c, &st, 0, reply_us, had_errors);
                 self.finish_unblock(&mut c);
             } else {
                 // Not servable after all: back in line where it was.
@@ -453,7 +552,7 @@ impl Server {
             c.out.error("-UNBLOCKED the stream key no longer exists");
             self.record_reply_errors(&mut c);
             let had_errors = self.stats.total_error_replies != errors_before;
-            self.update_stats_on_unblock(&mut c, &st, 0, had_errors);
+            self.update_stats_on_unblock(&mut c, &st, 0, 0, had_errors);
             self.finish_unblock(&mut c);
             self.clients.insert(id, c);
             self.mark_pending_write(id);
@@ -478,17 +577,19 @@ impl Server {
 
     /// The statistics Redis 7.0 adds when a blocked command completes: its time, a failed
     /// call if it replied an error, its latency, the slow log.
-    fn update_stats_on_unblock(
+    /// `blocked_us` is background time a module measured for the command.
+    pub(crate) fn update_stats_on_unblock(
         &mut self,
         c: &mut Client,
         st: &BlockState,
+        blocked_us: u64,
         reply_us: u64,
         had_errors: bool,
     ) {
         let Some(id) = st.cmd else {
             return;
         };
-        let total = st.call_us + reply_us;
+        let total = st.call_us + blocked_us + reply_us;
         {
             let cmd = &mut self.commands.cmds[id];
             cmd.usec += total;
@@ -528,8 +629,14 @@ impl Server {
     /// CLIENT UNBLOCK: answers a client blocked on keys as if it timed out, or with an
     /// error. Returns false when the client isn't blocked on keys.
     pub fn client_unblock(&mut self, id: ClientId, error: bool) -> bool {
-        if !self.is_blocked_on_keys(id) {
+        let Some(st) = self.blocking.states.get(&id) else {
             return false;
+        };
+        // A module wait can be ended only if the module handles timeouts (7.0).
+        if let Some(bc) = crate::module::block::handle_of(st) {
+            if !crate::module::block::may_timeout(bc) {
+                return false;
+            }
         }
         self.unblock_client_with(
             id,
@@ -551,9 +658,14 @@ impl Server {
             self.clients.insert(id, c);
             return;
         };
+        let module_bc = crate::module::block::handle_of(&st);
         if how == Unblock::ByCommandError {
             c.out
                 .error("-UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else if let Some(bc) = module_bc {
+            let cctx = self.enter_client_context(&c);
+            crate::module::block::timed_out(self, &mut c, bc, &st.argv, Some(&st));
+            self.leave_client_context(&mut c, cctx);
         } else {
             c.out.null_array();
         }
@@ -561,7 +673,11 @@ impl Server {
         if how != Unblock::Timeout {
             // 7.0 completes the statistics of a command ended by CLIENT UNBLOCK, counting it
             // as failed whichever way it was unblocked.
-            self.update_stats_on_unblock(&mut c, &st, 0, true);
+            self.update_stats_on_unblock(&mut c, &st, 0, 0, true);
+        }
+        if let Some(bc) = module_bc {
+            crate::module::block::client_unblocked(self, Some(&mut c), bc);
+            self.flush_propagation();
         }
         self.finish_unblock(&mut c);
         self.clients.insert(id, c);

@@ -399,6 +399,11 @@ impl Server {
     /// Closes a client whose output buffer passed its class's limits (hard, or soft for longer
     /// than the soft time). Returns true if it was scheduled for closing.
     pub fn check_output_buffer_limits(&mut self, c: &mut Client) -> bool {
+        // Fake clients (RedisModule_Call's, a module's reply buffer) have no connection to
+        // close, and Redis never closes them for their output.
+        if matches!(c.conn, Conn::None) {
+            return false;
+        }
         if c.has(flags::CLOSE_ASAP) || !obuf_limit_reached(&self.config, c, self.unix_time()) {
             return false;
         }

@@ -307,6 +307,9 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     }
+    // The main thread holds the modules' GIL from before any module (and its threads)
+    // exists; the event loop releases it only while waiting.
+    crate::module::threads::main_thread_init(&mut srv);
     // Modules load before the dataset, as in Redis: their data types must exist to load it.
     crate::module::load_from_config(&mut srv, &extras.load_modules);
     let listeners = match crate::ae::open_listeners(&mut srv) {

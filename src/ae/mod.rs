@@ -13,8 +13,10 @@ use crate::client::Conn;
 use crate::server::cron::{ExpireCycle, ExpireState};
 use crate::server::Server;
 
-/// Tokens at and above this value are listeners; below are client ids.
-const LISTENER_BASE: usize = usize::MAX - 64;
+/// Tokens at and above this value are listeners; below are client ids, module fds (from
+/// `crate::module::eventloop::FD_TOKEN_BASE`) and the module waker.
+pub const LISTENER_BASE: usize = usize::MAX - 64;
+pub const MODULE_WAKER: usize = LISTENER_BASE - 1;
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -209,9 +211,30 @@ pub fn fmt_addr(a: &std::net::SocketAddr) -> String {
     }
 }
 
+/// One readiness event of the current poll batch.
+#[derive(Clone, Copy)]
+pub struct ReadyEvent {
+    pub token: usize,
+    pub readable: bool,
+    pub writable: bool,
+    pub read_closed: bool,
+}
+
+thread_local! {
+    /// The rest of the current poll batch, last event first.
+    static READY: std::cell::RefCell<Vec<ReadyEvent>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The next unprocessed event of the current poll batch (the loop's, or a module's nested
+/// pass while it yields).
+pub fn take_ready_event() -> Option<ReadyEvent> {
+    READY.with(|r| r.borrow_mut().pop())
+}
+
 /// Work done just before waiting for events.
 fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState) {
     srv.update_cached_time();
+    crate::module::before_sleep(srv);
     srv.free_clients_in_async_queue(registry);
     srv.resume_unpaused_clients(registry);
     srv.handle_blocked_clients_timeout();
@@ -228,6 +251,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.handle_pending_writes(registry);
     srv.evict_clients(None);
     srv.free_clients_in_async_queue(registry);
+    // A module thread yielding for a pass of the loop may go on.
+    crate::module::threads::main_pass_done();
 }
 
 /// Replaces the TCP listeners (keeping the unix socket) and re-registers all of them, since
@@ -307,6 +332,19 @@ impl EventLoop {
             }
         }
         srv.registry = Some(poll.registry().try_clone().expect("clone registry"));
+        // Module threads wake the loop up (UnblockClient, one-shot callbacks), and modules
+        // add their own fds to the same epoll instance.
+        match mio::Waker::new(poll.registry(), Token(MODULE_WAKER)) {
+            Ok(w) => crate::module::threads::install_waker(w),
+            Err(e) => {
+                crate::log_warning!("Failed creating the module waker: {}", e);
+                return Err(1);
+            }
+        }
+        crate::module::eventloop::set_epoll_fd(std::os::fd::AsRawFd::as_raw_fd(&poll));
+        crate::module::threads::install_registry(
+            poll.registry().try_clone().expect("clone registry"),
+        );
         Ok(EventLoop {
             poll,
             listeners,
@@ -383,7 +421,15 @@ impl EventLoop {
             let until = t.saturating_sub(crate::util::ustime() as u64);
             wait = wait.min(until);
         }
-        match poll.poll(events, Some(Duration::from_micros(wait))) {
+        // Work modules queued from their threads meanwhile is done without sleeping.
+        if crate::module::has_pending_work() {
+            wait = 0;
+        }
+        // Module threads may use the server (under the GIL) only while we wait.
+        crate::module::threads::release_for_poll(srv);
+        let polled = poll.poll(events, Some(Duration::from_micros(wait)));
+        crate::module::threads::acquire_after_poll();
+        match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -398,8 +444,30 @@ impl EventLoop {
                 srv.read_from_client(&registry, id, true);
             }
         }
-        for ev in events.iter() {
-            let t = ev.token().0;
+        // The batch is kept where a module yielding inside one of these events' commands
+        // can take the rest of it (`take_ready_event`): with edge-triggered sockets, events
+        // already returned by this poll would not be reported to its own wait again.
+        READY.with(|r| {
+            let mut r = r.borrow_mut();
+            r.clear();
+            r.extend(events.iter().map(|ev| ReadyEvent {
+                token: ev.token().0,
+                readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                writable: ev.is_writable() || ev.is_write_closed(),
+                read_closed: ev.is_read_closed(),
+            }));
+            r.reverse();
+        });
+        while let Some(ev) = take_ready_event() {
+            let t = ev.token;
+            if t == MODULE_WAKER {
+                // Only wakes the loop: the queued work runs in before-sleep.
+                continue;
+            }
+            if (crate::module::eventloop::FD_TOKEN_BASE..MODULE_WAKER).contains(&t) {
+                crate::module::eventloop::dispatch(t, ev.readable, ev.writable);
+                continue;
+            }
             if t >= LISTENER_BASE {
                 if let Some(l) = listeners.get_mut(t - LISTENER_BASE) {
                     accept_all(srv, &registry, l);
@@ -411,13 +479,17 @@ impl EventLoop {
                 continue;
             }
             let id = t as u64;
-            if ev.is_writable() && srv.write_to_client(&registry, id) {
+            if ev.writable && srv.write_to_client(&registry, id) {
                 // Writable again: pending output may also have been queued meanwhile.
             }
-            if (ev.is_readable() || ev.is_read_closed() || ev.is_error())
-                && srv.clients.contains_key(&id)
-            {
-                srv.read_from_client(&registry, id, ev.is_read_closed());
+            if ev.readable && srv.clients.contains_key(&id) {
+                srv.read_from_client(&registry, id, ev.read_closed);
+            }
+        }
+        if crate::module::threads::take_deferred_accept() {
+            // Connections a module's yield saw arrive (it could not accept them).
+            for l in listeners.iter_mut() {
+                accept_all(srv, &registry, l);
             }
         }
         let sig = SIGNAL.swap(0, Ordering::SeqCst);

@@ -476,6 +476,13 @@ impl Server {
             c.flags |= cflags::CLOSE_AFTER_REPLY;
             return false;
         }
+        // A module yielding without letting clients run: the command waits (7.0's
+        // BLOCKED_POSTPONE), retried when the module's long operation ends.
+        if crate::module::threads::postpone_commands() {
+            c.flags |= cflags::BLOCKED;
+            self.hold_paused_client(c.id);
+            return true;
+        }
         let Some(id) = self.commands.lookup(&c.argv) else {
             let err = unknown_command_error(self, &c.argv);
             c.last_cmd = None;
@@ -640,6 +647,13 @@ impl Server {
         if self.loading && cmd_flags & flags::LOADING == 0 {
             self.reject(c, Some(id), errors::LOADING);
             return false;
+        }
+        // While a module yields from a long operation only allow-busy commands run.
+        if cmd_flags & flags::ALLOW_BUSY == 0 {
+            if let Some(msg) = crate::module::threads::busy_error() {
+                self.reject(c, Some(id), &msg);
+                return false;
+            }
         }
         if !c.has(cflags::SLAVE)
             && (self.pause == crate::server::PauseKind::All

@@ -22,6 +22,14 @@ pub mod flags {
     pub const TEMP_CLIENT: u32 = 1 << 4;
     /// The command is called only to report its keys (getkeys-api).
     pub const KEYS_POS_REQUEST: u32 = 1 << 8;
+    /// The reply callback of a blocked client (RedisModule_IsBlockedReplyRequest).
+    pub const BLOCKED_REPLY: u32 = 1 << 12;
+    /// The timeout callback of a blocked client (RedisModule_IsBlockedTimeoutRequest).
+    pub const BLOCKED_TIMEOUT: u32 = 1 << 13;
+    /// A thread-safe context (GetThreadSafeContext): usable from other threads.
+    pub const THREAD_SAFE: u32 = 1 << 14;
+    /// Freeing the private data of a client that went away (BlockedClientDisconnected).
+    pub const BLOCKED_DISCONNECTED: u32 = 1 << 15;
 }
 
 pub type GetApiFn = unsafe extern "C" fn(*const c_char, *mut c_void) -> c_int;
@@ -53,6 +61,15 @@ pub struct Ctx {
     pub cmd_name: Option<std::ffi::CString>,
     /// The fake client of a TEMP_CLIENT context.
     own_client: Option<Box<Client>>,
+    /// For blocked-client callbacks and thread-safe contexts: the handle, its private data
+    /// and the key that became ready (see block.rs).
+    pub blocked_client: *mut super::block::BlockedClient,
+    pub blocked_privdata: *mut c_void,
+    pub blocked_ready_key: *mut super::string::RmString,
+    /// Monotonic time before which RedisModule_Yield does nothing (threads.rs); 0 until
+    /// the first Yield, which starts counting from `created_us`.
+    pub next_yield_us: u64,
+    pub created_us: u64,
 }
 
 impl Ctx {
@@ -70,6 +87,11 @@ impl Ctx {
             cmd_name: None,
             keys: Vec::new(),
             own_client: None,
+            blocked_client: std::ptr::null_mut(),
+            blocked_privdata: std::ptr::null_mut(),
+            blocked_ready_key: std::ptr::null_mut(),
+            next_yield_us: 0,
+            created_us: crate::util::monotonic_us(),
         };
         if ctx_flags & flags::TEMP_CLIENT != 0 {
             let id = srv.next_client_id();
@@ -77,6 +99,39 @@ impl Ctx {
             c.flags |= crate::client::flags::DENY_BLOCKING;
             ctx.client = &mut *c;
             ctx.own_client = Some(c);
+        }
+        ctx
+    }
+
+    /// A thread-safe context (threads.rs): built without touching the server, since it may
+    /// be created on a module thread that does not hold the GIL. `client` is the fake client
+    /// it acts for (owned by the blocked client handle, or by the context itself in `own`).
+    pub fn thread_safe(
+        srv: *mut Server,
+        module: *mut Module,
+        client: *mut Client,
+        own: Option<Box<Client>>,
+    ) -> Ctx {
+        let mut ctx = Ctx {
+            get_api: super::api::get_api,
+            srv,
+            client,
+            module,
+            flags: flags::THREAD_SAFE,
+            auto: Vec::new(),
+            postponed: Vec::new(),
+            pool: Vec::new(),
+            own_client: own,
+            cmd_name: None,
+            keys: Vec::new(),
+            blocked_client: std::ptr::null_mut(),
+            blocked_privdata: std::ptr::null_mut(),
+            blocked_ready_key: std::ptr::null_mut(),
+            next_yield_us: 0,
+            created_us: crate::util::monotonic_us(),
+        };
+        if let Some(c) = ctx.own_client.as_mut() {
+            ctx.client = &mut **c;
         }
         ctx
     }

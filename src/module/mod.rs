@@ -9,12 +9,14 @@
 
 pub mod alloc;
 pub mod api;
+pub mod block;
 pub mod call;
 pub mod cmdinfo;
 pub mod command;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
+pub mod eventloop;
 pub mod getkeys;
 pub mod info;
 pub mod key;
@@ -23,6 +25,7 @@ pub mod notify;
 pub mod reply;
 pub mod scan;
 pub mod string;
+pub mod threads;
 pub mod timer;
 
 use std::ffi::{c_char, c_int};
@@ -229,6 +232,9 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
+    if block::blocked_clients_of(module_ptr) > 0 {
+        return Err(UnloadError::BlockedClients);
+    }
     if srv.modules.timers.holds_module(module_ptr) {
         return Err(UnloadError::HoldsTimer);
     }
@@ -257,6 +263,19 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     crate::log_notice!("Module {} unloaded", module.name);
     drop(module);
     Ok(())
+}
+
+/// Module work done in before-sleep: one-shot event loop callbacks, and the clients modules
+/// unblocked (from any thread) since the last time.
+pub fn before_sleep(srv: &mut Server) {
+    threads::end_main_busy(srv);
+    eventloop::run_one_shots();
+    block::handle_unblocked(srv);
+}
+
+/// Whether module work waits for before-sleep (the event loop must not sleep meanwhile).
+pub fn has_pending_work() -> bool {
+    block::has_pending() || eventloop::has_pending()
 }
 
 /// Loads the modules named by `loadmodule` directives and `--loadmodule`; a failure stops the
@@ -298,6 +317,11 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
     ctx.finish();
     drop(ctx);
     release_argv(argv);
+    // The outermost module command is over: a yield it started ends (Redis ends it when
+    // the module context nesting drops to zero).
+    if srv.prop.depth <= 1 {
+        threads::end_busy(srv);
+    }
 }
 
 /// `MODULE LIST` reply.
@@ -442,5 +466,9 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(info::entries());
     v.extend(info::server_info_entries());
     v.extend(notify::entries());
+    v.extend(block::entries());
+    v.extend(threads::entries());
+    v.extend(threads::yield_entries());
+    v.extend(eventloop::entries());
     v
 }
