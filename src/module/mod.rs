@@ -11,17 +11,22 @@ pub mod alloc;
 pub mod api;
 pub mod call;
 pub mod cmdinfo;
+pub mod clients;
 pub mod command;
+pub mod config;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
 pub mod getkeys;
+pub mod events;
+pub mod filter;
 pub mod info;
 pub mod key;
 pub mod misc;
 pub mod notify;
 pub mod reply;
 pub mod scan;
+pub mod shared;
 pub mod string;
 pub mod timer;
 
@@ -64,6 +69,14 @@ pub struct Modules {
     pub timers: timer::Timers,
     /// Keyspace notification subscribers, in registration order.
     pub subscribers: Vec<notify::Subscriber>,
+    /// Command filters.
+    pub filters: filter::Filters,
+    /// APIs exported between modules.
+    pub shared: shared::Shared,
+    /// Module configs and the values queued for them.
+    pub configs: config::Configs,
+    /// Server event listeners.
+    pub events: events::Listeners,
 }
 
 impl Modules {
@@ -119,6 +132,12 @@ impl UnloadError {
 /// Failures are logged (MODULE LOAD answers one generic error, as Redis does).
 #[allow(clippy::result_unit_err)]
 pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
+    load_ex(srv, path, args, false)
+}
+
+/// `load` for MODULE LOADEX too: then every queued config value must have been consumed by
+/// the module's LoadConfigs.
+pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) -> Result<(), ()> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(md) = std::fs::metadata(path) {
         // Best effort, as in Redis: a file nobody may execute is refused before dlopen.
@@ -179,6 +198,7 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
             srv.modules
                 .subscribers
                 .retain(|s| !std::ptr::eq(s.module, module_ptr));
+            forget_services(srv, module_ptr);
             srv.modules
                 .timers
                 .by_id
@@ -211,7 +231,19 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
     module.args = args.to_vec();
     crate::log_notice!("Module '{}' loaded from {}", module.name, path);
     release_argv(argv);
+    let name = module.name.clone();
     srv.modules.list.push(module);
+    if srv.modules.configs.needs_load(module_ptr) {
+        crate::log_warning!("Module Configurations were not set, likely a missing LoadConfigs call. Unloading the module.");
+        let _ = unload(srv, &name);
+        return Err(());
+    }
+    if is_loadex && !srv.modules.configs.queue_is_empty() {
+        crate::log_warning!("Loadex configurations were not applied, likely due to invalid arguments. Unloading the module.");
+        let _ = unload(srv, &name);
+        return Err(());
+    }
+    events::fire_module_change(srv, module_ptr, false);
     Ok(())
 }
 
@@ -229,6 +261,9 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
+    if srv.modules.shared.is_used(module_ptr) {
+        return Err(UnloadError::UsedByOthers);
+    }
     if srv.modules.timers.holds_module(module_ptr) {
         return Err(UnloadError::HoldsTimer);
     }
@@ -254,9 +289,20 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     srv.modules
         .subscribers
         .retain(|s| !std::ptr::eq(s.module, module_ptr));
+    forget_services(srv, module_ptr);
+    events::fire_module_change(srv, &*module, true);
     crate::log_notice!("Module {} unloaded", module.name);
     drop(module);
     Ok(())
+}
+
+/// Drops what a module registered with the service APIs (command filters, shared APIs,
+/// configs, event listeners) when it is unloaded or its load fails.
+fn forget_services(srv: &mut Server, m: *mut Module) {
+    srv.modules.filters.forget(m);
+    srv.modules.shared.forget(m);
+    srv.modules.configs.forget(m);
+    srv.modules.events.forget(m);
 }
 
 /// Loads the modules named by `loadmodule` directives and `--loadmodule`; a failure stops the
@@ -268,6 +314,10 @@ pub fn load_from_config(srv: &mut Server, queue: &[Vec<Vec<u8>>]) {
             crate::log_warning!("Can't load module from {}: server aborting", path);
             std::process::exit(1);
         }
+    }
+    if !srv.modules.configs.queue_is_empty() {
+        crate::log_warning!("Module Configuration detected without loadmodule directive or no ApplyConfig call: aborting");
+        std::process::exit(1);
     }
 }
 
@@ -288,6 +338,8 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
         .collect();
     let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
     ctx.client = c;
+    // The running client stays reachable by id (GetClientInfoById & co.) during the call.
+    let _running = clients::Running::enter(c);
     let prev = crash::enter(mc.label);
     let prev_client = command::enter_client(ctx.client);
     // SAFETY: the context points at the live server and client for the duration of the call;
@@ -332,31 +384,38 @@ fn module_load(srv: &mut Server, c: &mut Client) {
 
 fn module_loadex(srv: &mut Server, c: &mut Client) {
     let path = String::from_utf8_lossy(&c.argv[2]).into_owned();
-    // `[CONFIG name value ...] [ARGS ...]`. Module configs are not supported yet, so a CONFIG
-    // pair can never be applied: Redis refuses the load then ("Loadex configurations were
-    // not applied"), and so do we.
-    let i = 3;
+    // `[CONFIG name value ...] [ARGS arg ...]`: config values wait in the queue for the
+    // module's LoadConfigs.
     let mut args: Vec<Vec<u8>> = Vec::new();
-    if i < c.argv.len() {
+    let mut ok = true;
+    let mut i = 3;
+    while i < c.argv.len() {
         let a = &c.argv[i];
-        if a.eq_ignore_ascii_case(b"config") && i + 2 < c.argv.len() {
-            crate::log_warning!("Loadex configurations were not applied, likely due to invalid arguments. Unloading the module.");
-            c.out.error(LOAD_ERROR);
-            return;
+        if a.eq_ignore_ascii_case(b"config") {
+            if i + 2 >= c.argv.len() {
+                crate::log_notice!("CONFIG specified without name value pair");
+                ok = false;
+                break;
+            }
+            srv.modules.configs.queue(&c.argv[i + 1], &c.argv[i + 2]);
+            i += 3;
         } else if a.eq_ignore_ascii_case(b"args") {
             args = c.argv[i + 1..].to_vec();
+            break;
         } else {
             crate::log_notice!(
                 "Syntax Error from arguments to loadex around {}.",
                 String::from_utf8_lossy(a)
             );
-            c.out.error(LOAD_ERROR);
-            return;
+            ok = false;
+            break;
         }
     }
-    match load(srv, &path, &args) {
-        Ok(()) => c.out.ok(),
-        Err(()) => c.out.error(LOAD_ERROR),
+    if ok && load_ex(srv, &path, &args, true).is_ok() {
+        c.out.ok();
+    } else {
+        srv.modules.configs.clear_queue();
+        c.out.error(LOAD_ERROR);
     }
 }
 
@@ -442,5 +501,10 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(info::entries());
     v.extend(info::server_info_entries());
     v.extend(notify::entries());
+    v.extend(filter::entries());
+    v.extend(shared::entries());
+    v.extend(config::entries());
+    v.extend(events::entries());
+    v.extend(clients::entries());
     v
 }
