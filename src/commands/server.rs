@@ -519,9 +519,9 @@ pub fn rewrite_config(srv: &mut Server, path: &str, force_all: bool) -> Result<(
             let canonical = name.as_deref().and_then(|n| {
                 if let Some(def) = config::lookup(n.as_bytes()) {
                     Some(def.name.to_string())
-                } else if FILE_ONLY_DIRECTIVES.contains(&n) {
-                    Some(n.to_string())
-                } else if srv.modules.configs.find(n.as_bytes()).is_some() {
+                } else if FILE_ONLY_DIRECTIVES.contains(&n)
+                    || srv.modules.configs.find(n.as_bytes()).is_some()
+                {
                     Some(n.to_string())
                 } else {
                     None
@@ -1131,7 +1131,7 @@ mod tests {
 
     #[test]
     fn force_all_rewrite_round_trips_every_directive() {
-        let (srv, path) = server_with_file("");
+        let (mut srv, path) = server_with_file("");
         rewrite_config(&mut srv, &path, true).unwrap();
         let out = std::fs::read_to_string(&path).unwrap();
         let mut cfg = config::Config::defaults();

@@ -37,7 +37,7 @@ impl Drop for Running {
 }
 
 /// The client with this id, if connected.
-fn lookup<'a>(srv: &'a mut Server, id: u64) -> Option<&'a mut Client> {
+fn lookup(srv: &mut Server, id: u64) -> Option<&mut Client> {
     let running = RUNNING.with(|r| {
         r.borrow()
             .iter()
@@ -138,7 +138,10 @@ unsafe extern "C" fn get_cluster_node_info(
     REDISMODULE_ERR
 }
 
-unsafe extern "C" fn get_cluster_nodes_list(_ctx: *mut Ctx, numnodes: *mut usize) -> *mut *mut c_char {
+unsafe extern "C" fn get_cluster_nodes_list(
+    _ctx: *mut Ctx,
+    numnodes: *mut usize,
+) -> *mut *mut c_char {
     // SAFETY: NULL or writable.
     if let Some(n) = unsafe { numnodes.as_mut() } {
         *n = 0;

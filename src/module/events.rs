@@ -446,7 +446,11 @@ mod tests {
 
     #[test]
     fn client_info_layout_is_7_0s() {
-        assert_eq!(std::mem::size_of::<ClientInfoV1>(), 8 * 3 + 46 + 2 + 2);
+        // C lays it out the same way: the address at 24, the port right after it, the db,
+        // then padding to the 8-byte alignment.
+        assert_eq!(std::mem::offset_of!(ClientInfoV1, addr), 24);
         assert_eq!(std::mem::offset_of!(ClientInfoV1, port), 70);
+        assert_eq!(std::mem::offset_of!(ClientInfoV1, db), 72);
+        assert_eq!(std::mem::size_of::<ClientInfoV1>(), 80);
     }
 }

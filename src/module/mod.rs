@@ -10,16 +10,16 @@
 pub mod alloc;
 pub mod api;
 pub mod call;
-pub mod cmdinfo;
 pub mod clients;
+pub mod cmdinfo;
 pub mod command;
 pub mod config;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
-pub mod getkeys;
 pub mod events;
 pub mod filter;
+pub mod getkeys;
 pub mod info;
 pub mod key;
 pub mod misc;
@@ -137,6 +137,7 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
 
 /// `load` for MODULE LOADEX too: then every queued config value must have been consumed by
 /// the module's LoadConfigs.
+#[allow(clippy::result_unit_err)]
 pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) -> Result<(), ()> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(md) = std::fs::metadata(path) {
