@@ -48,10 +48,13 @@ pub mod id {
 /// Sub-event numbers used by the core.
 pub mod sub {
     pub const PERSISTENCE_RDB_START: u64 = 0;
+    pub const PERSISTENCE_AOF_START: u64 = 1;
     pub const PERSISTENCE_SYNC_RDB_START: u64 = 2;
     pub const PERSISTENCE_ENDED: u64 = 3;
     pub const PERSISTENCE_FAILED: u64 = 4;
+    pub const PERSISTENCE_SYNC_AOF_START: u64 = 5;
     pub const LOADING_RDB_START: u64 = 0;
+    pub const LOADING_AOF_START: u64 = 1;
     pub const LOADING_ENDED: u64 = 3;
     pub const LOADING_FAILED: u64 = 4;
     pub const CLIENT_CONNECTED: u64 = 0;
@@ -122,6 +125,13 @@ struct CronLoopV1 {
 }
 
 #[repr(C)]
+struct LoadingProgressV1 {
+    version: u64,
+    hz: i32,
+    progress: i32,
+}
+
+#[repr(C)]
 struct SwapDbInfoV1 {
     version: u64,
     dbnum_first: i32,
@@ -137,6 +147,7 @@ enum Data<'a> {
     Config(&'a [String]),
     Cron(i32),
     Swap(i32, i32),
+    Progress(i32, i32),
 }
 
 /// `REDISMODULE_CLIENTINFO_FLAG_*` of a client, and its peer split as Redis prints it.
@@ -220,6 +231,7 @@ fn fire(srv: &mut Server, eid: u64, subid: u64, data: Data) {
         let mut cc;
         let mut cl;
         let mut si;
+        let mut lp;
         let ptr: *mut c_void = match data {
             Data::None => std::ptr::null_mut(),
             Data::Client(c) => {
@@ -267,6 +279,14 @@ fn fire(srv: &mut Server, eid: u64, subid: u64, data: Data) {
             Data::Cron(hz) => {
                 cl = CronLoopV1 { version: 1, hz };
                 &mut cl as *mut _ as *mut c_void
+            }
+            Data::Progress(hz, progress) => {
+                lp = LoadingProgressV1 {
+                    version: 1,
+                    hz,
+                    progress,
+                };
+                &mut lp as *mut _ as *mut c_void
             }
             Data::Swap(a, b) => {
                 si = SwapDbInfoV1 {
@@ -349,6 +369,28 @@ pub fn fire_shutdown(srv: &mut Server) {
 /// An RDB load started, ended or failed.
 pub fn fire_loading(srv: &mut Server, subid: u64) {
     fire(srv, id::LOADING, subid, Data::None);
+}
+
+thread_local! {
+    /// When the next loading-progress event may fire (microseconds).
+    static NEXT_PROGRESS_US: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// A load (RDB, or AOF when `is_aof`) is making progress: at most `hz` events a second, with
+/// the progress in 1/1024ths of the input (-1 when its size is unknown).
+pub fn fire_loading_progress(srv: &mut Server, is_aof: bool) {
+    let now = crate::util::ustime();
+    if now < NEXT_PROGRESS_US.with(|n| n.get()) {
+        return;
+    }
+    let p = &srv.persist;
+    let progress = (p.loading_loaded_bytes << 10)
+        .checked_div(p.loading_total_bytes)
+        .map_or(-1, |v| v as i32);
+    let hz = srv.hz as i32;
+    let s = if is_aof { 1 } else { 0 };
+    fire(srv, id::LOADING_PROGRESS, s, Data::Progress(hz, progress));
+    NEXT_PROGRESS_US.with(|n| n.set(now + 1_000_000 / (hz.max(1) as i64)));
 }
 
 /// A synchronous RDB save started, or a save ended or failed.

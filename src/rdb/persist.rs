@@ -453,6 +453,7 @@ impl Server {
                 if pos - last_events >= interval {
                     last_events = pos;
                     el.process_events_while_blocked(srv);
+                    crate::module::events::fire_loading_progress(srv, false);
                 }
             }
         };
