@@ -1,54 +1,21 @@
-//! Clients by id (GetClientInfoById, GetClientNameById, SetClientNameById) and the cluster
-//! functions, which answer as a 7.0 server with cluster mode disabled does (no node id, size
-//! 0, no nodes, messages refused).
+//! GetClientInfoById and the cluster functions, which answer as a 7.0 server with cluster mode
+//! disabled does (no node id, size 0, no nodes, messages refused).
 //!
 //! A client's id finds it in the server's client table, or — while a module command runs —
-//! the running client, which is out of that table during its command (`Running` records it).
+//! the running client, which is out of that table during its command.
 
-use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void};
 
 use super::ctx::{Ctx, REDISMODULE_ERR, REDISMODULE_OK};
-use super::string::RmString;
 use crate::client::Client;
 use crate::server::Server;
 
-thread_local! {
-    /// Clients whose module command is running, innermost last.
-    static RUNNING: RefCell<Vec<*mut Client>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks the client of a module command as reachable by id until dropped.
-pub struct Running;
-
-impl Running {
-    pub fn enter(c: *mut Client) -> Running {
-        RUNNING.with(|r| r.borrow_mut().push(c));
-        Running
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        RUNNING.with(|r| {
-            r.borrow_mut().pop();
-        });
-    }
-}
-
 /// The client with this id, if connected.
 fn lookup(srv: &mut Server, id: u64) -> Option<&mut Client> {
-    let running = RUNNING.with(|r| {
-        r.borrow()
-            .iter()
-            .rev()
-            // SAFETY: recorded clients are live while their command runs.
-            .find(|c| unsafe { (***c).id } == id)
-            .copied()
-    });
-    if let Some(c) = running {
-        // SAFETY: as above.
-        return Some(unsafe { &mut *c });
+    if let Some(c) = super::command::running_client() {
+        if c.id == id {
+            return Some(c);
+        }
     }
     srv.clients.get_mut(&id).map(|b| &mut **b)
 }
@@ -71,39 +38,6 @@ unsafe extern "C" fn get_client_info_by_id(ci: *mut c_void, id: u64) -> c_int {
     let info = super::events::client_info(c);
     // SAFETY: a version 1 structure has room for the version 1 fields.
     unsafe { std::ptr::write(ci as *mut super::events::ClientInfoV1, info) };
-    REDISMODULE_OK
-}
-
-unsafe extern "C" fn get_client_name_by_id(ctx: *mut Ctx, id: u64) -> *mut RmString {
-    let Some(srv) = super::command::current_server() else {
-        return std::ptr::null_mut();
-    };
-    match lookup(srv, id).and_then(|c| c.name.clone()) {
-        Some(n) => super::string::create(ctx, &n),
-        None => std::ptr::null_mut(),
-    }
-}
-
-unsafe extern "C" fn set_client_name_by_id(id: u64, name: *mut RmString) -> c_int {
-    let Some(srv) = super::command::current_server() else {
-        return REDISMODULE_ERR;
-    };
-    let Some(c) = lookup(srv, id) else {
-        super::set_errno(libc::ENOENT);
-        return REDISMODULE_ERR;
-    };
-    // SAFETY: a live module string.
-    let n = unsafe { RmString::get(name) };
-    // Same rules as CLIENT SETNAME: empty clears, only printable non-space characters.
-    if n.is_empty() {
-        c.name = None;
-        return REDISMODULE_OK;
-    }
-    if n.iter().any(|b| *b < b'!' || *b > b'~') {
-        super::set_errno(libc::EINVAL);
-        return REDISMODULE_ERR;
-    }
-    c.name = Some(n.to_vec());
     REDISMODULE_OK
 }
 
@@ -181,8 +115,6 @@ unsafe extern "C" fn set_cluster_flags(_ctx: *mut Ctx, _flags: u64) {
 pub fn entries() -> Vec<(&'static str, usize)> {
     super::api_entries![
         "GetClientInfoById" => get_client_info_by_id as unsafe extern "C" fn(*mut c_void, u64) -> c_int,
-        "GetClientNameById" => get_client_name_by_id as unsafe extern "C" fn(*mut Ctx, u64) -> *mut RmString,
-        "SetClientNameById" => set_client_name_by_id as unsafe extern "C" fn(u64, *mut RmString) -> c_int,
         "RegisterClusterMessageReceiver" => register_cluster_message_receiver as unsafe extern "C" fn(*mut Ctx, u8, Option<ClusterReceiver>),
         "SendClusterMessage" => send_cluster_message as unsafe extern "C" fn(*mut Ctx, *const c_char, u8, *const c_char, u32) -> c_int,
         "GetClusterNodeInfo" => get_cluster_node_info as unsafe extern "C" fn(*mut Ctx, *const c_char, *mut c_char, *mut c_char, *mut c_int, *mut c_int) -> c_int,

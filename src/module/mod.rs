@@ -339,8 +339,6 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
         .collect();
     let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
     ctx.client = c;
-    // The running client stays reachable by id (GetClientInfoById & co.) during the call.
-    let _running = clients::Running::enter(c);
     let prev = crash::enter(mc.label);
     let prev_client = command::enter_client(ctx.client);
     // SAFETY: the context points at the live server and client for the duration of the call;
