@@ -65,6 +65,7 @@ impl Server {
         }
         self.stats.numconnections += 1;
         crate::log_verbose!("Accepted {}", c.addr);
+        crate::module::events::fire_client_connected(self, &mut c);
         self.clients.insert(id, c);
     }
 
@@ -379,6 +380,7 @@ impl Server {
             }
             Conn::None => {}
         }
+        crate::module::events::fire_client_disconnected(self, &mut c);
         self.forget_client_mem(&mut c);
         self.unwatch_all(&mut c);
         self.pubsub_unsubscribe_all(&mut c, false);

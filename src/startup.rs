@@ -310,8 +310,6 @@ pub fn main(args: Vec<String>) -> i32 {
     // The main thread holds the modules' GIL from before any module (and its threads)
     // exists; the event loop releases it only while waiting.
     crate::module::threads::main_thread_init(&mut srv);
-    // Modules load before the dataset, as in Redis: their data types must exist to load it.
-    crate::module::load_from_config(&mut srv, &extras.load_modules);
     let listeners = match crate::ae::open_listeners(&mut srv) {
         Ok(l) => l,
         Err(e) => {
@@ -340,6 +338,12 @@ pub fn main(args: Vec<String>) -> i32 {
     crate::commands::server::set_jemalloc_bg_thread(&srv.config);
     srv.initial_memory_usage = srv.used_memory();
     crate::log_notice!("Server initialized");
+    // Modules load after the banner (tools wait for its PID line) and before the dataset, as
+    // in Redis: their data types must exist to load it.
+    for (name, value) in &extras.module_configs {
+        srv.modules.configs.queue(name, value);
+    }
+    crate::module::load_from_config(&mut srv, &extras.load_modules);
     let mut el = match crate::ae::EventLoop::new(&mut srv, listeners) {
         Ok(el) => el,
         Err(code) => return code,

@@ -173,11 +173,21 @@ impl Server {
             self.aof.rewrite_base_size = base_size;
         }
         self.aof_stop_loading();
+        // Module listeners: the load succeeded if it read everything (or a truncated tail).
+        crate::module::events::fire_loading(
+            self,
+            if matches!(ret, Outcome::Ok | Outcome::Truncated) {
+                crate::module::events::sub::LOADING_ENDED
+            } else {
+                crate::module::events::sub::LOADING_FAILED
+            },
+        );
         ret
     }
 
     fn aof_start_loading(&mut self, total: u64) {
         self.loading = true;
+        crate::module::events::fire_loading(self, crate::module::events::sub::LOADING_AOF_START);
         let p = &mut self.persist;
         p.loading_start_time = crate::util::mstime() / 1000;
         p.loading_total_bytes = total;
@@ -305,6 +315,8 @@ impl Server {
                     if let Some(el) = ev.as_deref_mut() {
                         el.process_events_while_blocked(srv);
                     }
+                    // The base of an AOF is reported as RDB progress, as in Redis.
+                    crate::module::events::fire_loading_progress(srv, false);
                 }
             };
             let loaded = crate::rdb::file::load_ext(self, data, false, true, &mut hook);
@@ -344,6 +356,7 @@ impl Server {
                 if let Some(el) = events.as_deref_mut() {
                     el.process_events_while_blocked(self);
                 }
+                crate::module::events::fire_loading_progress(self, true);
             }
             loops += 1;
             let Some(line) = cur.line() else {

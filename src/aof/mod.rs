@@ -676,12 +676,16 @@ impl Server {
         if self.aof.manifest.base.is_none() && incr_len == 0 {
             let preamble = stored_bool(self, "aof-use-rdb-preamble");
             let base = self.aof.manifest.new_base_name(&filename, preamble);
+            use crate::module::events::{fire_persistence, sub};
+            fire_persistence(self, sub::PERSISTENCE_SYNC_AOF_START);
             if self
                 .aof_rewrite_to_file(&aof_path(&dirname, &base))
                 .is_err()
             {
+                fire_persistence(self, sub::PERSISTENCE_FAILED);
                 std::process::exit(1);
             }
+            fire_persistence(self, sub::PERSISTENCE_ENDED);
             crate::log_notice!("Creating AOF base file {} on server start", base);
         }
         let name = self.aof.manifest.last_incr_name(&filename);

@@ -553,10 +553,21 @@ fn rewrite_child_main(srv: &mut Server) -> ! {
     }
     let _ = srv.set_oom_score_adj(Some(2));
     let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
+    // Module listeners hear about the rewrite from the child, as in Redis.
+    use crate::module::events::{fire_persistence, sub};
+    fire_persistence(srv, sub::PERSISTENCE_AOF_START);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         srv.aof_rewrite_to_file(std::path::Path::new(&tmp)).is_ok()
     }))
     .unwrap_or(false);
+    fire_persistence(
+        srv,
+        if ok {
+            sub::PERSISTENCE_ENDED
+        } else {
+            sub::PERSISTENCE_FAILED
+        },
+    );
     if ok {
         crate::log_notice!("Successfully created the temporary AOF base file {}", tmp);
     }

@@ -351,6 +351,7 @@ fn swapdb_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     srv.swap_dbs(a as usize, b as usize);
+    crate::module::events::fire_swapdb(srv, a as usize, b as usize);
     srv.dirty += 1;
     c.out.ok();
 }

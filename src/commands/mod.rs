@@ -470,6 +470,11 @@ impl Server {
 
     fn process_command_checked(&mut self, c: &mut Client) -> bool {
         self.update_cached_time();
+        // Module command filters see (and may rewrite) every command before the lookup.
+        crate::module::filter::apply(self, &mut c.argv);
+        if c.argv.is_empty() {
+            return false;
+        }
         let argv0 = &c.argv[0];
         if argv0.eq_ignore_ascii_case(b"host:") || argv0.eq_ignore_ascii_case(b"post") {
             crate::log_warning!("Possible SECURITY ATTACK detected. It looks like somebody is sending POST or Host: commands to Redis. This is likely due to an attacker attempting to use Cross Protocol Scripting to compromise your Redis instance. Connection aborted.");

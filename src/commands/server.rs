@@ -50,9 +50,22 @@ fn is_local_client(c: &Client) -> bool {
     ip == "127.0.0.1" || ip == "::1"
 }
 
-fn config_get_command(_srv: &mut Server, c: &mut Client) {
-    let srv = _srv;
-    let mut found: Vec<(Vec<u8>, &'static ConfigDef)> = Vec::new();
+/// A directive CONFIG GET/SET names: one of the server's own or a module config.
+#[derive(Clone, Copy)]
+enum ConfTarget {
+    Core(&'static ConfigDef),
+    Module(usize),
+}
+
+fn target_value(srv: &mut Server, t: ConfTarget) -> Vec<u8> {
+    match t {
+        ConfTarget::Core(def) => config::get_directive(&srv.config, def).into_bytes(),
+        ConfTarget::Module(i) => crate::module::config::get_value(srv, i),
+    }
+}
+
+fn config_get_command(srv: &mut Server, c: &mut Client) {
+    let mut found: Vec<(Vec<u8>, ConfTarget)> = Vec::new();
     for arg in &c.argv[2..] {
         let is_pattern = arg.iter().any(|b| matches!(b, b'[' | b'*' | b'?'));
         if !is_pattern {
@@ -61,7 +74,9 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
                 continue;
             }
             if let Some(def) = config::lookup(arg) {
-                found.push((arg.clone(), def));
+                found.push((arg.clone(), ConfTarget::Core(def)));
+            } else if let Some(i) = srv.modules.configs.find(arg) {
+                found.push((arg.clone(), ConfTarget::Module(i)));
             }
             continue;
         }
@@ -78,16 +93,24 @@ fn config_get_command(_srv: &mut Server, c: &mut Client) {
                     continue;
                 }
                 if util::glob_match(arg, name.as_bytes(), true) {
-                    found.push((name.as_bytes().to_vec(), def));
+                    found.push((name.as_bytes().to_vec(), ConfTarget::Core(def)));
                 }
+            }
+        }
+        for (name, i) in srv.modules.configs.matching(arg) {
+            if !found
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes()))
+            {
+                found.push((name.into_bytes(), ConfTarget::Module(i)));
             }
         }
     }
     c.out.map(found.len());
-    for (name, def) in found {
+    for (name, t) in found {
         c.out.bulk(&name);
-        c.out
-            .bulk(config::get_directive(&srv.config, def).as_bytes());
+        let v = target_value(srv, t);
+        c.out.bulk(&v);
     }
 }
 
@@ -208,54 +231,75 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     let count = (c.argv.len() - 2) / 2;
-    let mut defs: Vec<&'static ConfigDef> = Vec::with_capacity(count);
-    // The table name each argument used: an alias is a config of its own for Redis (it may
-    // be set next to its primary name, and errors name it).
-    let mut used: Vec<&'static str> = Vec::with_capacity(count);
+    let mut targets: Vec<ConfTarget> = Vec::with_capacity(count);
+    // The name each argument used (lowercased): an alias is a config of its own for Redis (it
+    // may be set next to its primary name, and errors name it).
+    let mut used: Vec<String> = Vec::with_capacity(count);
     let mut values: Vec<Vec<u8>> = Vec::with_capacity(count);
     let mut unknown: Option<Vec<u8>> = None;
     let mut failure: Option<(String, &'static str)> = None;
     let mut loading_error = false;
     for i in 0..count {
         let name = c.argv[2 + i * 2].clone();
-        let Some(def) = config::lookup(&name) else {
-            if unknown.is_none() && failure.is_none() && !loading_error {
-                unknown = Some(name);
-            }
-            continue;
+        let target = match config::lookup(&name) {
+            Some(def) => ConfTarget::Core(def),
+            None => match srv.modules.configs.find(&name) {
+                Some(m) => ConfTarget::Module(m),
+                None => {
+                    if unknown.is_none() && failure.is_none() && !loading_error {
+                        unknown = Some(name);
+                    }
+                    continue;
+                }
+            },
         };
         values.push(c.argv[3 + i * 2].clone());
         // Every sensitive value is hidden from the slow log even when the command fails.
-        if def.flags & conf::SENSITIVE != 0 {
-            c.redact_arg(3 + i * 2);
+        if let ConfTarget::Core(def) = target {
+            if def.flags & conf::SENSITIVE != 0 {
+                c.redact_arg(3 + i * 2);
+            }
         }
         if unknown.is_some() || failure.is_some() || loading_error {
             continue;
         }
         let shown = String::from_utf8_lossy(&name).into_owned();
-        if def.flags & conf::IMMUTABLE != 0 {
+        let (immutable, protected, deny_loading) = match target {
+            ConfTarget::Core(def) => (
+                def.flags & conf::IMMUTABLE != 0,
+                def.flags & conf::PROTECTED != 0,
+                def.flags & conf::DENY_LOADING != 0,
+            ),
+            ConfTarget::Module(m) => (
+                srv.modules.configs.is_immutable(m),
+                srv.modules.configs.is_protected(m),
+                srv.modules.configs.denies_loading(m),
+            ),
+        };
+        if immutable {
             failure = Some((shown, "can't set immutable config"));
             continue;
         }
-        if def.flags & conf::PROTECTED != 0
-            && !protected_action_allowed(srv.config.enable_protected_configs, c)
-        {
+        if protected && !protected_action_allowed(srv.config.enable_protected_configs, c) {
             failure = Some((shown, "can't set protected config"));
             continue;
         }
-        if srv.loading && def.flags & conf::DENY_LOADING != 0 {
+        if srv.loading && deny_loading {
             loading_error = true;
             continue;
         }
-        let used_name = match def.alias {
-            Some(a) if util::eq_ic(&name, a) => a,
-            _ => def.name,
+        let used_name = match target {
+            ConfTarget::Core(def) => match def.alias {
+                Some(a) if util::eq_ic(&name, a) => a.to_string(),
+                _ => def.name.to_string(),
+            },
+            ConfTarget::Module(m) => srv.modules.configs.full_name(m).to_string(),
         };
         if used.contains(&used_name) {
             failure = Some((shown, "duplicate parameter"));
             continue;
         }
-        defs.push(def);
+        targets.push(target);
         used.push(used_name);
     }
     if loading_error {
@@ -277,47 +321,49 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
         ));
         return;
     }
-    let old: Vec<String> = defs
-        .iter()
-        .map(|d| config::get_directive(&srv.config, d))
-        .collect();
-    let mut hooks: Vec<(ApplyFn, &'static str)> = Vec::new();
-    for (i, def) in defs.iter().enumerate() {
-        if let Err(e) = config::set_from_string(&mut srv.config, def, &values[i]) {
-            restore_configs(srv, &defs[..=i], &old[..=i]);
-            c.out.error(&format!(
-                "CONFIG SET failed (possibly related to argument '{}') - {}",
-                used[i], e
-            ));
-            return;
+    let old: Vec<Vec<u8>> = targets.iter().map(|t| target_value(srv, *t)).collect();
+    let mut hooks: Vec<(ApplyFn, String)> = Vec::new();
+    // Module configs whose value changed: their apply callbacks run after the server's hooks.
+    let mut module_changed: Vec<usize> = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        let res = match *t {
+            ConfTarget::Core(def) => config::set_from_string(&mut srv.config, def, &values[i])
+                .map(|()| config::get_directive(&srv.config, def).into_bytes() != old[i]),
+            ConfTarget::Module(m) => crate::module::config::set_value(srv, m, &values[i]),
+        };
+        let changed = match res {
+            Ok(changed) => changed,
+            Err(e) => {
+                restore_configs(srv, &targets[..=i], &old[..=i]);
+                c.out.error(&format!(
+                    "CONFIG SET failed (possibly related to argument '{}') - {}",
+                    used[i], e
+                ));
+                return;
+            }
+        };
+        if !changed {
+            continue;
         }
-        let changed = config::get_directive(&srv.config, def) != old[i];
-        if changed {
-            if let Some(h) = apply_hook(def.name) {
-                if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
-                    hooks.push((h, used[i]));
+        match *t {
+            ConfTarget::Core(def) => {
+                if let Some(h) = apply_hook(def.name) {
+                    if !hooks.iter().any(|(f, _)| *f as usize == h as usize) {
+                        hooks.push((h, used[i].clone()));
+                    }
                 }
             }
+            ConfTarget::Module(m) => module_changed.push(m),
         }
     }
     for (i, (hook, name)) in hooks.iter().enumerate() {
         if let Err(e) = hook(srv) {
             crate::log_warning!("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.", name);
-            restore_configs(srv, &defs, &old);
+            restore_configs(srv, &targets, &old);
             // Listeners opened for the new values are dropped: the old ones never closed.
             srv.pending_tcp_listeners = None;
             // Re-run the hooks that already ran so the server follows the restored values.
-            for (h, hname) in &hooks[..i] {
-                if matches!(*hname, "port" | "bind") {
-                    continue;
-                }
-                if let Err(e) = h(srv) {
-                    crate::log_warning!(
-                        "Failed applying restored failed CONFIG SET command: {}",
-                        e
-                    );
-                }
-            }
+            rerun_hooks(srv, &hooks[..i]);
             c.out.error(&format!(
                 "CONFIG SET failed (possibly related to argument '{}') - {}",
                 name, e
@@ -325,16 +371,55 @@ fn config_set_command(srv: &mut Server, c: &mut Client) {
             return;
         }
     }
+    if let Err((name, e)) = crate::module::config::apply(srv, &module_changed) {
+        crate::log_warning!(
+            "Failed applying new module configuration. Restoring previous settings."
+        );
+        restore_configs(srv, &targets, &old);
+        srv.pending_tcp_listeners = None;
+        rerun_hooks(srv, &hooks);
+        if let Err((_, e)) = crate::module::config::apply(srv, &module_changed) {
+            crate::log_warning!("Failed applying restored failed CONFIG SET command: {}", e);
+        }
+        c.out.error(&format!(
+            "CONFIG SET failed (possibly related to argument '{}') - {}",
+            name, e
+        ));
+        return;
+    }
+    crate::module::events::fire_config_change(srv, &used);
     c.out.ok();
 }
 
-fn restore_configs(srv: &mut Server, defs: &[&'static ConfigDef], old: &[String]) {
-    for (def, value) in defs.iter().zip(old) {
-        if let Err(e) = config::set_from_string(&mut srv.config, def, value.as_bytes()) {
+/// Runs apply hooks again after a failed CONFIG SET restored the old values.
+fn rerun_hooks(srv: &mut Server, hooks: &[(ApplyFn, String)]) {
+    for (h, hname) in hooks {
+        if matches!(hname.as_str(), "port" | "bind") {
+            continue;
+        }
+        if let Err(e) = h(srv) {
+            crate::log_warning!("Failed applying restored failed CONFIG SET command: {}", e);
+        }
+    }
+}
+
+fn restore_configs(srv: &mut Server, targets: &[ConfTarget], old: &[Vec<u8>]) {
+    for (t, value) in targets.iter().zip(old) {
+        let (name, res) = match *t {
+            ConfTarget::Core(def) => (
+                def.name.to_string(),
+                config::set_from_string(&mut srv.config, def, value),
+            ),
+            ConfTarget::Module(m) => (
+                srv.modules.configs.full_name(m).to_string(),
+                crate::module::config::set_value(srv, m, value).map(|_| ()),
+            ),
+        };
+        if let Err(e) = res {
             crate::log_warning!(
                 "Failed restoring failed CONFIG SET command. Error setting {} to '{}': {}",
-                def.name,
-                value,
+                name,
+                String::from_utf8_lossy(value),
                 e
             );
         }
@@ -403,7 +488,10 @@ const FILE_ONLY_DIRECTIVES: &[&str] = &[
 /// their current values, directives that differ from their defaults and weren't in the file
 /// are appended after a signature comment, and leftover lines of rewritten directives are
 /// removed. Unknown lines are kept as comments. `force_all` writes every directive.
-pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), String> {
+pub fn rewrite_config(srv: &mut Server, path: &str, force_all: bool) -> Result<(), String> {
+    // Module configs and loaded modules (their values come from the modules themselves).
+    let module_lines = crate::module::config::rewrite_lines(srv);
+    let loadmodule_lines = crate::module::config::loadmodule_lines(srv);
     let old = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -431,7 +519,9 @@ pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), S
             let canonical = name.as_deref().and_then(|n| {
                 if let Some(def) = config::lookup(n.as_bytes()) {
                     Some(def.name.to_string())
-                } else if FILE_ONLY_DIRECTIVES.contains(&n) {
+                } else if FILE_ONLY_DIRECTIVES.contains(&n)
+                    || srv.modules.configs.find(n.as_bytes()).is_some()
+                {
                     Some(n.to_string())
                 } else {
                     None
@@ -472,17 +562,14 @@ pub fn rewrite_config(srv: &Server, path: &str, force_all: bool) -> Result<(), S
             rewrite_line(&mut lines, &mut processed, def.name, line, force);
         }
     }
-    // Loaded modules, with the arguments they were loaded with (always rewritten: lines of
-    // unloaded modules go).
-    processed.insert("loadmodule".to_string());
-    for m in &srv.modules.list {
-        let mut line = format!("loadmodule {}", m.path);
-        for a in &m.args {
-            line.push(' ');
-            line.push_str(&String::from_utf8_lossy(a));
-        }
+    for (opt, line, force) in module_lines {
+        rewrite_line(&mut lines, &mut processed, &opt, line, force);
+    }
+    // Every loaded module gets its `loadmodule` line; lines of modules no longer loaded go.
+    for line in loadmodule_lines {
         rewrite_line(&mut lines, &mut processed, "loadmodule", line, true);
     }
+    processed.insert("loadmodule".to_string());
     // Renamed commands and users have no run-time state to render from yet: their lines are
     // kept as they are (they aren't marked processed, so they stay untouched).
     // Remove lines of rewritten directives that weren't reused.
@@ -1017,7 +1104,7 @@ mod tests {
         set(&mut srv, "save", "60 5");
         set(&mut srv, "maxmemory", "3mb");
         set(&mut srv, "port", "6379");
-        rewrite_config(&srv, &path, false).unwrap();
+        rewrite_config(&mut srv, &path, false).unwrap();
         let out = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "# my comment");
@@ -1044,8 +1131,8 @@ mod tests {
 
     #[test]
     fn force_all_rewrite_round_trips_every_directive() {
-        let (srv, path) = server_with_file("");
-        rewrite_config(&srv, &path, true).unwrap();
+        let (mut srv, path) = server_with_file("");
+        rewrite_config(&mut srv, &path, true).unwrap();
         let out = std::fs::read_to_string(&path).unwrap();
         let mut cfg = config::Config::defaults();
         config::load_from_string(&mut cfg, &out, &mut config::LoadExtras::default())

@@ -713,6 +713,8 @@ pub struct LoadError {
 pub struct LoadExtras {
     pub rename_commands: Vec<(Vec<u8>, Vec<u8>)>,
     pub load_modules: Vec<Vec<Vec<u8>>>,
+    /// `<module>.<config> value...` lines: module config values for modules not loaded yet.
+    pub module_configs: Vec<(Vec<u8>, Vec<u8>)>,
     pub users: Vec<Vec<Vec<u8>>>,
     /// A `save` line was seen: later ones append instead of replacing the defaults.
     pub save_loaded: bool,
@@ -829,6 +831,14 @@ pub fn load_from_string(
                 .push((argv[1].clone(), argv[2].clone())),
             ("user", n) if n >= 2 => extras.users.push(argv[1..].to_vec()),
             ("loadmodule", n) if n >= 2 => extras.load_modules.push(argv[1..].to_vec()),
+            (n, argc) if n.contains('.') => {
+                if argc < 2 {
+                    return Err(fail("Module config specified without value"));
+                }
+                extras
+                    .module_configs
+                    .push((argv[0].clone(), argv[1..].join(&b' ')));
+            }
             _ => return Err(fail("Bad directive or wrong number of arguments")),
         }
     }

@@ -410,6 +410,13 @@ impl Server {
     }
 
     fn empty_data_generic(&mut self, db: Option<usize>, lazy: bool) -> usize {
+        crate::module::events::fire_flush(self, false, db, lazy);
+        let removed = self.empty_data_inner(db, lazy);
+        crate::module::events::fire_flush(self, true, db, lazy);
+        removed
+    }
+
+    fn empty_data_inner(&mut self, db: Option<usize>, lazy: bool) -> usize {
         self.signal_flushed_db(db);
         let range = match db {
             Some(d) => d..d + 1,

@@ -307,9 +307,16 @@ pub unsafe extern "C" fn ferrodis_module_call(
         return std::ptr::null_mut();
     }
     // SAFETY: per the contract above.
-    let argv = unsafe { collect_argv(cmd, argv, lens, argc) };
+    let mut argv = unsafe { collect_argv(cmd, argv, lens, argc) };
     // SAFETY: a live context.
     let srv = unsafe { ctx.server() };
+    // The module counts as calling (for NOSELF filters) until this function returns.
+    let _in_call = super::filter::InCall::enter(ctx.module);
+    super::filter::apply(srv, &mut argv);
+    if argv.is_empty() {
+        super::set_errno(libc::ENOENT);
+        return std::ptr::null_mut();
+    }
     let fail = |ctx: &mut Ctx, errno: c_int, msg: Option<String>| -> *mut CallReply {
         super::set_errno(errno);
         match msg {

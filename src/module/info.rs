@@ -57,12 +57,18 @@ pub fn module_list(srv: &Server, out: &mut String) {
         if m.options & (1 << 1) != 0 {
             options.push("no-implicit-signal-modified");
         }
+        let mp: *const Module = &**m;
+        let filters = srv.modules.filters.count_of(mp);
+        let (usedby, using) = srv.modules.shared.users_and_used(mp);
         let _ = write!(
             out,
-            "module:name={},ver={},api={},filters=0,usedby=[],using=[],options=[{}]\r\n",
+            "module:name={},ver={},api={},filters={},usedby=[{}],using=[{}],options=[{}]\r\n",
             m.name,
             m.ver,
             m.apiver,
+            filters,
+            usedby.join("|"),
+            using.join("|"),
             options.join("|")
         );
     }

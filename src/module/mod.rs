@@ -11,12 +11,16 @@ pub mod alloc;
 pub mod api;
 pub mod block;
 pub mod call;
+pub mod clients;
 pub mod cmdinfo;
 pub mod command;
+pub mod config;
 pub mod crash;
 pub mod ctx;
 pub mod dict;
 pub mod eventloop;
+pub mod events;
+pub mod filter;
 pub mod getkeys;
 pub mod info;
 pub mod key;
@@ -24,6 +28,7 @@ pub mod misc;
 pub mod notify;
 pub mod reply;
 pub mod scan;
+pub mod shared;
 pub mod string;
 pub mod threads;
 pub mod timer;
@@ -67,6 +72,14 @@ pub struct Modules {
     pub timers: timer::Timers,
     /// Keyspace notification subscribers, in registration order.
     pub subscribers: Vec<notify::Subscriber>,
+    /// Command filters.
+    pub filters: filter::Filters,
+    /// APIs exported between modules.
+    pub shared: shared::Shared,
+    /// Module configs and the values queued for them.
+    pub configs: config::Configs,
+    /// Server event listeners.
+    pub events: events::Listeners,
 }
 
 impl Modules {
@@ -122,6 +135,13 @@ impl UnloadError {
 /// Failures are logged (MODULE LOAD answers one generic error, as Redis does).
 #[allow(clippy::result_unit_err)]
 pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
+    load_ex(srv, path, args, false)
+}
+
+/// `load` for MODULE LOADEX too: then every queued config value must have been consumed by
+/// the module's LoadConfigs.
+#[allow(clippy::result_unit_err)]
+pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) -> Result<(), ()> {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(md) = std::fs::metadata(path) {
         // Best effort, as in Redis: a file nobody may execute is refused before dlopen.
@@ -182,6 +202,7 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
             srv.modules
                 .subscribers
                 .retain(|s| !std::ptr::eq(s.module, module_ptr));
+            forget_services(srv, module_ptr);
             srv.modules
                 .timers
                 .by_id
@@ -214,7 +235,19 @@ pub fn load(srv: &mut Server, path: &str, args: &[Vec<u8>]) -> Result<(), ()> {
     module.args = args.to_vec();
     crate::log_notice!("Module '{}' loaded from {}", module.name, path);
     release_argv(argv);
+    let name = module.name.clone();
     srv.modules.list.push(module);
+    if srv.modules.configs.needs_load(module_ptr) {
+        crate::log_warning!("Module Configurations were not set, likely a missing LoadConfigs call. Unloading the module.");
+        let _ = unload(srv, &name);
+        return Err(());
+    }
+    if is_loadex && !srv.modules.configs.queue_is_empty() {
+        crate::log_warning!("Loadex configurations were not applied, likely due to invalid arguments. Unloading the module.");
+        let _ = unload(srv, &name);
+        return Err(());
+    }
+    events::fire_module_change(srv, module_ptr, false);
     Ok(())
 }
 
@@ -232,6 +265,10 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
+    // Redis' order of refusals: exported APIs in use, then blocked clients, then timers.
+    if srv.modules.shared.is_used(module_ptr) {
+        return Err(UnloadError::UsedByOthers);
+    }
     if block::blocked_clients_of(module_ptr) > 0 {
         return Err(UnloadError::BlockedClients);
     }
@@ -260,6 +297,8 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     srv.modules
         .subscribers
         .retain(|s| !std::ptr::eq(s.module, module_ptr));
+    forget_services(srv, module_ptr);
+    events::fire_module_change(srv, &*module, true);
     crate::log_notice!("Module {} unloaded", module.name);
     drop(module);
     Ok(())
@@ -278,6 +317,15 @@ pub fn has_pending_work() -> bool {
     block::has_pending() || eventloop::has_pending()
 }
 
+/// Drops what a module registered with the service APIs (command filters, shared APIs,
+/// configs, event listeners) when it is unloaded or its load fails.
+fn forget_services(srv: &mut Server, m: *mut Module) {
+    srv.modules.filters.forget(m);
+    srv.modules.shared.forget(m);
+    srv.modules.configs.forget(m);
+    srv.modules.events.forget(m);
+}
+
 /// Loads the modules named by `loadmodule` directives and `--loadmodule`; a failure stops the
 /// server, as in Redis.
 pub fn load_from_config(srv: &mut Server, queue: &[Vec<Vec<u8>>]) {
@@ -287,6 +335,10 @@ pub fn load_from_config(srv: &mut Server, queue: &[Vec<Vec<u8>>]) {
             crate::log_warning!("Can't load module from {}: server aborting", path);
             std::process::exit(1);
         }
+    }
+    if !srv.modules.configs.queue_is_empty() {
+        crate::log_warning!("Module Configuration detected without loadmodule directive or no ApplyConfig call: aborting");
+        std::process::exit(1);
     }
 }
 
@@ -356,31 +408,38 @@ fn module_load(srv: &mut Server, c: &mut Client) {
 
 fn module_loadex(srv: &mut Server, c: &mut Client) {
     let path = String::from_utf8_lossy(&c.argv[2]).into_owned();
-    // `[CONFIG name value ...] [ARGS ...]`. Module configs are not supported yet, so a CONFIG
-    // pair can never be applied: Redis refuses the load then ("Loadex configurations were
-    // not applied"), and so do we.
-    let i = 3;
+    // `[CONFIG name value ...] [ARGS arg ...]`: config values wait in the queue for the
+    // module's LoadConfigs.
     let mut args: Vec<Vec<u8>> = Vec::new();
-    if i < c.argv.len() {
+    let mut ok = true;
+    let mut i = 3;
+    while i < c.argv.len() {
         let a = &c.argv[i];
-        if a.eq_ignore_ascii_case(b"config") && i + 2 < c.argv.len() {
-            crate::log_warning!("Loadex configurations were not applied, likely due to invalid arguments. Unloading the module.");
-            c.out.error(LOAD_ERROR);
-            return;
+        if a.eq_ignore_ascii_case(b"config") {
+            if i + 2 >= c.argv.len() {
+                crate::log_notice!("CONFIG specified without name value pair");
+                ok = false;
+                break;
+            }
+            srv.modules.configs.queue(&c.argv[i + 1], &c.argv[i + 2]);
+            i += 3;
         } else if a.eq_ignore_ascii_case(b"args") {
             args = c.argv[i + 1..].to_vec();
+            break;
         } else {
             crate::log_notice!(
                 "Syntax Error from arguments to loadex around {}.",
                 String::from_utf8_lossy(a)
             );
-            c.out.error(LOAD_ERROR);
-            return;
+            ok = false;
+            break;
         }
     }
-    match load(srv, &path, &args) {
-        Ok(()) => c.out.ok(),
-        Err(()) => c.out.error(LOAD_ERROR),
+    if ok && load_ex(srv, &path, &args, true).is_ok() {
+        c.out.ok();
+    } else {
+        srv.modules.configs.clear_queue();
+        c.out.error(LOAD_ERROR);
     }
 }
 
@@ -470,5 +529,10 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(threads::entries());
     v.extend(threads::yield_entries());
     v.extend(eventloop::entries());
+    v.extend(filter::entries());
+    v.extend(shared::entries());
+    v.extend(config::entries());
+    v.extend(events::entries());
+    v.extend(clients::entries());
     v
 }

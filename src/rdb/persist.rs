@@ -171,9 +171,13 @@ impl Server {
     /// counts as saved. False on failure (logged).
     pub fn rdb_save(&mut self) -> bool {
         let name = self.config.dbfilename.clone();
+        use crate::module::events::{fire_persistence, sub};
+        fire_persistence(self, sub::PERSISTENCE_SYNC_RDB_START);
         if write_snapshot(self, &name, &mut |_| {}).is_err() {
+            fire_persistence(self, sub::PERSISTENCE_FAILED);
             return false;
         }
+        fire_persistence(self, sub::PERSISTENCE_ENDED);
         self.dirty = 0;
         self.lastsave = crate::util::mstime() / 1000;
         self.persist.bgsave_ok = true;
@@ -449,6 +453,7 @@ impl Server {
             Err(e) => return Err(strerror(&e)),
         };
         self.loading = true;
+        crate::module::events::fire_loading(self, crate::module::events::sub::LOADING_RDB_START);
         let p = &mut self.persist;
         p.loading_start_time = crate::util::mstime() / 1000;
         p.loading_total_bytes = buf.len() as u64;
@@ -466,11 +471,20 @@ impl Server {
                 if pos - last_events >= interval {
                     last_events = pos;
                     el.process_events_while_blocked(srv);
+                    crate::module::events::fire_loading_progress(srv, false);
                 }
             }
         };
         let r = crate::rdb::file::load(self, &buf, allow_dup, &mut hook);
         self.loading = false;
+        crate::module::events::fire_loading(
+            self,
+            if r.is_ok() {
+                crate::module::events::sub::LOADING_ENDED
+            } else {
+                crate::module::events::sub::LOADING_FAILED
+            },
+        );
         match r {
             Ok(stats) => {
                 self.persist.last_load = stats;
@@ -588,10 +602,21 @@ fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
     let _ = srv.set_oom_score_adj(Some(2));
     let name = srv.config.dbfilename.clone();
     let mut info = ChildInfoSender::new(info_fd);
+    // Module listeners hear about the save from the child, as in Redis.
+    use crate::module::events::{fire_persistence, sub};
+    fire_persistence(srv, sub::PERSISTENCE_RDB_START);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         write_snapshot(srv, &name, &mut |keys| info.progress(keys)).is_ok()
     }))
     .unwrap_or(false);
+    fire_persistence(
+        srv,
+        if ok {
+            sub::PERSISTENCE_ENDED
+        } else {
+            sub::PERSISTENCE_FAILED
+        },
+    );
     if ok {
         info.send(ChildInfoKind::RdbCowSize, info.keys);
     }

@@ -320,6 +320,7 @@ impl Server {
         let now = self.unix_time();
         self.migrate.close_timed_out(now);
         self.crash_reporting_cron();
+        crate::module::events::fire_cron(self);
     }
 
     /// Keeps the crash handlers in line with `crash-log-enabled` (and the panic hook with

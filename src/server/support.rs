@@ -305,6 +305,7 @@ impl Server {
                 }
             }
         }
+        crate::module::events::fire_shutdown(self);
         if !self.config.pidfile.is_empty() {
             crate::log_notice!("Removing the pid file.");
             let _ = std::fs::remove_file(&self.config.pidfile);
