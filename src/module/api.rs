@@ -426,6 +426,22 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "prints the API coverage; run with --ignored --nocapture"]
+    fn print_api_coverage() {
+        let missing: Vec<&str> = ALL_NAMES
+            .iter()
+            .copied()
+            .filter(|n| !is_implemented(n))
+            .collect();
+        println!(
+            "implemented {} of {}; missing: {}",
+            ALL_NAMES.len() - missing.len(),
+            ALL_NAMES.len(),
+            missing.join(" ")
+        );
+    }
+
+    #[test]
     fn every_implemented_name_is_a_7_0_name() {
         for (name, _) in crate::module::implemented() {
             assert!(ALL_NAMES.contains(&name), "{name}");
