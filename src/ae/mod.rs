@@ -13,10 +13,16 @@ use crate::client::Conn;
 use crate::server::cron::{ExpireCycle, ExpireState};
 use crate::server::Server;
 
-/// Tokens at and above this value are listeners; below are client ids, module fds (from
-/// `crate::module::eventloop::FD_TOKEN_BASE`) and the module waker.
+/// Event-loop tokens, from the top down (client ids count up from 1, far below all of these):
+/// - `LISTENER_BASE..`: the listening sockets, one each;
+/// - `MODULE_WAKER`: wakes the loop when a module thread queued work;
+/// - `crate::replication::replica::LINK_TOKEN` (`usize::MAX - 128`): the link to our master
+///   before it becomes a master client;
+/// - `MODULE_FD_TOKENS`: file descriptors modules added to the loop (token = base + fd).
 pub const LISTENER_BASE: usize = usize::MAX - 64;
 pub const MODULE_WAKER: usize = LISTENER_BASE - 1;
+pub const MODULE_FD_TOKENS: std::ops::Range<usize> =
+    crate::module::eventloop::FD_TOKEN_BASE..(1 << 63);
 
 /// The last termination signal received (0 = none), set by the signal handler.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -464,7 +470,7 @@ impl EventLoop {
                 // Only wakes the loop: the queued work runs in before-sleep.
                 continue;
             }
-            if (crate::module::eventloop::FD_TOKEN_BASE..MODULE_WAKER).contains(&t) {
+            if MODULE_FD_TOKENS.contains(&t) {
                 crate::module::eventloop::dispatch(t, ev.readable, ev.writable);
                 continue;
             }

@@ -290,7 +290,6 @@ pub fn end_busy(srv: &mut Server) {
 /// The running client is out of the clients map, so its own input waits (it is re-read
 /// after its command); listener events are left to the main loop.
 fn process_events_while_blocked(srv: &mut Server) {
-    use crate::module::eventloop::FD_TOKEN_BASE;
     let epfd = std::os::fd::AsRawFd::as_raw_fd(match REGISTRY.get() {
         Some(r) => r,
         None => return,
@@ -336,7 +335,11 @@ fn process_events_while_blocked(srv: &mut Server) {
                 }
                 continue;
             }
-            if token >= FD_TOKEN_BASE {
+            if token == crate::replication::replica::LINK_TOKEN {
+                srv.repl_link_event(registry);
+                continue;
+            }
+            if crate::ae::MODULE_FD_TOKENS.contains(&token) {
                 super::eventloop::dispatch(token, readable, writable);
                 continue;
             }
