@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{cmd, text, Server};
 
 /// Debian's redis-server in `dir` (None when it isn't installed).
 fn start_redis(dir: &Path) -> Option<Server> {
@@ -23,28 +23,7 @@ fn start_redis(dir: &Path) -> Option<Server> {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrodis-rdb-{}-{}", name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut q = redis::cmd(args[0]);
-    for a in &args[1..] {
-        q.arg(*a);
-    }
-    q.query(c).unwrap()
-}
-
-fn text(c: &mut redis::Connection, args: &[&str]) -> String {
-    match cmd(c, args) {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        redis::Value::SimpleString(s) => s,
-        redis::Value::Okay => "OK".into(),
-        redis::Value::Int(n) => n.to_string(),
-        other => format!("{:?}", other),
-    }
+    common::temp_dir("rdb", name)
 }
 
 /// A dataset covering every encoding both sides share: integer, embstr, raw, compressible

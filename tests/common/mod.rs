@@ -117,3 +117,32 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh, empty directory under the system temp dir, named after `prefix`, `name` and this
+/// process (so parallel test binaries don't share it).
+pub fn temp_dir(prefix: &str, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrodis-{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs one command given as words.
+pub fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut q = redis::cmd(args[0]);
+    for a in &args[1..] {
+        q.arg(*a);
+    }
+    q.query(c).unwrap()
+}
+
+/// Runs one command and renders a simple reply as text.
+pub fn text(c: &mut redis::Connection, args: &[&str]) -> String {
+    match cmd(c, args) {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Int(n) => n.to_string(),
+        other => format!("{:?}", other),
+    }
+}
