@@ -204,10 +204,16 @@ impl Server {
     }
 
     /// Memory counted against `maxmemory`: allocated bytes minus what Redis excludes (replica
-    /// output buffers; the AOF buffer once it exists).
+    /// output buffers and the AOF buffer, which eviction can't shrink: counting them would
+    /// evict keys, or refuse writes, for memory that frees itself once written out).
     pub fn memory_for_maxmemory(&self) -> usize {
+        let aof_buf = if self.aof.status != crate::aof::Status::Off {
+            self.aof.buf.capacity()
+        } else {
+            0
+        };
         self.used_memory()
-            .saturating_sub(self.repl_mem_not_counted())
+            .saturating_sub(self.repl_mem_not_counted() + aof_buf)
     }
 
     /// Bytes to free to get back under `maxmemory` (0 when under it or without a limit).
