@@ -176,24 +176,9 @@ impl Server {
             }
         }
         if !self.repl.replicas.iter().any(|r| r.id == c.id) {
-            self.repl.replicas.push(ReplicaInfo {
-                id: c.id,
-                state: SyncState::Handshake,
-                listening_port: 0,
-                announced_ip: None,
-                peer_ip: peer_ip(&c.addr),
-                capa_eof: false,
-                capa_psync2: false,
-                ack_off: 0,
-                ack_time: unix_now(),
-                psync_initial_offset: 0,
-                held: Vec::new(),
-                diskless: false,
-                put_online_on_ack: false,
-                acked_during_transfer: false,
-                pre_psync: false,
-                wait_since: unix_now(),
-            });
+            self.repl
+                .replicas
+                .push(ReplicaInfo::handshaking(c.id, peer_ip(&c.addr)));
         }
         // The REPLCONF capabilities arrived before: they were kept on a pending entry.
         crate::log_notice!(
@@ -1068,14 +1053,15 @@ impl Server {
     }
 }
 
-impl super::state::ReplState {
-    fn pending_replconf_push(&mut self, id: ClientId) {
-        self.replicas.push(ReplicaInfo {
+impl ReplicaInfo {
+    /// A replica that has just introduced itself (REPLCONF or SYNC/PSYNC): nothing agreed yet.
+    fn handshaking(id: ClientId, peer_ip: String) -> ReplicaInfo {
+        ReplicaInfo {
             id,
             state: SyncState::Handshake,
             listening_port: 0,
             announced_ip: None,
-            peer_ip: String::new(),
+            peer_ip,
             capa_eof: false,
             capa_psync2: false,
             ack_off: 0,
@@ -1087,7 +1073,14 @@ impl super::state::ReplState {
             acked_during_transfer: false,
             pre_psync: false,
             wait_since: unix_now(),
-        });
+        }
+    }
+}
+
+impl super::state::ReplState {
+    fn pending_replconf_push(&mut self, id: ClientId) {
+        self.replicas
+            .push(ReplicaInfo::handshaking(id, String::new()));
     }
 }
 
