@@ -3,27 +3,13 @@
 //! set of functions fetched by `RedisModule_Init`. Comments, layout and the way Init is written
 //! may differ; nothing a compiler sees in a module's binary interface may.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 fn upstream_header() -> String {
-    let root = std::env::var_os("REDIS_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("ferrodis/redis-7.0.15")
-        });
-    let path = root.join("src/redismodule.h");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; fetch upstream's tree with tests/tcl-compat/fetch-redis-source",
-            path.display()
-        )
-    })
+    let path = common::redis_src().join("src/redismodule.h");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn our_header() -> String {

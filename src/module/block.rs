@@ -208,7 +208,13 @@ unsafe fn block(
         return std::ptr::null_mut();
     };
     let now = crate::util::mstime();
-    let timeout = if timeout_ms > 0 { now + timeout_ms } else { 0 };
+    // As in Redis, only 0 means "no timeout": a negative one is already in the past, so the
+    // timeout callback answers at the next timeout check.
+    let timeout = if timeout_ms != 0 {
+        now.saturating_add(timeout_ms)
+    } else {
+        0
+    };
     // Inside a transaction the handle is created already aborted (no client) and the
     // client gets an error, as in Redis. A client that may not block (the fake client of
     // RedisModule_Call, a timer's client) gets the same aborted handle, without an error.

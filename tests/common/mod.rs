@@ -146,3 +146,25 @@ pub fn text(c: &mut redis::Connection, args: &[&str]) -> String {
         other => format!("{:?}", other),
     }
 }
+
+/// Upstream Redis 7.0.15's extracted source tree: `REDIS_SRC`, else the cache that
+/// `tests/tcl-compat/fetch-redis-source` fills.
+pub fn redis_src() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let root = std::env::var_os("REDIS_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+                });
+            cache.join("ferrodis/redis-7.0.15")
+        });
+    assert!(
+        root.join("src/redismodule.h").exists(),
+        "{}: no Redis 7.0.15 source tree; fetch it with tests/tcl-compat/fetch-redis-source",
+        root.display()
+    );
+    root
+}
