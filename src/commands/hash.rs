@@ -6,9 +6,7 @@
 //! dirty counts and what is propagated.
 
 use crate::client::{flags as cflags, Client};
-use crate::commands::keyspace::{
-    parse_scan_cursor, parse_scan_options, reply_scan, scan_dict, scan_filter,
-};
+use crate::commands::keyspace::{reply_scan, scan_dict, scan_filter, scan_key_start};
 use crate::commands::{errors, CmdProc};
 use crate::config::table::notify;
 use crate::db::Dict;
@@ -557,18 +555,8 @@ fn hrandfield_with_count(srv: &mut Server, c: &mut Client, key: &[u8], l: i64, w
 }
 
 fn hscan_command(srv: &mut Server, c: &mut Client, key: &[u8]) {
-    let Some(mut cursor) = parse_scan_cursor(c, 2) else {
-        return;
-    };
-    match read_hash(srv, c, key) {
-        Err(()) => return,
-        Ok(None) => {
-            reply_scan(c, 0, &[]);
-            return;
-        }
-        Ok(Some(_)) => {}
-    }
-    let Some(opts) = parse_scan_options(c, 3, false) else {
+    let Some((mut cursor, opts)) = scan_key_start(srv, c, key, |v| matches!(v, Value::Hash(_)))
+    else {
         return;
     };
     let mut items: Vec<Vec<u8>> = Vec::new();

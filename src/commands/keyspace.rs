@@ -450,6 +450,31 @@ pub fn parse_scan_options(c: &mut Client, first: usize, allow_type: bool) -> Opt
     Some(o)
 }
 
+/// The checks SSCAN, HSCAN and ZSCAN start with, in Redis' order: the cursor, then the key
+/// (missing: an empty scan is the reply; another type: WRONGTYPE), then the options. Returns
+/// the cursor and options when the scan should go on; otherwise the reply was given.
+pub fn scan_key_start(
+    srv: &mut Server,
+    c: &mut Client,
+    key: &[u8],
+    is_type: fn(&crate::types::Value) -> bool,
+) -> Option<(u64, ScanOptions)> {
+    let cursor = parse_scan_cursor(c, 2)?;
+    match crate::commands::Kind::of(srv.lookup_read(c.db, key), is_type) {
+        crate::commands::Kind::Missing => {
+            reply_scan(c, 0, &[]);
+            return None;
+        }
+        crate::commands::Kind::Other => {
+            c.out.error(crate::types::WRONGTYPE);
+            return None;
+        }
+        crate::commands::Kind::Wanted => {}
+    }
+    let opts = parse_scan_options(c, 3, false)?;
+    Some((cursor, opts))
+}
+
 /// One SCAN-family step over a dict: visits buckets from `cursor`, `emit` pushing each
 /// element's reply items (a key, a member, or a field and its value), until `count` items were
 /// collected or the scan completed. At most ten buckets per requested item are visited, so a

@@ -7,9 +7,7 @@
 //! follow from that.
 
 use crate::client::{flags as cflags, Client};
-use crate::commands::keyspace::{
-    parse_scan_cursor, parse_scan_options, reply_scan, scan_dict, scan_filter,
-};
+use crate::commands::keyspace::{reply_scan, scan_dict, scan_filter, scan_key_start};
 use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::db::Dict;
@@ -792,25 +790,10 @@ fn sunion_diff_generic(
 }
 
 fn sscan_command(srv: &mut Server, c: &mut Client) {
-    let Some(mut cursor) = parse_scan_cursor(c, 2) else {
-        return;
-    };
     let db = c.db;
     let key = c.argv[1].clone();
-    match lookup_read_kind(srv, db, &key) {
-        Kind::Missing => {
-            c.out.array(2);
-            c.out.bulk(b"0");
-            c.out.array(0);
-            return;
-        }
-        Kind::Other => {
-            c.out.error(WRONGTYPE);
-            return;
-        }
-        Kind::Wanted => {}
-    }
-    let Some(opts) = parse_scan_options(c, 3, false) else {
+    let Some((mut cursor, opts)) = scan_key_start(srv, c, &key, |v| matches!(v, Value::Set(_)))
+    else {
         return;
     };
     let set = set_ref(srv, db, &key);

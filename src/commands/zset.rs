@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::blocking::{BlockData, BlockState, BlockType};
 use crate::client::{flags as cflags, Client};
-use crate::commands::keyspace::{parse_scan_cursor, parse_scan_options};
+use crate::commands::keyspace::scan_key_start;
 use crate::commands::{errors, CmdProc, Kind};
 use crate::config::table::notify;
 use crate::server::Server;
@@ -1592,25 +1592,10 @@ fn zset_op_generic(
 // ---- ZSCAN -----------------------------------------------------------------------------
 
 fn zscan_command(srv: &mut Server, c: &mut Client) {
-    let Some(mut cursor) = parse_scan_cursor(c, 2) else {
-        return;
-    };
     let db = c.db;
     let key = c.argv[1].clone();
-    match read_kind(srv, db, &key) {
-        Kind::Missing => {
-            c.out.array(2);
-            c.out.bulk(b"0");
-            c.out.array(0);
-            return;
-        }
-        Kind::Other => {
-            c.out.error(WRONGTYPE);
-            return;
-        }
-        Kind::Wanted => {}
-    }
-    let Some(opts) = parse_scan_options(c, 3, false) else {
+    let Some((mut cursor, opts)) = scan_key_start(srv, c, &key, |v| matches!(v, Value::Zset(_)))
+    else {
         return;
     };
     let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
