@@ -330,6 +330,9 @@ impl Server {
             self.frozen_ms = None;
             self.prop.depth -= 1;
             self.leave_client_context(&mut c, ctx);
+            if self.tracking.has_pending() {
+                self.tracking_flush_pending(&mut c);
+            }
             let had_errors =
                 self.stats.total_error_replies + c.out.errors.len() as u64 != errors_before;
             self.record_reply_errors(&mut c);
@@ -505,6 +508,10 @@ impl Server {
             self.frozen_ms = None;
             self.prop.depth -= 1;
             self.leave_client_context(&mut c, ctx);
+            // Its own invalidations (BLMOVE's destination it caches) follow its reply.
+            if self.tracking.has_pending() {
+                self.tracking_flush_pending(&mut c);
+            }
             self.record_reply_errors(&mut c);
             if served {
                 let had_errors = self.stats.total_error_replies != errors_before;

@@ -66,7 +66,24 @@ pub mod flags {
     pub const REPLY_SKIP_NEXT: u64 = 1 << 23;
     pub const REPLY_SKIP: u64 = 1 << 24;
     pub const LUA_DEBUG: u64 = 1 << 25;
+    /// Client-side caching is on (CLIENT TRACKING); the bits below refine it.
     pub const TRACKING: u64 = 1 << 31;
+    /// The client invalidations are redirected to is gone.
+    pub const TRACKING_BROKEN_REDIR: u64 = 1 << 32;
+    pub const TRACKING_BCAST: u64 = 1 << 33;
+    pub const TRACKING_OPTIN: u64 = 1 << 34;
+    pub const TRACKING_OPTOUT: u64 = 1 << 35;
+    /// CLIENT CACHING was given for the next command (or transaction).
+    pub const TRACKING_CACHING: u64 = 1 << 36;
+    pub const TRACKING_NOLOOP: u64 = 1 << 37;
+    /// Every tracking bit, cleared together when tracking is turned off.
+    pub const TRACKING_ALL: u64 = TRACKING
+        | TRACKING_BROKEN_REDIR
+        | TRACKING_BCAST
+        | TRACKING_OPTIN
+        | TRACKING_OPTOUT
+        | TRACKING_CACHING
+        | TRACKING_NOLOOP;
     pub const PROTOCOL_ERROR: u64 = 1 << 39;
     /// Set while a command must produce exactly one reply (inside EXEC or a script), so it
     /// may not block or turn into a MONITOR.
@@ -207,6 +224,10 @@ pub struct Client {
     /// `Server::clients_mem_by_class`.
     pub last_memory_usage: usize,
     pub last_memory_class: usize,
+    /// Client-side caching: the client invalidation messages go to (0: this one), and the
+    /// BCAST prefixes it registered (in byte order, as CLIENT TRACKINGINFO lists them).
+    pub tracking_redirection: ClientId,
+    pub tracking_prefixes: Option<Box<std::collections::BTreeSet<Vec<u8>>>>,
 }
 
 impl Client {
@@ -246,6 +267,8 @@ impl Client {
             write_registered: false,
             last_memory_usage: 0,
             last_memory_class: 0,
+            tracking_redirection: 0,
+            tracking_prefixes: None,
         }
     }
 
@@ -314,6 +337,13 @@ impl Client {
             + self.watched.len() * (LIST_NODE + WATCHED_KEY);
         let pubsub = self.patterns.len() * LIST_NODE
             + (self.channels.len() + self.shard_channels.len()) * (DICT_ENTRY + PTR);
+        // BCAST prefixes, estimated like Redis does (radix-tree nodes, about two per prefix,
+        // at a node header times a pointer each) rather than walked.
+        const RAX_NODE_ESTIMATE: usize = 4 * PTR;
+        let tracking = self
+            .tracking_prefixes
+            .as_ref()
+            .map_or(0, |p| p.len() * 2 * RAX_NODE_ESTIMATE);
         self.output_memory()
             + self.querybuf.capacity()
             + std::mem::size_of::<Client>()
@@ -322,6 +352,7 @@ impl Client {
             + pending_args
             + multi
             + pubsub
+            + tracking
     }
 
     /// Whether `maxmemory-clients` may evict this client: normal and pub/sub clients (MONITOR

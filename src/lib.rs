@@ -23,5 +23,6 @@ pub mod resp;
 pub mod server;
 pub mod sha1;
 pub mod startup;
+pub mod tracking;
 pub mod types;
 pub mod util;

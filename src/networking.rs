@@ -384,6 +384,9 @@ impl Server {
         self.forget_client_mem(&mut c);
         self.unwatch_all(&mut c);
         self.pubsub_unsubscribe_all(&mut c, false);
+        if c.has(flags::TRACKING) {
+            self.disable_tracking(&mut c);
+        }
         self.monitors.retain(|m| *m != id);
         self.paused_clients.retain(|m| *m != id);
         if c.has(flags::BLOCKED) {

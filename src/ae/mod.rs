@@ -249,6 +249,8 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.handle_clients_blocked_on_keys();
     // Serving may have unblocked clients with more commands pipelined.
     srv.process_unblocked_clients(registry);
+    // BCAST clients hear about the keys changed under their prefixes in this iteration.
+    srv.tracking_broadcast_invalidations();
     srv.flush_propagation();
     srv.repl_before_sleep();
     srv.repl_link_before_sleep(registry);

@@ -1,10 +1,10 @@
 //! Connection introspection and control: the CLIENT subcommands (ID, INFO, LIST, KILL,
-//! SETNAME/GETNAME, PAUSE/UNPAUSE, REPLY, NO-EVICT, UNBLOCK, GETREDIR, HELP) and MONITOR.
+//! SETNAME/GETNAME, PAUSE/UNPAUSE, REPLY, NO-EVICT, UNBLOCK, HELP, and the client-side caching
+//! ones: TRACKING, CACHING, GETREDIR, TRACKINGINFO) and MONITOR.
 //!
 //! These commands look at every connected client, including the one running the command, which
-//! is out of `srv.clients` while it runs; `all_clients` puts it back in the picture. Client
-//! tracking (CLIENT TRACKING / TRACKINGINFO / CACHING) is not implemented, so those stay
-//! unregistered.
+//! is out of `srv.clients` while it runs; `all_clients` puts it back in the picture. The
+//! tracking machinery itself lives in `crate::tracking`.
 
 use crate::client::{flags, Client, ClientId};
 use crate::commands::{errors, reply_help, CmdProc};
@@ -25,6 +25,9 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "client|no-evict" => client_no_evict_command,
         "client|unblock" => client_unblock_command,
         "client|getredir" => client_getredir_command,
+        "client|tracking" => client_tracking_command,
+        "client|caching" => client_caching_command,
+        "client|trackinginfo" => client_trackinginfo_command,
         "monitor" => monitor_command,
         _ => return None,
     })
@@ -415,8 +418,184 @@ fn client_unblock_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn client_getredir_command(_srv: &mut Server, c: &mut Client) {
-    // Tracking is never enabled, so there is no redirection.
-    c.out.int(-1);
+    if c.has(flags::TRACKING) {
+        c.out.int(c.tracking_redirection as i64);
+    } else {
+        c.out.int(-1);
+    }
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN] [OPTOUT] [NOLOOP]
+fn client_tracking_command(srv: &mut Server, c: &mut Client) {
+    let mut redirect: i64 = 0;
+    let mut options = 0u64;
+    let mut prefixes: Vec<Vec<u8>> = Vec::new();
+    let argc = c.argv.len();
+    let mut j = 3;
+    while j < argc {
+        let more = j + 1 < argc;
+        let opt = &c.argv[j];
+        if opt.eq_ignore_ascii_case(b"redirect") && more {
+            j += 1;
+            if redirect != 0 {
+                c.out
+                    .error("A client can only redirect to a single other client");
+                return;
+            }
+            let Some(id) = crate::commands::arg_i64(c, j) else {
+                return;
+            };
+            // The target must exist now, even if it may go away later.
+            let exists = id > 0
+                && (id as ClientId == c.id
+                    || srv.clients.contains_key(&(id as ClientId))
+                    || srv.suspended_clients.iter().any(|s| s.id == id as ClientId));
+            if !exists {
+                c.out
+                    .error("The client ID you want redirect to does not exist");
+                return;
+            }
+            redirect = id;
+        } else if opt.eq_ignore_ascii_case(b"bcast") {
+            options |= flags::TRACKING_BCAST;
+        } else if opt.eq_ignore_ascii_case(b"optin") {
+            options |= flags::TRACKING_OPTIN;
+        } else if opt.eq_ignore_ascii_case(b"optout") {
+            options |= flags::TRACKING_OPTOUT;
+        } else if opt.eq_ignore_ascii_case(b"noloop") {
+            options |= flags::TRACKING_NOLOOP;
+        } else if opt.eq_ignore_ascii_case(b"prefix") && more {
+            j += 1;
+            prefixes.push(c.argv[j].clone());
+        } else {
+            c.out.error(errors::SYNTAX);
+            return;
+        }
+        j += 1;
+    }
+    let mode = &c.argv[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        let bcast = options & flags::TRACKING_BCAST != 0;
+        if !bcast && !prefixes.is_empty() {
+            c.out
+                .error("PREFIX option requires BCAST mode to be enabled");
+            return;
+        }
+        if c.has(flags::TRACKING) && c.has(flags::TRACKING_BCAST) != bcast {
+            c.out.error("You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.");
+            return;
+        }
+        if bcast && options & (flags::TRACKING_OPTIN | flags::TRACKING_OPTOUT) != 0 {
+            c.out
+                .error("OPTIN and OPTOUT are not compatible with BCAST");
+            return;
+        }
+        if options & flags::TRACKING_OPTIN != 0 && options & flags::TRACKING_OPTOUT != 0 {
+            c.out
+                .error("You can't specify both OPTIN mode and OPTOUT mode");
+            return;
+        }
+        if (options & flags::TRACKING_OPTIN != 0 && c.has(flags::TRACKING_OPTOUT))
+            || (options & flags::TRACKING_OPTOUT != 0 && c.has(flags::TRACKING_OPTIN))
+        {
+            c.out.error("You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.");
+            return;
+        }
+        if bcast {
+            if let Some((msg, goes_on)) =
+                crate::tracking::prefix_collision(c.tracking_prefixes.as_deref(), &prefixes)
+            {
+                c.out.error(&msg);
+                // Redis 7.0 enables tracking anyway (and replies +OK after the error) when
+                // the overlapping pair does not start at the first prefix given.
+                if !goes_on {
+                    return;
+                }
+            }
+        }
+        srv.enable_tracking(c, redirect as ClientId, options, &prefixes);
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        srv.disable_tracking(c);
+    } else {
+        c.out.error(errors::SYNTAX);
+        return;
+    }
+    c.out.ok();
+}
+
+/// CLIENT CACHING YES|NO: caches (OPTIN) or not (OPTOUT) the keys of the next command.
+fn client_caching_command(_srv: &mut Server, c: &mut Client) {
+    if !c.has(flags::TRACKING) {
+        c.out.error("CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
+        return;
+    }
+    let opt = &c.argv[2];
+    if opt.eq_ignore_ascii_case(b"yes") {
+        if !c.has(flags::TRACKING_OPTIN) {
+            c.out
+                .error("CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+            return;
+        }
+    } else if opt.eq_ignore_ascii_case(b"no") {
+        if !c.has(flags::TRACKING_OPTOUT) {
+            c.out
+                .error("CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+            return;
+        }
+    } else {
+        c.out.error(errors::SYNTAX);
+        return;
+    }
+    c.flags |= flags::TRACKING_CACHING;
+    c.out.ok();
+}
+
+/// CLIENT TRACKINGINFO: the tracking flags, redirection and BCAST prefixes of this client.
+fn client_trackinginfo_command(_srv: &mut Server, c: &mut Client) {
+    let mut names: Vec<&str> = vec![if c.has(flags::TRACKING) { "on" } else { "off" }];
+    if c.has(flags::TRACKING_BCAST) {
+        names.push("bcast");
+    }
+    if c.has(flags::TRACKING_OPTIN) {
+        names.push("optin");
+        if c.has(flags::TRACKING_CACHING) {
+            names.push("caching-yes");
+        }
+    }
+    if c.has(flags::TRACKING_OPTOUT) {
+        names.push("optout");
+        if c.has(flags::TRACKING_CACHING) {
+            names.push("caching-no");
+        }
+    }
+    if c.has(flags::TRACKING_NOLOOP) {
+        names.push("noloop");
+    }
+    if c.has(flags::TRACKING_BROKEN_REDIR) {
+        names.push("broken_redirect");
+    }
+    c.out.map(3);
+    c.out.bulk(b"flags");
+    c.out.set(names.len());
+    for n in names {
+        c.out.bulk(n.as_bytes());
+    }
+    c.out.bulk(b"redirect");
+    if c.has(flags::TRACKING) {
+        c.out.int(c.tracking_redirection as i64);
+    } else {
+        c.out.int(-1);
+    }
+    c.out.bulk(b"prefixes");
+    let prefixes: Vec<Vec<u8>> = c
+        .tracking_prefixes
+        .as_ref()
+        .map(|p| p.iter().cloned().collect())
+        .unwrap_or_default();
+    c.out.array(prefixes.len());
+    for p in prefixes {
+        c.out.bulk(&p);
+    }
 }
 
 fn monitor_command(srv: &mut Server, c: &mut Client) {

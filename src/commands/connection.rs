@@ -211,6 +211,9 @@ fn reset_command(srv: &mut Server, c: &mut Client) {
     c.user = "default".into();
     srv.discard_transaction(c);
     srv.pubsub_unsubscribe_all(c, false);
+    if c.has(flags::TRACKING) {
+        srv.disable_tracking(c);
+    }
     c.name = None;
     c.flags &= !(flags::ASKING
         | flags::READONLY

@@ -576,6 +576,11 @@ impl Server {
                 return false;
             }
         }
+        // Client-side caching keeps its table within tracking-table-max-keys (also in the cron,
+        // for a limit lowered with nothing else running).
+        if !self.tracking.clients.is_empty() {
+            self.tracking_limit_used_slots();
+        }
         // After a failed background save, writes (and PING, which monitoring uses to notice)
         // are refused while the data can't be persisted.
         if is_write || special == Special::Ping {
@@ -813,6 +818,10 @@ impl Server {
             self.prop.push_to(c.db, argv, targets);
         }
         c.propagate_argv = None;
+        // Client-side caching: the keys a tracking client just read may be in its cache now.
+        if c.flags & cflags::TRACKING != 0 {
+            self.tracking_remember_keys(c, id);
+        }
         self.prop.depth -= 1;
         if outermost {
             self.frozen_ms = None;
@@ -821,6 +830,11 @@ impl Server {
             self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
             self.flush_propagation();
             self.prop.no_multi = false;
+            // Invalidations of keys this client caches, raised by its own command (or
+            // transaction), follow the reply instead of landing inside it.
+            if self.tracking.has_pending() {
+                self.tracking_flush_pending(c);
+            }
         }
         if c.out.has_pending() {
             self.check_output_buffer_limits(c);

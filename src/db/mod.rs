@@ -245,7 +245,7 @@ impl Server {
         self.latency_add_sample_if_needed("expire-del", ms);
         self.stats.expired_keys += 1;
         self.notify_keyspace_event(crate::config::table::notify::EXPIRED, "expired", key, db);
-        self.signal_modified_key(db, key);
+        self.signal_modified_key_by_server(db, key);
         self.propagate_deletion(db, key, self.config.lazyfree_lazy_expire);
     }
 
@@ -473,5 +473,7 @@ impl Server {
         // Clients blocked in either database may now find their keys (7.0 rescans both).
         self.scan_db_for_ready_keys(a);
         self.scan_db_for_ready_keys(b);
+        // Cached keys are not per database: every tracking client drops everything.
+        self.tracking_invalidate_keys_on_flush();
     }
 }

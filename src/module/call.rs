@@ -439,7 +439,14 @@ pub unsafe extern "C" fn ferrodis_module_call(
     } else {
         0
     };
+    // For client-side caching the module command's caller stays the current client (NOLOOP,
+    // invalidations held until its reply), as Redis keeps it during RedisModule_Call.
+    let outer_caller = srv.tracking.module_caller;
+    if outer_caller.is_none() {
+        srv.tracking.module_caller = Some(srv.current_client);
+    }
     srv.call(&mut c, id);
+    srv.tracking.module_caller = outer_caller;
     let proto = c.out.take_all();
     let resp = c.out.resp;
     let reply = match parse(&proto, resp) {

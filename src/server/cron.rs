@@ -302,6 +302,9 @@ impl Server {
             self.stat_peak_memory_time = self.now_ms();
         }
         self.clients_cron();
+        if !self.tracking.clients.is_empty() {
+            self.tracking_limit_used_slots();
+        }
         self.active_expire_cycle(ExpireCycle::Slow, state);
         self.databases_cron(state);
         self.persistence_cron();

@@ -300,7 +300,7 @@ impl Server {
             );
             freed += before - self.used_memory() as i64;
             self.stats.evicted_keys += 1;
-            self.signal_modified_key(dbi, &key);
+            self.signal_modified_key_by_server(dbi, &key);
             self.notify_keyspace_event(crate::config::table::notify::EVICTED, "evicted", &key, dbi);
             self.propagate_deletion(dbi, &key, self.config.lazyfree_lazy_eviction);
             keys_freed += 1;

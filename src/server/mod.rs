@@ -200,6 +200,8 @@ pub struct Server {
     pub in_exec: bool,
     /// Append-only file persistence.
     pub aof: crate::aof::AofState,
+    /// Client-side caching: the keys tracking clients read, BCAST prefixes, held messages.
+    pub tracking: crate::tracking::Tracking,
 }
 
 impl Server {
@@ -278,6 +280,7 @@ impl Server {
             modules: Default::default(),
             in_exec: false,
             aof: Default::default(),
+            tracking: Default::default(),
             config,
         }
     }
@@ -364,9 +367,22 @@ impl Server {
         }
     }
 
-    /// Marks WATCHers of a key dirty (Redis' `signalModifiedKey` / `touchWatchedKey`).
+    /// A key changed: marks its WATCHers dirty and invalidates it for the clients caching it
+    /// (Redis' `signalModifiedKey`), the running client being the one that changed it.
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
         self.touch_watched_key(db, key);
+        if self.tracking.active {
+            self.tracking_invalidate_key(key, self.current_client, true);
+        }
+    }
+
+    /// The same for a change the server makes on its own (expiry, eviction): no client did
+    /// it, so even the running one hears about it in BCAST NOLOOP mode.
+    pub fn signal_modified_key_by_server(&mut self, db: usize, key: &[u8]) {
+        self.touch_watched_key(db, key);
+        if self.tracking.active {
+            self.tracking_invalidate_key(key, None, true);
+        }
     }
 
     /// Makes FLUSHDB/FLUSHALL (`db` None) fail the transactions that WATCH a key the flush
@@ -379,6 +395,7 @@ impl Server {
         for d in range {
             self.touch_all_watched_keys_in_db(d, None);
         }
+        self.tracking_invalidate_keys_on_flush();
     }
 
     /// Sets a flag on a client wherever it is (map, or the one running right now).

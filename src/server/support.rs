@@ -135,6 +135,8 @@ impl Server {
             (flags::MULTI, 'x'),
             (flags::BLOCKED, 'b'),
             (flags::TRACKING, 't'),
+            (flags::TRACKING_BROKEN_REDIR, 'R'),
+            (flags::TRACKING_BCAST, 'B'),
             (flags::DIRTY_CAS, 'd'),
             (flags::CLOSE_AFTER_REPLY, 'c'),
             (flags::UNBLOCKED, 'u'),
@@ -159,7 +161,7 @@ impl Server {
         };
         let now = self.unix_time();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} cmd={} user={} redir={} resp={}",
             c.id,
             c.addr,
             c.laddr,
@@ -188,6 +190,7 @@ impl Server {
             events,
             c.last_cmd.map_or("NULL", |id| self.commands.cmds[id].fullname.as_str()),
             c.user,
+            if c.has(flags::TRACKING) { c.tracking_redirection as i64 } else { -1 },
             c.out.resp,
         )
     }
@@ -258,6 +261,17 @@ impl Server {
     /// CLIENT REPLY SKIP silences exactly the next command.
     pub fn command_done(&mut self, c: &mut Client) {
         c.redacted.clear();
+        // CLIENT CACHING applies to the next command (or transaction) only: it is dropped
+        // after any command but a CLIENT one, outside MULTI.
+        if c.flags & flags::TRACKING_CACHING != 0 && !c.has(flags::MULTI) {
+            let client_cmd = self.commands.lookup_base(b"client");
+            let was_client = c.last_cmd.is_some_and(|id| {
+                Some(id) == client_cmd || self.commands.cmds[id].parent == client_cmd
+            });
+            if !was_client {
+                c.flags &= !flags::TRACKING_CACHING;
+            }
+        }
         if c.has(flags::REPLY_SKIP) {
             c.flags &= !flags::REPLY_SKIP;
             if !c.has(flags::REPLY_OFF | flags::CLOSE_ASAP) {
