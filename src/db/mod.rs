@@ -473,7 +473,5 @@ impl Server {
         // Clients blocked in either database may now find their keys (7.0 rescans both).
         self.scan_db_for_ready_keys(a);
         self.scan_db_for_ready_keys(b);
-        // Cached keys are not per database: every tracking client drops everything.
-        self.tracking_invalidate_keys_on_flush();
     }
 }
