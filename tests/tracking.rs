@@ -93,7 +93,7 @@ impl Conn {
         let s = self.r.get_mut();
         s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
         let mut b = [0u8; 1];
-        let quiet = matches!(s.peek(&mut b), Err(_));
+        let quiet = s.peek(&mut b).is_err();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         quiet
     }
