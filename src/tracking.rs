@@ -342,9 +342,10 @@ impl Server {
         }
     }
 
-    /// FLUSHDB/FLUSHALL/SWAPDB (and a replica's full resync): every tracking client gets one
-    /// null invalidation meaning "all keys", and the table is emptied.
-    pub fn tracking_invalidate_keys_on_flush(&mut self) {
+    /// FLUSHDB/FLUSHALL (and any emptying of the dataset, such as a replica's full resync):
+    /// every tracking client gets one null invalidation meaning "all keys", and the table is
+    /// emptied (a big one in the lazy-free thread when the flush is asynchronous).
+    pub fn tracking_invalidate_keys_on_flush(&mut self, lazy: bool) {
         if !self.tracking.clients.is_empty() {
             let caller = self.tracking_caller();
             let in_command = self.prop.depth > 0;
@@ -360,8 +361,12 @@ impl Server {
             }
         }
         if self.tracking.active {
-            self.tracking.table = Default::default();
+            let table = std::mem::take(&mut self.tracking.table);
             self.tracking.total_items = 0;
+            let n = table.len();
+            if lazy && n > crate::lazyfree::LAZYFREE_THRESHOLD {
+                self.lazyfree.free_later(Box::new(table), n);
+            }
         }
     }
 

@@ -417,7 +417,7 @@ impl Server {
     }
 
     fn empty_data_inner(&mut self, db: Option<usize>, lazy: bool) -> usize {
-        self.signal_flushed_db(db);
+        self.signal_flushed_db_lazy(db, lazy);
         let range = match db {
             Some(d) => d..d + 1,
             None => 0..self.dbs.len(),

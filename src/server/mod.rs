@@ -388,6 +388,12 @@ impl Server {
     /// Makes FLUSHDB/FLUSHALL (`db` None) fail the transactions that WATCH a key the flush
     /// removes (Redis' `signalFlushedDb`). Must run while the keys are still there.
     pub fn signal_flushed_db(&mut self, db: Option<usize>) {
+        self.signal_flushed_db_lazy(db, false);
+    }
+
+    /// The same for a flush whose memory goes to the lazy-free thread (FLUSHDB/FLUSHALL ASYNC):
+    /// a big client-side-caching table is freed there too.
+    pub fn signal_flushed_db_lazy(&mut self, db: Option<usize>, lazy: bool) {
         let range = match db {
             Some(d) => d..d + 1,
             None => 0..self.dbs.len(),
@@ -395,7 +401,7 @@ impl Server {
         for d in range {
             self.touch_all_watched_keys_in_db(d, None);
         }
-        self.tracking_invalidate_keys_on_flush();
+        self.tracking_invalidate_keys_on_flush(lazy);
     }
 
     /// Sets a flag on a client wherever it is (map, or the one running right now).
