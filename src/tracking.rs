@@ -52,9 +52,9 @@ pub struct Tracking {
     /// Client ids across the whole table (INFO `tracking_total_items`).
     total_items: u64,
     prefixes: BTreeMap<Vec<u8>, Bcast>,
-    /// Invalidations for the client whose command runs, sent once it has replied; None stands
-    /// for a flush (every key).
-    pending: Vec<Option<Vec<u8>>>,
+    /// Invalidations for the client whose command runs (its id, then the key, None standing
+    /// for a flush of every key), sent once it has replied.
+    pending: Vec<(ClientId, Option<Vec<u8>>)>,
     /// Consecutive table trims that could not get under the limit (each tries harder).
     over_limit_rounds: u32,
     /// While a module runs a command through RedisModule_Call: the client that ran the module
@@ -320,7 +320,7 @@ impl Server {
                 continue;
             }
             if is_caller && in_command {
-                self.tracking.pending.push(Some(key.to_vec()));
+                self.tracking.pending.push((id, Some(key.to_vec())));
             } else {
                 self.send_tracking_message(id, Payload::Key(key), None);
             }
@@ -328,16 +328,26 @@ impl Server {
     }
 
     /// Sends what was held for the client whose command just finished, after its reply
-    /// (end of the outermost `call`, or of serving a blocked client).
+    /// (end of the outermost `call`, or of serving a blocked client). `c` is that client,
+    /// unless the outermost call was a module's RedisModule_Call outside any command (a reply
+    /// callback): then the held messages go to their client wherever it is.
     pub fn tracking_flush_pending(&mut self, c: &mut Client) {
         let pending = std::mem::take(&mut self.tracking.pending);
-        for k in pending {
-            match k {
-                Some(key) => self.send_tracking_message(c.id, Payload::Key(&key), Some(c)),
-                None => {
-                    let null = null_proto(c.out.resp);
-                    self.send_tracking_message(c.id, Payload::Proto(null), Some(c));
-                }
+        for (id, k) in pending {
+            let mine = id == c.id;
+            let resp = if mine {
+                c.out.resp
+            } else {
+                self.resp_of_any(id, None)
+            };
+            let payload = match &k {
+                Some(key) => Payload::Key(key),
+                None => Payload::Proto(null_proto(resp)),
+            };
+            if mine {
+                self.send_tracking_message(id, payload, Some(c));
+            } else {
+                self.send_tracking_message(id, payload, None);
             }
         }
     }
@@ -353,7 +363,7 @@ impl Server {
             ids.sort_unstable();
             for id in ids {
                 if Some(id) == caller && in_command {
-                    self.tracking.pending.push(None);
+                    self.tracking.pending.push((id, None));
                 } else {
                     let null = null_proto(self.resp_of_any(id, None));
                     self.send_tracking_message(id, Payload::Proto(null), None);
