@@ -383,9 +383,10 @@ impl EventLoop {
         }
         if srv.shutdown_asap && srv.exit_code.is_none() {
             use crate::commands::server::shutdown_flags::NOSAVE;
-            if srv.prepare_for_shutdown(NOSAVE).is_ok() {
+            if srv.prepare_for_shutdown(NOSAVE) == crate::server::shutdown::Shutdown::Exit {
                 std::process::exit(0);
             }
+            crate::log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
             srv.shutdown_asap = false;
             clear_shutdown_pending();
         }

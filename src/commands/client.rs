@@ -346,12 +346,12 @@ fn client_pause_command(srv: &mut Server, c: &mut Client) {
     } else {
         0
     };
-    srv.pause_clients(kind, end);
+    srv.pause_clients(crate::server::PausePurpose::ClientCommand, kind, end);
     c.out.ok();
 }
 
 fn client_unpause_command(srv: &mut Server, c: &mut Client) {
-    srv.unpause_clients();
+    srv.unpause_clients(crate::server::PausePurpose::ClientCommand);
     c.out.ok();
 }
 

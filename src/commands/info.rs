@@ -495,6 +495,9 @@ impl Server {
                 self.executable,
                 self.config_file.as_deref().unwrap_or(""),
             );
+            if let Some(ms) = self.shutdown_in_ms() {
+                let _ = write!(out, "shutdown_in_milliseconds:{}\r\n", ms);
+            }
         }
 
         if sel.wants("clients") {

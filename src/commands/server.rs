@@ -1025,6 +1025,7 @@ pub mod shutdown_flags {
 }
 
 fn shutdown_command(srv: &mut Server, c: &mut Client) {
+    use crate::server::shutdown::Shutdown;
     use shutdown_flags::*;
     let mut f = 0u32;
     let mut abort = false;
@@ -1049,25 +1050,37 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     if abort {
-        // Only a signal-scheduled shutdown the cron hasn't run yet can be pending: there are
-        // no replicas to wait for.
-        if srv.shutdown_asap {
-            srv.shutdown_asap = false;
-            srv.shutdown_flags = 0;
-            crate::ae::clear_shutdown_pending();
-            crate::log_warning!("Shutdown manually aborted.");
+        if srv.abort_shutdown() {
             c.out.ok();
         } else {
             c.out.error("No shutdown in progress.");
         }
         return;
     }
-    match srv.prepare_for_shutdown(f) {
-        Ok(()) => {
-            srv.exit_code = Some(0);
-            // The reply is never sent: the connection closes when the process exits.
+    if f & NOW == 0 && c.has(crate::client::flags::DENY_BLOCKING) {
+        c.out
+            .error("SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    // While a module yields from a long operation, only a shutdown that doesn't save may
+    // run (saving would snapshot a dataset in the middle of that operation).
+    if f & NOSAVE == 0 {
+        if let Some(msg) = crate::module::threads::busy_error() {
+            c.out.error(&msg);
+            return;
         }
-        Err(e) => c.out.error(&e),
+    }
+    // Blocked until the shutdown ends: the process exits (no reply), or the shutdown fails
+    // or is aborted (the error).
+    srv.block_on_shutdown(c);
+    match srv.prepare_for_shutdown(f) {
+        Shutdown::Exit => srv.exit_code = Some(0),
+        Shutdown::Waiting => {}
+        Shutdown::Failed => {
+            srv.shutdown_waiters.retain(|id| *id != c.id);
+            c.flags &= !crate::client::flags::BLOCKED;
+            c.out.error(crate::server::shutdown::SHUTDOWN_ERR);
+        }
     }
 }
 

@@ -973,14 +973,19 @@ impl Server {
         }
         if self.repl.get_ack && !self.is_replica() && self.repl.backlog.is_some() {
             self.repl.get_ack = false;
-            let mut bytes = Vec::new();
-            encode_command(
-                &[b"REPLCONF".to_vec(), b"GETACK".to_vec(), b"*".to_vec()],
-                &mut bytes,
-            );
-            self.repl_feed_stream(&bytes);
+            self.repl_send_getack();
         }
         self.repl_serve_waiting();
+    }
+
+    /// Asks every replica to acknowledge its offset (REPLCONF GETACK *, through the stream).
+    pub fn repl_send_getack(&mut self) {
+        let mut bytes = Vec::new();
+        encode_command(
+            &[b"REPLCONF".to_vec(), b"GETACK".to_vec(), b"*".to_vec()],
+            &mut bytes,
+        );
+        self.repl_feed_stream(&bytes);
     }
 
     /// INFO replication for the replicas attached to us.

@@ -286,7 +286,7 @@ impl Server {
     /// Ends an expired CLIENT PAUSE.
     pub fn check_pause_timeout(&mut self) {
         if self.pause != PauseKind::None && self.pause_end_ms < crate::util::mstime() {
-            self.unpause_clients();
+            self.update_pause();
         }
     }
 
@@ -310,16 +310,9 @@ impl Server {
         self.persistence_cron();
         self.replication_cron();
         self.aof_cron_flush();
-        // A shutdown asked for by a signal happens here, as in Redis' cron (so it waits while
-        // the cron is paused, and SHUTDOWN ABORT can still cancel it).
-        if self.shutdown_asap && self.exit_code.is_none() {
-            if self.prepare_for_shutdown(self.shutdown_flags).is_ok() {
-                self.exit_code = Some(0);
-            } else {
-                self.shutdown_asap = false;
-                crate::ae::clear_shutdown_pending();
-            }
-        }
+        // A signal's shutdown starts here, as in Redis' cron (so it waits while the cron is
+        // paused, and SHUTDOWN ABORT can still cancel it); one waiting for replicas ends here.
+        self.shutdown_cron();
         let now = self.unix_time();
         self.migrate.close_timed_out(now);
         self.crash_reporting_cron();

@@ -6,6 +6,7 @@ pub mod crash;
 pub mod cron;
 pub mod evict;
 pub mod log;
+pub mod shutdown;
 pub mod support;
 
 use std::collections::{HashMap, VecDeque};
@@ -56,6 +57,16 @@ pub struct Stats {
     pub reply_buffer_expands: u64,
     /// Error replies by code ("ERR", "WRONGTYPE", ...).
     pub errors: HashMap<String, u64>,
+}
+
+/// Why clients are paused (Redis 7.0's pause purposes): each has its own kind and end, and
+/// lifting one (CLIENT UNPAUSE, a cancelled shutdown) leaves the others in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausePurpose {
+    /// CLIENT PAUSE.
+    ClientCommand = 0,
+    /// A shutdown waiting for its replicas holds writes.
+    Shutdown = 1,
 }
 
 /// CLIENT PAUSE state.
@@ -138,8 +149,11 @@ pub struct Server {
     /// Clients blocked on keys (BLPOP...), their keys, timeouts and the keys made ready.
     pub blocking: crate::blocking::Blocking,
 
+    /// The pause in force (the strictest of `pause_by_purpose`) and its end.
     pub pause: PauseKind,
     pub pause_end_ms: i64,
+    /// Each purpose's pause (kind, end ms), `PausePurpose` order.
+    pub pause_by_purpose: [Option<(PauseKind, i64)>; 2],
     /// Clients held by a pause, resumed when it ends.
     pub paused_clients: VecDeque<ClientId>,
     /// Set when a pause became less restrictive: held clients are retried in before-sleep.
@@ -152,8 +166,13 @@ pub struct Server {
     /// The background thread big deleted values are freed in.
     pub lazyfree: crate::lazyfree::LazyFree,
     pub cronloops: u64,
+    /// A signal asked for a shutdown the cron hasn't started yet.
     pub shutdown_asap: bool,
     pub shutdown_flags: u32,
+    /// Deadline (unix ms) of a shutdown waiting for replicas; 0 when none waits.
+    pub shutdown_mstime: i64,
+    /// Clients blocked in SHUTDOWN while it waits.
+    pub shutdown_waiters: Vec<ClientId>,
     /// Set when the loop must stop (after shutdown completed).
     pub exit_code: Option<i32>,
     /// Blocking operations of the current event-loop iteration are served in before-sleep.
@@ -250,6 +269,7 @@ impl Server {
             blocking: Default::default(),
             pause: PauseKind::None,
             pause_end_ms: 0,
+            pause_by_purpose: [None; 2],
             paused_clients: VecDeque::new(),
             pause_lifted: false,
             active_expire_enabled: true,
@@ -258,6 +278,8 @@ impl Server {
             cronloops: 0,
             shutdown_asap: false,
             shutdown_flags: 0,
+            shutdown_mstime: 0,
+            shutdown_waiters: Vec::new(),
             exit_code: None,
             loading: false,
             hz,

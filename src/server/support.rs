@@ -1,10 +1,10 @@
 //! Server-wide services used by the command path: client pause, the slow log, latency samples,
-//! MONITOR feeds, the client description line (CLIENT LIST / logs), and shutdown.
+//! MONITOR feeds, the client description line (CLIENT LIST / logs).
 
 use std::collections::VecDeque;
 
 use crate::client::{flags, Client, ClientId};
-use crate::server::{PauseKind, Server};
+use crate::server::{PauseKind, PausePurpose, Server};
 
 /// One slow log entry.
 #[derive(Debug, Clone)]
@@ -202,25 +202,53 @@ impl Server {
         }
     }
 
-    /// Starts (or extends) a CLIENT PAUSE: the stricter kind and the later end win, as when
-    /// Redis merges a new pause into the current one.
-    pub fn pause_clients(&mut self, kind: PauseKind, end_ms: i64) {
-        if self.pause == PauseKind::None {
-            self.pause = kind;
-            self.pause_end_ms = end_ms;
-        } else {
-            self.pause = self.pause.max(kind);
-            self.pause_end_ms = self.pause_end_ms.max(end_ms);
+    /// Starts (or extends) a pause for one purpose: within a purpose the stricter kind and the
+    /// later end win; the pause in force is the strictest of all purposes (Redis 7.0's
+    /// `pauseClients`), so a SHUTDOWN waiting for replicas and a CLIENT PAUSE don't undo
+    /// each other.
+    pub fn pause_clients(&mut self, purpose: PausePurpose, kind: PauseKind, end_ms: i64) {
+        let slot = &mut self.pause_by_purpose[purpose as usize];
+        *slot = Some(match *slot {
+            None => (kind, end_ms),
+            Some((k, e)) => (k.max(kind), e.max(end_ms)),
+        });
+        self.update_pause();
+    }
+
+    /// Ends one purpose's pause; held clients are retried in the next before-sleep if what
+    /// remains is less strict.
+    pub fn unpause_clients(&mut self, purpose: PausePurpose) {
+        if self.pause_by_purpose[purpose as usize].take().is_some() {
+            self.update_pause();
         }
     }
 
-    /// Ends the pause; held clients run their commands in the next before-sleep.
-    pub fn unpause_clients(&mut self) {
-        if self.pause != PauseKind::None {
+    /// Recomputes the pause in force from the purposes, dropping expired ones: the strictest
+    /// kind, and the furthest end among the purposes of that kind.
+    pub fn update_pause(&mut self) {
+        let now = crate::util::mstime();
+        let old = self.pause;
+        let mut kind = PauseKind::None;
+        for slot in self.pause_by_purpose.iter_mut() {
+            match *slot {
+                Some((_, end)) if end < now => *slot = None,
+                Some((k, _)) => kind = kind.max(k),
+                None => {}
+            }
+        }
+        let end = self
+            .pause_by_purpose
+            .iter()
+            .flatten()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, e)| *e)
+            .max()
+            .unwrap_or(0);
+        self.pause = kind;
+        self.pause_end_ms = if kind == PauseKind::None { 0 } else { end };
+        if kind < old {
             self.pause_lifted = true;
         }
-        self.pause = PauseKind::None;
-        self.pause_end_ms = 0;
     }
 
     /// Retries the held clients once the pause is over or lifted (before-sleep). A client
@@ -283,52 +311,6 @@ impl Server {
             c.flags |= flags::REPLY_SKIP;
             c.out.enabled = false;
         }
-    }
-
-    /// Gets ready to exit (Redis' prepareForShutdown/finishShutdown). `flags` are SHUTDOWN's
-    /// (`commands::server::shutdown_flags`). There is no RDB writer yet: an explicitly
-    /// requested save (SAVE) fails like a failed save in Redis, which refuses to exit unless
-    /// FORCE is given; a save due to configured save points only is skipped with a warning, so
-    /// that a SIGTERM still stops the server. Returns the error to reply when refusing.
-    pub fn prepare_for_shutdown(&mut self, flags: u32) -> Result<(), String> {
-        use crate::commands::server::shutdown_flags::*;
-        crate::log_warning!("User requested shutdown...");
-        let (save, nosave, force) = (flags & SAVE != 0, flags & NOSAVE != 0, flags & FORCE != 0);
-        if self.persist.child_pid.is_some() && !self.aof.child_active {
-            crate::log_warning!("There is a child saving an .rdb. Killing it!");
-            self.kill_rdb_child();
-            self.wait_rdb_child();
-        }
-        if self.aof_prepare_for_shutdown(force).is_err() {
-            crate::log_warning!(
-                "Errors trying to shut down the server. Check the logs for more information."
-            );
-            return Err("Errors trying to SHUTDOWN. Check logs.".into());
-        }
-        if ((!self.config.save_params.is_empty() && !nosave) || save) && !self.loading {
-            crate::log_notice!("Saving the final RDB snapshot before exiting.");
-            if !self.rdb_save() {
-                if force {
-                    crate::log_warning!("Error trying to save the DB. Exit anyway.");
-                } else {
-                    crate::log_warning!("Error trying to save the DB, can't exit.");
-                    crate::log_warning!(
-                        "Errors trying to shut down the server. Check the logs for more information."
-                    );
-                    return Err("Errors trying to SHUTDOWN. Check logs.".into());
-                }
-            }
-        }
-        crate::module::events::fire_shutdown(self);
-        if !self.config.pidfile.is_empty() {
-            crate::log_notice!("Removing the pid file.");
-            let _ = std::fs::remove_file(&self.config.pidfile);
-        }
-        if !self.config.unixsocket.is_empty() {
-            let _ = std::fs::remove_file(&self.config.unixsocket);
-        }
-        crate::log_warning!("Redis is now ready to exit, bye bye...");
-        Ok(())
     }
 
     /// Applies `oom-score-adj` to this process for a class (0 master, 1 replica, 2 background
