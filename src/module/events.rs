@@ -1,7 +1,8 @@
 //! Server events for modules (SubscribeToServerEvent, IsSubEventSupported): one listener per
 //! module and event; the core announces what happens through the small `fire_*` functions
 //! below (client connected/disconnected, flush start/end, cron tick, module loaded/unloaded,
-//! SWAPDB, CONFIG SET, shutdown, RDB loading and saving). Each listener is called in a context
+//! SWAPDB, CONFIG SET, shutdown, RDB loading and saving, and from the replication code: role
+//! changes, the master link, replicas coming and going, swapdb loads). Each listener is called in a context
 //! of its own, with the event's data in the 7.0 (version 1) structures of `redismodule.h`.
 //! Where each event is emitted is listed in docs/DESIGN.md ("Modules: events, configs,
 //! filters").
@@ -64,6 +65,16 @@ pub mod sub {
     pub const MODULE_LOADED: u64 = 0;
     pub const MODULE_UNLOADED: u64 = 1;
     pub const CONFIG_CHANGE: u64 = 0;
+    pub const LOADING_REPL_START: u64 = 2;
+    pub const ROLE_NOW_MASTER: u64 = 0;
+    pub const ROLE_NOW_REPLICA: u64 = 1;
+    pub const MASTER_LINK_UP: u64 = 0;
+    pub const MASTER_LINK_DOWN: u64 = 1;
+    pub const REPLICA_ONLINE: u64 = 0;
+    pub const REPLICA_OFFLINE: u64 = 1;
+    pub const ASYNC_LOAD_STARTED: u64 = 0;
+    pub const ASYNC_LOAD_ABORTED: u64 = 1;
+    pub const ASYNC_LOAD_COMPLETED: u64 = 2;
 }
 
 /// The newest data version of each event's structure this server fills (7.0's table).
@@ -138,9 +149,25 @@ struct SwapDbInfoV1 {
     dbnum_second: i32,
 }
 
+/// `RedisModuleReplicationInfoV1`: the role and replication history at the time of a role
+/// change. The strings point into buffers `fire` keeps alive across the callbacks.
+#[repr(C)]
+struct ReplicationInfoV1 {
+    version: u64,
+    master: c_int,
+    masterhost: *const c_char,
+    masterport: c_int,
+    replid1: *const c_char,
+    replid2: *const c_char,
+    repl1_offset: u64,
+    repl2_offset: u64,
+}
+
 /// What an event carries.
 enum Data<'a> {
     None,
+    /// The role and history, read from the server when the event fires.
+    Replication,
     Client(*mut Client),
     Flush { sync: bool, db: i32 },
     Module(*const Module),
@@ -209,6 +236,21 @@ fn fire(srv: &mut Server, eid: u64, subid: u64, data: Data) {
         _ => Vec::new(),
     };
     let config_ptrs: Vec<*const c_char> = config_names.iter().map(|n| n.as_ptr()).collect();
+    // Role-change data: the same for every listener, as the server was when it fired.
+    let repl_strings = match data {
+        Data::Replication => Some((
+            CString::new(srv.repl.master_host.clone().unwrap_or_default()).unwrap_or_default(),
+            CString::new(srv.replid.clone()).unwrap_or_default(),
+            CString::new(srv.repl.replid2.clone()).unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    let repl_numbers = (
+        srv.repl.master_host.is_none(),
+        srv.repl.master_port as c_int,
+        srv.repl.master_repl_offset as u64,
+        srv.repl.second_replid_offset as u64,
+    );
     for (_, module, event, cb) in todo {
         // A module does not hear about its own loading or unloading.
         if let Data::Module(m) = data {
@@ -232,8 +274,24 @@ fn fire(srv: &mut Server, eid: u64, subid: u64, data: Data) {
         let mut cl;
         let mut si;
         let mut lp;
+        let mut ri;
         let ptr: *mut c_void = match data {
             Data::None => std::ptr::null_mut(),
+            Data::Replication => {
+                let (host, id1, id2) = repl_strings.as_ref().expect("built above");
+                let (master, port, off1, off2) = repl_numbers;
+                ri = ReplicationInfoV1 {
+                    version: 1,
+                    master: master as c_int,
+                    masterhost: host.as_ptr(),
+                    masterport: port,
+                    replid1: id1.as_ptr(),
+                    replid2: id2.as_ptr(),
+                    repl1_offset: off1,
+                    repl2_offset: off2,
+                };
+                &mut ri as *mut _ as *mut c_void
+            }
             Data::Client(c) => {
                 // SAFETY: the client outlives the event (it is being set up or torn down).
                 ci = client_info(unsafe { &*c });
@@ -393,6 +451,42 @@ pub fn fire_loading_progress(srv: &mut Server, is_aof: bool) {
     NEXT_PROGRESS_US.with(|n| n.set(now + 1_000_000 / (hz.max(1) as i64)));
 }
 
+/// We became a master (REPLICAOF NO ONE) or a replica (REPLICAOF host port), after the
+/// switch: listeners get the new role, master and history.
+pub fn fire_role_changed(srv: &mut Server, now_master: bool) {
+    let s = if now_master {
+        sub::ROLE_NOW_MASTER
+    } else {
+        sub::ROLE_NOW_REPLICA
+    };
+    fire(srv, id::REPLICATION_ROLE_CHANGED, s, Data::Replication);
+}
+
+/// The link to our master came up (streaming) or went down.
+pub fn fire_master_link(srv: &mut Server, up: bool) {
+    let s = if up {
+        sub::MASTER_LINK_UP
+    } else {
+        sub::MASTER_LINK_DOWN
+    };
+    fire(srv, id::MASTER_LINK_CHANGE, s, Data::None);
+}
+
+/// One of our replicas came online or an online one went away.
+pub fn fire_replica_change(srv: &mut Server, online: bool) {
+    let s = if online {
+        sub::REPLICA_ONLINE
+    } else {
+        sub::REPLICA_OFFLINE
+    };
+    fire(srv, id::REPLICA_CHANGE, s, Data::None);
+}
+
+/// A `repl-diskless-load swapdb` load started, was discarded, or replaced the dataset.
+pub fn fire_repl_async_load(srv: &mut Server, subid: u64) {
+    fire(srv, id::REPL_ASYNC_LOAD, subid, Data::None);
+}
+
 /// A synchronous RDB save started, or a save ended or failed.
 pub fn fire_persistence(srv: &mut Server, subid: u64) {
     fire(srv, id::PERSISTENCE, subid, Data::None);
@@ -484,6 +578,16 @@ mod tests {
             assert_eq!(is_sub_event_supported(ev(id::PERSISTENCE), 5), 1);
             assert_eq!(is_sub_event_supported(ev(99), 0), 0);
         }
+    }
+
+    #[test]
+    fn replication_info_layout_is_7_0s() {
+        assert_eq!(std::mem::offset_of!(ReplicationInfoV1, master), 8);
+        assert_eq!(std::mem::offset_of!(ReplicationInfoV1, masterhost), 16);
+        assert_eq!(std::mem::offset_of!(ReplicationInfoV1, masterport), 24);
+        assert_eq!(std::mem::offset_of!(ReplicationInfoV1, replid1), 32);
+        assert_eq!(std::mem::offset_of!(ReplicationInfoV1, repl2_offset), 56);
+        assert_eq!(std::mem::size_of::<ReplicationInfoV1>(), 64);
     }
 
     #[test]

@@ -320,6 +320,7 @@ impl Server {
             offset
         );
         self.repl_refresh_good_replicas();
+        crate::module::events::fire_replica_change(self, true);
         true
     }
 
@@ -523,8 +524,11 @@ impl Server {
                         r.ack_time = unix_now();
                         r.acked_during_transfer
                     }
-                    None => false,
+                    None => continue,
                 };
+                // Online from now on (it streams once it acks the load), as 7.0 announces it.
+                self.repl_refresh_good_replicas();
+                crate::module::events::fire_replica_change(self, true);
                 if acked {
                     self.repl_put_online(id);
                 }
@@ -557,19 +561,24 @@ impl Server {
 
     /// A replica is through its snapshot: it streams from now on.
     fn repl_put_online(&mut self, id: ClientId) {
-        let held = {
+        let (held, was_online) = {
             let Some(r) = self.repl.replica_mut(id) else {
                 return;
             };
+            let was_online = r.state == SyncState::Online;
             r.state = SyncState::Online;
             r.put_online_on_ack = false;
             r.ack_time = unix_now();
-            std::mem::take(&mut r.held)
+            (std::mem::take(&mut r.held), was_online)
         };
         if !held.is_empty() {
             self.repl_send_stream(id, &held);
         }
         self.repl_refresh_good_replicas();
+        // A diskless replica was announced online when its transfer ended.
+        if !was_online {
+            crate::module::events::fire_replica_change(self, true);
+        }
         crate::log_notice!(
             "Synchronization with replica {} succeeded",
             self.replica_name(id, None)
@@ -767,6 +776,9 @@ impl Server {
             self.repl.no_replicas_since = unix_now();
         }
         self.repl_refresh_good_replicas();
+        if r.state == SyncState::Online {
+            crate::module::events::fire_replica_change(self, false);
+        }
     }
 
     /// Drops every replica (they reconnect and continue with our new history).

@@ -70,6 +70,7 @@ impl Server {
             }
             self.repl.master_partial.clear();
             self.close_client_async(id);
+            self.repl_link_lost_event();
         }
         self.disconnect_all_blocked_clients();
         self.repl.master_host = Some(host.to_string());
@@ -86,6 +87,7 @@ impl Server {
             self.repl.cached = true;
             self.repl.cached_db = 0;
         }
+        crate::module::events::fire_role_changed(self, false);
         self.repl.link_state = LinkState::Connect;
         self.repl.connect_now = true;
         crate::log_notice!("Connecting to MASTER {}:{}", host, port);
@@ -142,6 +144,9 @@ impl Server {
         if self.repl.master_host.is_none() {
             return;
         }
+        // 7.0 announces the link going down here, and once more as the master client is
+        // freed (its state is still "connected" then): listeners hear it twice.
+        self.repl_link_lost_event();
         self.repl.master_host = None;
         self.config.replicaof = None;
         crate::server::log::set_role(b'M');
@@ -150,6 +155,7 @@ impl Server {
         }
         if let Some(id) = self.repl.master_client.take() {
             self.close_client_async(id);
+            self.repl_link_lost_event();
         }
         self.repl.cached = false;
         self.repl.master_partial.clear();
@@ -160,6 +166,14 @@ impl Server {
         self.repl.seldb.reset();
         self.repl.no_replicas_since = unix_now();
         self.repl.down_since = 0;
+        crate::module::events::fire_role_changed(self, true);
+    }
+
+    /// Module listeners hear that the link to our master is down, if it was up.
+    fn repl_link_lost_event(&mut self) {
+        if self.repl.link_state == LinkState::Connected {
+            crate::module::events::fire_master_link(self, false);
+        }
     }
 
     /// Clients blocked on keys get an error when we become a replica (their keys now
@@ -696,10 +710,28 @@ impl Server {
         if !diskless {
             crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         }
+        use crate::module::events::{fire_loading, fire_repl_async_load, sub};
+        if swap {
+            fire_repl_async_load(self, sub::ASYNC_LOAD_STARTED);
+        }
         self.loading = true;
+        fire_loading(self, sub::LOADING_REPL_START);
         let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
         self.loading = false;
         self.repl.link.diskless_load = false;
+        // As in 7.0: a swapdb load announces its completion before the load's end, and its
+        // abort after the load's failure.
+        if r.is_ok() && swap {
+            fire_repl_async_load(self, sub::ASYNC_LOAD_COMPLETED);
+        }
+        fire_loading(
+            self,
+            if r.is_ok() {
+                sub::LOADING_ENDED
+            } else {
+                sub::LOADING_FAILED
+            },
+        );
         match r {
             Ok(stats) => {
                 self.persist.last_load = stats;
@@ -708,6 +740,9 @@ impl Server {
                 }
             }
             Err(_) => {
+                if swap {
+                    fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
+                }
                 crate::log_warning!(
                     "Failed trying to load the MASTER synchronization DB from {}, check server logs.",
                     if from_disk { "disk" } else { "socket" }
@@ -774,6 +809,7 @@ impl Server {
         self.repl.link_state = LinkState::Connected;
         self.repl.master_partial.clear();
         self.repl.down_since = 0;
+        crate::module::events::fire_master_link(self, true);
         if !c.querybuf.is_empty() {
             self.process_input(&mut c);
         }
@@ -817,6 +853,7 @@ impl Server {
         }
         crate::log_notice!("Connection with master lost.");
         crate::log_notice!("Caching the disconnected master state.");
+        self.repl_link_lost_event();
         self.repl.cached = true;
         self.repl.down_since = unix_now();
         self.repl.link_state = LinkState::Connect;
