@@ -169,7 +169,10 @@ enum Data<'a> {
     /// The role and history, read from the server when the event fires.
     Replication,
     Client(*mut Client),
-    Flush { sync: bool, db: i32 },
+    Flush {
+        sync: bool,
+        db: i32,
+    },
     Module(*const Module),
     Config(&'a [String]),
     Cron(i32),
