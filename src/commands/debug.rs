@@ -36,6 +36,10 @@ const HELP: &[&str] = &[
     "    Return hash table statistics of the specified Redis database.",
     "HTSTATS-KEY <key>",
     "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
     "MALLCTL <key> [<val>]",
     "    Get or set a malloc tuning integer.",
     "MALLCTL-STR <key> [<val>]",
@@ -137,6 +141,14 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             c.out.ok();
         }
         ("object", 3) => debug_object(srv, c),
+        ("replicate", 3..) => {
+            // Straight into the stream, in whatever database it is in: replicas apply what
+            // we never ran (tests use it to make them diverge).
+            let mut bytes = Vec::new();
+            crate::replication::state::encode_command(&c.argv[2..], &mut bytes);
+            srv.repl_feed_stream(&bytes);
+            c.out.ok();
+        }
         ("populate", 3..=5) => debug_populate(srv, c),
         ("digest", 2) => {
             let d = dataset_digest(srv);
