@@ -610,8 +610,9 @@ impl Server {
             begin(&mut out, "Persistence");
             let _ = write!(
                 out,
-                "loading:{}\r\nasync_loading:0\r\n{}{}",
-                self.loading as i32,
+                "loading:{}\r\nasync_loading:{}\r\n{}{}",
+                (self.loading && !self.repl.async_loading) as i32,
+                self.repl.async_loading as i32,
                 self.rdb_info_fields(),
                 self.aof_info_fields(),
             );

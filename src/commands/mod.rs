@@ -654,7 +654,13 @@ impl Server {
             return false;
         }
         // While a dataset loads, only commands flagged for it run (INFO, CONFIG, ...).
-        if self.loading && cmd_flags & flags::LOADING == 0 {
+        if self.loading && !self.repl.async_loading && cmd_flags & flags::LOADING == 0 {
+            self.reject(c, Some(id), errors::LOADING);
+            return false;
+        }
+        // While a swapdb load keeps the old dataset served, commands that would act on the
+        // server's state rather than read data wait for it to end.
+        if self.repl.async_loading && cmd_flags & flags::NO_ASYNC_LOADING != 0 {
             self.reject(c, Some(id), errors::LOADING);
             return false;
         }

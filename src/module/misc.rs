@@ -177,7 +177,9 @@ unsafe extern "C" fn get_context_flags(ctx: *mut Ctx) -> c_int {
     if srv.in_exec {
         f |= 1 << 1;
     }
-    if srv.loading {
+    if srv.repl.async_loading {
+        f |= 1 << 23;
+    } else if srv.loading {
         f |= 1 << 13;
     }
     if srv.config.maxmemory > 0 {

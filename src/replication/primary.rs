@@ -1133,6 +1133,23 @@ fn write_now(c: &mut Client, data: &[u8]) {
 /// dropping those that fail. Exit code 0 when at least one replica got it all.
 fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
     let _ = srv.set_oom_score_adj(Some(2));
+    // Module listeners hear about the save from the child, as for a BGSAVE.
+    use crate::module::events::{fire_persistence, sub};
+    fire_persistence(srv, sub::PERSISTENCE_RDB_START);
+    let code = stream_snapshot(srv, fds, timeout_ms);
+    fire_persistence(
+        srv,
+        if code == 0 {
+            sub::PERSISTENCE_ENDED
+        } else {
+            sub::PERSISTENCE_FAILED
+        },
+    );
+    code
+}
+
+/// The diskless child's transfer: `$EOF:<mark>`, the snapshot, the mark. 0 on success.
+fn stream_snapshot(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
     let mark = crate::util::random_hex(40).into_bytes();
     let mut out = FanOut {
         fds: fds.into_iter().map(|fd| (fd, true)).collect(),

@@ -213,8 +213,17 @@ impl Server {
             let _ = registry.deregister(&mut s);
         }
         if self.repl.link.diskless_load {
-            // The load from the link stops with it.
+            // The load from the link stops with it; a swapdb load keeps the old dataset.
             self.loading = false;
+            self.repl.async_loading = false;
+            use crate::module::events::{fire_loading, fire_repl_async_load, sub};
+            fire_loading(self, sub::LOADING_FAILED);
+            if self.repl.link.swapdb {
+                fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
+                crate::log_notice!(
+                    "MASTER <-> REPLICA sync: Discarding temporary DB in background"
+                );
+            }
         }
         self.repl.link = Link::default();
         self.repl.link_state = LinkState::Connect;
@@ -640,14 +649,23 @@ impl Server {
     /// A load from the link begins with its header: we are loading from now on (clients
     /// get -LOADING), the old data flushed unless `swapdb` keeps it until the end.
     fn repl_start_diskless_load(&mut self) {
+        use crate::module::events::{fire_loading, fire_repl_async_load, sub};
         self.repl.link.diskless_load = true;
-        if stored_config(&self.config, "repl-diskless-load") != "swapdb" {
+        let swapdb = stored_config(&self.config, "repl-diskless-load") == "swapdb";
+        self.repl.link.swapdb = swapdb;
+        if swapdb {
+            fire_repl_async_load(self, sub::ASYNC_LOAD_STARTED);
+            // The old dataset is an earlier point of the very history that arrives: it may
+            // go on being served until the new one replaces it.
+            self.repl.async_loading = self.replid == self.repl.link.full_replid;
+        } else {
             self.repl_attach_to_new_master();
             crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
             self.empty_data(None);
         }
         crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         self.loading = true;
+        fire_loading(self, sub::LOADING_REPL_START);
         let p = &mut self.persist;
         p.loading_start_time = unix_now();
         p.loading_total_bytes = 0;
@@ -667,7 +685,6 @@ impl Server {
     }
 
     fn repl_load_transfer(&mut self, registry: &Registry, rdb: Vec<u8>, rest: Vec<u8>, eof: bool) {
-        let mode = stored_config(&self.config, "repl-diskless-load");
         let diskless = self.repl.link.diskless_load;
         let from_disk = !diskless;
         if from_disk {
@@ -685,14 +702,14 @@ impl Server {
                 return;
             }
         }
-        if !diskless || mode == "swapdb" {
+        let swap = diskless && self.repl.link.swapdb;
+        if !diskless || swap {
             self.repl_attach_to_new_master();
         }
         if self.persist.child_pid.is_some() && !self.repl.child_to_sockets && !self.aof.child_active
         {
             self.kill_rdb_child();
         }
-        let swap = diskless && mode == "swapdb";
         let backup = if swap {
             let n = self.dbs.len();
             self.signal_flushed_db(None);
@@ -711,13 +728,14 @@ impl Server {
             crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         }
         use crate::module::events::{fire_loading, fire_repl_async_load, sub};
-        if swap {
-            fire_repl_async_load(self, sub::ASYNC_LOAD_STARTED);
-        }
+        // A load from the link announced its start with its header.
         self.loading = true;
-        fire_loading(self, sub::LOADING_REPL_START);
+        if !diskless {
+            fire_loading(self, sub::LOADING_REPL_START);
+        }
         let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
         self.loading = false;
+        self.repl.async_loading = false;
         self.repl.link.diskless_load = false;
         // As in 7.0: a swapdb load announces its completion before the load's end, and its
         // abort after the load's failure.

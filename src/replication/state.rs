@@ -115,6 +115,8 @@ pub struct Link {
     pub data: Vec<u8>,
     /// The snapshot is loaded from the link (the server is loading meanwhile).
     pub diskless_load: bool,
+    /// That load keeps the old dataset until it is complete (`repl-diskless-load swapdb`).
+    pub swapdb: bool,
 }
 
 pub struct ReplState {
@@ -161,6 +163,10 @@ pub struct ReplState {
     /// Keys given a time to live by our own clients on a writable replica: the master
     /// knows nothing of them, so we expire them ourselves (INFO `slave_expires_tracked_keys`).
     pub replica_keys_with_expire: std::collections::HashSet<(usize, Vec<u8>)>,
+    /// A swapdb load of the same history we hold (Redis' async loading): clients keep being
+    /// served from the old dataset while the new one arrives, except for the commands
+    /// flagged `no-async-loading`.
+    pub async_loading: bool,
     /// Bytes of the master stream consumed by the parser but not yet part of a whole
     /// command: they join the backlog with the command they belong to.
     pub master_partial: Vec<u8>,
@@ -209,6 +215,7 @@ impl Default for ReplState {
             stream_to_current: 0,
             replica_keys_with_expire: Default::default(),
             master_partial: Vec::new(),
+            async_loading: false,
             down_since: 0,
             last_io: 0,
             master_last_io: 0,
