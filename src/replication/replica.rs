@@ -363,14 +363,28 @@ impl Server {
             }
             LinkState::Transfer => {
                 if let Err(e) = self.link_read(true) {
-                    crate::log_warning!(
-                        "I/O error trying to sync with MASTER: {}",
-                        if e.kind() == io::ErrorKind::UnexpectedEof {
-                            "connection lost".to_string()
-                        } else {
-                            crate::rdb::persist::strerror(&e)
-                        }
-                    );
+                    let why = if e.kind() == io::ErrorKind::UnexpectedEof {
+                        "connection lost".to_string()
+                    } else {
+                        crate::rdb::persist::strerror(&e)
+                    };
+                    if self.repl.link.diskless_load {
+                        // Loading from the link: 7.0's loader meets the end of its input and
+                        // reports a short read, then the failed load.
+                        crate::log_warning!(
+                            "Short read or OOM loading DB. Unrecoverable error, aborting now."
+                        );
+                        crate::log_warning!(
+                            "Internal error in RDB reading offset {}, function at rdb.c:0 -> Unexpected EOF reading RDB file. Failure loading rdb format from socket, assuming connection error, resuming operation.",
+                            self.repl.link.data.len()
+                        );
+                        crate::log_warning!(
+                            "Failed trying to load the MASTER synchronization DB from socket: {}",
+                            why
+                        );
+                    } else {
+                        crate::log_warning!("I/O error trying to sync with MASTER: {}", why);
+                    }
                     self.repl_fail_handshake(registry);
                     return;
                 }
