@@ -231,3 +231,44 @@ impl Server {
             .then(|| self.shutdown_mstime - crate::util::mstime())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        Server::new(crate::config::Config::defaults())
+    }
+
+    #[test]
+    fn pauses_are_kept_per_purpose() {
+        let mut srv = server();
+        let later = crate::util::mstime() + 60_000;
+        srv.pause_clients(PausePurpose::ClientCommand, PauseKind::All, later);
+        srv.pause_clients(PausePurpose::Shutdown, PauseKind::Write, i64::MAX);
+        // The strictest kind is in force, until the end of that kind's pause.
+        assert_eq!((srv.pause, srv.pause_end_ms), (PauseKind::All, later));
+        srv.pause_lifted = false;
+        // CLIENT UNPAUSE leaves the shutdown's write pause.
+        srv.unpause_clients(PausePurpose::ClientCommand);
+        assert_eq!((srv.pause, srv.pause_end_ms), (PauseKind::Write, i64::MAX));
+        assert!(
+            srv.pause_lifted,
+            "held clients are retried when the pause relaxes"
+        );
+        srv.unpause_clients(PausePurpose::Shutdown);
+        assert_eq!((srv.pause, srv.pause_end_ms), (PauseKind::None, 0));
+        // A pause whose end passed is gone at the next update.
+        srv.pause_clients(PausePurpose::ClientCommand, PauseKind::Write, 1);
+        assert_eq!(srv.pause, PauseKind::None);
+    }
+
+    #[test]
+    fn shutdown_without_replicas_finishes_at_once() {
+        let mut srv = server();
+        srv.config.save_params.clear();
+        assert_eq!(srv.prepare_for_shutdown(NOSAVE), Shutdown::Exit);
+        assert!(!srv.shutdown_initiated());
+        assert!(!srv.abort_shutdown());
+    }
+}
