@@ -195,6 +195,7 @@ impl Server {
 
     /// Drops the link being set up (handshake or transfer).
     pub fn repl_cancel_handshake(&mut self) {
+        self.repl_abort_link_load();
         if let Some(mut s) = self.repl.link.stream.take() {
             if let Some(r) = self.registry.as_ref() {
                 let _ = r.deregister(&mut s);
@@ -212,21 +213,26 @@ impl Server {
         if let Some(mut s) = self.repl.link.stream.take() {
             let _ = registry.deregister(&mut s);
         }
-        if self.repl.link.diskless_load {
-            // The load from the link stops with it; a swapdb load keeps the old dataset.
-            self.loading = false;
-            self.repl.async_loading = false;
-            use crate::module::events::{fire_loading, fire_repl_async_load, sub};
-            fire_loading(self, sub::LOADING_FAILED);
-            if self.repl.link.swapdb {
-                fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
-                crate::log_notice!(
-                    "MASTER <-> REPLICA sync: Discarding temporary DB in background"
-                );
-            }
-        }
+        self.repl_abort_link_load();
         self.repl.link = Link::default();
         self.repl.link_state = LinkState::Connect;
+    }
+
+    /// A load from the link stops with the link (broken, timed out, cancelled): we are no
+    /// longer loading, and a swapdb load keeps the old dataset.
+    fn repl_abort_link_load(&mut self) {
+        if !self.repl.link.diskless_load {
+            return;
+        }
+        self.repl.link.diskless_load = false;
+        self.loading = false;
+        self.repl.async_loading = false;
+        use crate::module::events::{fire_loading, fire_repl_async_load, sub};
+        fire_loading(self, sub::LOADING_FAILED);
+        if self.repl.link.swapdb {
+            fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
+            crate::log_notice!("MASTER <-> REPLICA sync: Discarding temporary DB in background");
+        }
     }
 
     /// Starts the non-blocking connection to the master.
