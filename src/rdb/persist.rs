@@ -649,7 +649,7 @@ fn private_dirty_bytes() -> u64 {
 /// The child's side of the progress pipe: every 1024 keys, at most once a second, reports the
 /// keys written and the copy-on-write size (measuring it costs, so readings are spaced by at
 /// least ten times what the previous one took), as Redis' `sendChildInfoGeneric` does.
-struct ChildInfoSender {
+pub(crate) struct ChildInfoSender {
     fd: libc::c_int,
     keys: u64,
     last_report_us: u64,
@@ -662,7 +662,7 @@ struct ChildInfoSender {
 }
 
 impl ChildInfoSender {
-    fn new(fd: libc::c_int) -> Self {
+    pub(crate) fn new(fd: libc::c_int) -> Self {
         ChildInfoSender {
             fd,
             keys: 0,
@@ -676,7 +676,7 @@ impl ChildInfoSender {
         }
     }
 
-    fn progress(&mut self, keys: u64) {
+    pub(crate) fn progress(&mut self, keys: u64) {
         self.keys = keys;
         if keys & 1023 == 1 {
             let now = crate::util::monotonic_us();
@@ -685,6 +685,11 @@ impl ChildInfoSender {
                 self.send(ChildInfoKind::CurrentInfo, keys);
             }
         }
+    }
+
+    /// The last report of a successful save (its copy-on-write size).
+    pub(crate) fn finish(&mut self) {
+        self.send(ChildInfoKind::RdbCowSize, self.keys);
     }
 
     fn send(&mut self, kind: ChildInfoKind, keys: u64) {

@@ -439,6 +439,14 @@ impl Server {
             }
         }
         let timeout_ms = cfg_int(self, "repl-timeout").max(1) * 1000;
+        // The progress pipe, as for a BGSAVE: INFO's progress figures, and the child learns
+        // that we are gone (killed) when its report can't be written, instead of streaming on
+        // to replicas nobody will serve.
+        let mut info = [-1; 2];
+        // SAFETY: pipe fills the two-element array.
+        if unsafe { libc::pipe(info.as_mut_ptr()) } == -1 {
+            info = [-1, -1];
+        }
         let started = crate::util::monotonic_us();
         // SAFETY: fork from the single event-loop thread; the child only writes the snapshot
         // of its copy of the dataset to the inherited sockets and leaves with _exit.
@@ -451,9 +459,29 @@ impl Server {
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
                 libc::signal(libc::SIGUSR1, libc::SIG_DFL);
             }
-            let code = socket_child(self, fds, timeout_ms);
+            if info[0] != -1 {
+                // SAFETY: the child keeps only the write end of its info pipe.
+                unsafe {
+                    libc::close(info[0]);
+                }
+            }
+            let code = socket_child(self, fds, timeout_ms, info[1]);
             // SAFETY: leaves the child without the parent's exit handlers.
             unsafe { libc::_exit(code) }
+        }
+        // SAFETY: the parent keeps only the read end, non-blocking (read in the cron); both
+        // ends go if the fork failed.
+        unsafe {
+            if info[1] != -1 {
+                libc::close(info[1]);
+            }
+            if info[0] != -1 {
+                if pid == -1 {
+                    libc::close(info[0]);
+                } else {
+                    libc::fcntl(info[0], libc::F_SETFL, libc::O_NONBLOCK);
+                }
+            }
         }
         if pid == -1 {
             for id in ids {
@@ -473,7 +501,9 @@ impl Server {
         p.latest_fork_usec = crate::util::monotonic_us() - started;
         p.total_forks += 1;
         p.child_pid = Some(pid);
-        p.save_time_start = unix_now();
+        p.child_info_fd = (info[0] != -1).then_some(info[0]);
+        p.current_save_keys_total = self.dbs.iter().map(|d| d.len() as u64).sum();
+        self.persist.save_time_start = unix_now();
         self.repl.child_to_sockets = true;
         self.update_dict_resize_policy();
         true
@@ -1131,12 +1161,16 @@ fn write_now(c: &mut Client, data: &[u8]) {
 /// The diskless snapshot child: writes `$EOF:<mark>\r\n`, the snapshot and the mark to every
 /// replica socket, waiting (up to `timeout_ms` at a time) on sockets that are full and
 /// dropping those that fail. Exit code 0 when at least one replica got it all.
-fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
+fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64, info_fd: i32) -> i32 {
     let _ = srv.set_oom_score_adj(Some(2));
     // Module listeners hear about the save from the child, as for a BGSAVE.
     use crate::module::events::{fire_persistence, sub};
     fire_persistence(srv, sub::PERSISTENCE_RDB_START);
-    let code = stream_snapshot(srv, fds, timeout_ms);
+    let mut info = crate::rdb::persist::ChildInfoSender::new(info_fd);
+    let code = stream_snapshot(srv, fds, timeout_ms, &mut info);
+    if code == 0 {
+        info.finish();
+    }
     fire_persistence(
         srv,
         if code == 0 {
@@ -1149,7 +1183,12 @@ fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
 }
 
 /// The diskless child's transfer: `$EOF:<mark>`, the snapshot, the mark. 0 on success.
-fn stream_snapshot(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
+fn stream_snapshot(
+    srv: &mut Server,
+    fds: Vec<i32>,
+    timeout_ms: i64,
+    info: &mut crate::rdb::persist::ChildInfoSender,
+) -> i32 {
     let mark = crate::util::random_hex(40).into_bytes();
     let mut out = FanOut {
         fds: fds.into_iter().map(|fd| (fd, true)).collect(),
@@ -1164,7 +1203,7 @@ fn stream_snapshot(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64) -> i32 {
     }
     let w = std::io::BufWriter::with_capacity(64 * 1024, out);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::rdb::file::save(srv, w, &mut |_| {})
+        crate::rdb::file::save(srv, w, &mut |keys| info.progress(keys))
     }));
     let mut w = match result {
         Ok(Ok(w)) => w,
