@@ -40,7 +40,11 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 fn replica_announces_role_load_and_link_events() {
     let so = build_module();
     let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
+    // An empty directory: nothing to load at start-up, so the events seen are the sync's.
+    let dir = common::temp_dir("replevents", "replica");
     let replica = Server::start(&[
+        "--dir",
+        dir.to_str().unwrap(),
         "--loadmodule",
         so.to_str().unwrap(),
         "--repl-diskless-load",
@@ -69,5 +73,7 @@ fn replica_announces_role_load_and_link_events() {
         text(&mut r, &["replevents.log"]),
         format!("{synced} link-down link-down role-master:master=1:host=:port={port}:id1len=40")
     );
+    drop(replica);
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
+    let _ = std::fs::remove_dir_all(dir);
 }

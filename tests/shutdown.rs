@@ -47,8 +47,10 @@ fn read_for(s: &mut TcpStream, ms: u64) -> String {
 
 #[test]
 fn shutdown_waits_for_lagging_replica_and_abort_resumes_writes() {
+    // The replica writes the snapshot it receives into its directory.
+    let dir = common::temp_dir("shutdown", "replica");
     let master = Server::start(&["--repl-diskless-sync-delay", "0"]);
-    let replica = Server::start(&[]);
+    let replica = Server::start(&["--dir", dir.to_str().unwrap()]);
     let mut m = master.client();
     let mut r = replica.client();
     text(
@@ -102,4 +104,6 @@ fn shutdown_waits_for_lagging_replica_and_abort_resumes_writes() {
     assert_eq!(err.detail(), Some("No shutdown in progress."));
     signal(replica.child.id(), "-CONT");
     assert_eq!(text(&mut m, &["GET", "x"]), "1");
+    drop(replica);
+    let _ = std::fs::remove_dir_all(dir);
 }
