@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn messages_for_a_suspended_client_wait_for_it() {
-        let mut srv = Server::new(crate::config::Config::defaults());
+        let mut srv = crate::commands::test_support::test_server();
         let mut caller = Client::fake(1, 0);
         let mut inner = Client::fake(2, 0);
         srv.subscribe_channel(&mut caller, b"ch", false);

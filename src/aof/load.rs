@@ -541,7 +541,6 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use rand::{Rng, SeedableRng};
 
     /// A server whose AOF directory is a fresh temp directory.
@@ -550,7 +549,7 @@ mod tests {
             std::env::temp_dir().join(format!("ferrodis-aof-test-{}-{}", tag, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut srv = Server::new(Config::defaults());
+        let mut srv = crate::commands::test_support::test_server();
         srv.config.appenddirname = dir.display().to_string();
         srv.config.other.insert(
             "aof-load-truncated",

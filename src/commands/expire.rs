@@ -246,14 +246,13 @@ fn persist_command(srv: &mut Server, c: &mut Client) {
 #[cfg(test)]
 mod tests {
     use crate::client::Client;
-    use crate::config::Config;
     use crate::server::Server;
 
     /// A server whose propagation log is consumed by the test: the log is enabled and a call
     /// depth of one keeps `call` from flushing it, so `srv.prop.flush()` shows what a command
     /// propagated.
     fn setup() -> (Server, Client) {
-        let mut srv = Server::new(Config::defaults());
+        let mut srv = crate::commands::test_support::test_server();
         srv.prop.enabled = true;
         srv.prop.depth = 1;
         let c = Client::fake(1000, 0);

@@ -643,7 +643,6 @@ mod tests {
 #[cfg(test)]
 mod command_tests {
     use crate::client::{flags, Client};
-    use crate::config::Config;
     use crate::server::Server;
 
     fn run(srv: &mut Server, c: &mut Client, args: &[&str]) -> String {
@@ -653,7 +652,10 @@ mod command_tests {
     }
 
     fn setup() -> (Server, Client) {
-        (Server::new(Config::defaults()), Client::fake(1000, 0))
+        (
+            crate::commands::test_support::test_server(),
+            Client::fake(1000, 0),
+        )
     }
 
     #[test]

@@ -211,11 +211,10 @@ fn pubsub_numpat_command(srv: &mut Server, c: &mut Client) {
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::client::{Client, ClientId};
-    use crate::config::Config;
     use crate::server::Server;
 
     pub fn server() -> Server {
-        Server::new(Config::defaults())
+        crate::commands::test_support::test_server()
     }
 
     pub fn client(srv: &mut Server) -> ClientId {

@@ -7,9 +7,18 @@ use crate::config::Config;
 use crate::server::Server;
 use crate::util;
 
+/// A server with no sockets, configured as by default except that it never snapshots: with
+/// the default save points, a FLUSHALL in a test would write dump.rdb into the working
+/// directory (the repository, under `cargo test`), where a later server would load it.
+pub fn test_server() -> Server {
+    let mut cfg = Config::defaults();
+    cfg.save_params.clear();
+    Server::new(cfg)
+}
+
 /// A server with no sockets and a client to run commands on it.
 pub fn setup() -> (Server, Client) {
-    let mut srv = Server::new(Config::defaults());
+    let mut srv = test_server();
     // As if a replica or the AOF consumed the stream.
     srv.prop.enabled = true;
     let c = Client::fake(1, util::mstime());

@@ -610,7 +610,7 @@ fn mutated_snapshots_never_panic_the_loader_or_the_checker() {
     let file = file::save(&srv, Vec::new(), &mut |_| {}).unwrap();
     let opts = LoadOptions::from_config(&srv.config, true);
     let mut rng = rng(0x5eed_0003);
-    let mut target = Server::new(crate::config::Config::defaults());
+    let mut target = crate::commands::test_support::test_server();
     // The unmutated file loads whole.
     let stats = file::load(&mut target, &file, false, &mut |_, _| {}).unwrap();
     assert_eq!(stats.loaded as usize, srv.dbs[0].len());
@@ -624,7 +624,7 @@ fn mutated_snapshots_never_panic_the_loader_or_the_checker() {
         }
         for deep in [true, false] {
             let res = catch_unwind(AssertUnwindSafe(|| {
-                let mut t = Server::new(crate::config::Config::defaults());
+                let mut t = crate::commands::test_support::test_server();
                 if deep {
                     t.config.other.insert("sanitize-dump-payload", "yes".into());
                 }

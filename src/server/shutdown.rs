@@ -237,7 +237,7 @@ mod tests {
     use super::*;
 
     fn server() -> Server {
-        Server::new(crate::config::Config::defaults())
+        crate::commands::test_support::test_server()
     }
 
     #[test]
