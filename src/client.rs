@@ -174,7 +174,8 @@ pub struct Client {
     pub flags: u64,
     pub db: usize,
     pub authenticated: bool,
-    pub user: String,
+    /// The ACL user the client runs as (`acl::SUPERUSER` for server-internal clients).
+    pub user: crate::acl::UserId,
 
     pub querybuf: Vec<u8>,
     pub qb_pos: usize,
@@ -242,7 +243,7 @@ impl Client {
             flags: if unix { flags::UNIX_SOCKET } else { 0 },
             db: 0,
             authenticated: false,
-            user: "default".to_string(),
+            user: crate::acl::DEFAULT_USER,
             querybuf: Vec::new(),
             qb_pos: 0,
             querybuf_peak: 0,
@@ -274,7 +275,10 @@ impl Client {
 
     /// A client with no socket, used to run commands on the server's own behalf.
     pub fn fake(id: ClientId, now_ms: i64) -> Client {
-        Client::new(id, Conn::None, String::new(), String::new(), now_ms)
+        let mut c = Client::new(id, Conn::None, String::new(), String::new(), now_ms);
+        // Server-internal clients are not subject to ACLs.
+        c.user = crate::acl::SUPERUSER;
+        c
     }
 
     #[inline]

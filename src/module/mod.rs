@@ -7,6 +7,7 @@
 //! command, a callback) passes a `RedisModuleCtx` that carries raw pointers to the server and
 //! the client it acts for; API functions reach the server through them.
 
+pub mod acl;
 pub mod alloc;
 pub mod api;
 pub mod block;

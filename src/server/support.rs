@@ -189,7 +189,7 @@ impl Server {
             c.total_memory(),
             events,
             c.last_cmd.map_or("NULL", |id| self.commands.cmds[id].fullname.as_str()),
-            c.user,
+            String::from_utf8_lossy(self.acl.name_of(c.user)),
             if c.has(flags::TRACKING) { c.tracking_redirection as i64 } else { -1 },
             c.out.resp,
         )
