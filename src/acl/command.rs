@@ -78,6 +78,32 @@ impl Server {
         })
     }
 
+    /// Whether the client's user may run its current command with the given access to every
+    /// key (Redis' `ACLUserCheckCmdWithUnrestrictedKeyAccess`): SORT's BY and GET need it.
+    pub fn acl_user_has_full_key_access(&mut self, c: &Client, access: u64) -> bool {
+        if self.acl.is_open(c.user) {
+            return true;
+        }
+        let Some(id) = c.last_cmd else {
+            return false;
+        };
+        let keys = self.acl_command_keys(id, &c.argv);
+        let channels = super::command_channels(&self.commands.cmds[id], c.argv.len());
+        let Some(u) = self.acl.get(c.user) else {
+            return false;
+        };
+        u.check_command_with_unrestricted_keys(
+            &CommandCheck {
+                id,
+                cmd: &self.commands.cmds[id],
+                argv: &c.argv,
+                keys: &keys,
+                channels: &channels,
+            },
+            access,
+        )
+    }
+
     /// Adds an ACL LOG entry for a client's denial. `pos` is the argument of a denied key or
     /// channel; `username`/`object` override what the client and reason imply.
     pub fn acl_add_log(
