@@ -229,6 +229,8 @@ pub struct Client {
     /// BCAST prefixes it registered (in byte order, as CLIENT TRACKINGINFO lists them).
     pub tracking_redirection: ClientId,
     pub tracking_prefixes: Option<Box<std::collections::BTreeSet<Vec<u8>>>>,
+    /// Set when a module authenticated this client and wants to know when its user changes.
+    pub auth_callback: Option<crate::module::acl::AuthCallback>,
 }
 
 impl Client {
@@ -270,6 +272,7 @@ impl Client {
             last_memory_class: 0,
             tracking_redirection: 0,
             tracking_prefixes: None,
+            auth_callback: None,
         }
     }
 

@@ -375,6 +375,8 @@ impl Server {
         let Some(mut c) = self.clients.remove(&id) else {
             return;
         };
+        // A module that authenticated the client hears that it goes.
+        crate::module::acl::notify_user_changed(self, &mut c);
         match &mut c.conn {
             Conn::Tcp(s) => {
                 let _ = registry.deregister(s);

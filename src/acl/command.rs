@@ -176,18 +176,20 @@ impl Server {
             .map(|c| c.id)
             .collect();
         for v in victims {
-            if let Some(c) = self.clients.get_mut(&v) {
+            if let Some(mut c) = self.clients.remove(&v) {
+                crate::module::acl::notify_user_changed(self, &mut c);
                 c.user = DEFAULT_USER;
                 c.authenticated = false;
+                self.clients.insert(v, c);
             }
             self.close_client_async(v);
         }
         if me.user == id {
+            crate::module::acl::notify_user_changed(self, me);
             me.user = DEFAULT_USER;
             me.authenticated = false;
             me.flags |= cflags::CLOSE_AFTER_REPLY;
         }
-        crate::module::acl::user_gone(self, id);
     }
 
     /// After a user's channel rules changed: subscribers of that user holding a subscription

@@ -216,7 +216,8 @@ fn sort_ro_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn sort_generic(srv: &mut Server, c: &mut Client, readonly: bool) {
-    let full_key_access = srv.acl_user_has_full_key_access(c, crate::commands::spec::keyflags::ACCESS);
+    let full_key_access =
+        srv.acl_user_has_full_key_access(c, crate::commands::spec::keyflags::ACCESS);
     let Some(mut o) = parse_options(c, readonly, full_key_access) else {
         return;
     };

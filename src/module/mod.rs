@@ -293,6 +293,8 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
             return Err(UnloadError::OnUnloadFailed);
         }
     }
+    // Clients it authenticated must not call back into a module that is gone.
+    acl::revoke_clients_of_module(srv, module_ptr);
     let module = srv.modules.list.remove(idx);
     command::unregister_all(srv, &module);
     srv.modules
@@ -535,5 +537,6 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(config::entries());
     v.extend(events::entries());
     v.extend(clients::entries());
+    v.extend(acl::entries());
     v
 }
