@@ -156,7 +156,7 @@ unsafe extern "C" fn free_module_user(user: *mut ModuleUser) -> c_int {
 }
 
 /// The module user behind a handle, if it still exists.
-fn user_of<'a>(srv: &'a Server, user: *const ModuleUser) -> Option<&'a User> {
+fn user_of(srv: &Server, user: *const ModuleUser) -> Option<&User> {
     if user.is_null() {
         return None;
     }
