@@ -380,3 +380,41 @@ fn requirepass_is_the_default_users_password() {
     cmd(&mut c, &["CONFIG", "SET", "requirepass", ""]);
     assert_eq!(acl_list(&mut c), vec!["user default on nopass ~* &* +@all"]);
 }
+
+/// Builds tests/modules/aclmod.c against our redismodule.h; returns the .so path.
+fn build_acl_module() -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = temp_dir("acl", "module");
+    let out = dir.join("aclmod.so");
+    let status = std::process::Command::new("cc")
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .arg(root.join("tests/modules/aclmod.c"))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building the ACL test module failed");
+    out
+}
+
+#[test]
+fn modules_read_clients_user_names() {
+    let so = build_acl_module();
+    let s = Server::start(&["--loadmodule", so.to_str().unwrap()]);
+    let mut admin = s.client();
+    let mut c = s.client();
+    cmd(
+        &mut admin,
+        &["ACL", "SETUSER", "mod-user", "on", "nopass", "+@all", "~*"],
+    );
+    assert_eq!(text(&mut c, &["AUTH", "mod-user", "x"]), "OK");
+    let id = text(&mut c, &["CLIENT", "ID"]);
+    assert_eq!(text(&mut admin, &["aclmod.username", &id]), "mod-user");
+    // The running client itself is found too.
+    let own = text(&mut admin, &["CLIENT", "ID"]);
+    assert_eq!(text(&mut admin, &["aclmod.username", &own]), "default");
+    assert_eq!(text(&mut c, &["aclmod.whoami"]), "mod-user");
+    let e = try_cmd(&mut admin, &["aclmod.username", "999999"]).unwrap_err();
+    assert!(e.contains("ENOENT"), "{e}");
+}

@@ -264,6 +264,22 @@ unsafe extern "C" fn get_current_user_name(ctx: *mut Ctx) -> *mut RmString {
     super::string::create(ctx, &name)
 }
 
+unsafe extern "C" fn get_client_user_name_by_id(ctx: *mut Ctx, id: u64) -> *mut RmString {
+    let Some(srv) = server() else {
+        return std::ptr::null_mut();
+    };
+    let Some(user) = super::clients::lookup(srv, id).map(|c| c.user) else {
+        super::set_errno(libc::ENOENT);
+        return std::ptr::null_mut();
+    };
+    if user == SUPERUSER {
+        super::set_errno(libc::ENOTSUP);
+        return std::ptr::null_mut();
+    }
+    let name = srv.acl.name_of(user).to_vec();
+    super::string::create(ctx, &name)
+}
+
 unsafe extern "C" fn get_module_user_from_user_name(name: *mut RmString) -> *mut ModuleUser {
     let Some(srv) = server() else {
         return std::ptr::null_mut();
@@ -561,6 +577,7 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "SetModuleUserACLString" => set_module_user_acl_string as unsafe extern "C" fn(*mut Ctx, *mut ModuleUser, *const c_char, *mut *mut RmString) -> c_int,
         "GetModuleUserACLString" => get_module_user_acl_string as unsafe extern "C" fn(*mut ModuleUser) -> *mut RmString,
         "GetCurrentUserName" => get_current_user_name as unsafe extern "C" fn(*mut Ctx) -> *mut RmString,
+        "GetClientUserNameById" => get_client_user_name_by_id as unsafe extern "C" fn(*mut Ctx, u64) -> *mut RmString,
         "GetModuleUserFromUserName" => get_module_user_from_user_name as unsafe extern "C" fn(*mut RmString) -> *mut ModuleUser,
         "ACLCheckCommandPermissions" => acl_check_command_permissions as unsafe extern "C" fn(*mut ModuleUser, *mut *mut RmString, c_int) -> c_int,
         "ACLCheckKeyPermissions" => acl_check_key_permissions as unsafe extern "C" fn(*mut ModuleUser, *mut RmString, c_int) -> c_int,
