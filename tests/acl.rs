@@ -418,3 +418,50 @@ fn modules_read_clients_user_names() {
     let e = try_cmd(&mut admin, &["aclmod.username", "999999"]).unwrap_err();
     assert!(e.contains("ENOENT"), "{e}");
 }
+
+fn sanitizations(c: &mut redis::Connection) -> String {
+    let info = text(c, &["INFO", "stats"]);
+    info.lines()
+        .find(|l| l.starts_with("dump_payload_sanitizations:"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn skip_sanitize_payload_users_restore_without_deep_checks() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    cmd(&mut c, &["HSET", "h", "a", "1", "b", "2"]);
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("h").query(&mut c).unwrap();
+    cmd(
+        &mut c,
+        &["CONFIG", "SET", "sanitize-dump-payload", "clients"],
+    );
+    let restore = |c: &mut redis::Connection, key: &str| {
+        let r: String = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(&payload)
+            .query(c)
+            .unwrap();
+        assert_eq!(r, "OK");
+    };
+    restore(&mut c, "k1");
+    assert_eq!(sanitizations(&mut c), "dump_payload_sanitizations:1");
+    cmd(
+        &mut c,
+        &[
+            "ACL",
+            "SETUSER",
+            "trusted",
+            "on",
+            "nopass",
+            "+@all",
+            "~*",
+            "skip-sanitize-payload",
+        ],
+    );
+    assert_eq!(text(&mut c, &["AUTH", "trusted", "x"]), "OK");
+    restore(&mut c, "k2");
+    assert_eq!(sanitizations(&mut c), "dump_payload_sanitizations:1");
+}
