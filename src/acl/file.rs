@@ -33,19 +33,30 @@ pub fn save(srv: &Server, path: &str) -> Result<(), String> {
 
 /// Parses an ACL file into users. All lines are checked; any error leaves nothing applied,
 /// and the message lists every problem found, in Redis' words.
-pub fn parse(srv: &Server, path: &str, text: &str) -> Result<Vec<User>, String> {
+/// Trims the given bytes from both ends.
+fn trim<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
+    let start = s.iter().position(|b| !set.contains(b)).unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !set.contains(b))
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+pub fn parse(srv: &Server, text: &[u8]) -> Result<Vec<User>, String> {
     let shown = srv.config.other.get("aclfile").cloned().unwrap_or_default();
     let pubsub = srv.acl.pubsub_default_all;
     let mut errors = String::new();
     let mut users: Vec<User> = Vec::new();
-    let _ = path;
-    for (i, raw) in text.split('\n').enumerate() {
+    // Bytes throughout: patterns and names need not be UTF-8. Arguments are split on single
+    // spaces, as Redis splits ACL file lines.
+    for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
         let linenum = i + 1;
-        let line = raw.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        let line = trim(raw, b" \t\r\n");
         if line.is_empty() {
             continue;
         }
-        let argv: Vec<Vec<u8>> = line.split(' ').map(|a| a.as_bytes().to_vec()).collect();
+        let argv: Vec<Vec<u8>> = line.split(|&b| b == b' ').map(|a| a.to_vec()).collect();
         if argv[0] != b"user" || argv.len() < 2 {
             errors.push_str(&format!(
                 "{}:{} should start with user keyword followed by the username. ",
@@ -84,19 +95,14 @@ pub fn parse(srv: &Server, path: &str, text: &str) -> Result<Vec<User>, String> 
         };
         let mut syntax_error = false;
         for op in &rules {
-            let op: Vec<u8> = {
-                let s = String::from_utf8_lossy(op);
-                s.trim_matches(|c| matches!(c, '\t' | '\r' | '\n'))
-                    .as_bytes()
-                    .to_vec()
-            };
-            if let Err(e) = u.apply(&srv.commands, &op, pubsub) {
+            let op = trim(op, b"\t\r\n");
+            if let Err(e) = u.apply(&srv.commands, op, pubsub) {
                 if e == super::RuleError::UnknownCommand {
                     errors.push_str(&format!(
                         "{}:{}: Error in applying operation '{}': {}. ",
                         shown,
                         linenum,
-                        String::from_utf8_lossy(&op),
+                        String::from_utf8_lossy(op),
                         e.message()
                     ));
                 } else if !syntax_error {
@@ -119,7 +125,7 @@ pub fn parse(srv: &Server, path: &str, text: &str) -> Result<Vec<User>, String> 
 /// gone and their clients are closed; `default` keeps its identity with the file's rules.
 pub fn load(srv: &mut Server, path: &str, me: Option<&mut Client>) -> Result<(), String> {
     let text = match std::fs::read(path) {
-        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+        Ok(t) => t,
         Err(e) => {
             return Err(format!(
                 "Error loading ACLs, opening file '{}': {}",
@@ -128,7 +134,7 @@ pub fn load(srv: &mut Server, path: &str, me: Option<&mut Client>) -> Result<(),
             ))
         }
     };
-    let users = parse(srv, path, &text)?;
+    let users = parse(srv, &text)?;
     let gone: Vec<UserId> = srv.acl.replace_all(users);
     let mut fake;
     let me = match me {

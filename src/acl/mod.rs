@@ -1062,11 +1062,6 @@ impl Acl {
         self.replace(DEFAULT_USER, u);
     }
 
-    /// A fresh default user (ACL LOAD without one in the file).
-    pub fn fresh_default_user() -> User {
-        Self::new_default_user()
-    }
-
     /// Replaces every named user but `default`'s identity (ACL LOAD): returns the ids of the
     /// users that went away.
     pub fn replace_all(&mut self, users: Vec<User>) -> Vec<UserId> {
@@ -1087,10 +1082,7 @@ impl Acl {
                 self.insert(u);
             }
         }
-        self.replace(
-            DEFAULT_USER,
-            default.unwrap_or_else(Self::fresh_default_user),
-        );
+        self.replace(DEFAULT_USER, default.unwrap_or_else(Self::new_default_user));
         old
     }
 }
