@@ -1221,6 +1221,71 @@ mod tests {
         assert!(!u.password_matches(b"x"));
     }
 
+    const RULE_POOL: &[&str] = &[
+        "+@all",
+        "-@all",
+        "+@read",
+        "-@write",
+        "+@string",
+        "-@dangerous",
+        "+@admin",
+        "-@fast",
+        "+get",
+        "-get",
+        "+set",
+        "-client",
+        "+client|id",
+        "-client|kill",
+        "+config",
+        "-config|set",
+        "+select|0",
+        "+select|3",
+        "+debug|digest",
+        "-debug",
+        "~a*",
+        "%R~r*",
+        "%W~w*",
+        "resetkeys",
+        "allkeys",
+        "&c*",
+        "resetchannels",
+        "allchannels",
+        "on",
+        "off",
+        "nopass",
+        ">pw",
+        "resetpass",
+        "(~s* +get)",
+        "(+@hash %R~h*)",
+        "clearselectors",
+    ];
+
+    proptest::proptest! {
+        /// Whatever rules built a user, its description rebuilds the same permissions.
+        #[test]
+        fn any_rule_sequence_describes_back_to_itself(picks in proptest::collection::vec(0..RULE_POOL.len(), 0..24)) {
+            let cmds = table();
+            let mut u = User::new(b"u", false);
+            for &i in &picks {
+                let _ = u.apply(&cmds, RULE_POOL[i].as_bytes(), false);
+            }
+            let text = u.describe(&cmds);
+            let args = crate::util::split_args(text.as_bytes()).unwrap();
+            let merged = merge_selector_args(&args).unwrap();
+            let mut v = User::new(b"u", false);
+            for op in &merged {
+                v.apply(&cmds, op, false).unwrap();
+            }
+            proptest::prop_assert_eq!(v.describe(&cmds), text);
+            proptest::prop_assert_eq!(v.selectors.len(), u.selectors.len());
+            for (a, b) in u.selectors.iter().zip(v.selectors.iter()) {
+                proptest::prop_assert_eq!(a.allowed, b.allowed);
+                proptest::prop_assert_eq!(&a.patterns, &b.patterns);
+                proptest::prop_assert_eq!(&a.channels, &b.channels);
+            }
+        }
+    }
+
     #[test]
     fn passwords_are_stored_hashed() {
         let cmds = table();
