@@ -174,7 +174,8 @@ pub struct Client {
     pub flags: u64,
     pub db: usize,
     pub authenticated: bool,
-    pub user: String,
+    /// The ACL user the client runs as (`acl::SUPERUSER` for server-internal clients).
+    pub user: crate::acl::UserId,
 
     pub querybuf: Vec<u8>,
     pub qb_pos: usize,
@@ -228,6 +229,8 @@ pub struct Client {
     /// BCAST prefixes it registered (in byte order, as CLIENT TRACKINGINFO lists them).
     pub tracking_redirection: ClientId,
     pub tracking_prefixes: Option<Box<std::collections::BTreeSet<Vec<u8>>>>,
+    /// Set when a module authenticated this client and wants to know when its user changes.
+    pub auth_callback: Option<crate::module::acl::AuthCallback>,
 }
 
 impl Client {
@@ -242,7 +245,7 @@ impl Client {
             flags: if unix { flags::UNIX_SOCKET } else { 0 },
             db: 0,
             authenticated: false,
-            user: "default".to_string(),
+            user: crate::acl::DEFAULT_USER,
             querybuf: Vec::new(),
             qb_pos: 0,
             querybuf_peak: 0,
@@ -269,12 +272,16 @@ impl Client {
             last_memory_class: 0,
             tracking_redirection: 0,
             tracking_prefixes: None,
+            auth_callback: None,
         }
     }
 
     /// A client with no socket, used to run commands on the server's own behalf.
     pub fn fake(id: ClientId, now_ms: i64) -> Client {
-        Client::new(id, Conn::None, String::new(), String::new(), now_ms)
+        let mut c = Client::new(id, Conn::None, String::new(), String::new(), now_ms);
+        // Server-internal clients are not subject to ACLs.
+        c.user = crate::acl::SUPERUSER;
+        c
     }
 
     #[inline]

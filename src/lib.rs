@@ -5,6 +5,7 @@
 //! (values and encodings), `config`, `pubsub`, `blocking` (clients blocked on keys), `replication` (propagation), `module` (the C
 //! modules ABI), and `server` (the state that ties them together).
 
+pub mod acl;
 pub mod ae;
 pub mod aof;
 pub mod blocking;

@@ -44,8 +44,12 @@ impl Server {
             self.stats.rejected_conn += 1;
             return;
         }
-        c.authenticated = self.config.requirepass.is_none();
-        if self.config.protected_mode && self.config.requirepass.is_none() && !is_local_peer(&c) {
+        c.authenticated = !self.acl.default_needs_auth;
+        let default_nopass = self
+            .acl
+            .get(crate::acl::DEFAULT_USER)
+            .is_some_and(|u| u.flags & crate::acl::uflags::NOPASS != 0);
+        if self.config.protected_mode && default_nopass && !is_local_peer(&c) {
             let _ = c.conn.writer().map(|w| w.write(PROTECTED_MODE_DENIED));
             self.stats.rejected_conn += 1;
             return;
@@ -183,7 +187,7 @@ impl Server {
     fn parse_limits(&self, c: &Client) -> Limits {
         Limits {
             max_bulk_len: self.config.proto_max_bulk_len,
-            auth_required: !c.authenticated && self.config.requirepass.is_some(),
+            auth_required: !c.authenticated && self.acl.default_needs_auth,
             is_master: c.has(flags::MASTER),
         }
     }
@@ -371,6 +375,8 @@ impl Server {
         let Some(mut c) = self.clients.remove(&id) else {
             return;
         };
+        // A module that authenticated the client hears that it goes.
+        crate::module::acl::notify_user_changed(self, &mut c);
         match &mut c.conn {
             Conn::Tcp(s) => {
                 let _ = registry.deregister(s);

@@ -344,6 +344,14 @@ pub fn main(args: Vec<String>) -> i32 {
         srv.modules.configs.queue(name, value);
     }
     crate::module::load_from_config(&mut srv, &extras.load_modules);
+    // Users load once modules exist (their commands may be named in rules), as in Redis.
+    let _ = crate::commands::server::apply_acl_pubsub_default(&mut srv);
+    let _ = crate::commands::server::apply_requirepass(&mut srv);
+    srv.acl.to_load = extras.users.clone();
+    if let Err(e) = crate::acl::file::load_at_startup(&mut srv) {
+        crate::log_warning!("{}", e);
+        return 1;
+    }
     let mut el = match crate::ae::EventLoop::new(&mut srv, listeners) {
         Ok(el) => el,
         Err(code) => return code,

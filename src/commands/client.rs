@@ -195,7 +195,7 @@ fn client_kill_command(srv: &mut Server, c: &mut Client) {
     let argc = c.argv.len();
     let mut addr: Option<Vec<u8>> = None;
     let mut laddr: Option<Vec<u8>> = None;
-    let mut user: Option<Vec<u8>> = None;
+    let mut user: Option<crate::acl::UserId> = None;
     let mut ctype: Option<ClientType> = None;
     let mut id: u64 = 0;
     let mut skipme = true;
@@ -233,13 +233,12 @@ fn client_kill_command(srv: &mut Server, c: &mut Client) {
             } else if opt.eq_ignore_ascii_case(b"laddr") && more {
                 laddr = Some(c.argv[i + 1].clone());
             } else if opt.eq_ignore_ascii_case(b"user") && more {
-                // Only the default user exists until ACLs arrive.
-                if c.argv[i + 1] != b"default" {
+                let Some(id) = srv.acl.by_name(&c.argv[i + 1]) else {
                     let msg = format!("No such user '{}'", String::from_utf8_lossy(&c.argv[i + 1]));
                     c.out.error(&msg);
                     return;
-                }
-                user = Some(c.argv[i + 1].clone());
+                };
+                user = Some(id);
             } else if opt.eq_ignore_ascii_case(b"skipme") && more {
                 let v = &c.argv[i + 1];
                 if v.eq_ignore_ascii_case(b"yes") {
@@ -262,7 +261,7 @@ fn client_kill_command(srv: &mut Server, c: &mut Client) {
             && laddr.as_ref().is_none_or(|a| cl.laddr.as_bytes() == &a[..])
             && ctype.is_none_or(|t| client_type(cl) == t)
             && (id == 0 || cl.id == id)
-            && user.as_ref().is_none_or(|u| cl.user.as_bytes() == &u[..])
+            && user.is_none_or(|u| cl.user == u)
     };
     let mut victims: Vec<ClientId> = Vec::new();
     let mut kill_me = false;

@@ -1,7 +1,7 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
 //!
-//! Authentication follows the 7.0 default user: `requirepass` is its password; without one the
-//! default user is "nopass" and every connection starts authenticated.
+//! Authentication goes through the ACL users (`crate::acl`): `requirepass` is the default
+//! user's password; while the default user is "nopass" every connection starts authenticated.
 
 use crate::client::{flags, Client};
 use crate::commands::CmdProc;
@@ -66,17 +66,6 @@ fn select_command(srv: &mut Server, c: &mut Client) {
     c.out.ok();
 }
 
-/// Checks a username/password pair against the default user.
-fn authenticate(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match &srv.config.requirepass {
-        None => true,
-        Some(p) => p.as_slice() == pass,
-    }
-}
-
 fn auth_command(srv: &mut Server, c: &mut Client) {
     if c.argv.len() > 3 {
         c.out.error(crate::commands::errors::SYNTAX);
@@ -88,7 +77,11 @@ fn auth_command(srv: &mut Server, c: &mut Client) {
         c.redact_arg(2);
     }
     let (user, pass) = if c.argv.len() == 2 {
-        if srv.config.requirepass.is_none() {
+        let nopass = srv
+            .acl
+            .get(crate::acl::DEFAULT_USER)
+            .is_some_and(|u| u.flags & crate::acl::uflags::NOPASS != 0);
+        if nopass {
             c.out.error("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
             return;
         }
@@ -96,9 +89,7 @@ fn auth_command(srv: &mut Server, c: &mut Client) {
     } else {
         (c.argv[1].clone(), c.argv[2].clone())
     };
-    if authenticate(srv, &user, &pass) {
-        c.authenticated = true;
-        c.user = String::from_utf8_lossy(&user).into_owned();
+    if srv.acl_authenticate(c, &user, &pass) {
         c.out.ok();
     } else {
         c.out
@@ -137,13 +128,11 @@ fn hello_command(srv: &mut Server, c: &mut Client) {
             c.redact_arg(j + 1);
             c.redact_arg(j + 2);
             let (u, p) = (c.argv[j + 1].clone(), c.argv[j + 2].clone());
-            if !authenticate(srv, &u, &p) {
+            if !srv.acl_authenticate(c, &u, &p) {
                 c.out
                     .error("-WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
-            c.authenticated = true;
-            c.user = String::from_utf8_lossy(&u).into_owned();
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
             let name = c.argv[j + 1].clone();
@@ -162,7 +151,7 @@ fn hello_command(srv: &mut Server, c: &mut Client) {
             return;
         }
     }
-    if !c.authenticated && srv.config.requirepass.is_some() {
+    if !c.authenticated {
         c.out.error("-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
     }
@@ -207,8 +196,10 @@ fn reset_command(srv: &mut Server, c: &mut Client) {
     c.db = 0;
     c.out.resp = 2;
     srv.current_client_resp = 2;
-    c.authenticated = srv.config.requirepass.is_none();
-    c.user = "default".into();
+    // Back to the default user, authenticated only if it needs no password.
+    crate::module::acl::notify_user_changed(srv, c);
+    c.user = crate::acl::DEFAULT_USER;
+    c.authenticated = !srv.acl.default_needs_auth;
     srv.discard_transaction(c);
     srv.pubsub_unsubscribe_all(c, false);
     if c.has(flags::TRACKING) {

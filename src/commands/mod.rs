@@ -146,6 +146,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| migrate::lookup(fullname))
         .or_else(|| stream::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
+        .or_else(|| crate::acl::command::lookup(fullname))
         .or_else(|| crate::module::lookup(fullname))
 }
 
@@ -532,14 +533,38 @@ impl Server {
                 return false;
             }
         }
-        if !c.authenticated && self.config.requirepass.is_some() && cmd_flags & flags::NO_AUTH == 0
-        {
+        if !c.authenticated && self.acl.default_needs_auth && cmd_flags & flags::NO_AUTH == 0 {
             self.reject(c, Some(id), errors::NOAUTH);
             return false;
         }
         if c.has(cflags::MULTI) && cmd_flags & flags::NO_MULTI != 0 {
             self.reject(c, Some(id), "Command not allowed inside a transaction");
             return false;
+        }
+        // ACLs: a user allowed everything (the usual default user) costs one indexed load.
+        if !self.acl.is_open(c.user) {
+            let argv = std::mem::take(&mut c.argv);
+            let checked = self.acl_check_user_command(c.user, id, &argv);
+            c.argv = argv;
+            if let Err((reason, pos)) = checked {
+                let ctx = if c.has(cflags::MULTI) {
+                    crate::acl::LogContext::Multi
+                } else {
+                    crate::acl::LogContext::Toplevel
+                };
+                self.acl_add_log(c, reason, ctx, pos, None, None);
+                let msg = match reason {
+                    crate::acl::Denied::Cmd => format!(
+                        "-NOPERM this user has no permissions to run the '{}' command",
+                        self.commands.cmds[id].fullname
+                    ),
+                    crate::acl::Denied::Key => "-NOPERM this user has no permissions to access one of the keys used as arguments".to_string(),
+                    crate::acl::Denied::Channel => "-NOPERM this user has no permissions to access one of the channels used as arguments".to_string(),
+                    crate::acl::Denied::Auth => "no permission".to_string(),
+                };
+                self.reject(c, Some(id), &msg);
+                return false;
+            }
         }
         let (is_write, is_denyoom, may_replicate) = if is_exec {
             let f = self.queued_flags(c);

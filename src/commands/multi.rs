@@ -211,7 +211,32 @@ fn exec_command(srv: &mut Server, c: &mut Client) {
         match srv.commands.lookup(&c.argv) {
             Some(id) => {
                 c.last_cmd = Some(id);
-                srv.call(c, id);
+                // Rules may have changed since the command was queued.
+                let acl = if srv.acl.is_open(c.user) {
+                    Ok(())
+                } else {
+                    let argv = std::mem::take(&mut c.argv);
+                    let r = srv.acl_check_user_command(c.user, id, &argv);
+                    c.argv = argv;
+                    r
+                };
+                match acl {
+                    Ok(()) => srv.call(c, id),
+                    Err((reason, pos)) => {
+                        let why = match reason {
+                            crate::acl::Denied::Cmd => {
+                                "no permission to execute the command or subcommand"
+                            }
+                            crate::acl::Denied::Key => "no permission to touch the specified keys",
+                            crate::acl::Denied::Channel => {
+                                "no permission to access one of the channels used as arguments"
+                            }
+                            crate::acl::Denied::Auth => "no permission",
+                        };
+                        srv.acl_add_log(c, reason, crate::acl::LogContext::Multi, pos, None, None);
+                        c.out.error(&format!("-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}", why));
+                    }
+                }
             }
             // Only a command renamed away since it was queued gets here.
             None => c.out.error("unknown command"),

@@ -173,9 +173,14 @@ fn restore_command(srv: &mut Server, c: &mut Client) {
         return;
     }
     let sanitize = crate::rdb::file::stored_config(&srv.config, "sanitize-dump-payload");
-    // `clients` sanitizes what clients send; a master's stream would be trusted, and there is
-    // no replication link yet, so every RESTORE here comes from a client.
-    let deep = sanitize == "yes" || sanitize == "clients";
+    // `clients` sanitizes what clients send, trusting the master's stream and users with the
+    // skip-sanitize-payload ACL flag.
+    let trusted = c.has(crate::client::flags::MASTER)
+        || srv
+            .acl
+            .get(c.user)
+            .is_some_and(|u| u.flags & crate::acl::uflags::SKIP_SANITIZE != 0);
+    let deep = sanitize == "yes" || (sanitize == "clients" && !trusted);
     let opts = object::LoadOptions::from_config(&srv.config, deep);
     let body = &payload[..payload.len() - 10];
     let mut r = Reader::new(body);

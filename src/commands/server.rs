@@ -131,8 +131,27 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "aof-disable-auto-gc" => apply_aof_auto_gc,
         "maxclients" => apply_maxclients,
         "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
+        "requirepass" => apply_requirepass,
+        "acl-pubsub-default" => apply_acl_pubsub_default,
         _ => return None,
     })
+}
+
+/// `requirepass` is the default user's password (empty: nopass).
+pub fn apply_requirepass(srv: &mut Server) -> Result<(), String> {
+    let pass = srv.config.requirepass.clone();
+    srv.acl.set_default_password(&srv.commands, pass.as_deref());
+    Ok(())
+}
+
+/// Users and selectors created from now on start with or without all channels.
+pub fn apply_acl_pubsub_default(srv: &mut Server) -> Result<(), String> {
+    srv.acl.pubsub_default_all = srv
+        .config
+        .other
+        .get("acl-pubsub-default")
+        .is_some_and(|v| v == "allchannels");
+    Ok(())
 }
 
 fn apply_port(srv: &mut Server) -> Result<(), String> {
@@ -570,8 +589,12 @@ pub fn rewrite_config(srv: &mut Server, path: &str, force_all: bool) -> Result<(
         rewrite_line(&mut lines, &mut processed, "loadmodule", line, true);
     }
     processed.insert("loadmodule".to_string());
-    // Renamed commands and users have no run-time state to render from yet: their lines are
-    // kept as they are (they aren't marked processed, so they stay untouched).
+    // Users are written from the ACL state (none when an ACL file holds them); renamed
+    // commands have no run-time state to render from: their lines stay untouched.
+    for line in crate::acl::file::rewrite_lines(srv) {
+        rewrite_line(&mut lines, &mut processed, "user", line, true);
+    }
+    processed.insert("user".to_string());
     // Remove lines of rewritten directives that weren't reused.
     let leftover: Vec<usize> = {
         let mut v = Vec::new();

@@ -41,7 +41,9 @@ struct SortOptions {
 
 /// Parses the options from argv[2] on, in Redis' order and with its errors; None once an error
 /// was replied.
-fn parse_options(c: &mut Client, readonly: bool) -> Option<SortOptions> {
+/// `full_key_access`: the client's user may read every key with this command; BY and GET
+/// patterns read keys no ACL check saw, so they need it.
+fn parse_options(c: &mut Client, readonly: bool, full_key_access: bool) -> Option<SortOptions> {
     let mut o = SortOptions {
         desc: false,
         alpha: false,
@@ -76,10 +78,19 @@ fn parse_options(c: &mut Client, readonly: bool) -> Option<SortOptions> {
             // that sticks, whatever BY comes later, as in Redis).
             if !p.contains(&b'*') {
                 o.dontsort = true;
+            } else if !full_key_access {
+                c.out
+                    .error("BY option of SORT denied due to insufficient ACL permissions.");
+                return None;
             }
             o.by = Some(p);
             j += 1;
         } else if util::eq_ic(opt, "get") && left >= 1 {
+            if !full_key_access {
+                c.out
+                    .error("GET option of SORT denied due to insufficient ACL permissions.");
+                return None;
+            }
             o.gets.push(c.argv[j + 1].clone());
             j += 1;
         } else {
@@ -205,7 +216,9 @@ fn sort_ro_command(srv: &mut Server, c: &mut Client) {
 }
 
 fn sort_generic(srv: &mut Server, c: &mut Client, readonly: bool) {
-    let Some(mut o) = parse_options(c, readonly) else {
+    let full_key_access =
+        srv.acl_user_has_full_key_access(c, crate::commands::spec::keyflags::ACCESS);
+    let Some(mut o) = parse_options(c, readonly, full_key_access) else {
         return;
     };
     let db = c.db;

@@ -829,7 +829,15 @@ pub fn load_from_string(
             ("rename-command", 3) => extras
                 .rename_commands
                 .push((argv[1].clone(), argv[2].clone())),
-            ("user", n) if n >= 2 => extras.users.push(argv[1..].to_vec()),
+            ("user", n) if n >= 2 => {
+                if extras.users.iter().any(|u| u[0] == argv[1]) {
+                    return Err(fail(&format!(
+                        "Error in user declaration '{}': Duplicate user found. A user can only be defined once in config files",
+                        String::from_utf8_lossy(&argv[1])
+                    )));
+                }
+                extras.users.push(argv[1..].to_vec())
+            }
             ("loadmodule", n) if n >= 2 => extras.load_modules.push(argv[1..].to_vec()),
             (n, argc) if n.contains('.') => {
                 if argc < 2 {

@@ -324,18 +324,22 @@ pub unsafe extern "C" fn ferrodis_module_call(
             _ => std::ptr::null_mut(),
         }
     };
-    if f.run_as_user {
-        // Module users and ACL checks are not implemented yet: the context has no user to
-        // run as, which Redis reports the same way.
-        return fail(
-            ctx,
-            libc::ENOTSUP,
-            Some(
-                "cannot run as user, no user directly attached to context or context's client"
-                    .into(),
+    // With `C` the command runs as (and is checked for) the context's user.
+    let run_as = if f.run_as_user {
+        match super::acl::call_user(ctx) {
+            Some(u) => Some(u),
+            None => return fail(
+                ctx,
+                libc::ENOTSUP,
+                Some(
+                    "cannot run as user, no user directly attached to context or context's client"
+                        .into(),
+                ),
             ),
-        );
-    }
+        }
+    } else {
+        None
+    };
     let Some(id) = srv.commands.lookup(&argv) else {
         let msg = crate::commands::unknown_command_error(srv, &argv);
         return fail(ctx, libc::ENOENT, Some(msg));
@@ -402,6 +406,35 @@ pub unsafe extern "C" fn ferrodis_module_call(
             );
         }
     }
+    if let Some(user) = run_as {
+        if let Err((reason, pos)) = srv.acl_check_user_command(user, id, &argv) {
+            let object = if reason == crate::acl::Denied::Cmd {
+                fullname.as_bytes().to_vec()
+            } else {
+                argv[pos].clone()
+            };
+            // SAFETY: a live context's client.
+            if let Some(client) = unsafe { ctx.client() } {
+                let name = srv.acl.name_of(client.user).to_vec();
+                srv.acl_add_log(
+                    client,
+                    reason,
+                    crate::acl::LogContext::Module,
+                    0,
+                    Some(&name),
+                    Some(object),
+                );
+            }
+            return fail(
+                ctx,
+                libc::EACCES,
+                Some(format!(
+                    "acl verification failed, {}.",
+                    super::acl::denial_message(reason)
+                )),
+            );
+        }
+    }
     let caller_resp;
     let caller_db;
     // SAFETY: the context's client is live when set.
@@ -417,6 +450,9 @@ pub unsafe extern "C" fn ferrodis_module_call(
     }
     let cid = srv.next_client_id();
     let mut c = Client::fake(cid, srv.now_ms());
+    if let Some(user) = run_as {
+        c.user = user;
+    }
     c.flags |= cflags::DENY_BLOCKING;
     c.db = caller_db;
     c.argv = argv;

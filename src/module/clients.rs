@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::server::Server;
 
 /// The client with this id, if connected.
-fn lookup(srv: &mut Server, id: u64) -> Option<&mut Client> {
+pub(super) fn lookup(srv: &mut Server, id: u64) -> Option<&mut Client> {
     if let Some(c) = super::command::running_client() {
         if c.id == id {
             return Some(c);

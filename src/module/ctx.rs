@@ -70,6 +70,9 @@ pub struct Ctx {
     /// the first Yield, which starts counting from `created_us`.
     pub next_yield_us: u64,
     pub created_us: u64,
+    /// The user RedisModule_Call runs as with the `C` flag (SetContextUser); null: the
+    /// client's.
+    pub user: *const super::acl::ModuleUser,
 }
 
 impl Ctx {
@@ -92,6 +95,7 @@ impl Ctx {
             blocked_ready_key: std::ptr::null_mut(),
             next_yield_us: 0,
             created_us: crate::util::monotonic_us(),
+            user: std::ptr::null(),
         };
         if ctx_flags & flags::TEMP_CLIENT != 0 {
             let id = srv.next_client_id();
@@ -129,6 +133,7 @@ impl Ctx {
             blocked_ready_key: std::ptr::null_mut(),
             next_yield_us: 0,
             created_us: crate::util::monotonic_us(),
+            user: std::ptr::null(),
         };
         if let Some(c) = ctx.own_client.as_mut() {
             ctx.client = &mut **c;

@@ -7,6 +7,7 @@
 //! command, a callback) passes a `RedisModuleCtx` that carries raw pointers to the server and
 //! the client it acts for; API functions reach the server through them.
 
+pub mod acl;
 pub mod alloc;
 pub mod api;
 pub mod block;
@@ -292,6 +293,8 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
             return Err(UnloadError::OnUnloadFailed);
         }
     }
+    // Clients it authenticated must not call back into a module that is gone.
+    acl::revoke_clients_of_module(srv, module_ptr);
     let module = srv.modules.list.remove(idx);
     command::unregister_all(srv, &module);
     srv.modules
@@ -534,5 +537,6 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(config::entries());
     v.extend(events::entries());
     v.extend(clients::entries());
+    v.extend(acl::entries());
     v
 }

@@ -841,6 +841,8 @@ impl Server {
         c.flags |= flags::MASTER;
         c.db = db.min(self.dbs.len().saturating_sub(1));
         c.authenticated = true;
+        // The master may run anything.
+        c.user = crate::acl::SUPERUSER;
         c.out.enabled = false;
         c.querybuf = leftover;
         self.repl.master_client = Some(id);

@@ -221,6 +221,8 @@ pub struct Server {
     pub aof: crate::aof::AofState,
     /// Client-side caching: the keys tracking clients read, BCAST prefixes, held messages.
     pub tracking: crate::tracking::Tracking,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -303,6 +305,7 @@ impl Server {
             in_exec: false,
             aof: Default::default(),
             tracking: Default::default(),
+            acl: Default::default(),
             config,
         }
     }

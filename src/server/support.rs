@@ -189,7 +189,11 @@ impl Server {
             c.total_memory(),
             events,
             c.last_cmd.map_or("NULL", |id| self.commands.cmds[id].fullname.as_str()),
-            c.user,
+            if c.user == crate::acl::SUPERUSER {
+                std::borrow::Cow::Borrowed("(superuser)")
+            } else {
+                String::from_utf8_lossy(self.acl.name_of(c.user))
+            },
             if c.has(flags::TRACKING) { c.tracking_redirection as i64 } else { -1 },
             c.out.resp,
         )
