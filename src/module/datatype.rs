@@ -474,13 +474,12 @@ unsafe extern "C" fn module_type_replace_value(
     if !std::ptr::eq(mv.ty, mt) {
         return REDISMODULE_ERR;
     }
+    // The old value is the module's again (Redis frees nothing here, even without
+    // `old_value`).
     let old = std::mem::replace(&mut mv.ptr, new_value);
     if !old_value.is_null() {
-        // SAFETY: the caller's out pointer; the old value is now the caller's.
+        // SAFETY: the caller's out pointer.
         unsafe { *old_value = old };
-    } else if let Some(free) = mv.ty.free {
-        // SAFETY: the module's own value, no longer referenced by the key.
-        unsafe { free(old) };
     }
     REDISMODULE_OK
 }
