@@ -658,12 +658,21 @@ impl Server {
     /// start streaming.
     /// Whether the snapshot is loaded straight from the link (Redis' `useDisklessLoad`):
     /// `swapdb` always, `on-empty-db` when we hold no keys.
+    /// Module data types whose modules don't handle read errors themselves would crash the
+    /// server on a cut transfer, so then the payload goes through a file, as in Redis.
     fn repl_use_diskless_load(&self) -> bool {
-        match stored_config(&self.config, "repl-diskless-load").as_str() {
+        let enabled = match stored_config(&self.config, "repl-diskless-load").as_str() {
             "swapdb" => true,
             "on-empty-db" => self.dbs.iter().all(|d| d.is_empty()),
             _ => false,
+        };
+        if enabled && !crate::module::datatype::all_handle_io_errors() {
+            crate::log_warning!(
+                "Skipping diskless-load because there are modules that don't handle read errors."
+            );
+            return false;
         }
+        enabled
     }
 
     /// A load from the link begins with its header: we are loading from now on (clients
