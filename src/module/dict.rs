@@ -389,11 +389,7 @@ unsafe extern "C" fn malloc_size_dict(d: *mut Dict) -> usize {
         return 0;
     };
     let slot = std::mem::size_of::<Vec<u8>>() + std::mem::size_of::<*mut c_void>();
-    std::mem::size_of::<Dict>()
-        + d.map
-            .keys()
-            .map(|k| k.capacity() + 2 * slot)
-            .sum::<usize>()
+    std::mem::size_of::<Dict>() + d.map.keys().map(|k| k.capacity() + 2 * slot).sum::<usize>()
 }
 
 pub fn entries() -> Vec<(&'static str, usize)> {
