@@ -1,9 +1,10 @@
 /* module_shim.c -- the entry points of the module API that take C variadic arguments.
  *
  * Rust cannot define C-variadic functions on stable, so RedisModule_Call, Replicate, Log,
- * CreateStringPrintf, HashSet and HashGet enter here (and the functions taking or returning
- * `long double`, a type Rust lacks): their arguments are turned into plain arrays
- * (or a formatted message) and handed to the Rust implementation in src/module/. */
+ * CreateStringPrintf, HashSet, HashGet, EmitAOF and LogIOError enter here (and the functions
+ * taking or returning `long double`, a type Rust lacks, such as SaveLongDouble and
+ * LoadLongDouble): their arguments are turned into plain arrays (or a formatted message) and
+ * handed to the Rust implementation in src/module/. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
