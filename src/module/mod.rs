@@ -18,6 +18,7 @@ pub mod config;
 pub mod crash;
 pub mod ctx;
 pub mod datatype;
+pub mod defrag;
 pub mod dict;
 pub mod eventloop;
 pub mod events;
@@ -65,6 +66,8 @@ pub struct Module {
     pub options: i32,
     /// Its INFO sections (RegisterInfoFunc).
     pub info_cb: Option<info::InfoFunc>,
+    /// Its global defrag callback (RegisterDefragFunc).
+    pub defrag_cb: Option<defrag::DefragFunc>,
 }
 
 /// Every loaded module, in load order (MODULE LIST order is not specified by Redis).
@@ -542,5 +545,6 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(clients::entries());
     v.extend(datatype::entries());
     v.extend(io::entries());
+    v.extend(defrag::entries());
     v
 }
