@@ -139,6 +139,12 @@ pub fn module_has_types(m: *const Module) -> bool {
     registry().iter().any(|t| std::ptr::eq(t.module, m))
 }
 
+/// Registers a type built by a unit test.
+#[cfg(test)]
+pub(crate) fn register_for_test(t: &'static ModuleType) {
+    registry().push(t);
+}
+
 /// Drops the types of a module whose OnLoad failed (their structures stay allocated, as in
 /// Redis, but are no longer found).
 pub fn forget_module(m: *const Module) {

@@ -179,6 +179,12 @@ fn in_module<R>(ty: &ModuleType, what: &str, f: impl FnOnce() -> R) -> R {
 
 // ---- RDB glue ----
 
+/// The reader as the `Io` holds it: its lifetime is erased because the `Io` passes through C
+/// code; it is used only during the callback the caller runs while borrowing the reader.
+fn erase(r: &mut Reader<'_>) -> *mut Reader<'static> {
+    (r as *mut Reader<'_>).cast()
+}
+
 /// The body of a module value after its type byte: the type id, what the module saves, and
 /// the EOF opcode. `key`/`db` are what GetKeyNameFromIO/GetDbIdFromIO answer.
 pub fn save_value(
@@ -228,7 +234,7 @@ pub fn load_value(r: &mut Reader, key: Option<&[u8]>, db: c_int, ver2: bool) -> 
             t.module_name()
         ));
     };
-    let rp = r as *mut Reader<'_> as *mut Reader<'static>;
+    let rp = erase(r);
     let mut io = Io::new(t, Target::Load(rp), key, db);
     io.ver = if ver2 { 2 } else { 1 };
     let ptr = in_module(t, "rdb_load", || {
@@ -311,7 +317,7 @@ pub fn load_aux(r: &mut Reader) -> LoadResult<()> {
         );
         return corrupt(format!("module '{}' can't load AUX data", name));
     };
-    let rp = r as *mut Reader<'_> as *mut Reader<'static>;
+    let rp = erase(r);
     let mut io = Io::new(t, Target::Load(rp), None, -1);
     let rc = in_module(t, "aux_load", || {
         // SAFETY: the module's callback with a valid IO; the reader outlives it.
@@ -446,6 +452,10 @@ unsafe extern "C" fn save_string(io: *mut Io, s: *mut RmString) {
 }
 
 /// RedisModule_SaveStringBuffer (also called by the C shim's SaveLongDouble).
+///
+/// # Safety
+/// `io` is the IO handed to the running callback; other pointers are valid for their
+/// lengths (C strings NUL-terminated).
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_io_save_string_buffer(io: *mut Io, p: *const c_char, len: usize) {
     let b: &[u8] = if len == 0 {
@@ -468,6 +478,10 @@ unsafe extern "C" fn load_string(io: *mut Io) -> *mut RmString {
 
 /// RedisModule_LoadStringBuffer: a RedisModule_Alloc'ed copy the module frees (also called
 /// by the C shim's LoadLongDouble).
+///
+/// # Safety
+/// `io` is the IO handed to the running callback; other pointers are valid for their
+/// lengths (C strings NUL-terminated).
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_io_load_string_buffer(
     io: *mut Io,
@@ -543,6 +557,10 @@ unsafe extern "C" fn get_db_id_from_io(io: *mut Io) -> c_int {
 }
 
 /// The Rust half of RedisModule_LogIOError (the shim formatted the message).
+///
+/// # Safety
+/// `io` is the IO handed to the running callback; other pointers are valid for their
+/// lengths (C strings NUL-terminated).
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_module_log_io(
     io: *mut Io,
@@ -555,6 +573,10 @@ pub unsafe extern "C" fn ferrodis_module_log_io(
 }
 
 /// The Rust half of RedisModule_EmitAOF: the shim collected the arguments.
+///
+/// # Safety
+/// `io` is the IO handed to the running callback; other pointers are valid for their
+/// lengths (C strings NUL-terminated).
 #[no_mangle]
 pub unsafe extern "C" fn ferrodis_module_emit_aof(
     io: *mut Io,
@@ -701,7 +723,7 @@ unsafe extern "C" fn load_data_type_from_string_encver(
         return std::ptr::null_mut();
     };
     let mut r = Reader::new(b);
-    let rp = &mut r as *mut Reader<'_> as *mut Reader<'static>;
+    let rp = erase(&mut r);
     let mut io = Io::new(t, Target::Load(rp), None, -1);
     in_module(t, "rdb_load", || {
         // SAFETY: the module's callback with a valid IO; `r` outlives it.
@@ -755,4 +777,165 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "LoadDataTypeFromString" => load_data_type_from_string as unsafe extern "C" fn(*const RmString, *const ModuleType) -> *mut c_void,
         "LoadDataTypeFromStringEncver" => load_data_type_from_string_encver as unsafe extern "C" fn(*const RmString, *const ModuleType, c_int) -> *mut c_void,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::module::Module;
+
+    /// A test type whose value is a boxed (u64, bytes, f64, f32), saved as those four items.
+    type TestVal = (u64, Vec<u8>, f64, f32);
+
+    unsafe extern "C" fn t_save(io: *mut Io, v: *mut c_void) {
+        // SAFETY: values of this type are boxed TestVals.
+        let v = unsafe { &*(v as *const TestVal) };
+        unsafe {
+            save_unsigned(io, v.0);
+            ferrodis_io_save_string_buffer(io, v.1.as_ptr() as *const c_char, v.1.len());
+            save_double(io, v.2);
+            save_float(io, v.3);
+        }
+    }
+
+    unsafe extern "C" fn t_load(io: *mut Io, _encver: c_int) -> *mut c_void {
+        // SAFETY: the IO of this load.
+        unsafe {
+            let n = load_unsigned(io);
+            let mut len = 0usize;
+            let p = ferrodis_io_load_string_buffer(io, &mut len);
+            let d = load_double(io);
+            let f = load_float(io);
+            if is_io_error(io) != 0 {
+                if !p.is_null() {
+                    libc::free(p as *mut c_void);
+                }
+                return std::ptr::null_mut();
+            }
+            let b = std::slice::from_raw_parts(p as *const u8, len).to_vec();
+            libc::free(p as *mut c_void);
+            Box::into_raw(Box::new((n, b, d, f))) as *mut c_void
+        }
+    }
+
+    unsafe extern "C" fn t_free(v: *mut c_void) {
+        // SAFETY: values of this type are boxed TestVals.
+        drop(unsafe { Box::from_raw(v as *mut TestVal) });
+    }
+
+    unsafe extern "C" fn t_digest(md: *mut Digest, v: *mut c_void) {
+        // SAFETY: as above.
+        let v = unsafe { &*(v as *const TestVal) };
+        unsafe {
+            digest_add_long_long(md, v.0 as i64);
+            digest_end_sequence(md);
+            digest_add_string_buffer(md, v.1.as_ptr() as *const c_char, v.1.len());
+            digest_end_sequence(md);
+        }
+    }
+
+    fn test_type(name: &[u8], options: c_int) -> &'static ModuleType {
+        let module = Box::leak(Box::new(Module {
+            name: "iotest".into(),
+            ver: 1,
+            apiver: 1,
+            path: String::new(),
+            args: Vec::new(),
+            lib: None,
+            commands: Vec::new(),
+            handles: Vec::new(),
+            options,
+            info_cb: None,
+            defrag_cb: None,
+        }));
+        Box::leak(Box::new(ModuleType {
+            id: datatype::encode_id(name, 3).unwrap(),
+            name: "iotesttyp",
+            module,
+            rdb_load: Some(t_load),
+            rdb_save: Some(t_save),
+            aof_rewrite: None,
+            mem_usage: None,
+            digest: Some(t_digest),
+            free: Some(t_free),
+            aux_load: None,
+            aux_save: None,
+            aux_save_triggers: 0,
+            free_effort: None,
+            unlink: None,
+            copy: None,
+            defrag: None,
+            mem_usage2: None,
+            free_effort2: None,
+            unlink2: None,
+            copy2: None,
+        }))
+    }
+
+    fn value(t: &'static ModuleType) -> ModuleValue {
+        let v: TestVal = (300, b"hello".to_vec(), 1.5, 0.25);
+        ModuleValue {
+            ty: t,
+            ptr: Box::into_raw(Box::new(v)) as *mut c_void,
+        }
+    }
+
+    #[test]
+    fn items_are_framed_by_opcodes_and_end_with_eof() {
+        let t = test_type(b"iotesttyp", OPTIONS_HANDLE_IO_ERRORS);
+        let body = save_value(&value(t), Some(b"k"), 0, false).unwrap();
+        let mut want = Writer::new(Vec::new(), false, false);
+        want.len(t.id).unwrap();
+        want.raw(&[2, 0x41, 0x2c]).unwrap(); // UINT, 14-bit length 300
+        want.raw(&[5, 5]).unwrap();
+        want.raw(b"hello").unwrap();
+        want.raw(&[4]).unwrap();
+        want.raw(&1.5f64.to_le_bytes()).unwrap();
+        want.raw(&[3]).unwrap();
+        want.raw(&0.25f32.to_le_bytes()).unwrap();
+        want.raw(&[0]).unwrap();
+        assert_eq!(body, want.into_inner());
+        // A reader without the module walks over it.
+        let mut r = Reader::new(&body);
+        r.length().unwrap();
+        skip_value(&mut r, "iotesttyp").unwrap();
+        assert_eq!(r.remaining(), 0);
+    }
+
+    #[test]
+    fn a_saved_value_loads_back_and_a_cut_one_is_an_error() {
+        let t = test_type(b"iotestty2", OPTIONS_HANDLE_IO_ERRORS);
+        datatype::register_for_test(t);
+        let body = save_value(&value(t), None, 0, true).unwrap();
+        let Value::Module(mv) = load_value(&mut Reader::new(&body), Some(b"k"), 0, true).unwrap()
+        else {
+            panic!("not a module value");
+        };
+        // SAFETY: a value of the test type.
+        let v = unsafe { &*(mv.ptr as *const TestVal) };
+        assert_eq!(*v, (300, b"hello".to_vec(), 1.5, 0.25));
+        for cut in 1..body.len() {
+            assert!(load_value(&mut Reader::new(&body[..cut]), None, 0, true).is_err());
+        }
+        // A wrong opcode is an error too (the module sees it through IsIOError).
+        let mut bad = body.clone();
+        let at = bad.iter().position(|b| *b == 5).unwrap();
+        bad[at] = 1;
+        assert!(load_value(&mut Reader::new(&bad), None, 0, true).is_err());
+        datatype::forget_module(t.module);
+    }
+
+    #[test]
+    fn digests_xor_the_sha1_of_each_finished_sequence() {
+        let t = test_type(b"iotestty3", 0);
+        let d = digest(&value(t), b"k", 0).unwrap();
+        let mut seq1 = [0u8; 20];
+        crate::commands::debug::mix_digest(&mut seq1, b"300");
+        let mut seq2 = [0u8; 20];
+        crate::commands::debug::mix_digest(&mut seq2, b"hello");
+        let mut want = [0u8; 20];
+        crate::commands::debug::xor_digest(&mut want, &seq1);
+        crate::commands::debug::xor_digest(&mut want, &seq2);
+        assert_eq!(d, want);
+    }
 }

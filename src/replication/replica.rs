@@ -392,6 +392,13 @@ impl Server {
                         crate::log_warning!("I/O error trying to sync with MASTER: {}", why);
                     }
                     self.repl_fail_handshake(registry);
+                    // Redis reconnects at once rather than at the next replication cron.
+                    crate::log_notice!(
+                        "Reconnecting to MASTER {}:{} after failure",
+                        self.repl.master_host.as_deref().unwrap_or(""),
+                        self.repl.master_port
+                    );
+                    self.repl.connect_now = true;
                     return;
                 }
                 self.repl_transfer_progress(registry);
