@@ -149,6 +149,22 @@ fn module_values_saved_by_ferrodis_load_into_redis() {
     populate(&mut fc);
     let want = digests(&mut fc);
     save_and_copy(&mut fc, &fdir, &rdir);
+    // Debian's redis-check-rdb walks our module values and aux records by their opcodes.
+    let checker = Path::new("/usr/bin/redis-check-rdb");
+    if checker.exists() {
+        let out = std::process::Command::new(checker)
+            .arg(fdir.join("dump.rdb"))
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{report}");
+        assert!(report.contains("RDB looks OK"), "{report}");
+        assert_eq!(
+            report.matches("MODULE AUX for: test__rdb").count(),
+            2,
+            "{report}"
+        );
+    }
     // Our own file reads back, and so does a DUMP payload.
     assert_eq!(text(&mut fc, &["DEBUG", "RELOAD"]), "OK");
     check(&mut fc);
@@ -259,5 +275,39 @@ fn module_values_survive_bgrewriteaof_and_restart() {
     assert_eq!(text(&mut c, &["lazyfreelink.len", "lk"]), "3");
     assert_eq!(text(&mut c, &["TYPE", "lk"]), "test_lazy");
     drop(f);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_naming_an_unknown_module_type_stops_start_up() {
+    let Some(mods) = modules() else {
+        return;
+    };
+    let dir = common::temp_dir("modtypes", "unknown-type");
+    {
+        let f = Server::start(&["--dir", dir.to_str().unwrap(), "--loadmodule", &mods[0]]);
+        let mut c = f.client();
+        assert_eq!(text(&mut c, &["datatype.set", "k", "1", "v"]), "OK");
+        assert_eq!(text(&mut c, &["SAVE"]), "OK");
+    }
+    // Started without the module: the load fails with Redis' message and the server exits.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "The RDB file contains module data I can't load: no matching module type 'test___dt'"
+        ),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
