@@ -67,6 +67,9 @@ pub struct ModuleType {
     /// The 9-character name TYPE reports.
     pub name: &'static str,
     pub module: *mut Module,
+    /// The crash-report label published while the type's callbacks run (built once: labels
+    /// are never freed).
+    pub label: *const c_char,
     pub rdb_load: Option<LoadFn>,
     pub rdb_save: Option<SaveFn>,
     pub aof_rewrite: Option<RewriteFn>,
@@ -366,6 +369,11 @@ unsafe extern "C" fn create_data_type(
             id,
             name: Box::leak(String::from_utf8_lossy(name).into_owned().into_boxed_str()),
             module: c.module,
+            label: super::crash::make_label(&format!(
+                "a callback of data type '{}' (module {})",
+                String::from_utf8_lossy(name),
+                c.module_name()
+            )),
             rdb_load: std::ptr::read(std::ptr::addr_of!((*m).rdb_load)),
             rdb_save: std::ptr::read(std::ptr::addr_of!((*m).rdb_save)),
             aof_rewrite: std::ptr::read(std::ptr::addr_of!((*m).aof_rewrite)),

@@ -164,14 +164,9 @@ impl Drop for Io {
     }
 }
 
-/// Runs module code with the crash label naming the module and what it does.
-fn in_module<R>(ty: &ModuleType, what: &str, f: impl FnOnce() -> R) -> R {
-    let prev = super::crash::enter(super::crash::make_label(&format!(
-        "the {} of data type '{}' (module {})",
-        what,
-        ty.name,
-        ty.module_name()
-    )));
+/// Runs module code with the crash label naming the type and its module.
+fn in_module<R>(ty: &ModuleType, f: impl FnOnce() -> R) -> R {
+    let prev = super::crash::enter(ty.label);
     let r = f();
     super::crash::leave(prev);
     r
@@ -200,7 +195,7 @@ pub fn save_value(
     let mut w = Writer::new(Vec::new(), false, compression);
     w.len(t.id)?;
     let mut io = Io::new(t, Target::Save(w), key, db);
-    in_module(t, "rdb_save", || {
+    in_module(t, || {
         // SAFETY: the module's callback with a valid IO and its own value.
         unsafe { save(&mut io, mv.ptr) }
     });
@@ -237,7 +232,7 @@ pub fn load_value(r: &mut Reader, key: Option<&[u8]>, db: c_int, ver2: bool) -> 
     let rp = erase(r);
     let mut io = Io::new(t, Target::Load(rp), key, db);
     io.ver = if ver2 { 2 } else { 1 };
-    let ptr = in_module(t, "rdb_load", || {
+    let ptr = in_module(t, || {
         // SAFETY: the module's callback with a valid IO; the reader outlives it.
         unsafe { load(&mut io, (id & 1023) as c_int) }
     });
@@ -282,7 +277,7 @@ pub fn save_aux<W: io::Write>(w: &mut Writer<W>, when: c_int, compression: bool)
         body.len(op::UINT)?;
         body.len(when as u64)?;
         let mut io = Io::new(t, Target::Save(body), None, -1);
-        in_module(t, "aux_save", || {
+        in_module(t, || {
             // SAFETY: the module's callback with a valid IO.
             unsafe { aux_save(&mut io, when) }
         });
@@ -319,7 +314,7 @@ pub fn load_aux(r: &mut Reader) -> LoadResult<()> {
     };
     let rp = erase(r);
     let mut io = Io::new(t, Target::Load(rp), None, -1);
-    let rc = in_module(t, "aux_load", || {
+    let rc = in_module(t, || {
         // SAFETY: the module's callback with a valid IO; the reader outlives it.
         unsafe { aux_load(&mut io, (id & 1023) as c_int, when as c_int) }
     });
@@ -368,7 +363,7 @@ pub fn aof_rewrite(mv: &ModuleValue, key: &[u8], db: c_int) -> io::Result<Vec<u8
     };
     let mut io = Io::new(t, Target::Aof(Vec::new()), Some(key), db);
     let k = io.key;
-    in_module(t, "aof_rewrite", || {
+    in_module(t, || {
         // SAFETY: the module's callback with a valid IO, key and its own value.
         unsafe { rewrite(&mut io, k, mv.ptr) }
     });
@@ -401,7 +396,7 @@ pub fn digest(mv: &ModuleValue, key: &[u8], db: usize) -> Option<[u8; 20]> {
         key: RmString::new_raw(key),
         dbid: db as c_int,
     };
-    in_module(mv.ty, "digest", || {
+    in_module(mv.ty, || {
         // SAFETY: the module's callback with a valid digest and its own value.
         unsafe { f(&mut md, mv.ptr) }
     });
@@ -696,7 +691,7 @@ unsafe extern "C" fn save_data_type_to_string(
         None,
         -1,
     );
-    in_module(t, "rdb_save", || {
+    in_module(t, || {
         // SAFETY: the module's callback with a valid IO and its value.
         unsafe { save(&mut io, data) }
     });
@@ -725,7 +720,7 @@ unsafe extern "C" fn load_data_type_from_string_encver(
     let mut r = Reader::new(b);
     let rp = erase(&mut r);
     let mut io = Io::new(t, Target::Load(rp), None, -1);
-    in_module(t, "rdb_load", || {
+    in_module(t, || {
         // SAFETY: the module's callback with a valid IO; `r` outlives it.
         unsafe { load(&mut io, encver) }
     })
@@ -852,6 +847,7 @@ mod tests {
             id: datatype::encode_id(name, 3).unwrap(),
             name: "iotesttyp",
             module,
+            label: std::ptr::null(),
             rdb_load: Some(t_load),
             rdb_save: Some(t_save),
             aof_rewrite: None,
