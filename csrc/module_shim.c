@@ -1,9 +1,10 @@
 /* module_shim.c -- the entry points of the module API that take C variadic arguments.
  *
  * Rust cannot define C-variadic functions on stable, so RedisModule_Call, Replicate, Log,
- * CreateStringPrintf, HashSet and HashGet enter here (and the functions taking or returning
- * `long double`, a type Rust lacks): their arguments are turned into plain arrays
- * (or a formatted message) and handed to the Rust implementation in src/module/. */
+ * CreateStringPrintf, HashSet, HashGet, EmitAOF and LogIOError enter here (and the functions
+ * taking or returning `long double`, a type Rust lacks, such as SaveLongDouble and
+ * LoadLongDouble): their arguments are turned into plain arrays (or a formatted message) and
+ * handed to the Rust implementation in src/module/. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -288,4 +289,62 @@ int ferrodis_shim_StringToLongDouble(const RedisModuleString *str, long double *
         return 1;
     *d = v;
     return 0;
+}
+
+/* Module data type IO (src/module/io.rs): long doubles are saved as their "%La" text, as
+ * Redis does, since their size differs between platforms; EmitAOF takes a Call-style
+ * format; LogIOError a printf format. */
+typedef struct RedisModuleIO RedisModuleIO;
+void ferrodis_io_save_string_buffer(RedisModuleIO *io, const char *p, size_t len);
+char *ferrodis_io_load_string_buffer(RedisModuleIO *io, size_t *len);
+void ferrodis_module_emit_aof(RedisModuleIO *io, const char *cmd, const char **argv,
+                              const size_t *lens, int argc, int fmt_ok);
+void ferrodis_module_log_io(RedisModuleIO *io, const char *level, const char *msg);
+
+void ferrodis_shim_SaveLongDouble(RedisModuleIO *io, long double value) {
+    char buf[5 * 1024];
+    int len;
+    if (isinf(value))
+        len = snprintf(buf, sizeof(buf), value > 0 ? "inf" : "-inf");
+    else
+        len = snprintf(buf, sizeof(buf), "%La", value);
+    if (len < 0 || (size_t)len >= sizeof(buf)) len = 0;
+    ferrodis_io_save_string_buffer(io, buf, (size_t)len);
+}
+
+long double ferrodis_shim_LoadLongDouble(RedisModuleIO *io) {
+    size_t len;
+    char *s = ferrodis_io_load_string_buffer(io, &len);
+    if (!s) return 0;
+    long double value = 0;
+    char buf[5 * 1024];
+    if (len > 0 && len < sizeof(buf)) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        char *eptr;
+        errno = 0;
+        long double v = strtold(buf, &eptr);
+        if (!isspace((unsigned char)buf[0]) && eptr[0] == '\0' && !isnan(v)) value = v;
+    }
+    free(s);
+    return value;
+}
+
+void ferrodis_shim_EmitAOF(RedisModuleIO *io, const char *cmd, const char *fmt, ...) {
+    argbuf a = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    int ok = collect_args(&a, fmt, ap);
+    va_end(ap);
+    ferrodis_module_emit_aof(io, cmd, a.argv, a.lens, a.argc, ok);
+    argbuf_free(&a);
+}
+
+void ferrodis_shim_LogIOError(RedisModuleIO *io, const char *level, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = format_message(fmt, ap);
+    va_end(ap);
+    if (msg) ferrodis_module_log_io(io, level, msg);
+    free(msg);
 }

@@ -62,6 +62,8 @@ pub fn block_type_of(v: &Value) -> Option<BlockType> {
         Value::List(_) => Some(BlockType::List),
         Value::Stream(_) => Some(BlockType::Stream),
         Value::Zset(_) => Some(BlockType::Zset),
+        // Module waiters are served whatever the key's type (Redis' BLOCKED_MODULE).
+        Value::Module(_) => Some(BlockType::Module),
         _ => None,
     }
 }

@@ -134,5 +134,23 @@ pub fn free_effort(v: &Value) -> usize {
             effort
         }
         Value::Str(_) => 1,
+        Value::Module(mv) => module_effort(mv.free_effort(None, 0)),
+    }
+}
+
+/// A module's free effort of 0 means "always free in the background", as in Redis.
+fn module_effort(e: usize) -> usize {
+    if e == 0 {
+        usize::MAX
+    } else {
+        e
+    }
+}
+
+/// `free_effort` of a key's value: a module type's free_effort2 gets the key and database.
+pub fn free_effort_of(v: &Value, key: &[u8], db: usize) -> usize {
+    match v {
+        Value::Module(mv) => module_effort(mv.free_effort(Some(key), db)),
+        v => free_effort(v),
     }
 }

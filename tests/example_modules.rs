@@ -59,6 +59,16 @@ fn reply(c: &mut redis::Connection, args: &[&str]) -> Result<redis::Value, Strin
     q.query(c).map_err(|e| e.to_string())
 }
 
+/// DEBUG is allowed, so scripts can compare digests and reloads.
+const DEBUG: [&str; 2] = ["--enable-debug-command", "yes"];
+
+/// A data directory of its own for each server (DEBUG RELOAD writes a dump.rdb there).
+fn data_dir(name: &str, side: &str, header: Header) -> String {
+    common::temp_dir("example-module-data", &format!("{name}-{side}-{header:?}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// The servers a script runs on: ferrodis with the module built against each header, and
 /// redis-server with the module built against ours (upstream's build on upstream's server
 /// is the reference behaviour itself).
@@ -69,16 +79,37 @@ fn servers_with(name: &str) -> Vec<(String, Server)> {
         let so = so.to_str().unwrap();
         servers.push((
             format!("ferrodis, {header:?} header"),
-            Server::start(&["--loadmodule", so]),
+            Server::start(&[
+                DEBUG[0],
+                DEBUG[1],
+                "--dir",
+                &data_dir(name, "f", header),
+                "--loadmodule",
+                so,
+            ]),
         ));
         if let Header::Upstream = header {
-            if let Some(redis) = Server::start_redis(&["--loadmodule", so]) {
+            if let Some(redis) = Server::start_redis(&[
+                DEBUG[0],
+                DEBUG[1],
+                "--dir",
+                &data_dir(name, "r", header),
+                "--loadmodule",
+                so,
+            ]) {
                 servers.push(("redis-server, Upstream header".into(), redis));
             }
         }
     }
     let so = build_example(name, Header::Ours);
-    if let Some(redis) = Server::start_redis(&["--loadmodule", so.to_str().unwrap()]) {
+    if let Some(redis) = Server::start_redis(&[
+        DEBUG[0],
+        DEBUG[1],
+        "--dir",
+        &data_dir(name, "r", Header::Ours),
+        "--loadmodule",
+        so.to_str().unwrap(),
+    ]) {
         servers.push(("redis-server, Ours header".into(), redis));
     }
     servers
@@ -248,5 +279,40 @@ fn hellohook_loads_and_sees_client_events() {
     same_replies(
         "hellohook",
         &[&["set", "a", "1"], &["flushall"], &["dbsize"]],
+    );
+}
+
+#[test]
+fn hellotype_answers_as_on_redis() {
+    // A module data type: values, TYPE, WRONGTYPE, COPY without a copy callback, MEMORY
+    // USAGE (mem_usage), DEBUG DIGEST-VALUE (digest), DUMP/RESTORE (rdb_save/load) and a
+    // reload through the RDB file.
+    same_replies(
+        "hellotype",
+        &[
+            &["hellotype.insert", "t", "10"],
+            &["hellotype.insert", "t", "-5"],
+            &["hellotype.insert", "t", "7"],
+            &["hellotype.insert", "t", "x"],
+            &["hellotype.range", "t", "0", "10"],
+            &["hellotype.len", "t"],
+            &["type", "t"],
+            &["object", "encoding", "t"],
+            &["set", "s", "v"],
+            &["hellotype.insert", "s", "1"],
+            &["get", "t"],
+            &["copy", "t", "t2"],
+            &["memory", "usage", "t"],
+            &["debug", "digest-value", "t"],
+            &["debug", "digest"],
+            &["dump", "t"],
+            &["rename", "t", "t3"],
+            &["hellotype.range", "t3", "1", "1"],
+            &["debug", "reload"],
+            &["hellotype.range", "t3", "0", "10"],
+            &["debug", "digest"],
+            &["del", "t3"],
+            &["hellotype.len", "t3"],
+        ],
     );
 }

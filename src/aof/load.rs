@@ -512,7 +512,10 @@ impl Server {
         let ctx = self.enter_client_context(c);
         let outer_frozen = self.frozen_ms;
         self.frozen_ms = Some(crate::util::mstime());
+        // Module commands share one proc, which finds its command here.
+        let prev_running = std::mem::replace(&mut self.running_cmd, id);
         proc_(self, c);
+        self.running_cmd = prev_running;
         self.leave_client_context(c, ctx);
         self.frozen_ms = outer_frozen;
         self.prop.depth -= 1;

@@ -80,8 +80,10 @@ fn batched<W: Write>(w: &mut W, cmd: &[u8], key: &[u8], items: &[Vec<Vec<u8>>]) 
 }
 
 /// The commands rebuilding one value.
-fn rewrite_value<W: Write>(w: &mut W, key: &[u8], v: &Value) -> io::Result<()> {
+fn rewrite_value<W: Write>(w: &mut W, key: &[u8], v: &Value, db: usize) -> io::Result<()> {
     match v {
+        // The module's aof_rewrite emits the commands (RedisModule_EmitAOF).
+        Value::Module(mv) => w.write_all(&crate::module::io::aof_rewrite(mv, key, db as i32)?),
         Value::Str(s) => {
             w.write_all(b"*3\r\n$3\r\nSET\r\n")?;
             bulk(w, key)?;
@@ -213,7 +215,7 @@ pub fn rewrite_commands<W: Write>(srv: &Server, w: &mut W) -> io::Result<()> {
         w.write_all(b"*2\r\n$6\r\nSELECT\r\n")?;
         bulk_num(w, db.id)?;
         for (key, o) in db.dict.iter() {
-            rewrite_value(w, key, &o.value)?;
+            rewrite_value(w, key, &o.value, db.id)?;
             if let Some(when) = db.expires.get(&key[..]) {
                 w.write_all(b"*3\r\n$9\r\nPEXPIREAT\r\n")?;
                 bulk(w, key)?;

@@ -162,7 +162,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
                 // Logically expired keys still count: no lookup with expiry here.
                 if let Some(o) = srv.dbs[c.db].dict.get(&key[..]) {
                     let has_expire = srv.dbs[c.db].expires.contains_key(&key[..]);
-                    xor_object_digest(&mut d, &o.value, has_expire);
+                    xor_object_digest(&mut d, &o.value, has_expire, &key, c.db);
                 }
                 c.out.status(&sha1::hex(&d));
             }
@@ -323,7 +323,8 @@ fn debug_object(srv: &mut Server, c: &mut Client) {
     // eviction policy needs per-object clocks.
     let shared = matches!(&o.value, Value::Str(RStr::Int(n)) if (0..10000).contains(n))
         && (maxmemory == 0 || !lru_policy);
-    let serialized = crate::rdb::object::saved_len(&o.value, compression);
+    let serialized =
+        crate::rdb::object::saved_len_for(&o.value, compression, Some(&key), c.db as i32);
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let addr = o as *const _ as usize;
     let idle_ms = crate::server::evict::idle_seconds(o.lru, now_clock) * 1000;
@@ -455,7 +456,7 @@ fn debug_populate(srv: &mut Server, c: &mut Client) {
 }
 
 /// XORs SHA1(data) into `digest` (order-independent accumulation).
-fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+pub(crate) fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
     let h = sha1::sha1(data);
     for (d, x) in digest.iter_mut().zip(h) {
         *d ^= x;
@@ -463,7 +464,7 @@ fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
 }
 
 /// digest = SHA1(digest xor SHA1(data)): order-dependent accumulation.
-fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+pub(crate) fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
     xor_digest(digest, data);
     let mut s = Sha1::new();
     s.update(digest);
@@ -476,18 +477,27 @@ const OBJ_LIST: u32 = 1;
 const OBJ_SET: u32 = 2;
 const OBJ_ZSET: u32 = 3;
 const OBJ_HASH: u32 = 4;
+const OBJ_MODULE: u32 = 5;
 const OBJ_STREAM: u32 = 6;
 
 /// The order-independent digest of one value (DEBUG DIGEST-VALUE of a key without a TTL).
 #[cfg(test)]
 pub(crate) fn value_digest(v: &Value) -> [u8; 20] {
     let mut d = [0u8; 20];
-    xor_object_digest(&mut d, v, false);
+    xor_object_digest(&mut d, v, false, b"", 0);
     d
 }
 
-fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool) {
+/// `key` and `db` are what a module type's digest callback may ask for.
+fn xor_object_digest(digest: &mut [u8; 20], v: &Value, has_expire: bool, key: &[u8], db: usize) {
     match v {
+        Value::Module(mv) => {
+            mix_digest(digest, &OBJ_MODULE.to_be_bytes());
+            // The SHA1 of the module's XOR of sequences; nothing more without a callback.
+            if let Some(x) = crate::module::io::digest(mv, key, db) {
+                xor_digest(digest, &x);
+            }
+        }
         Value::Str(s) => {
             mix_digest(digest, &OBJ_STRING.to_be_bytes());
             s.with_bytes(|b| mix_digest(digest, b));
@@ -565,7 +575,7 @@ pub fn dataset_digest(srv: &Server) -> [u8; 20] {
         for (k, o) in db.dict.iter() {
             let mut d = [0u8; 20];
             mix_digest(&mut d, k);
-            xor_object_digest(&mut d, &o.value, db.expires.contains_key(&k[..]));
+            xor_object_digest(&mut d, &o.value, db.expires.contains_key(&k[..]), k, db.id);
             xor_digest(&mut fin, &d);
         }
     }

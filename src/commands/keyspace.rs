@@ -303,16 +303,33 @@ fn copy_key(
         c.out.error(errors::SAME_OBJECT);
         return;
     }
-    let Some(value) = srv.lookup_read(src_db, key).map(|o| duplicate(&o.value)) else {
+    if srv.lookup_read(src_db, key).is_none() {
+        c.out.int(0);
+        return;
+    }
+    let expire = srv.dbs[src_db].expire_of(key);
+    let exists = srv.lookup_write(dst_db, newkey).is_some();
+    if exists && !replace {
+        c.out.int(0);
+        return;
+    }
+    // Duplicated only now, as Redis does: a module type's copy callback runs only when the
+    // copy is going to happen, and may refuse it.
+    let Some(src) = srv.dbs[src_db].dict.get(key) else {
         c.out.int(0);
         return;
     };
-    let expire = srv.dbs[src_db].expire_of(key);
-    if srv.lookup_write(dst_db, newkey).is_some() {
-        if !replace {
-            c.out.int(0);
-            return;
-        }
+    let value = match &src.value {
+        Value::Module(mv) => match mv.duplicate(key, newkey, src_db, dst_db) {
+            Ok(v) => v,
+            Err(msg) => {
+                c.out.error(msg);
+                return;
+            }
+        },
+        v => duplicate(v),
+    };
+    if exists {
         srv.db_delete(dst_db, newkey);
     }
     // The copy is a new object, with a fresh access clock.
@@ -335,6 +352,7 @@ fn duplicate(v: &Value) -> Value {
         Value::Stream(s) => Value::Stream(s.clone()),
         Value::Zset(z) => Value::Zset(Box::new(z.duplicate())),
         Value::Hash(h) => Value::Hash(Box::new(h.duplicate())),
+        Value::Module(_) => unreachable!("module values are copied by their type's callback"),
     }
 }
 

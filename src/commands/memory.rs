@@ -87,6 +87,8 @@ pub fn object_size(v: &Value) -> usize {
 /// all) scaled to their count, as Redis does.
 pub fn object_size_sampled(v: &Value, samples: usize) -> usize {
     match v {
+        // Without its key (only MEMORY USAGE has one), the type's mem_usage2 gets none.
+        Value::Module(mv) => mv.mem_usage(None, samples, 0),
         Value::Set(s) => match &**s {
             SetValue::Intset(s) => ROBJ + alloc_size(s.blob_len()),
             SetValue::Hashtable(d) => {
@@ -209,8 +211,12 @@ fn memory_usage_command(srv: &mut Server, c: &mut Client) {
         c.out.null();
         return;
     };
-    let usage =
-        object_size_sampled(&o.value, samples) + sds_alloc(key.len(), key.len()) + DICT_ENTRY;
+    // A module value's size is what its type says (no object header added, as in Redis).
+    let value_size = match &o.value {
+        Value::Module(mv) => mv.mem_usage(Some(key), samples, c.db),
+        v => object_size_sampled(v, samples),
+    };
+    let usage = value_size + sds_alloc(key.len(), key.len()) + DICT_ENTRY;
     c.out.int(usage as i64);
 }
 

@@ -262,7 +262,12 @@ fn migrate_command(srv: &mut Server, c: &mut Client) {
             push_bulk(&mut req, ttl.to_string().as_bytes());
             push_bulk(
                 &mut req,
-                &crate::commands::persist::dump_payload(&o.value, srv.config.rdbcompression),
+                &crate::commands::persist::dump_payload_for(
+                    &o.value,
+                    srv.config.rdbcompression,
+                    Some(k),
+                    db as i32,
+                ),
             );
             if replace {
                 push_bulk(&mut req, b"REPLACE");

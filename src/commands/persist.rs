@@ -81,10 +81,21 @@ fn bgrewriteaof_command(srv: &mut Server, c: &mut Client) {
 /// The DUMP payload of a value: type, body, RDB version (2 bytes LE) and the CRC-64 of all
 /// that (8 bytes LE). Strings are LZF-compressed per `rdbcompression`, as in files.
 pub fn dump_payload(v: &crate::types::Value, compression: bool) -> Vec<u8> {
+    dump_payload_for(v, compression, None, -1)
+}
+
+/// `dump_payload` of a key's value (a module type's rdb_save may ask for the key and db).
+pub fn dump_payload_for(
+    v: &crate::types::Value,
+    compression: bool,
+    key: Option<&[u8]>,
+    db: i32,
+) -> Vec<u8> {
     let mut w = Writer::new(Vec::new(), false, compression);
-    // Writing to a Vec can't fail.
+    // Writing to a Vec can't fail (a module's save can: its value is then cut short, and
+    // RESTORE will refuse it, as Redis' would).
     let _ = w.byte(object::save_type(v));
-    let _ = object::save_value(&mut w, v);
+    let _ = object::save_value_for(&mut w, v, key, db);
     let mut buf = w.into_inner();
     buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::update(0, &buf);
@@ -99,7 +110,7 @@ fn dump_command(srv: &mut Server, c: &mut Client) {
         c.out.null();
         return;
     };
-    let payload = dump_payload(&o.value, compression);
+    let payload = dump_payload_for(&o.value, compression, Some(&c.argv[1]), db as i32);
     c.out.bulk(&payload);
 }
 
@@ -189,7 +200,7 @@ fn restore_command(srv: &mut Server, c: &mut Client) {
         .ok()
         .filter(|t| types::is_object_type(*t))
         .and_then(|t| {
-            match object::load_value(&mut r, t, &opts) {
+            match object::load_value_for(&mut r, t, &opts, Some(&key), db as i32) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     // Redis logs what was wrong with a rejected payload at verbose level.

@@ -335,6 +335,8 @@ impl Server {
                 let Some(obj) = self.dbs[db].dict.get_mut(key) else {
                     unreachable!("just found")
                 };
+                // An overwrite is an unlink plus an add for a module type (Redis' dbOverwrite).
+                crate::module::datatype::notify_unlink(key, &obj.value, db);
                 // The new value is a new object: under LRU it starts with a fresh clock, under
                 // LFU Redis carries the old access frequency over (`dbOverwrite`).
                 obj.value = value;
@@ -368,8 +370,10 @@ impl Server {
                 if matches!(o.value, Value::Stream(_)) {
                     self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
                 }
+                crate::module::datatype::notify_unlink(key, &o.value, db);
                 if lazy
-                    && crate::lazyfree::free_effort(&o.value) > crate::lazyfree::LAZYFREE_THRESHOLD
+                    && crate::lazyfree::free_effort_of(&o.value, key, db)
+                        > crate::lazyfree::LAZYFREE_THRESHOLD
                 {
                     self.lazyfree.free_later(Box::new(o), 1);
                 }

@@ -362,6 +362,7 @@ unsafe extern "C" fn set_module_attribs(
         handles: Vec::new(),
         options: 0,
         info_cb: None,
+        defrag_cb: None,
     });
     ctx.module = Box::into_raw(module);
 }

@@ -379,6 +379,19 @@ unsafe extern "C" fn compare_s(it: *mut DictIter, op: *const c_char, key: *mut R
     unsafe { compare_c(it, op, p as *mut c_void, len) }
 }
 
+/// RedisModule_MallocSizeDict: an estimate of the dict's memory (Redis' is an estimate of its
+/// radix tree's nodes too): the structure, and per entry its key's allocation, the key and
+/// value slots and a share of the B-tree node holding them (nodes hold up to 11 entries and
+/// are about half full on average, so two slots' worth of node header per entry).
+unsafe extern "C" fn malloc_size_dict(d: *mut Dict) -> usize {
+    // SAFETY: a live dict or NULL.
+    let Some(d) = (unsafe { d.as_ref() }) else {
+        return 0;
+    };
+    let slot = std::mem::size_of::<Vec<u8>>() + std::mem::size_of::<*mut c_void>();
+    std::mem::size_of::<Dict>() + d.map.keys().map(|k| k.capacity() + 2 * slot).sum::<usize>()
+}
+
 pub fn entries() -> Vec<(&'static str, usize)> {
     type SetC = unsafe extern "C" fn(*mut Dict, *mut c_void, usize, *mut c_void) -> c_int;
     type SetS = unsafe extern "C" fn(*mut Dict, *mut RmString, *mut c_void) -> c_int;
@@ -388,6 +401,7 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "CreateDict" => create_dict as unsafe extern "C" fn(*mut Ctx) -> *mut Dict,
         "FreeDict" => free_dict as unsafe extern "C" fn(*mut Ctx, *mut Dict),
         "DictSize" => dict_size as unsafe extern "C" fn(*mut Dict) -> u64,
+        "MallocSizeDict" => malloc_size_dict as unsafe extern "C" fn(*mut Dict) -> usize,
         "DictSetC" => set_c as SetC,
         "DictReplaceC" => replace_c as SetC,
         "DictSet" => set as SetS,

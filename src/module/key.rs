@@ -21,11 +21,40 @@ pub struct Key {
     db: usize,
     key: Vec<u8>,
     mode: c_int,
+    /// The name as a module string, made on the first GetKeyNameFromModuleKey and released
+    /// with the handle.
+    name_str: std::cell::Cell<*mut RmString>,
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        let s = self.name_str.get();
+        if !s.is_null() {
+            // SAFETY: created by `name_string` with one reference, owned by the handle.
+            unsafe { RmString::release(s) };
+        }
+    }
 }
 
 impl Key {
+    pub(super) fn db(&self) -> usize {
+        self.db
+    }
+
+    pub(super) fn name(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The key name as a module string that lives as long as the handle.
+    fn name_string(&self) -> *mut RmString {
+        if self.name_str.get().is_null() {
+            self.name_str.set(RmString::new_raw(&self.key));
+        }
+        self.name_str.get()
+    }
+
     #[allow(clippy::mut_from_ref)]
-    fn srv(&self) -> &mut Server {
+    pub(super) fn srv(&self) -> &mut Server {
         // SAFETY: a key handle lives within its context's call, whose server is live.
         unsafe { (*self.ctx).server() }
     }
@@ -33,11 +62,12 @@ impl Key {
     /// The value, without touching statistics or the access clock (done at open). Expiry
     /// was handled at open too, and time stands still while a command runs, so a plain
     /// dict lookup is enough.
-    fn value(&self) -> Option<&mut Obj> {
+    #[allow(clippy::mut_from_ref)]
+    pub(super) fn value(&self) -> Option<&mut Obj> {
         self.srv().dbs[self.db].dict.get_mut(&self.key[..])
     }
 
-    fn writable(&self) -> bool {
+    pub(super) fn writable(&self) -> bool {
         self.mode & WRITE != 0
     }
 }
@@ -49,6 +79,7 @@ pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
         db,
         key: key.to_vec(),
         mode: READ,
+        name_str: Default::default(),
     }
 }
 
@@ -103,6 +134,7 @@ unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -
         db,
         key: name,
         mode,
+        name_str: Default::default(),
     }));
     if c.flags & ctxflags::AUTO_MEMORY != 0 {
         c.auto.push(AutoEntry::Key(k));
@@ -120,7 +152,10 @@ pub unsafe fn close_key(k: *mut Key) {
     }
     // SAFETY: per the contract above; handles are created by Box::into_raw in `open_key`.
     let key = unsafe { Box::from_raw(k) };
-    if key.writable() {
+    // SAFETY: the handle's context is live; its module (if any) is registered.
+    let implicit = unsafe { (*key.ctx).module.as_ref() }
+        .is_none_or(|m| m.options & super::io::OPTIONS_NO_IMPLICIT_SIGNAL_MODIFIED == 0);
+    if key.writable() && implicit {
         let srv = key.srv();
         srv.signal_modified_key(key.db, &key.key);
     }
@@ -151,7 +186,18 @@ unsafe extern "C" fn key_type(k: *mut Key) -> c_int {
         Some(Value::Set(_)) => 4,
         Some(Value::Zset(_)) => 5,
         Some(Value::Stream(_)) => 7,
+        Some(Value::Module(_)) => 6,
     }
+}
+
+unsafe extern "C" fn get_key_name_from_module_key(k: *mut Key) -> *const RmString {
+    // SAFETY: an open handle or NULL.
+    unsafe { k.as_ref() }.map_or(std::ptr::null(), |k| k.name_string())
+}
+
+unsafe extern "C" fn get_db_id_from_module_key(k: *mut Key) -> c_int {
+    // SAFETY: an open handle or NULL.
+    unsafe { k.as_ref() }.map_or(-1, |k| k.db as c_int)
 }
 
 unsafe extern "C" fn value_length(k: *mut Key) -> usize {
@@ -167,6 +213,8 @@ unsafe extern "C" fn value_length(k: *mut Key) -> usize {
         Some(Value::Set(s)) => s.len(),
         Some(Value::Zset(z)) => z.len(),
         Some(Value::Stream(s)) => s.length as usize,
+        // Redis answers 0 for module values.
+        Some(Value::Module(_)) => 0,
     }
 }
 
@@ -825,6 +873,8 @@ pub fn entries() -> Vec<(&'static str, usize)> {
     type KeyLL = unsafe extern "C" fn(*mut Key) -> c_longlong;
     type KeySetLL = unsafe extern "C" fn(*mut Key, c_longlong) -> c_int;
     super::api_entries![
+        "GetKeyNameFromModuleKey" => get_key_name_from_module_key as unsafe extern "C" fn(*mut Key) -> *const RmString,
+        "GetDbIdFromModuleKey" => get_db_id_from_module_key as unsafe extern "C" fn(*mut Key) -> c_int,
         "OpenKey" => open_key as unsafe extern "C" fn(*mut Ctx, *mut RmString, c_int) -> *mut Key,
         "CloseKey" => rm_close_key as unsafe extern "C" fn(*mut Key),
         "KeyType" => key_type as KeyInt,

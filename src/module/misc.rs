@@ -44,7 +44,7 @@ fn level_of(level: &[u8]) -> i32 {
 /// Log lines of modules are cut at Redis' LOG_MAX_LEN (1024 bytes, NUL included).
 const LOG_MAX: usize = 1023;
 
-fn module_log(name: Option<String>, level: &[u8], msg: &[u8]) {
+pub(crate) fn module_log(name: Option<String>, level: &[u8], msg: &[u8]) {
     let level = level_of(level);
     if !log::enabled(level) {
         return;

@@ -18,12 +18,15 @@ pub mod command;
 pub mod config;
 pub mod crash;
 pub mod ctx;
+pub mod datatype;
+pub mod defrag;
 pub mod dict;
 pub mod eventloop;
 pub mod events;
 pub mod filter;
 pub mod getkeys;
 pub mod info;
+pub mod io;
 pub mod key;
 pub mod misc;
 pub mod notify;
@@ -64,6 +67,8 @@ pub struct Module {
     pub options: i32,
     /// Its INFO sections (RegisterInfoFunc).
     pub info_cb: Option<info::InfoFunc>,
+    /// Its global defrag callback (RegisterDefragFunc).
+    pub defrag_cb: Option<defrag::DefragFunc>,
 }
 
 /// Every loaded module, in load order (MODULE LIST order is not specified by Redis).
@@ -266,7 +271,10 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
         return Err(UnloadError::NoSuchModule);
     };
     let module_ptr: *mut Module = &mut *srv.modules.list[idx];
-    // Redis' order of refusals: exported APIs in use, then blocked clients, then timers.
+    // Redis' order of refusals: data types, exported APIs in use, blocked clients, timers.
+    if datatype::module_has_types(module_ptr) {
+        return Err(UnloadError::HasTypes);
+    }
     if srv.modules.shared.is_used(module_ptr) {
         return Err(UnloadError::UsedByOthers);
     }
@@ -323,6 +331,7 @@ pub fn has_pending_work() -> bool {
 /// Drops what a module registered with the service APIs (command filters, shared APIs,
 /// configs, event listeners) when it is unloaded or its load fails.
 fn forget_services(srv: &mut Server, m: *mut Module) {
+    datatype::forget_module(m);
     srv.modules.filters.forget(m);
     srv.modules.shared.forget(m);
     srv.modules.configs.forget(m);
@@ -538,5 +547,8 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(events::entries());
     v.extend(clients::entries());
     v.extend(acl::entries());
+    v.extend(datatype::entries());
+    v.extend(io::entries());
+    v.extend(defrag::entries());
     v
 }

@@ -372,10 +372,16 @@ unsafe extern "C" fn yield_(ctx: *mut Ctx, flags: c_int, busy_reply: *const std:
         // The first yield comes once the command ran for busy-reply-threshold ms.
         // SAFETY: the caller holds the GIL (module thread) or is the server (main thread).
         let srv = unsafe { ctx.server() };
-        let threshold = crate::rdb::file::stored_config(&srv.config, "busy-reply-threshold")
-            .parse::<u64>()
-            .unwrap_or(5000);
-        ctx.next_yield_us = ctx.created_us + threshold * 1000;
+        if srv.loading {
+            // While loading (a data type's rdb_load), clients only get -LOADING: events are
+            // processed from the first 1/hz on, as in Redis.
+            ctx.next_yield_us = ctx.created_us + 1_000_000 / srv.hz.max(1) as u64;
+        } else {
+            let threshold = crate::rdb::file::stored_config(&srv.config, "busy-reply-threshold")
+                .parse::<u64>()
+                .unwrap_or(5000);
+            ctx.next_yield_us = ctx.created_us + threshold * 1000;
+        }
     }
     if now >= ctx.next_yield_us {
         // A module thread (holding the GIL) hands the loop a pass; module code the main
@@ -383,7 +389,12 @@ unsafe extern "C" fn yield_(ctx: *mut Ctx, flags: c_int, busy_reply: *const std:
         let on_module_thread = !IS_MAIN.with(|m| m.get());
         // SAFETY: the caller holds the GIL (module thread) or is the server (main thread).
         let srv = unsafe { ctx.server() };
-        if !srv.loading {
+        if srv.loading {
+            // No busy replies to arrange: commands are refused with -LOADING anyway.
+            if !on_module_thread {
+                process_events_while_blocked(srv);
+            }
+        } else {
             let reply = if busy_reply.is_null() {
                 None
             } else {

@@ -193,11 +193,16 @@ pub fn check(name: &str, buf: &[u8], opts: &LoadOptions, checksum: bool) -> (boo
                 }
                 opcode::MODULE_AUX => {
                     st.doing = Doing::ReadModuleAux;
+                    // As redis-check-rdb: walked by its opcodes, without the module.
                     let id = r.length().map_err(|e| e.to_string())?;
-                    return Err(format!(
-                        "The RDB file contains AUX module data I can't load: no matching module '{}'",
-                        module_type_name(id)
-                    ));
+                    let when_opcode = r.length().map_err(|e| e.to_string())?;
+                    r.length().map_err(|e| e.to_string())?;
+                    if when_opcode != 2 {
+                        return Err("bad when_opcode".into());
+                    }
+                    crate::module::io::skip_value(&mut r, &module_type_name(id))
+                        .map_err(|e| e.to_string())?;
+                    continue;
                 }
                 opcode::FUNCTION_PRE_GA | opcode::FUNCTION2 => {
                     st.doing = Doing::ReadFunctions;
@@ -213,7 +218,15 @@ pub fn check(name: &str, buf: &[u8], opts: &LoadOptions, checksum: bool) -> (boo
             st.key = Some(key);
             st.keys += 1;
             st.doing = Doing::ReadObjectValue;
-            match object::load_value(&mut r, t, opts) {
+            let res = if t == types::MODULE_2 {
+                // Module values are checked by their opcodes, as redis-check-rdb does (it has
+                // no modules).
+                r.length()
+                    .and_then(|id| crate::module::io::skip_value(&mut r, &module_type_name(id)))
+            } else {
+                object::load_value(&mut r, t, opts).map(|_| ())
+            };
+            match res {
                 Ok(_) | Err(LoadError::EmptyKey) => {}
                 Err(LoadError::Eof) => return Err(LoadError::Eof.to_string()),
                 Err(e) => {

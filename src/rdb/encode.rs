@@ -55,6 +55,11 @@ impl<W: Write> Writer<W> {
         &self.out
     }
 
+    /// Whether strings are LZF-compressed (`rdbcompression`).
+    pub fn compression(&self) -> bool {
+        self.compression
+    }
+
     pub fn checksum(&self) -> u64 {
         self.crc.unwrap_or(0)
     }

@@ -67,6 +67,11 @@ pub fn save_ext<W: Write>(
         w.aux_int("repl-offset", offset)?;
     }
     w.aux_int("aof-base", i64::from(aof_base))?;
+    crate::module::io::save_aux(
+        &mut w,
+        crate::module::io::AUX_BEFORE_RDB,
+        cfg.rdbcompression,
+    )?;
     let policy = cfg.maxmemory_policy;
     let save_lru = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_VOLATILE_LRU);
     let save_lfu = matches!(policy, POLICY_ALLKEYS_LFU | POLICY_VOLATILE_LFU);
@@ -106,7 +111,7 @@ pub fn save_ext<W: Write>(
             }
             w.byte(object::save_type(&o.value))?;
             w.string(key)?;
-            object::save_value(&mut w, &o.value)?;
+            object::save_value_for(&mut w, &o.value, Some(key), db.id as i32)?;
             if delay != 0 {
                 debug_delay(delay, &mut rng);
             }
@@ -114,6 +119,7 @@ pub fn save_ext<W: Write>(
             on_key(written_keys);
         }
     }
+    crate::module::io::save_aux(&mut w, crate::module::io::AUX_AFTER_RDB, cfg.rdbcompression)?;
     w.byte(opcode::EOF)?;
     let crc = w.checksum();
     w.raw(&crc.to_le_bytes())?;
@@ -285,12 +291,8 @@ pub fn load_ext(
                     continue;
                 }
                 opcode::MODULE_AUX => {
-                    let id = r.length()?;
-                    crate::log_warning!(
-                        "The RDB file contains AUX module data I can't load: no matching module '{}'",
-                        module_type_name(id)
-                    );
-                    return corrupt("module aux data");
+                    crate::module::io::load_aux(&mut r)?;
+                    continue;
                 }
                 opcode::FUNCTION_PRE_GA | opcode::FUNCTION2 => {
                     crate::log_warning!(
@@ -304,7 +306,7 @@ pub fn load_ext(
                 _ => {}
             }
             let key = r.string()?;
-            match object::load_value(&mut r, t, &opts) {
+            match object::load_value_for(&mut r, t, &opts, Some(&key), db as i32) {
                 Err(LoadError::EmptyKey) => {
                     if stats.empty_skipped < 10 {
                         crate::log_warning!(

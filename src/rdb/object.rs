@@ -76,6 +76,7 @@ pub fn save_type(v: &Value) -> u8 {
             ZsetValue::Skiplist(_) => types::ZSET_2,
         },
         Value::Stream(_) => types::STREAM_LISTPACKS_2,
+        Value::Module(_) => types::MODULE_2,
     }
 }
 
@@ -91,7 +92,22 @@ pub fn save_rstr<W: Write>(w: &mut Writer<W>, s: &RStr) -> io::Result<()> {
 
 /// The value's body (after its type byte).
 pub fn save_value<W: Write>(w: &mut Writer<W>, v: &Value) -> io::Result<()> {
+    save_value_for(w, v, None, -1)
+}
+
+/// `save_value` for a value of a known key and database, which a module type's rdb_save may
+/// ask for (GetKeyNameFromIO / GetDbIdFromIO).
+pub fn save_value_for<W: Write>(
+    w: &mut Writer<W>,
+    v: &Value,
+    key: Option<&[u8]>,
+    db: i32,
+) -> io::Result<()> {
     match v {
+        Value::Module(mv) => {
+            let body = crate::module::io::save_value(mv, key, db, w.compression())?;
+            w.raw(&body)
+        }
         Value::Str(s) => save_rstr(w, s),
         Value::Set(s) => match &**s {
             SetValue::Intset(is) => w.string(is.as_bytes()),
@@ -331,14 +347,30 @@ fn stream_node_valid(master: StreamId, lp: &Listpack) -> bool {
 
 /// Bytes a value takes in an RDB file (Redis' `rdbSavedObjectLen`), for `DEBUG OBJECT`.
 pub fn saved_len(v: &Value, compression: bool) -> u64 {
+    saved_len_for(v, compression, None, -1)
+}
+
+/// `saved_len` of a key's value (module types may need the key).
+pub fn saved_len_for(v: &Value, compression: bool, key: Option<&[u8]>, db: i32) -> u64 {
     let mut w = Writer::new(encode::Counter, false, compression);
-    // Writing to a counter can't fail.
-    let _ = save_value(&mut w, v);
+    // Writing to a counter can't fail (a module's save may, then the count is partial).
+    let _ = save_value_for(&mut w, v, key, db);
     w.written
 }
 
 /// Reads a value of RDB type `t`. Empty collections are `LoadError::EmptyKey`.
 pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value> {
+    load_value_for(r, t, opt, None, -1)
+}
+
+/// `load_value` for a known key and database (a module type's rdb_load may ask for them).
+pub fn load_value_for(
+    r: &mut Reader,
+    t: u8,
+    opt: &LoadOptions,
+    key: Option<&[u8]>,
+    db: i32,
+) -> LoadResult<Value> {
     match t {
         types::STRING => Ok(Value::Str(RStr::from_bytes(r.string()?))),
         types::SET => load_set(r, opt),
@@ -355,13 +387,8 @@ pub fn load_value(r: &mut Reader, t: u8, opt: &LoadOptions) -> LoadResult<Value>
             }
             Ok(Value::Set(Box::new(s)))
         }
-        types::MODULE_PRE_GA => corrupt("Module type pre-GA is not supported"),
-        types::MODULE_2 => {
-            let id = r.length()?;
-            corrupt(format!(
-                "The RDB file contains module data I can't load: no matching module type '{}'",
-                module_type_name(id)
-            ))
+        types::MODULE_PRE_GA | types::MODULE_2 => {
+            crate::module::io::load_value(r, key, db, t == types::MODULE_2)
         }
         types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => load_stream(r, t, opt),
         types::LIST => {

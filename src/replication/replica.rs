@@ -392,6 +392,13 @@ impl Server {
                         crate::log_warning!("I/O error trying to sync with MASTER: {}", why);
                     }
                     self.repl_fail_handshake(registry);
+                    // Redis reconnects at once rather than at the next replication cron.
+                    crate::log_notice!(
+                        "Reconnecting to MASTER {}:{} after failure",
+                        self.repl.master_host.as_deref().unwrap_or(""),
+                        self.repl.master_port
+                    );
+                    self.repl.connect_now = true;
                     return;
                 }
                 self.repl_transfer_progress(registry);
@@ -658,12 +665,21 @@ impl Server {
     /// start streaming.
     /// Whether the snapshot is loaded straight from the link (Redis' `useDisklessLoad`):
     /// `swapdb` always, `on-empty-db` when we hold no keys.
+    /// Module data types whose modules don't handle read errors themselves would crash the
+    /// server on a cut transfer, so then the payload goes through a file, as in Redis.
     fn repl_use_diskless_load(&self) -> bool {
-        match stored_config(&self.config, "repl-diskless-load").as_str() {
+        let enabled = match stored_config(&self.config, "repl-diskless-load").as_str() {
             "swapdb" => true,
             "on-empty-db" => self.dbs.iter().all(|d| d.is_empty()),
             _ => false,
+        };
+        if enabled && !crate::module::datatype::all_handle_io_errors() {
+            crate::log_warning!(
+                "Skipping diskless-load because there are modules that don't handle read errors."
+            );
+            return false;
         }
+        enabled
     }
 
     /// A load from the link begins with its header: we are loading from now on (clients

@@ -33,6 +33,8 @@ pub enum Value {
     Hash(Box<HashValue>),
     Zset(Box<ZsetValue>),
     Stream(Box<stream::Stream>),
+    /// A value of a module data type: the type and the module's opaque pointer.
+    Module(Box<crate::module::datatype::ModuleValue>),
 }
 
 impl Value {
@@ -45,6 +47,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Zset(_) => "zset",
             Value::Stream(_) => "stream",
+            Value::Module(m) => m.ty.name,
         }
     }
 
@@ -57,6 +60,7 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::Zset(z) => z.encoding_name(),
             Value::Stream(_) => "stream",
+            Value::Module(_) => "raw",
         }
     }
 }
