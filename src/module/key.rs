@@ -17,15 +17,15 @@ pub const OPEN_KEY_NOTOUCH: c_int = 1 << 16;
 const NO_EXPIRE: c_longlong = -1;
 
 pub struct Key {
-    ctx: *mut Ctx,
-    db: usize,
-    key: Vec<u8>,
-    mode: c_int,
+    pub(super) ctx: *mut Ctx,
+    pub(super) db: usize,
+    pub(super) key: Vec<u8>,
+    pub(super) mode: c_int,
 }
 
 impl Key {
     #[allow(clippy::mut_from_ref)]
-    fn srv(&self) -> &mut Server {
+    pub(super) fn srv(&self) -> &mut Server {
         // SAFETY: a key handle lives within its context's call, whose server is live.
         unsafe { (*self.ctx).server() }
     }
@@ -33,11 +33,11 @@ impl Key {
     /// The value, without touching statistics or the access clock (done at open). Expiry
     /// was handled at open too, and time stands still while a command runs, so a plain
     /// dict lookup is enough.
-    fn value(&self) -> Option<&mut Obj> {
+    pub(super) fn value(&self) -> Option<&mut Obj> {
         self.srv().dbs[self.db].dict.get_mut(&self.key[..])
     }
 
-    fn writable(&self) -> bool {
+    pub(super) fn writable(&self) -> bool {
         self.mode & WRITE != 0
     }
 }

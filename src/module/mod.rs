@@ -24,6 +24,7 @@ pub mod filter;
 pub mod getkeys;
 pub mod info;
 pub mod key;
+pub mod keyclock;
 pub mod misc;
 pub mod notify;
 pub mod reply;
@@ -519,6 +520,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(string::entries());
     v.extend(call::entries());
     v.extend(key::entries());
+    v.extend(keyclock::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());
     v.extend(dict::entries());
