@@ -21,6 +21,21 @@ pub struct Key {
     pub(super) db: usize,
     pub(super) key: Vec<u8>,
     pub(super) mode: c_int,
+    /// The iteration state of the stream or sorted set API (dropped with the handle, as
+    /// CloseKey stops iterators in Redis).
+    pub(super) iter: KeyIter,
+    /// A StreamAdd to an existing stream: blocked readers are signalled at close (one signal
+    /// for however many entries were added, as Redis postpones it).
+    pub(super) stream_signal_ready: bool,
+}
+
+/// What an open key iterates, if anything.
+#[derive(Default)]
+pub enum KeyIter {
+    #[default]
+    None,
+    Stream(super::stream::StreamIter),
+    Zset(super::zsetrange::ZsetRange),
 }
 
 impl Key {
@@ -49,6 +64,8 @@ pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
         db,
         key: key.to_vec(),
         mode: READ,
+        iter: KeyIter::None,
+        stream_signal_ready: false,
     }
 }
 
@@ -103,6 +120,8 @@ unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -
         db,
         key: name,
         mode,
+        iter: KeyIter::None,
+        stream_signal_ready: false,
     }));
     if c.flags & ctxflags::AUTO_MEMORY != 0 {
         c.auto.push(AutoEntry::Key(k));
@@ -123,6 +142,10 @@ pub unsafe fn close_key(k: *mut Key) {
     if key.writable() {
         let srv = key.srv();
         srv.signal_modified_key(key.db, &key.key);
+    }
+    if key.stream_signal_ready && matches!(key.value().map(|o| &o.value), Some(Value::Stream(_))) {
+        key.srv()
+            .signal_key_as_ready(key.db, &key.key, crate::blocking::BlockType::Stream);
     }
 }
 

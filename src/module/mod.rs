@@ -30,9 +30,11 @@ pub mod notify;
 pub mod reply;
 pub mod scan;
 pub mod shared;
+pub mod stream;
 pub mod string;
 pub mod threads;
 pub mod timer;
+pub mod zsetrange;
 
 use std::ffi::{c_char, c_int};
 
@@ -521,6 +523,8 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(call::entries());
     v.extend(key::entries());
     v.extend(keyclock::entries());
+    v.extend(stream::entries());
+    v.extend(zsetrange::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());
     v.extend(dict::entries());
