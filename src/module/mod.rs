@@ -21,6 +21,7 @@ pub mod dict;
 pub mod eventloop;
 pub mod events;
 pub mod filter;
+pub mod fork;
 pub mod getkeys;
 pub mod info;
 pub mod key;
@@ -83,6 +84,8 @@ pub struct Modules {
     pub configs: config::Configs,
     /// Server event listeners.
     pub events: events::Listeners,
+    /// The done handler of a module's fork child.
+    pub fork: fork::ForkState,
 }
 
 impl Modules {
@@ -524,6 +527,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(key::entries());
     v.extend(keyclock::entries());
     v.extend(stream::entries());
+    v.extend(fork::entries());
     v.extend(zsetrange::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());

@@ -213,7 +213,7 @@ impl Server {
             );
         }
         let capa_eof = self.repl.replica(c.id).is_some_and(|r| r.capa_eof);
-        if self.aof.child_active {
+        if self.aof.child_active || self.persist.module_child {
             crate::log_notice!("No BGSAVE in progress, but another BG operation is active. BGSAVE for replication delayed");
         } else if self.persist.child_pid.is_some() {
             if self.repl.child_to_sockets {
@@ -779,8 +779,7 @@ impl Server {
         if r.state == SyncState::WaitBgsaveEnd
             && !r.diskless
             && !self.repl.child_to_sockets
-            && !self.aof.child_active
-            && self.persist.child_pid.is_some()
+            && self.rdb_child_active()
             && self.config.save_params.is_empty()
             && !self
                 .repl
@@ -1166,7 +1165,7 @@ fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64, info_fd: i32) 
     // Module listeners hear about the save from the child, as for a BGSAVE.
     use crate::module::events::{fire_persistence, sub};
     fire_persistence(srv, sub::PERSISTENCE_RDB_START);
-    let mut info = crate::rdb::persist::ChildInfoSender::new(info_fd);
+    let mut info = crate::server::fork::ChildInfoSender::new(info_fd, "RDB");
     let code = stream_snapshot(srv, fds, timeout_ms, &mut info);
     if code == 0 {
         info.finish();
@@ -1187,7 +1186,7 @@ fn stream_snapshot(
     srv: &mut Server,
     fds: Vec<i32>,
     timeout_ms: i64,
-    info: &mut crate::rdb::persist::ChildInfoSender,
+    info: &mut crate::server::fork::ChildInfoSender,
 ) -> i32 {
     let mark = crate::util::random_hex(40).into_bytes();
     let mut out = FanOut {

@@ -5,6 +5,7 @@
 pub mod crash;
 pub mod cron;
 pub mod evict;
+pub mod fork;
 pub mod log;
 pub mod shutdown;
 pub mod support;
