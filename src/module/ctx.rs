@@ -22,6 +22,8 @@ pub mod flags {
     pub const TEMP_CLIENT: u32 = 1 << 4;
     /// The command is called only to report its keys (getkeys-api).
     pub const KEYS_POS_REQUEST: u32 = 1 << 8;
+    /// The command is called only to report its channels (getchannels-api).
+    pub const CHANNELS_POS_REQUEST: u32 = 1 << 9;
     /// The reply callback of a blocked client (RedisModule_IsBlockedReplyRequest).
     pub const BLOCKED_REPLY: u32 = 1 << 12;
     /// The timeout callback of a blocked client (RedisModule_IsBlockedTimeoutRequest).
@@ -55,7 +57,8 @@ pub struct Ctx {
     pub postponed: Vec<Deferred>,
     /// PoolAlloc blocks, freed when the context ends.
     pub pool: Vec<*mut c_void>,
-    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags).
+    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags), or channels a
+    /// CHANNELS_POS_REQUEST call reported (position, REDISMODULE_CMD_CHANNEL_* flags).
     pub keys: Vec<crate::commands::keyspec::KeyRef>,
     /// GetCurrentCommandName's answer, kept alive for the call.
     pub cmd_name: Option<std::ffi::CString>,

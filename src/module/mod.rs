@@ -11,6 +11,7 @@ pub mod alloc;
 pub mod api;
 pub mod block;
 pub mod call;
+pub mod channels;
 pub mod clients;
 pub mod cmdinfo;
 pub mod command;
@@ -520,6 +521,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(command::entries());
     v.extend(cmdinfo::entries());
     v.extend(getkeys::entries());
+    v.extend(channels::entries());
     v.extend(scan::entries());
     v.extend(reply::entries());
     v.extend(string::entries());

@@ -5,7 +5,8 @@
 //! server.c, since tests and operators watch them.
 
 use crate::server::fork::{
-    ChildInfo, ChildInfoKind, ChildInfoSender, ChildKind, Forked, CHILD_INFO_LEN, CHILD_NOERROR_RETVAL,
+    ChildInfo, ChildInfoKind, ChildInfoSender, ChildKind, Forked, CHILD_INFO_LEN,
+    CHILD_NOERROR_RETVAL,
 };
 use crate::server::Server;
 
@@ -615,4 +616,3 @@ fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
     // SAFETY: leaves the child without running the parent's exit handlers or destructors.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
-

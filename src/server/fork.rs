@@ -20,8 +20,12 @@ pub enum ChildKind {
 /// Where `fork_child` returned.
 pub enum Forked {
     /// In the child, with the write end of the progress pipe (-1 without one).
-    Child { info_fd: libc::c_int },
-    Parent { pid: libc::pid_t },
+    Child {
+        info_fd: libc::c_int,
+    },
+    Parent {
+        pid: libc::pid_t,
+    },
 }
 
 /// Exit status of a child that stopped on SIGUSR1 by its own handler (module children):
