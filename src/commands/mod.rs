@@ -739,7 +739,9 @@ impl Server {
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);
         let failed = c.out.errors.len() > errors_before;
-        self.record_reply_errors(c);
+        if !c.has(cflags::MODULE) {
+            self.record_reply_errors(c);
+        }
         // Arguments the command marked secret are hidden from the slow log and monitors.
         let mut monitor_argv = monitor_argv;
         if !c.redacted.is_empty() {
