@@ -835,9 +835,12 @@ impl Server {
             self.frozen_ms = None;
             // The lazy-expire DELs of a command run directly that may touch any key (SCAN,
             // RANDOMKEY, KEYS) are independent deletions, not a transaction: no MULTI/EXEC.
-            self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
-            self.flush_propagation();
-            self.prop.no_multi = false;
+            // Inside a module callback run outside any command, the callback's end flushes.
+            if self.prop.module_nesting == 0 {
+                self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
+                self.flush_propagation();
+                self.prop.no_multi = false;
+            }
             // Invalidations of keys this client caches, raised by its own command (or
             // transaction), follow the reply instead of landing inside it.
             if self.tracking.has_pending() {

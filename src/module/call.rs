@@ -452,7 +452,10 @@ pub unsafe extern "C" fn ferrodis_module_call(
     if outer_caller.is_none() {
         srv.tracking.module_caller = Some(srv.current_client);
     }
+    let prev_suppressed = srv.prop.suppressed;
+    srv.prop.suppressed = prev_suppressed || !f.replicate;
     srv.call(&mut c, id);
+    srv.prop.suppressed = prev_suppressed;
     srv.tracking.module_caller = outer_caller;
     let proto = c.out.take_all();
     let resp = c.out.resp;

@@ -78,6 +78,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(srv: &mut Server, module: *mut Module, ctx_flags: u32) -> Ctx {
         super::command::set_current_server(srv);
+        srv.prop.module_nesting += 1;
         let mut ctx = Ctx {
             get_api: super::api::get_api,
             srv,
@@ -186,5 +187,16 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         // The own client is dropped with the context; nothing else points at it by then.
         self.client = std::ptr::null_mut();
+        if self.flags & flags::THREAD_SAFE == 0 {
+            // SAFETY: a context made by `new` lives within a call from the server, which is
+            // still live when it is dropped.
+            let srv = unsafe { &mut *self.srv };
+            srv.prop.module_nesting -= 1;
+            // The outermost module context outside any command ends: what its callback
+            // propagated goes out as one unit.
+            if srv.prop.module_nesting == 0 && srv.prop.depth == 0 {
+                srv.flush_propagation();
+            }
+        }
     }
 }
