@@ -27,6 +27,7 @@ pub mod getkeys;
 pub mod info;
 pub mod key;
 pub mod keyclock;
+pub mod latency;
 pub mod misc;
 pub mod notify;
 pub mod reply;
@@ -530,6 +531,7 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(keyclock::entries());
     v.extend(stream::entries());
     v.extend(fork::entries());
+    v.extend(latency::entries());
     v.extend(zsetrange::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());
