@@ -1,6 +1,7 @@
 //! Module API functions the upstream suite leaves untested, through tests/modules/apitest.c:
 //! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule) and
-//! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise). Each case is
+//! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
+//! server event around a BGSAVE child. Each case is
 //! also run against Debian's redis-server 7.0 when it is installed.
 
 mod common;
@@ -82,16 +83,51 @@ fn check(srv: &Server, so: &str) {
     let r = ratio(&mut c);
     assert!(r > 0.0 && r < 1.0, "ratio {r}");
     common::cmd(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+
+    // A BGSAVE child is born, then dies when the cron reaps it.
+    assert_eq!(
+        common::cmd(&mut c, &["api.forkevents"]),
+        Value::Array(vec![Value::Int(0), Value::Int(0)])
+    );
+    common::cmd(&mut c, &["BGSAVE"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let info = common::text(&mut c, &["INFO", "persistence"]);
+        if info.contains("rdb_bgsave_in_progress:0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "BGSAVE did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        common::cmd(&mut c, &["api.forkevents"]),
+        Value::Array(vec![Value::Int(1), Value::Int(1)])
+    );
 }
 
 #[test]
 fn latency_samples_and_memory_ratio() {
     let so = build_module();
     let so_s = so.to_str().unwrap();
-    let srv = Server::start(&["--enable-module-command", "yes"]);
+    // Each server saves its snapshot in a directory of its own.
+    let ours = common::temp_dir("apitest", "ours");
+    let srv = Server::start(&[
+        "--enable-module-command",
+        "yes",
+        "--dir",
+        ours.to_str().unwrap(),
+    ]);
     check(&srv, so_s);
-    if let Some(redis) = Server::start_redis(&["--enable-module-command", "yes"]) {
+    let theirs = common::temp_dir("apitest", "redis");
+    if let Some(redis) = Server::start_redis(&[
+        "--enable-module-command",
+        "yes",
+        "--dir",
+        theirs.to_str().unwrap(),
+    ]) {
         check(&redis, so_s);
     }
+    let _ = std::fs::remove_dir_all(ours);
+    let _ = std::fs::remove_dir_all(theirs);
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
 }

@@ -274,6 +274,7 @@ impl Server {
             }
         }
         self.update_dict_resize_policy();
+        crate::module::events::fire_fork_child(self, false);
     }
 
     /// Reads the progress reports the child sent (Redis' `receiveChildInfo`).

@@ -506,6 +506,7 @@ impl Server {
         self.persist.save_time_start = unix_now();
         self.repl.child_to_sockets = true;
         self.update_dict_resize_policy();
+        crate::module::events::fire_fork_child(self, true);
         true
     }
 

@@ -115,6 +115,7 @@ impl Server {
         p.module_progress = 0.0;
         p.current_save_keys_total = total_keys;
         self.update_dict_resize_policy();
+        crate::module::events::fire_fork_child(self, true);
         Ok(Forked::Parent { pid })
     }
 

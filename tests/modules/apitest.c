@@ -2,7 +2,8 @@
  * (tests/module_api.rs).
  *
  * API.LATENCY event ms  -> RedisModule_LatencyAddSample, replies OK
- * API.MEMRATIO          -> RedisModule_GetUsedMemoryRatio as a double */
+ * API.MEMRATIO          -> RedisModule_GetUsedMemoryRatio as a double
+ * API.FORKEVENTS        -> how many ForkChild born and died events were heard */
 #include "redismodule.h"
 #include <string.h>
 
@@ -21,6 +22,24 @@ static int api_memratio(RedisModuleCtx *ctx, RedisModuleString **argv, int argc)
     return RedisModule_ReplyWithDouble(ctx, RedisModule_GetUsedMemoryRatio());
 }
 
+static long long fork_born, fork_died;
+
+static void on_fork_child(RedisModuleCtx *ctx, RedisModuleEvent e, uint64_t sub, void *data) {
+    REDISMODULE_NOT_USED(ctx);
+    REDISMODULE_NOT_USED(e);
+    REDISMODULE_NOT_USED(data);
+    if (sub == REDISMODULE_SUBEVENT_FORK_CHILD_BORN) fork_born++;
+    else if (sub == REDISMODULE_SUBEVENT_FORK_CHILD_DIED) fork_died++;
+}
+
+static int api_forkevents(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (argc != 1) return RedisModule_WrongArity(ctx);
+    RedisModule_ReplyWithArray(ctx, 2);
+    RedisModule_ReplyWithLongLong(ctx, fork_born);
+    return RedisModule_ReplyWithLongLong(ctx, fork_died);
+}
+
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(argv);
     REDISMODULE_NOT_USED(argc);
@@ -29,6 +48,10 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_CreateCommand(ctx, "api.latency", api_latency, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.memratio", api_memratio, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.forkevents", api_forkevents, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_ForkChild, on_fork_child) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     return REDISMODULE_OK;
 }
