@@ -1,5 +1,5 @@
-//! Forking the one child that works on a copy of the dataset (BGSAVE, AOF rewrite, a module's
-//! RedisModule_Fork), as Redis' `redisFork` does for every such child: refuse while another
+//! Forking the one child that works on a copy of the dataset (BGSAVE to disk or to replicas'
+//! sockets, AOF rewrite, a module's RedisModule_Fork), as Redis' `redisFork` does for every such child: refuse while another
 //! runs (EEXIST), open the progress pipe, fork, set the child up (log role, signal handlers,
 //! OOM score) and, in the parent, record the fork and reset the progress figures INFO shows.
 //! The child's side of the progress pipe (`ChildInfoSender`) lives here too, shared by all
