@@ -66,6 +66,9 @@ pub mod flags {
     pub const REPLY_SKIP_NEXT: u64 = 1 << 23;
     pub const REPLY_SKIP: u64 = 1 << 24;
     pub const LUA_DEBUG: u64 = 1 << 25;
+    /// The fake client of a RedisModule_Call: its error replies are not counted when the
+    /// command fails but when the module forwards them (ReplyWithCallReply).
+    pub const MODULE: u64 = 1 << 27;
     /// Client-side caching is on (CLIENT TRACKING); the bits below refine it.
     pub const TRACKING: u64 = 1 << 31;
     /// The client invalidations are redirected to is gone.

@@ -403,6 +403,9 @@ impl EventLoop {
                 crate::log_warning!("Failed registering a listener: {}", e);
             }
         }
+        if normal {
+            crate::module::events::fire_eventloop(srv, false);
+        }
         let registry = srv.registry.take().expect("registry");
         before_sleep(srv, &registry, &mut self.expire);
         srv.registry = Some(registry);
@@ -438,6 +441,9 @@ impl EventLoop {
         crate::module::threads::release_for_poll(srv);
         let polled = poll.poll(events, Some(Duration::from_micros(wait)));
         crate::module::threads::acquire_after_poll();
+        if normal {
+            crate::module::events::fire_eventloop(srv, true);
+        }
         match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -625,7 +625,7 @@ impl Server {
         let a = &self.aof;
         let write_ok = a.last_write_ok && a.fsync.error().is_none();
         let mut s = format!(
-            "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:{}\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{}\r\naof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\naof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:{}\r\nmodule_fork_in_progress:{}\r\nmodule_fork_last_cow_size:{}\r\n",
             (a.status != Status::Off) as i32,
             a.child_active as i32,
             a.rewrite_scheduled as i32,
@@ -640,6 +640,8 @@ impl Server {
             a.consecutive_failures,
             if write_ok { "ok" } else { "err" },
             a.last_cow_size,
+            self.persist.module_child as i32,
+            self.persist.module_last_cow_size,
         );
         if self.config.appendonly {
             s.push_str(&format!(

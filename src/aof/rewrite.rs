@@ -368,32 +368,25 @@ impl Server {
             return Err(Logged);
         }
         self.aof.rewrites += 1;
-        let started = crate::util::monotonic_us();
-        // SAFETY: fork is called from the single event-loop thread; the child only writes the
-        // rewrite from its copy of the dataset and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            rewrite_child_main(self);
-        }
-        if pid == -1 {
-            self.aof.lastbgrewrite_ok = false;
-            crate::log_warning!(
-                "Can't rewrite append only file in background: fork: {}",
-                crate::rdb::persist::strerror(&io::Error::last_os_error())
-            );
-            return Err(Logged);
-        }
-        self.persist.latest_fork_usec = crate::util::monotonic_us() - started;
-        self.persist.total_forks += 1;
+        let pid = match self.fork_child(crate::server::fork::ChildKind::Aof) {
+            Ok(crate::server::fork::Forked::Child { info_fd }) => rewrite_child_main(self, info_fd),
+            Ok(crate::server::fork::Forked::Parent { pid }) => pid,
+            Err(e) => {
+                self.aof.lastbgrewrite_ok = false;
+                crate::log_warning!(
+                    "Can't rewrite append only file in background: fork: {}",
+                    crate::rdb::persist::strerror(&e)
+                );
+                return Err(Logged);
+            }
+        };
         crate::log_notice!(
             "Background append only file rewriting started by pid {}",
             pid
         );
         self.aof.rewrite_scheduled = false;
         self.aof.rewrite_time_start = crate::util::mstime() / 1000;
-        self.persist.child_pid = Some(pid);
         self.aof.child_active = true;
-        self.update_dict_resize_policy();
         Ok(())
     }
 
@@ -545,15 +538,9 @@ impl Server {
 }
 
 /// The rewrite child: writes `temp-rewriteaof-bg-<pid>.aof` and exits 0 on success.
-fn rewrite_child_main(srv: &mut Server) -> ! {
-    crate::server::log::set_role(b'C');
-    // SAFETY: resetting signal dispositions in the freshly forked child, before any other work.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGUSR1, libc::SIG_DFL);
-    }
-    let _ = srv.set_oom_score_adj(Some(2));
+fn rewrite_child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
+    // The rewrite reports no progress; the pipe only tells it when the parent is gone.
+    let _ = info_fd;
     let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
     // Module listeners hear about the rewrite from the child, as in Redis.
     use crate::module::events::{fire_persistence, sub};

@@ -764,7 +764,9 @@ impl Server {
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);
         let failed = c.out.errors.len() > errors_before;
-        self.record_reply_errors(c);
+        if !c.has(cflags::MODULE) {
+            self.record_reply_errors(c);
+        }
         // Arguments the command marked secret are hidden from the slow log and monitors.
         let mut monitor_argv = monitor_argv;
         if !c.redacted.is_empty() {
@@ -858,9 +860,12 @@ impl Server {
             self.frozen_ms = None;
             // The lazy-expire DELs of a command run directly that may touch any key (SCAN,
             // RANDOMKEY, KEYS) are independent deletions, not a transaction: no MULTI/EXEC.
-            self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
-            self.flush_propagation();
-            self.prop.no_multi = false;
+            // Inside a module callback run outside any command, the callback's end flushes.
+            if self.prop.module_nesting == 0 {
+                self.prop.no_multi = cmd_flags & flags::TOUCHES_ARBITRARY_KEYS != 0;
+                self.flush_propagation();
+                self.prop.no_multi = false;
+            }
             // Invalidations of keys this client caches, raised by its own command (or
             // transaction), follow the reply instead of landing inside it.
             if self.tracking.has_pending() {

@@ -23,7 +23,7 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
 }
 
 fn save_command(srv: &mut Server, c: &mut Client) {
-    if srv.persist.child_pid.is_some() && !srv.aof.child_active {
+    if srv.rdb_child_active() {
         c.out.error("Background save already in progress");
         return;
     }
@@ -44,7 +44,7 @@ fn bgsave_command(srv: &mut Server, c: &mut Client) {
     }
     // Inside EXEC a fork would snapshot a half-applied transaction: it waits for the cron.
     let in_exec = c.has(cflags::MULTI);
-    if srv.persist.child_pid.is_some() && !srv.aof.child_active {
+    if srv.rdb_child_active() {
         c.out.error("Background save already in progress");
     } else if srv.fork_child_active() || in_exec {
         if schedule || in_exec {

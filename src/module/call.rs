@@ -64,6 +64,10 @@ pub struct CallReply {
     /// Array and set elements; map keys and values alternate.
     pub elems: Vec<CallReply>,
     pub attribute: Option<Box<CallReply>>,
+    /// The error replies the call produced (texts without '-'), on the top reply: they
+    /// count in the error statistics only if the module forwards the reply to a client
+    /// (ReplyWithCallReply), as in Redis.
+    pub errors: Vec<Vec<u8>>,
     /// Only the top reply is freed by FreeCallReply; elements go with it.
     root: bool,
     /// The auto-memory context tracking this reply, if any.
@@ -82,6 +86,7 @@ impl CallReply {
             dbl: 0.0,
             elems: Vec::new(),
             attribute: None,
+            errors: Vec::new(),
             root: false,
             owner: std::ptr::null_mut(),
         }
@@ -100,7 +105,8 @@ impl CallReply {
             None => format!("ERR {}", msg),
         };
         r.proto = format!("-{}\r\n", text).into_bytes();
-        r.str = text.into_bytes();
+        r.str = text.clone().into_bytes();
+        r.errors.push(text.into_bytes());
         r
     }
 }
@@ -453,7 +459,8 @@ pub unsafe extern "C" fn ferrodis_module_call(
     if let Some(user) = run_as {
         c.user = user;
     }
-    c.flags |= cflags::DENY_BLOCKING;
+    // MODULE: its errors are not counted now but kept with the reply.
+    c.flags |= cflags::DENY_BLOCKING | cflags::MODULE;
     c.db = caller_db;
     c.argv = argv;
     c.out.resp = if f.resp3 {
@@ -481,11 +488,14 @@ pub unsafe extern "C" fn ferrodis_module_call(
     if outer_caller.is_none() {
         srv.tracking.module_caller = Some(srv.current_client);
     }
+    let prev_suppressed = srv.prop.suppressed;
+    srv.prop.suppressed = prev_suppressed || !f.replicate;
     srv.call(&mut c, id);
+    srv.prop.suppressed = prev_suppressed;
     srv.tracking.module_caller = outer_caller;
     let proto = c.out.take_all();
     let resp = c.out.resp;
-    let reply = match parse(&proto, resp) {
+    let mut reply = match parse(&proto, resp) {
         Some((r, _)) => r,
         None => {
             let mut r = CallReply::new(Kind::Null, resp);
@@ -493,6 +503,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             r
         }
     };
+    reply.errors = std::mem::take(&mut c.out.errors);
     finish_reply(ctx, reply)
 }
 

@@ -41,6 +41,16 @@ unsafe extern "C" fn get_client_info_by_id(ci: *mut c_void, id: u64) -> c_int {
     REDISMODULE_OK
 }
 
+/// `RedisModule_GetClientCertificate(ctx, id)`: the PEM certificate a TLS client presented.
+/// This server speaks plain TCP and unix sockets only, so no client has one: NULL, as 7.0
+/// answers for a connection without TLS (and for an unknown id).
+unsafe extern "C" fn get_client_certificate(
+    _ctx: *mut Ctx,
+    _id: u64,
+) -> *mut super::string::RmString {
+    std::ptr::null_mut()
+}
+
 type ClusterReceiver = unsafe extern "C" fn(*mut Ctx, *const c_char, u8, *const u8, u32);
 
 unsafe extern "C" fn register_cluster_message_receiver(
@@ -123,5 +133,6 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "GetMyClusterID" => get_my_cluster_id as unsafe extern "C" fn() -> *const c_char,
         "GetClusterSize" => get_cluster_size as unsafe extern "C" fn() -> usize,
         "SetClusterFlags" => set_cluster_flags as unsafe extern "C" fn(*mut Ctx, u64),
+        "GetClientCertificate" => get_client_certificate as unsafe extern "C" fn(*mut Ctx, u64) -> *mut super::string::RmString,
     ]
 }

@@ -22,6 +22,8 @@ pub mod flags {
     pub const TEMP_CLIENT: u32 = 1 << 4;
     /// The command is called only to report its keys (getkeys-api).
     pub const KEYS_POS_REQUEST: u32 = 1 << 8;
+    /// The command is called only to report its channels (getchannels-api).
+    pub const CHANNELS_POS_REQUEST: u32 = 1 << 9;
     /// The reply callback of a blocked client (RedisModule_IsBlockedReplyRequest).
     pub const BLOCKED_REPLY: u32 = 1 << 12;
     /// The timeout callback of a blocked client (RedisModule_IsBlockedTimeoutRequest).
@@ -55,7 +57,8 @@ pub struct Ctx {
     pub postponed: Vec<Deferred>,
     /// PoolAlloc blocks, freed when the context ends.
     pub pool: Vec<*mut c_void>,
-    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags).
+    /// Keys a KEYS_POS_REQUEST call reported (position, key-spec flags), or channels a
+    /// CHANNELS_POS_REQUEST call reported (position, REDISMODULE_CMD_CHANNEL_* flags).
     pub keys: Vec<crate::commands::keyspec::KeyRef>,
     /// GetCurrentCommandName's answer, kept alive for the call.
     pub cmd_name: Option<std::ffi::CString>,
@@ -78,6 +81,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(srv: &mut Server, module: *mut Module, ctx_flags: u32) -> Ctx {
         super::command::set_current_server(srv);
+        srv.prop.module_nesting += 1;
         let mut ctx = Ctx {
             get_api: super::api::get_api,
             srv,
@@ -188,5 +192,16 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         // The own client is dropped with the context; nothing else points at it by then.
         self.client = std::ptr::null_mut();
+        if self.flags & flags::THREAD_SAFE == 0 {
+            // SAFETY: a context made by `new` lives within a call from the server, which is
+            // still live when it is dropped.
+            let srv = unsafe { &mut *self.srv };
+            srv.prop.module_nesting -= 1;
+            // The outermost module context outside any command ends: what its callback
+            // propagated goes out as one unit.
+            if srv.prop.module_nesting == 0 && srv.prop.depth == 0 {
+                srv.flush_propagation();
+            }
+        }
     }
 }

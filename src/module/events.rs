@@ -402,6 +402,19 @@ pub fn fire_cron(srv: &mut Server) {
     fire(srv, id::CRON_LOOP, 0, Data::Cron(hz));
 }
 
+/// Each pass of the event loop, around its wait for events: before-sleep (`after` false)
+/// and after-sleep. Not fired by the passes run while a long operation blocks the loop
+/// (loading), as in Redis.
+pub fn fire_eventloop(srv: &mut Server, after: bool) {
+    fire(srv, id::EVENTLOOP, after as u64, Data::None);
+}
+
+/// The dataset child (BGSAVE, AOF rewrite, diskless transfer, module fork) was forked
+/// (`born`) or is gone, in the parent.
+pub fn fire_fork_child(srv: &mut Server, born: bool) {
+    fire(srv, id::FORK_CHILD, if born { 0 } else { 1 }, Data::None);
+}
+
 /// A module was loaded or is unloaded (it is still registered while this runs).
 pub fn fire_module_change(srv: &mut Server, m: *const Module, unloaded: bool) {
     let s = if unloaded {

@@ -17,13 +17,19 @@ pub const OPEN_KEY_NOTOUCH: c_int = 1 << 16;
 const NO_EXPIRE: c_longlong = -1;
 
 pub struct Key {
-    ctx: *mut Ctx,
-    db: usize,
-    key: Vec<u8>,
-    mode: c_int,
+    pub(super) ctx: *mut Ctx,
+    pub(super) db: usize,
+    pub(super) key: Vec<u8>,
+    pub(super) mode: c_int,
     /// The name as a module string, made on the first GetKeyNameFromModuleKey and released
     /// with the handle.
     name_str: std::cell::Cell<*mut RmString>,
+    /// The iteration state of the stream or sorted set API (dropped with the handle, as
+    /// CloseKey stops iterators in Redis).
+    pub(super) iter: KeyIter,
+    /// A StreamAdd to an existing stream: blocked readers are signalled at close (one signal
+    /// for however many entries were added, as Redis postpones it).
+    pub(super) stream_signal_ready: bool,
 }
 
 impl Drop for Key {
@@ -34,6 +40,15 @@ impl Drop for Key {
             unsafe { RmString::release(s) };
         }
     }
+}
+
+/// What an open key iterates, if anything.
+#[derive(Default)]
+pub enum KeyIter {
+    #[default]
+    None,
+    Stream(super::stream::StreamIter),
+    Zset(super::zsetrange::ZsetRange),
 }
 
 impl Key {
@@ -80,6 +95,8 @@ pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
         key: key.to_vec(),
         mode: READ,
         name_str: Default::default(),
+        iter: KeyIter::None,
+        stream_signal_ready: false,
     }
 }
 
@@ -135,6 +152,8 @@ unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -
         key: name,
         mode,
         name_str: Default::default(),
+        iter: KeyIter::None,
+        stream_signal_ready: false,
     }));
     if c.flags & ctxflags::AUTO_MEMORY != 0 {
         c.auto.push(AutoEntry::Key(k));
@@ -158,6 +177,10 @@ pub unsafe fn close_key(k: *mut Key) {
     if key.writable() && implicit {
         let srv = key.srv();
         srv.signal_modified_key(key.db, &key.key);
+    }
+    if key.stream_signal_ready && matches!(key.value().map(|o| &o.value), Some(Value::Stream(_))) {
+        key.srv()
+            .signal_key_as_ready(key.db, &key.key, crate::blocking::BlockType::Stream);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod alloc;
 pub mod api;
 pub mod block;
 pub mod call;
+pub mod channels;
 pub mod clients;
 pub mod cmdinfo;
 pub mod command;
@@ -24,18 +25,23 @@ pub mod dict;
 pub mod eventloop;
 pub mod events;
 pub mod filter;
+pub mod fork;
 pub mod getkeys;
 pub mod info;
 pub mod io;
 pub mod key;
+pub mod keyclock;
+pub mod latency;
 pub mod misc;
 pub mod notify;
 pub mod reply;
 pub mod scan;
 pub mod shared;
+pub mod stream;
 pub mod string;
 pub mod threads;
 pub mod timer;
+pub mod zsetrange;
 
 use std::ffi::{c_char, c_int};
 
@@ -86,6 +92,8 @@ pub struct Modules {
     pub configs: config::Configs,
     /// Server event listeners.
     pub events: events::Listeners,
+    /// The done handler of a module's fork child.
+    pub fork: fork::ForkState,
 }
 
 impl Modules {
@@ -526,11 +534,17 @@ pub fn implemented() -> Vec<(&'static str, usize)> {
     v.extend(command::entries());
     v.extend(cmdinfo::entries());
     v.extend(getkeys::entries());
+    v.extend(channels::entries());
     v.extend(scan::entries());
     v.extend(reply::entries());
     v.extend(string::entries());
     v.extend(call::entries());
     v.extend(key::entries());
+    v.extend(keyclock::entries());
+    v.extend(stream::entries());
+    v.extend(fork::entries());
+    v.extend(latency::entries());
+    v.extend(zsetrange::entries());
     v.extend(misc::entries());
     v.extend(timer::entries());
     v.extend(dict::entries());

@@ -253,9 +253,9 @@ unsafe extern "C" fn reply_call_reply(ctx: *mut Ctx, r: *mut super::call::CallRe
             return REDISMODULE_ERR;
         }
         c.out.raw(&r.proto);
-        if r.kind == super::call::Kind::Error {
-            c.out.errors.push(r.str.clone());
-        }
+        // The call's errors count now, on the client that gets them (a part of a reply
+        // carries none: Redis counts nothing for it either).
+        c.out.errors.extend(r.errors.iter().cloned());
     }
     REDISMODULE_OK
 }

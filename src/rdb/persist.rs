@@ -4,6 +4,10 @@
 //! INFO persistence and LASTSAVE report. Behaviour and log lines follow Redis 7.0's rdb.c and
 //! server.c, since tests and operators watch them.
 
+use crate::server::fork::{
+    ChildInfo, ChildInfoKind, ChildInfoSender, ChildKind, Forked, CHILD_INFO_LEN,
+    CHILD_NOERROR_RETVAL,
+};
 use crate::server::Server;
 
 /// Seconds to wait after a failed BGSAVE before save points may trigger another one.
@@ -32,6 +36,12 @@ pub struct PersistState {
     pub latest_fork_usec: u64,
     pub total_forks: u64,
     pub last_load: crate::rdb::file::LoadStats,
+    /// The running child is a module's (RedisModule_Fork).
+    pub module_child: bool,
+    /// The progress a module child reported (0..1; INFO current_fork_perc).
+    pub module_progress: f64,
+    /// Peak copy-on-write of the last module child that exited through ExitFromChild.
+    pub module_last_cow_size: u64,
     /// Read end of the running child's progress pipe.
     pub child_info_fd: Option<libc::c_int>,
     /// Copy-on-write figures the child reported (bytes), and when (monotonic us).
@@ -64,6 +74,9 @@ impl Default for PersistState {
             latest_fork_usec: 0,
             total_forks: 0,
             last_load: Default::default(),
+            module_child: false,
+            module_progress: 0.0,
+            module_last_cow_size: 0,
             child_info_fd: None,
             current_cow_peak: 0,
             current_cow_size: 0,
@@ -192,51 +205,17 @@ impl Server {
         self.persist.rdb_saves += 1;
         self.persist.dirty_before_bgsave = self.dirty;
         self.persist.lastbgsave_try = crate::util::mstime() / 1000;
-        // SAFETY: fork is called from the single event-loop thread; the child only writes the
-        // snapshot from its copy of the dataset and leaves with _exit, never returning into
-        // the event loop.
-        let mut fds = [-1; 2];
-        // SAFETY: pipe fills the two-element array.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
-            fds = [-1, -1];
-        }
-        let started = crate::util::monotonic_us();
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: the child keeps only the write end of its info pipe.
-            unsafe {
-                libc::close(fds[0]);
+        let pid = match self.fork_child(ChildKind::Rdb) {
+            Ok(Forked::Child { info_fd }) => child_main(self, info_fd),
+            Ok(Forked::Parent { pid }) => pid,
+            Err(e) => {
+                self.persist.bgsave_ok = false;
+                crate::log_warning!("Can't save in background: fork: {}", strerror(&e));
+                return false;
             }
-            child_main(self, fds[1]);
-        }
-        // SAFETY: the parent keeps only the read end, non-blocking (read in the cron).
-        unsafe {
-            if fds[1] != -1 {
-                libc::close(fds[1]);
-            }
-            if fds[0] != -1 {
-                libc::fcntl(fds[0], libc::F_SETFL, libc::O_NONBLOCK);
-            }
-        }
-        if pid == -1 {
-            if fds[0] != -1 {
-                // SAFETY: closing the pipe this failed fork would have used.
-                unsafe {
-                    libc::close(fds[0]);
-                }
-            }
-            self.persist.bgsave_ok = false;
-            crate::log_warning!("Can't save in background: fork: {}", errno_text());
-            return false;
-        }
-        self.persist.latest_fork_usec = crate::util::monotonic_us() - started;
-        self.persist.total_forks += 1;
+        };
         crate::log_notice!("Background saving started by pid {}", pid);
-        self.persist.child_pid = Some(pid);
-        self.persist.child_info_fd = (fds[0] != -1).then_some(fds[0]);
-        self.persist.current_save_keys_total = self.dbs.iter().map(|d| d.len() as u64).sum();
         self.persist.save_time_start = crate::util::mstime() / 1000;
-        self.update_dict_resize_policy();
         true
     }
 
@@ -249,7 +228,7 @@ impl Server {
     /// Asks the BGSAVE child to stop (FLUSHALL, SHUTDOWN); the cron reaps it and removes its
     /// temp file. SIGUSR1 marks the stop as intended, so it isn't counted as a failure.
     pub fn kill_rdb_child(&mut self) {
-        if self.aof.child_active {
+        if !self.rdb_child_active() {
             return;
         }
         if let Some(pid) = self.persist.child_pid {
@@ -262,7 +241,7 @@ impl Server {
 
     /// Waits for the BGSAVE child to end, synchronously (shutdown after killing it).
     pub fn wait_rdb_child(&mut self) {
-        if self.aof.child_active {
+        if !self.rdb_child_active() {
             return;
         }
         if let Some(pid) = self.persist.child_pid {
@@ -281,6 +260,8 @@ impl Server {
     pub(crate) fn reset_child_state(&mut self) {
         let p = &mut self.persist;
         p.child_pid = None;
+        p.module_child = false;
+        p.module_progress = 0.0;
         p.current_cow_peak = 0;
         p.current_cow_size = 0;
         p.current_cow_updated_us = 0;
@@ -293,10 +274,11 @@ impl Server {
             }
         }
         self.update_dict_resize_policy();
+        crate::module::events::fire_fork_child(self, false);
     }
 
     /// Reads the progress reports the child sent (Redis' `receiveChildInfo`).
-    fn receive_child_info(&mut self) {
+    pub(crate) fn receive_child_info(&mut self) {
         let Some(fd) = self.persist.child_info_fd else {
             return;
         };
@@ -307,16 +289,20 @@ impl Server {
             if n != CHILD_INFO_LEN as isize {
                 return;
             }
-            let field = |i: usize| u64::from_le_bytes(msg[i * 8..i * 8 + 8].try_into().unwrap());
-            let (kind, keys, cow, updated) = (field(0), field(1), field(2), field(3));
+            let info = ChildInfo::decode(&msg);
             let p = &mut self.persist;
-            p.current_cow_peak = p.current_cow_peak.max(cow);
-            if kind == ChildInfoKind::CurrentInfo as u64 {
-                p.current_cow_size = cow;
-                p.current_cow_updated_us = updated;
-                p.current_save_keys_processed = keys;
-            } else if kind == ChildInfoKind::RdbCowSize as u64 {
+            p.current_cow_peak = p.current_cow_peak.max(info.cow);
+            if info.kind == ChildInfoKind::CurrentInfo as u64 {
+                p.current_cow_size = info.cow;
+                p.current_cow_updated_us = info.cow_updated_us;
+                p.current_save_keys_processed = info.keys;
+                if info.progress != -1.0 {
+                    p.module_progress = info.progress;
+                }
+            } else if info.kind == ChildInfoKind::RdbCowSize as u64 {
                 p.rdb_last_cow_size = p.current_cow_peak;
+            } else if info.kind == ChildInfoKind::ModuleCowSize as u64 {
+                p.module_last_cow_size = p.current_cow_peak;
             }
         }
     }
@@ -352,6 +338,20 @@ impl Server {
         } else {
             0
         };
+        if self.persist.module_child {
+            // A module child stopped by SIGUSR1 exits through its handler: an intended stop.
+            let (exitcode, bysignal) = if bysignal == 0 && exitcode == CHILD_NOERROR_RETVAL {
+                (1, libc::SIGUSR1)
+            } else {
+                (exitcode, bysignal)
+            };
+            if bysignal == 0 && exitcode == 0 {
+                self.receive_child_info();
+            }
+            crate::module::fork::child_done(self, pid, exitcode, bysignal);
+            self.reset_child_state();
+            return;
+        }
         if self.aof.child_active {
             self.aof_rewrite_done(pid, exitcode, bysignal);
             self.reset_child_state();
@@ -549,13 +549,16 @@ impl Server {
     pub fn rdb_info_fields(&self) -> String {
         let now = crate::util::mstime() / 1000;
         let p = &self.persist;
-        let in_progress = p.child_pid.is_some() && !self.aof.child_active;
+        let in_progress = self.rdb_child_active();
         let cow_age = if p.current_cow_updated_us != 0 {
             crate::util::monotonic_us().saturating_sub(p.current_cow_updated_us) / 1_000_000
         } else {
             0
         };
-        let fork_perc = if in_progress && p.current_save_keys_total != 0 {
+        // A module child reports its own progress; other children count keys.
+        let fork_perc = if p.module_progress != 0.0 {
+            p.module_progress * 100.0
+        } else if p.current_save_keys_total != 0 {
             p.current_save_keys_processed as f64 / p.current_save_keys_total as f64 * 100.0
         } else {
             0.0
@@ -591,17 +594,8 @@ impl Server {
 /// The BGSAVE child: writes the snapshot from its copy of the dataset and exits with 0 on
 /// success, 1 on failure. Never returns.
 fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
-    crate::server::log::set_role(b'C');
-    // SAFETY: resetting signal dispositions in the freshly forked child, before any other work.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGUSR1, libc::SIG_DFL);
-    }
-    // Under memory pressure the kernel should pick the child before the server itself.
-    let _ = srv.set_oom_score_adj(Some(2));
     let name = srv.config.dbfilename.clone();
-    let mut info = ChildInfoSender::new(info_fd);
+    let mut info = ChildInfoSender::new(info_fd, "RDB");
     // Module listeners hear about the save from the child, as in Redis.
     use crate::module::events::{fire_persistence, sub};
     fire_persistence(srv, sub::PERSISTENCE_RDB_START);
@@ -618,127 +612,8 @@ fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
         },
     );
     if ok {
-        info.send(ChildInfoKind::RdbCowSize, info.keys);
+        info.send(ChildInfoKind::RdbCowSize, info.keys, -1.0);
     }
     // SAFETY: leaves the child without running the parent's exit handlers or destructors.
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-}
-
-/// Size of one progress message: kind, keys written, copy-on-write bytes, time of that reading.
-const CHILD_INFO_LEN: usize = 32;
-
-#[derive(Clone, Copy)]
-enum ChildInfoKind {
-    CurrentInfo = 0,
-    RdbCowSize = 1,
-}
-
-/// Bytes of this process's memory that are private and dirty: for a forked child, the pages
-/// copied because the parent (or the child) wrote to them since the fork.
-fn private_dirty_bytes() -> u64 {
-    let text = std::fs::read_to_string("/proc/self/smaps_rollup")
-        .or_else(|_| std::fs::read_to_string("/proc/self/smaps"))
-        .unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("Private_Dirty:"))
-        .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .sum::<u64>()
-        * 1024
-}
-
-/// The child's side of the progress pipe: every 1024 keys, at most once a second, reports the
-/// keys written and the copy-on-write size (measuring it costs, so readings are spaced by at
-/// least ten times what the previous one took), as Redis' `sendChildInfoGeneric` does.
-pub(crate) struct ChildInfoSender {
-    fd: libc::c_int,
-    keys: u64,
-    last_report_us: u64,
-    cow: u64,
-    cow_updated_us: u64,
-    cow_cost_us: u64,
-    peak: u64,
-    sum: u64,
-    readings: u64,
-}
-
-impl ChildInfoSender {
-    pub(crate) fn new(fd: libc::c_int) -> Self {
-        ChildInfoSender {
-            fd,
-            keys: 0,
-            last_report_us: 0,
-            cow: 0,
-            cow_updated_us: 0,
-            cow_cost_us: 0,
-            peak: 0,
-            sum: 0,
-            readings: 0,
-        }
-    }
-
-    pub(crate) fn progress(&mut self, keys: u64) {
-        self.keys = keys;
-        if keys & 1023 == 1 {
-            let now = crate::util::monotonic_us();
-            if now - self.last_report_us >= 1_000_000 {
-                self.last_report_us = now;
-                self.send(ChildInfoKind::CurrentInfo, keys);
-            }
-        }
-    }
-
-    /// The last report of a successful save (its copy-on-write size).
-    pub(crate) fn finish(&mut self) {
-        self.send(ChildInfoKind::RdbCowSize, self.keys);
-    }
-
-    fn send(&mut self, kind: ChildInfoKind, keys: u64) {
-        if self.fd == -1 {
-            return;
-        }
-        let now = crate::util::monotonic_us();
-        let final_report = matches!(kind, ChildInfoKind::RdbCowSize);
-        if final_report
-            || self.cow_updated_us == 0
-            || now - self.cow_updated_us > self.cow_cost_us * 10
-        {
-            self.cow = private_dirty_bytes();
-            self.cow_updated_us = crate::util::monotonic_us();
-            self.cow_cost_us = self.cow_updated_us - now;
-            self.peak = self.peak.max(self.cow);
-            self.sum += self.cow;
-            self.readings += 1;
-            if self.cow != 0 || final_report {
-                let line = format!(
-                    "Fork CoW for RDB: current {} MB, peak {} MB, average {} MB",
-                    self.cow >> 20,
-                    self.peak >> 20,
-                    (self.sum / self.readings) >> 20
-                );
-                if final_report {
-                    crate::log_notice!("{}", line);
-                } else {
-                    crate::log_verbose!("{}", line);
-                }
-            }
-        }
-        let mut msg = [0u8; CHILD_INFO_LEN];
-        for (i, v) in [kind as u64, keys, self.cow, self.cow_updated_us]
-            .into_iter()
-            .enumerate()
-        {
-            msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        // SAFETY: writes our local buffer to the pipe; a message below PIPE_BUF is atomic.
-        let n = unsafe { libc::write(self.fd, msg.as_ptr().cast(), CHILD_INFO_LEN) };
-        if n != CHILD_INFO_LEN as isize {
-            // The parent is gone (killed): nobody will use this snapshot.
-            crate::log_warning!(
-                "Child failed reporting info to parent, exiting. {}",
-                errno_text()
-            );
-            // SAFETY: leaves the child without the parent's exit handlers.
-            unsafe { libc::_exit(1) };
-        }
-    }
 }

@@ -40,6 +40,14 @@ pub struct PropLog {
     pub emitted: u64,
     /// Set around a flush whose entries must not be wrapped in MULTI/EXEC.
     pub no_multi: bool,
+    /// Set while a module's RedisModule_Call without `!` runs: nothing the called command
+    /// does (its own nested calls, RedisModule_Replicate, notification handlers) propagates
+    /// (Redis' `replication_allowed`), except deletions of expired or evicted keys.
+    pub suppressed: bool,
+    /// Module contexts open outside thread-safe ones (Redis' `module_ctx_nesting`): writes of
+    /// a module callback run outside any command (timers, events) are propagated together
+    /// when the outermost context ends, not after each of its calls.
+    pub module_nesting: usize,
 }
 
 impl PropLog {
@@ -54,7 +62,7 @@ impl PropLog {
 
     /// Records a write for some consumers only.
     pub fn push_to(&mut self, db: usize, argv: Vec<Vec<u8>>, targets: u8) {
-        if targets != 0 {
+        if targets != 0 && !self.suppressed {
             self.pending.push(PropEntry { db, argv, targets });
         }
     }

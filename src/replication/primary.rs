@@ -213,7 +213,7 @@ impl Server {
             );
         }
         let capa_eof = self.repl.replica(c.id).is_some_and(|r| r.capa_eof);
-        if self.aof.child_active {
+        if self.aof.child_active || self.persist.module_child {
             crate::log_notice!("No BGSAVE in progress, but another BG operation is active. BGSAVE for replication delayed");
         } else if self.persist.child_pid.is_some() {
             if self.repl.child_to_sockets {
@@ -439,73 +439,33 @@ impl Server {
             }
         }
         let timeout_ms = cfg_int(self, "repl-timeout").max(1) * 1000;
-        // The progress pipe, as for a BGSAVE: INFO's progress figures, and the child learns
-        // that we are gone (killed) when its report can't be written, instead of streaming on
-        // to replicas nobody will serve.
-        let mut info = [-1; 2];
-        // SAFETY: pipe fills the two-element array.
-        if unsafe { libc::pipe(info.as_mut_ptr()) } == -1 {
-            info = [-1, -1];
-        }
-        let started = crate::util::monotonic_us();
-        // SAFETY: fork from the single event-loop thread; the child only writes the snapshot
-        // of its copy of the dataset to the inherited sockets and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            crate::server::log::set_role(b'C');
-            // SAFETY: default signal dispositions in the fresh child.
-            unsafe {
-                libc::signal(libc::SIGTERM, libc::SIG_DFL);
-                libc::signal(libc::SIGINT, libc::SIG_DFL);
-                libc::signal(libc::SIGUSR1, libc::SIG_DFL);
+        let pid = match self.fork_child(crate::server::fork::ChildKind::Rdb) {
+            Ok(crate::server::fork::Forked::Child { info_fd }) => {
+                // The child writes the snapshot of its copy of the dataset to the inherited
+                // sockets and leaves; its progress reports also tell it when we are gone
+                // (killed), so that it stops streaming to replicas nobody will serve.
+                let code = socket_child(self, fds, timeout_ms, info_fd);
+                // SAFETY: leaves the child without the parent's exit handlers.
+                unsafe { libc::_exit(code) }
             }
-            if info[0] != -1 {
-                // SAFETY: the child keeps only the write end of its info pipe.
-                unsafe {
-                    libc::close(info[0]);
+            Ok(crate::server::fork::Forked::Parent { pid }) => pid,
+            Err(e) => {
+                for id in ids {
+                    if let Some(r) = self.repl.replica_mut(*id) {
+                        r.state = SyncState::WaitBgsaveStart;
+                        r.diskless = false;
+                    }
                 }
+                crate::log_warning!(
+                    "Can't save in background: fork: {}",
+                    crate::rdb::persist::strerror(&e)
+                );
+                return false;
             }
-            let code = socket_child(self, fds, timeout_ms, info[1]);
-            // SAFETY: leaves the child without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        // SAFETY: the parent keeps only the read end, non-blocking (read in the cron); both
-        // ends go if the fork failed.
-        unsafe {
-            if info[1] != -1 {
-                libc::close(info[1]);
-            }
-            if info[0] != -1 {
-                if pid == -1 {
-                    libc::close(info[0]);
-                } else {
-                    libc::fcntl(info[0], libc::F_SETFL, libc::O_NONBLOCK);
-                }
-            }
-        }
-        if pid == -1 {
-            for id in ids {
-                if let Some(r) = self.repl.replica_mut(*id) {
-                    r.state = SyncState::WaitBgsaveStart;
-                    r.diskless = false;
-                }
-            }
-            crate::log_warning!(
-                "Can't save in background: fork: {}",
-                crate::rdb::persist::strerror(&std::io::Error::last_os_error())
-            );
-            return false;
-        }
+        };
         crate::log_notice!("Background RDB transfer started by pid {}", pid);
-        let p = &mut self.persist;
-        p.latest_fork_usec = crate::util::monotonic_us() - started;
-        p.total_forks += 1;
-        p.child_pid = Some(pid);
-        p.child_info_fd = (info[0] != -1).then_some(info[0]);
-        p.current_save_keys_total = self.dbs.iter().map(|d| d.len() as u64).sum();
         self.persist.save_time_start = unix_now();
         self.repl.child_to_sockets = true;
-        self.update_dict_resize_policy();
         true
     }
 
@@ -779,8 +739,7 @@ impl Server {
         if r.state == SyncState::WaitBgsaveEnd
             && !r.diskless
             && !self.repl.child_to_sockets
-            && !self.aof.child_active
-            && self.persist.child_pid.is_some()
+            && self.rdb_child_active()
             && self.config.save_params.is_empty()
             && !self
                 .repl
@@ -1166,7 +1125,7 @@ fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64, info_fd: i32) 
     // Module listeners hear about the save from the child, as for a BGSAVE.
     use crate::module::events::{fire_persistence, sub};
     fire_persistence(srv, sub::PERSISTENCE_RDB_START);
-    let mut info = crate::rdb::persist::ChildInfoSender::new(info_fd);
+    let mut info = crate::server::fork::ChildInfoSender::new(info_fd, "RDB");
     let code = stream_snapshot(srv, fds, timeout_ms, &mut info);
     if code == 0 {
         info.finish();
@@ -1187,7 +1146,7 @@ fn stream_snapshot(
     srv: &mut Server,
     fds: Vec<i32>,
     timeout_ms: i64,
-    info: &mut crate::rdb::persist::ChildInfoSender,
+    info: &mut crate::server::fork::ChildInfoSender,
 ) -> i32 {
     let mark = crate::util::random_hex(40).into_bytes();
     let mut out = FanOut {

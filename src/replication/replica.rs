@@ -742,8 +742,7 @@ impl Server {
         if !diskless || swap {
             self.repl_attach_to_new_master();
         }
-        if self.persist.child_pid.is_some() && !self.repl.child_to_sockets && !self.aof.child_active
-        {
+        if self.rdb_child_active() && !self.repl.child_to_sockets {
             self.kill_rdb_child();
         }
         let backup = if swap {

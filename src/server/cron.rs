@@ -91,6 +91,15 @@ impl Server {
     /// `activeExpireCycle`). Slow cycles run in the cron, fast ones before sleeping when the
     /// previous cycle left many stale keys.
     pub fn active_expire_cycle(&mut self, kind: ExpireCycle, state: &mut ExpireState) {
+        // The deletions of a cycle (and what modules' expired-key notification handlers
+        // propagate with them) are independent writes: never wrapped in MULTI/EXEC, as
+        // Redis' `propagate_no_multi` during the cycle.
+        let prev = std::mem::replace(&mut self.prop.no_multi, true);
+        self.active_expire_cycle_run(kind, state);
+        self.prop.no_multi = prev;
+    }
+
+    fn active_expire_cycle_run(&mut self, kind: ExpireCycle, state: &mut ExpireState) {
         if !self.active_expire_enabled || self.is_replica() || self.expire_paused() {
             return;
         }

@@ -5,6 +5,7 @@
 pub mod crash;
 pub mod cron;
 pub mod evict;
+pub mod fork;
 pub mod log;
 pub mod shutdown;
 pub mod support;
@@ -453,7 +454,11 @@ impl Server {
             return;
         }
         let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        // A key deleted for expiry or eviction must reach replicas and the AOF even inside
+        // a module call that propagates nothing else.
+        let suppressed = std::mem::replace(&mut self.prop.suppressed, false);
         self.propagate(db, vec![cmd.to_vec(), key.to_vec()]);
+        self.prop.suppressed = suppressed;
         if self.prop.depth == 0 {
             self.flush_propagation();
         }

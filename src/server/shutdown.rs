@@ -132,10 +132,14 @@ impl Server {
             );
         }
         // Our own save below must not race with a background one writing the same file.
-        if self.persist.child_pid.is_some() && !self.aof.child_active {
+        if self.rdb_child_active() {
             crate::log_warning!("There is a child saving an .rdb. Killing it!");
             self.kill_rdb_child();
             self.wait_rdb_child();
+        }
+        if let Some(pid) = self.persist.child_pid.filter(|_| self.persist.module_child) {
+            crate::log_warning!("There is a module fork child. Killing it!");
+            crate::module::fork::terminate_child(self, pid, false);
         }
         if self.aof_prepare_for_shutdown(force).is_err() {
             return self.shutdown_failed();

@@ -81,6 +81,12 @@ impl Server {
         if threshold <= 0 || (latency_ms as i64) < threshold {
             return;
         }
+        self.latency_add_sample(event, latency_ms);
+    }
+
+    /// Adds a latency sample (ms) for `event` to its time series (LATENCY), whatever the
+    /// threshold: one entry per second, keeping that second's highest.
+    pub fn latency_add_sample(&mut self, event: &str, latency_ms: u64) {
         let now = self.unix_time();
         let series = self.intro.latency.entry(event.to_string()).or_default();
         series.max = series.max.max(latency_ms);

@@ -1,0 +1,89 @@
+//! The getchannels-api: a module command flagged `getchannels-api` is asked which of its
+//! arguments are pub/sub channels (and how it uses them) by calling it with a context in which
+//! IsChannelsPositionRequest is true; it answers with ChannelAtPosWithFlags instead of running.
+//! In 7.0 only ACL checks ask (`command_channels`), to apply channel permissions before the
+//! command runs.
+
+use std::ffi::c_int;
+
+use super::ctx::{flags, Ctx};
+use super::string::RmString;
+use crate::commands::keyspec::KeyRef;
+use crate::commands::spec::flags as cmdflags;
+use crate::commands::CmdId;
+use crate::server::Server;
+
+/// How a command uses a channel (REDISMODULE_CMD_CHANNEL_*).
+pub mod channel {
+    pub const PATTERN: u32 = 1 << 0;
+    pub const PUBLISH: u32 = 1 << 1;
+    pub const SUBSCRIBE: u32 = 1 << 2;
+    pub const UNSUBSCRIBE: u32 = 1 << 3;
+}
+
+/// One channel argument: its position in argv and the `channel` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelRef {
+    pub pos: usize,
+    pub flags: u32,
+}
+
+/// The channels of a module command's argv as the module reports them; empty for commands
+/// not flagged `getchannels-api` (or not a module's).
+pub fn command_channels(srv: &mut Server, id: CmdId, argv: &[Vec<u8>]) -> Vec<ChannelRef> {
+    let cmd = &srv.commands.cmds[id];
+    if cmd.flags & cmdflags::MODULE_GETCHANNELS == 0 {
+        return Vec::new();
+    }
+    let Some(mc) = cmd.module_cmd else {
+        return Vec::new();
+    };
+    let Some(func) = mc.func else {
+        return Vec::new();
+    };
+    let mut args: Vec<*mut RmString> = argv.iter().map(|a| RmString::new_raw(a)).collect();
+    let mut ctx = Ctx::new(srv, mc.module, flags::CHANNELS_POS_REQUEST);
+    let prev = super::crash::enter(mc.label);
+    // SAFETY: a live context without a client (the module only reports channels) and
+    // valid argv.
+    unsafe { func(&mut ctx, args.as_mut_ptr(), args.len() as c_int) };
+    super::crash::leave(prev);
+    let found = std::mem::take(&mut ctx.keys);
+    ctx.finish();
+    drop(ctx);
+    for s in args.drain(..) {
+        // SAFETY: created above with one reference each.
+        unsafe { RmString::release(s) };
+    }
+    found
+        .into_iter()
+        .map(|k| ChannelRef {
+            pos: k.pos,
+            flags: k.flags as u32,
+        })
+        .collect()
+}
+
+unsafe extern "C" fn is_channels_position_request(ctx: *mut Ctx) -> c_int {
+    // SAFETY: a live context.
+    (unsafe { (*ctx).flags } & flags::CHANNELS_POS_REQUEST != 0) as c_int
+}
+
+unsafe extern "C" fn channel_at_pos_with_flags(ctx: *mut Ctx, pos: c_int, cflags: c_int) {
+    // SAFETY: a live context.
+    let ctx = unsafe { &mut *ctx };
+    if ctx.flags & flags::CHANNELS_POS_REQUEST == 0 || pos <= 0 {
+        return;
+    }
+    ctx.keys.push(KeyRef {
+        pos: pos as usize,
+        flags: cflags as u32 as u64,
+    });
+}
+
+pub fn entries() -> Vec<(&'static str, usize)> {
+    super::api_entries![
+        "IsChannelsPositionRequest" => is_channels_position_request as unsafe extern "C" fn(*mut Ctx) -> c_int,
+        "ChannelAtPosWithFlags" => channel_at_pos_with_flags as unsafe extern "C" fn(*mut Ctx, c_int, c_int),
+    ]
+}

@@ -1,0 +1,133 @@
+//! Module API functions the upstream suite leaves untested, through tests/modules/apitest.c:
+//! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule) and
+//! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
+//! server event around a BGSAVE child. Each case is
+//! also run against Debian's redis-server 7.0 when it is installed.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::Server;
+use redis::Value;
+
+fn build_module() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = common::temp_dir("apitest", "module");
+    let out = dir.join("apitest.so");
+    let status = Command::new("cc")
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .arg(root.join("tests/modules/apitest.c"))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building the test module failed");
+    out
+}
+
+/// The events LATENCY LATEST lists, by name.
+fn latest_events(c: &mut redis::Connection) -> Vec<String> {
+    let Value::Array(rows) = common::cmd(c, &["LATENCY", "LATEST"]) else {
+        panic!("LATENCY LATEST is not an array")
+    };
+    rows.iter()
+        .filter_map(|r| match r {
+            Value::Array(f) => match f.first() {
+                Some(Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn ratio(c: &mut redis::Connection) -> f64 {
+    match common::cmd(c, &["api.memratio"]) {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).parse().unwrap(),
+        Value::Double(d) => d,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn check(srv: &Server, so: &str) {
+    let mut c = srv.client();
+    common::cmd(&mut c, &["MODULE", "LOAD", so]);
+    // Threshold 0: every sample is recorded, the monitor being off for the server's events.
+    common::cmd(&mut c, &["api.latency", "mod-event", "7"]);
+    assert_eq!(latest_events(&mut c), ["mod-event"]);
+    let Value::Array(hist) = common::cmd(&mut c, &["LATENCY", "HISTORY", "mod-event"]) else {
+        panic!("LATENCY HISTORY is not an array")
+    };
+    assert_eq!(hist.len(), 1);
+    let Value::Array(sample) = &hist[0] else {
+        panic!("not a sample")
+    };
+    assert_eq!(sample[1], Value::Int(7));
+    // Below a set threshold: not recorded.
+    common::cmd(
+        &mut c,
+        &["CONFIG", "SET", "latency-monitor-threshold", "100"],
+    );
+    common::cmd(&mut c, &["api.latency", "other-event", "99"]);
+    assert_eq!(latest_events(&mut c), ["mod-event"]);
+    common::cmd(&mut c, &["api.latency", "other-event", "100"]);
+    let mut ev = latest_events(&mut c);
+    ev.sort();
+    assert_eq!(ev, ["mod-event", "other-event"]);
+
+    assert_eq!(ratio(&mut c), 0.0);
+    common::cmd(&mut c, &["CONFIG", "SET", "maxmemory", "1000000000"]);
+    let r = ratio(&mut c);
+    assert!(r > 0.0 && r < 1.0, "ratio {r}");
+    common::cmd(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+
+    // A BGSAVE child is born, then dies when the cron reaps it.
+    assert_eq!(
+        common::cmd(&mut c, &["api.forkevents"]),
+        Value::Array(vec![Value::Int(0), Value::Int(0)])
+    );
+    common::cmd(&mut c, &["BGSAVE"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let info = common::text(&mut c, &["INFO", "persistence"]);
+        if info.contains("rdb_bgsave_in_progress:0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "BGSAVE did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        common::cmd(&mut c, &["api.forkevents"]),
+        Value::Array(vec![Value::Int(1), Value::Int(1)])
+    );
+}
+
+#[test]
+fn latency_samples_and_memory_ratio() {
+    let so = build_module();
+    let so_s = so.to_str().unwrap();
+    // Each server saves its snapshot in a directory of its own.
+    let ours = common::temp_dir("apitest", "ours");
+    let srv = Server::start(&[
+        "--enable-module-command",
+        "yes",
+        "--dir",
+        ours.to_str().unwrap(),
+    ]);
+    check(&srv, so_s);
+    let theirs = common::temp_dir("apitest", "redis");
+    if let Some(redis) = Server::start_redis(&[
+        "--enable-module-command",
+        "yes",
+        "--dir",
+        theirs.to_str().unwrap(),
+    ]) {
+        check(&redis, so_s);
+    }
+    let _ = std::fs::remove_dir_all(ours);
+    let _ = std::fs::remove_dir_all(theirs);
+    let _ = std::fs::remove_dir_all(so.parent().unwrap());
+}

@@ -1,0 +1,57 @@
+/* Test module for module API functions the upstream suite does not exercise
+ * (tests/module_api.rs).
+ *
+ * API.LATENCY event ms  -> RedisModule_LatencyAddSample, replies OK
+ * API.MEMRATIO          -> RedisModule_GetUsedMemoryRatio as a double
+ * API.FORKEVENTS        -> how many ForkChild born and died events were heard */
+#include "redismodule.h"
+#include <string.h>
+
+static int api_latency(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 3) return RedisModule_WrongArity(ctx);
+    long long ms;
+    if (RedisModule_StringToLongLong(argv[2], &ms) != REDISMODULE_OK)
+        return RedisModule_ReplyWithError(ctx, "ERR bad latency");
+    RedisModule_LatencyAddSample(RedisModule_StringPtrLen(argv[1], NULL), ms);
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
+
+static int api_memratio(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (argc != 1) return RedisModule_WrongArity(ctx);
+    return RedisModule_ReplyWithDouble(ctx, RedisModule_GetUsedMemoryRatio());
+}
+
+static long long fork_born, fork_died;
+
+static void on_fork_child(RedisModuleCtx *ctx, RedisModuleEvent e, uint64_t sub, void *data) {
+    REDISMODULE_NOT_USED(ctx);
+    REDISMODULE_NOT_USED(e);
+    REDISMODULE_NOT_USED(data);
+    if (sub == REDISMODULE_SUBEVENT_FORK_CHILD_BORN) fork_born++;
+    else if (sub == REDISMODULE_SUBEVENT_FORK_CHILD_DIED) fork_died++;
+}
+
+static int api_forkevents(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (argc != 1) return RedisModule_WrongArity(ctx);
+    RedisModule_ReplyWithArray(ctx, 2);
+    RedisModule_ReplyWithLongLong(ctx, fork_born);
+    return RedisModule_ReplyWithLongLong(ctx, fork_died);
+}
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    REDISMODULE_NOT_USED(argc);
+    if (RedisModule_Init(ctx, "apitest", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.latency", api_latency, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.memratio", api_memratio, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.forkevents", api_forkevents, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_ForkChild, on_fork_child) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    return REDISMODULE_OK;
+}
