@@ -3,6 +3,7 @@
 //! `redis-server`: the same commands must get the same replies from all of them. This is what
 //! a user moving an existing `.so` to ferrodis relies on, and it checks both halves of the ABI
 //! promise (an old binary on our server; a module built with our header on theirs).
+//! All of them but hellocluster, which needs cluster mode (ferrodis has none).
 //!
 //! Needs upstream's source tree (`tests/tcl-compat/fetch-redis-source`, or `REDIS_SRC`), a C
 //! compiler and `/usr/bin/redis-server`; `scripts/test-all` provides all three.
@@ -175,7 +176,10 @@ fn helloworld_answers_as_on_redis() {
         &["hello.more.expire", "case", "100000"],
         &["hello.more.expire", "case", "abc"],
         &["zadd", "z", "1", "a", "2", "b", "3", "c", "4", "d"],
+        &["hello.zsumrange", "z", "2", "3"],
+        &["hello.zsumrange", "z", "1", "(4"],
         &["zadd", "lex", "0", "a", "0", "b", "0", "c", "0", "d"],
+        &["hello.lexrange", "lex", "[b", "[d", "0", "0"],
         &["hset", "h", "f1", "v1"],
         &["hello.hcopy", "h", "f1", "f2"],
         &["hgetall", "h"],
@@ -313,6 +317,26 @@ fn hellotype_answers_as_on_redis() {
             &["debug", "digest"],
             &["del", "t3"],
             &["hellotype.len", "t3"],
+        ],
+    );
+}
+
+#[test]
+fn helloacl_answers_as_on_redis() {
+    same_replies(
+        "helloacl",
+        &[
+            &["helloacl.revoke"],
+            &["helloacl.reset"],
+            &["helloacl.authglobal"],
+            &["acl", "whoami"],
+            &["helloacl.authglobal"],
+            &["acl", "setuser", "alice", "on", "nopass", "+@all", "~*"],
+            &["helloacl.authasync", "nosuchuser"],
+            &["helloacl.authasync", "alice"],
+            &["acl", "whoami"],
+            &["helloacl.authasync", "default"],
+            &["acl", "whoami"],
         ],
     );
 }
