@@ -3,71 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{RespConn as Conn, Server};
 
 fn start() -> Server {
     Server::start(&[])
-}
-
-/// A minimal RESP2 client: replies are rendered as text (arrays as "[a,b]", errors as "-ERR..").
-struct Conn {
-    r: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn new(s: &Server) -> Conn {
-        let t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Conn {
-            r: BufReader::new(t),
-        }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
-        }
-        self.r.get_mut().write_all(out.as_bytes()).unwrap();
-    }
-
-    fn read(&mut self) -> String {
-        let mut line = String::new();
-        self.r.read_line(&mut line).unwrap();
-        let line = line.trim_end().to_string();
-        let (kind, rest) = line.split_at(1);
-        match kind {
-            "+" | ":" => rest.to_string(),
-            "-" => line,
-            "$" => {
-                let n: i64 = rest.parse().unwrap();
-                if n < 0 {
-                    return "(nil)".into();
-                }
-                let mut buf = vec![0; n as usize + 2];
-                self.r.read_exact(&mut buf).unwrap();
-                String::from_utf8_lossy(&buf[..n as usize]).into_owned()
-            }
-            "*" => {
-                let n: i64 = rest.parse().unwrap();
-                if n < 0 {
-                    return "(nil)".into();
-                }
-                let items: Vec<String> = (0..n).map(|_| self.read()).collect();
-                format!("[{}]", items.join(","))
-            }
-            _ => panic!("unexpected reply {line}"),
-        }
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.send(args);
-        self.read()
-    }
 }
 
 fn info_field(info: &str, name: &str) -> Option<String> {
@@ -86,8 +28,8 @@ fn client_reply_skip_silences_only_the_next_command() {
     assert_eq!(c.read(), "two");
     c.send(&["CLIENT", "REPLY", "OFF"]);
     c.send(&["PING", "three"]);
-    assert_eq!(c.cmd(&["CLIENT", "REPLY", "ON"]), "OK");
-    assert_eq!(c.cmd(&["PING", "four"]), "four");
+    assert_eq!(c.call(&["CLIENT", "REPLY", "ON"]), "OK");
+    assert_eq!(c.call(&["PING", "four"]), "four");
 }
 
 #[test]
@@ -95,23 +37,23 @@ fn client_list_kill_and_names() {
     let s = start();
     let mut a = Conn::new(&s);
     let mut b = Conn::new(&s);
-    assert_eq!(b.cmd(&["CLIENT", "GETNAME"]), "(nil)");
+    assert_eq!(b.call(&["CLIENT", "GETNAME"]), "(nil)");
     assert!(b
-        .cmd(&["CLIENT", "SETNAME", "with space"])
+        .call(&["CLIENT", "SETNAME", "with space"])
         .starts_with("-ERR Client names cannot contain spaces"));
-    assert_eq!(b.cmd(&["CLIENT", "SETNAME", "bee"]), "OK");
-    let bid = b.cmd(&["CLIENT", "ID"]);
-    let list = a.cmd(&["CLIENT", "LIST"]);
+    assert_eq!(b.call(&["CLIENT", "SETNAME", "bee"]), "OK");
+    let bid = b.call(&["CLIENT", "ID"]);
+    let list = a.call(&["CLIENT", "LIST"]);
     assert_eq!(list.lines().count(), 2);
     assert!(list.contains(&format!("id={bid} ")) && list.contains("name=bee "));
     assert!(list.contains("cmd=client|list"));
-    let only_b = a.cmd(&["CLIENT", "LIST", "ID", &bid]);
+    let only_b = a.call(&["CLIENT", "LIST", "ID", &bid]);
     assert_eq!(only_b.lines().count(), 1);
     assert_eq!(
-        a.cmd(&["CLIENT", "KILL", "ID", "0"]),
+        a.call(&["CLIENT", "KILL", "ID", "0"]),
         "-ERR client-id should be greater than 0"
     );
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &bid]), "1");
+    assert_eq!(a.call(&["CLIENT", "KILL", "ID", &bid]), "1");
     let mut line = String::new();
     assert_eq!(
         b.r.read_line(&mut line).unwrap_or(0),
@@ -119,7 +61,7 @@ fn client_list_kill_and_names() {
         "killed client is closed"
     );
     // Killing ourselves: the reply still arrives, then the connection closes.
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "SKIPME", "no"]), "1");
+    assert_eq!(a.call(&["CLIENT", "KILL", "SKIPME", "no"]), "1");
     let mut line = String::new();
     assert_eq!(a.r.read_line(&mut line).unwrap_or(0), 0);
 }
@@ -129,12 +71,12 @@ fn monitor_shows_commands_with_secrets_redacted() {
     let s = start();
     let mut m = Conn::new(&s);
     let mut c = Conn::new(&s);
-    assert_eq!(m.cmd(&["MONITOR"]), "OK");
-    c.cmd(&["SET", "foo", "bar"]);
-    c.cmd(&["AUTH", "user", "secret"]);
-    c.cmd(&["MULTI"]);
-    c.cmd(&["NOSUCHCOMMAND"]);
-    c.cmd(&["EXEC"]);
+    assert_eq!(m.call(&["MONITOR"]), "OK");
+    c.call(&["SET", "foo", "bar"]);
+    c.call(&["AUTH", "user", "secret"]);
+    c.call(&["MULTI"]);
+    c.call(&["NOSUCHCOMMAND"]);
+    c.call(&["EXEC"]);
     let set = m.read();
     assert!(set.ends_with(r#"] "SET" "foo" "bar""#), "{set}");
     let auth = m.read();
@@ -145,10 +87,10 @@ fn monitor_shows_commands_with_secrets_redacted() {
     assert!(m.read().ends_with(r#""MULTI""#));
     assert!(m.read().ends_with(r#""EXEC""#));
     // MONITOR inside a transaction is refused.
-    c.cmd(&["MULTI"]);
-    c.cmd(&["MONITOR"]);
+    c.call(&["MULTI"]);
+    c.call(&["MONITOR"]);
     assert_eq!(
-        c.cmd(&["EXEC"]),
+        c.call(&["EXEC"]),
         "[-ERR MONITOR isn't allowed for DENY BLOCKING client]"
     );
 }
@@ -158,11 +100,11 @@ fn pause_holds_writes_and_counts_them_as_blocked() {
     let s = start();
     let mut admin = Conn::new(&s);
     let mut w = Conn::new(&s);
-    assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "100000", "WRITE"]), "OK");
+    assert_eq!(admin.call(&["CLIENT", "PAUSE", "100000", "WRITE"]), "OK");
     w.send(&["SET", "k", "v"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let info = admin.cmd(&["INFO", "clients"]);
+        let info = admin.call(&["INFO", "clients"]);
         if info_field(&info, "blocked_clients").as_deref() == Some("1") {
             break;
         }
@@ -170,19 +112,19 @@ fn pause_holds_writes_and_counts_them_as_blocked() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Reads still run.
-    assert_eq!(admin.cmd(&["GET", "k"]), "(nil)");
-    assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), "OK");
+    assert_eq!(admin.call(&["GET", "k"]), "(nil)");
+    assert_eq!(admin.call(&["CLIENT", "UNPAUSE"]), "OK");
     assert_eq!(w.read(), "OK");
-    assert_eq!(admin.cmd(&["GET", "k"]), "v");
+    assert_eq!(admin.call(&["GET", "k"]), "v");
 }
 
 #[test]
 fn info_sections_and_stats() {
     let s = start();
     let mut c = Conn::new(&s);
-    c.cmd(&["SET", "k", "v"]);
-    c.cmd(&["SET", "k"]);
-    let all = c.cmd(&["INFO", "everything"]);
+    c.call(&["SET", "k", "v"]);
+    c.call(&["SET", "k"]);
+    let all = c.call(&["INFO", "everything"]);
     assert_eq!(info_field(&all, "redis_version").as_deref(), Some("7.0.15"));
     assert!(info_field(&all, "ferrodis_version").is_some());
     assert_eq!(info_field(&all, "role").as_deref(), Some("master"));
@@ -198,9 +140,9 @@ fn info_sections_and_stats() {
     );
     let lat = info_field(&all, "latency_percentiles_usec_set").unwrap();
     assert!(lat.starts_with("p50=") && lat.contains(",p99=") && lat.contains(",p99.9="));
-    let default = c.cmd(&["INFO"]);
+    let default = c.call(&["INFO"]);
     assert!(!default.contains("cmdstat_") && default.contains("# Keyspace"));
-    let cpu = c.cmd(&["INFO", "CPU", "server"]);
+    let cpu = c.call(&["INFO", "CPU", "server"]);
     assert!(cpu.starts_with("# Server\r\n") && cpu.contains("\r\n\r\n# CPU\r\n"));
 }
 
@@ -209,24 +151,24 @@ fn command_introspection() {
     let s = start();
     let mut c = Conn::new(&s);
     assert_eq!(
-        c.cmd(&["COMMAND", "INFO", "get", "nosuch", "get|key"]),
+        c.call(&["COMMAND", "INFO", "get", "nosuch", "get|key"]),
         "[[get,2,[readonly,fast],1,1,1,[@read,@string,@fast],[],[[flags,[RO,access],begin_search,[type,index,spec,[index,1]],find_keys,[type,range,spec,[lastkey,0,keystep,1,limit,0]]]],[]],(nil),(nil)]"
     );
-    assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "set", "k", "v"]), "[k]");
+    assert_eq!(c.call(&["COMMAND", "GETKEYS", "set", "k", "v"]), "[k]");
     assert_eq!(
-        c.cmd(&["COMMAND", "GETKEYSANDFLAGS", "set", "k", "v"]),
+        c.call(&["COMMAND", "GETKEYSANDFLAGS", "set", "k", "v"]),
         "[[k,[OW,update]]]"
     );
     assert_eq!(
-        c.cmd(&["COMMAND", "GETKEYS", "ping", "x"]),
+        c.call(&["COMMAND", "GETKEYS", "ping", "x"]),
         "-ERR The command has no key arguments"
     );
-    let count: usize = c.cmd(&["COMMAND", "COUNT"]).parse().unwrap();
-    let all = c.cmd(&["COMMAND"]);
+    let count: usize = c.call(&["COMMAND", "COUNT"]).parse().unwrap();
+    let all = c.call(&["COMMAND"]);
     assert!(count > 10 && all.starts_with('['));
-    let list = c.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client|*name"]);
+    let list = c.call(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client|*name"]);
     assert_eq!(list, "[client|getname,client|setname]");
-    assert_eq!(c.cmd(&["COMMAND", "LIST", "bad"]), "-ERR syntax error");
-    let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
+    assert_eq!(c.call(&["COMMAND", "LIST", "bad"]), "-ERR syntax error");
+    let docs = c.call(&["COMMAND", "DOCS", "get"]);
     assert!(docs.starts_with("[get,[summary,Get the value of a key,since,1.0.0,group,string"));
 }

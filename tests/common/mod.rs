@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -167,4 +167,95 @@ pub fn redis_src() -> std::path::PathBuf {
         root.display()
     );
     root
+}
+
+/// A small RESP client that renders replies as text: simple strings and integers as they are,
+/// errors with their '-', nulls as "(nil)", arrays and sets as "[a,b]", pushes as ">[a,b]",
+/// maps as "{k:v}". For tests that need the exact reply shape or pushes (RESP3), which the
+/// `redis` crate smooths over.
+pub struct RespConn {
+    pub r: BufReader<TcpStream>,
+}
+
+impl RespConn {
+    pub fn new(s: &Server) -> RespConn {
+        let t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        RespConn {
+            r: BufReader::new(t),
+        }
+    }
+
+    pub fn send(&mut self, args: &[&str]) {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        }
+        self.r.get_mut().write_all(out.as_bytes()).unwrap();
+    }
+
+    pub fn call(&mut self, args: &[&str]) -> String {
+        self.send(args);
+        self.read()
+    }
+
+    pub fn read(&mut self) -> String {
+        let mut line = String::new();
+        self.r.read_line(&mut line).unwrap();
+        let line = line.trim_end().to_string();
+        let (kind, rest) = line.split_at(1);
+        let agg =
+            |me: &mut RespConn, n: usize| (0..n).map(|_| me.read()).collect::<Vec<_>>().join(",");
+        match kind {
+            "+" | ":" => rest.to_string(),
+            "-" => line,
+            "_" => "(nil)".into(),
+            "$" | "=" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return "(nil)".into();
+                }
+                let mut buf = vec![0; n as usize + 2];
+                self.r.read_exact(&mut buf).unwrap();
+                String::from_utf8_lossy(&buf[..n as usize]).into_owned()
+            }
+            "*" | "~" | ">" => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return "(nil)".into();
+                }
+                let body = agg(self, n as usize);
+                if kind == ">" {
+                    format!(">[{body}]")
+                } else {
+                    format!("[{body}]")
+                }
+            }
+            "%" => {
+                let n: usize = rest.parse().unwrap();
+                let items: Vec<String> = (0..n)
+                    .map(|_| {
+                        let k = self.read();
+                        let v = self.read();
+                        format!("{k}:{v}")
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+            other => panic!("unexpected reply type {other}"),
+        }
+    }
+
+    /// Whether anything arrives within `ms` (nothing must, for messages that are not sent).
+    pub fn quiet_for(&mut self, ms: u64) -> bool {
+        if !self.r.buffer().is_empty() {
+            return false;
+        }
+        let s = self.r.get_mut();
+        s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
+        let mut b = [0u8; 1];
+        let quiet = s.peek(&mut b).is_err();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        quiet
+    }
 }
