@@ -196,7 +196,13 @@ impl Drop for Ctx {
             // SAFETY: a context made by `new` lives within a call from the server, which is
             // still live when it is dropped.
             let srv = unsafe { &mut *self.srv };
-            srv.prop.module_nesting -= 1;
+            // Checked in release builds too: an unbalanced count would stop propagation
+            // silently (`call` holds the log back while it is non-zero).
+            srv.prop.module_nesting = srv
+                .prop
+                .module_nesting
+                .checked_sub(1)
+                .expect("module context nesting out of balance");
             // The outermost module context outside any command ends: what its callback
             // propagated goes out as one unit.
             if srv.prop.module_nesting == 0 && srv.prop.depth == 0 {

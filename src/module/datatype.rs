@@ -189,6 +189,19 @@ pub struct KeyOptCtx {
     pub to_dbid: c_int,
 }
 
+impl KeyOptCtx {
+    /// The context of a callback about one key (no destination): mem_usage2, free_effort2,
+    /// unlink2.
+    fn of_key(k: &KeyStr, db: usize) -> KeyOptCtx {
+        KeyOptCtx {
+            from_key: k.0,
+            to_key: std::ptr::null_mut(),
+            from_dbid: db as c_int,
+            to_dbid: -1,
+        }
+    }
+}
+
 /// A module value in the keyspace: its type and the module's pointer. Dropping it calls the
 /// type's free callback (from whichever thread frees the key: UNLINK of a value with a large
 /// free effort frees it in the lazy-free thread, as Redis does).
@@ -272,12 +285,7 @@ impl ModuleValue {
         let t = self.ty;
         if let Some(f) = t.mem_usage2 {
             let k = KeyStr::new(key);
-            let mut ctx = KeyOptCtx {
-                from_key: k.0,
-                to_key: std::ptr::null_mut(),
-                from_dbid: db as c_int,
-                to_dbid: -1,
-            };
+            let mut ctx = KeyOptCtx::of_key(&k, db);
             // SAFETY: the module's callback with its own value.
             unsafe { f(&mut ctx, self.ptr, samples) }
         } else if let Some(f) = t.mem_usage {
@@ -293,12 +301,7 @@ impl ModuleValue {
         let t = self.ty;
         if let Some(f) = t.free_effort2 {
             let k = KeyStr::new(key);
-            let mut ctx = KeyOptCtx {
-                from_key: k.0,
-                to_key: std::ptr::null_mut(),
-                from_dbid: db as c_int,
-                to_dbid: -1,
-            };
+            let mut ctx = KeyOptCtx::of_key(&k, db);
             // SAFETY: the module's callback with its own value.
             unsafe { f(&mut ctx, self.ptr) }
         } else if let Some(f) = t.free_effort {
@@ -315,12 +318,7 @@ impl ModuleValue {
         let t = self.ty;
         if let Some(f) = t.unlink2 {
             let k = KeyStr::new(Some(key));
-            let mut ctx = KeyOptCtx {
-                from_key: k.0,
-                to_key: std::ptr::null_mut(),
-                from_dbid: db as c_int,
-                to_dbid: -1,
-            };
+            let mut ctx = KeyOptCtx::of_key(&k, db);
             // SAFETY: the module's callback with its own value.
             unsafe { f(&mut ctx, self.ptr) };
         } else if let Some(f) = t.unlink {

@@ -532,10 +532,18 @@ unsafe extern "C" fn get_context_from_io(io: *mut Io) -> *mut Ctx {
     // SAFETY: see io_ref.
     let io = unsafe { io_ref(io) };
     if io.ctx.is_none() {
-        let srv = super::command::current_server()
-            .map_or(std::ptr::null_mut(), |s| s as *mut crate::server::Server);
-        let mut c = Ctx::thread_safe(srv, io.ty.module, std::ptr::null_mut(), None);
-        c.flags = super::ctx::flags::NONE;
+        // IO callbacks run on the main thread (or in a fork child), so the context is an
+        // ordinary one, counted in the module nesting like every other (its drop uncounts
+        // it). Without a server yet, it stays a detached one that never touches the server.
+        let c = match super::command::current_server() {
+            Some(srv) => Ctx::new(srv, io.ty.module, super::ctx::flags::NONE),
+            None => Ctx::thread_safe(
+                std::ptr::null_mut(),
+                io.ty.module,
+                std::ptr::null_mut(),
+                None,
+            ),
+        };
         io.ctx = Some(Box::new(c));
     }
     io.ctx.as_mut().map_or(std::ptr::null_mut(), |c| &mut **c)
