@@ -160,3 +160,28 @@ fn loadmodule_at_startup() {
     assert_eq!(ok, "OK");
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
 }
+
+#[test]
+fn hello_lists_the_loaded_modules() {
+    let so = build_module();
+    let srv = Server::start(&["--loadmodule", so.to_str().unwrap()]);
+    let mut c = srv.client();
+    // HELLO's last field describes the modules as MODULE LIST does.
+    let redis::Value::Array(reply) = common::cmd(&mut c, &["HELLO", "2"]) else {
+        panic!("HELLO 2 is an array in RESP2");
+    };
+    let pos = reply
+        .iter()
+        .position(|v| matches!(v, redis::Value::BulkString(b) if b == b"modules"))
+        .expect("a modules field");
+    let listed = &reply[pos + 1];
+    let redis::Value::Array(mods) = listed else {
+        panic!("modules: {listed:?}");
+    };
+    assert_eq!(mods.len(), 1);
+    assert_eq!(
+        listed,
+        &common::cmd(&mut c, &["MODULE", "LIST"]),
+        "HELLO and MODULE LIST describe modules alike"
+    );
+}

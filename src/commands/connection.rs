@@ -177,7 +177,7 @@ fn hello_command(srv: &mut Server, c: &mut Client) {
         b"master"
     });
     c.out.bulk(b"modules");
-    c.out.empty_array();
+    crate::module::reply_module_list(srv, c);
 }
 
 fn reset_command(srv: &mut Server, c: &mut Client) {

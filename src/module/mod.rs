@@ -398,6 +398,11 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
 
 /// `MODULE LIST` reply.
 fn module_list(srv: &mut Server, c: &mut Client) {
+    reply_module_list(srv, c);
+}
+
+/// The loaded modules as `MODULE LIST` and HELLO's `modules` field describe them.
+pub fn reply_module_list(srv: &Server, c: &mut Client) {
     c.out.array(srv.modules.list.len());
     for m in &srv.modules.list {
         c.out.map(4);
