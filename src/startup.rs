@@ -297,6 +297,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut cfg = cfg;
     adjust_open_files_limit(&mut cfg);
     let mut srv = Server::new(cfg);
+    crate::server::proctitle::set(&srv, None);
     srv.publish_maxmemory();
     for (old, new) in &extras.rename_commands {
         if let Err(e) = srv.commands.rename(old, new) {

@@ -133,8 +133,15 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "jemalloc-bg-thread" => apply_jemalloc_bg_thread,
         "requirepass" => apply_requirepass,
         "acl-pubsub-default" => apply_acl_pubsub_default,
+        "proc-title-template" => apply_proc_title,
         _ => return None,
     })
+}
+
+/// A new title template shows at once.
+fn apply_proc_title(srv: &mut Server) -> Result<(), String> {
+    crate::server::proctitle::set(srv, None);
+    Ok(())
 }
 
 /// `requirepass` is the default user's password (empty: nopass).

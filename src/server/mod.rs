@@ -7,6 +7,7 @@ pub mod cron;
 pub mod evict;
 pub mod fork;
 pub mod log;
+pub mod proctitle;
 pub mod shutdown;
 pub mod support;
 
