@@ -637,6 +637,18 @@ pub struct User {
     pub selectors: Vec<Selector>,
 }
 
+/// The stored form of a password rule's argument: `>pass`/`<pass` give the password, hashed;
+/// `#hash`/`!hash` give the hash itself, which must be valid.
+fn password_hash(op: &[u8]) -> Result<Vec<u8>, RuleError> {
+    if matches!(op[0], b'>' | b'<') {
+        Ok(sha256::hex_digest(&op[1..]))
+    } else if valid_hash(&op[1..]) {
+        Ok(op[1..].to_vec())
+    } else {
+        Err(RuleError::BadHash)
+    }
+}
+
 fn valid_hash(h: &[u8]) -> bool {
     h.len() == 64 && h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -678,27 +690,13 @@ impl User {
             self.flags &= !uflags::NOPASS;
             self.passwords.clear();
         } else if op[0] == b'>' || op[0] == b'#' {
-            let hash = if op[0] == b'>' {
-                sha256::hex_digest(&op[1..])
-            } else {
-                if !valid_hash(&op[1..]) {
-                    return Err(RuleError::BadHash);
-                }
-                op[1..].to_vec()
-            };
+            let hash = password_hash(op)?;
             if !self.passwords.contains(&hash) {
                 self.passwords.push(hash);
             }
             self.flags &= !uflags::NOPASS;
         } else if op[0] == b'<' || op[0] == b'!' {
-            let hash = if op[0] == b'<' {
-                sha256::hex_digest(&op[1..])
-            } else {
-                if !valid_hash(&op[1..]) {
-                    return Err(RuleError::BadHash);
-                }
-                op[1..].to_vec()
-            };
+            let hash = password_hash(op)?;
             let pos = self
                 .passwords
                 .iter()

@@ -543,20 +543,10 @@ fn rewrite_child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
     let _ = info_fd;
     let tmp = format!("temp-rewriteaof-bg-{}.aof", std::process::id());
     // Module listeners hear about the rewrite from the child, as in Redis.
-    use crate::module::events::{fire_persistence, sub};
-    fire_persistence(srv, sub::PERSISTENCE_AOF_START);
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    use crate::module::events::{persistence_job, sub};
+    let ok = persistence_job(srv, sub::PERSISTENCE_AOF_START, |srv| {
         srv.aof_rewrite_to_file(std::path::Path::new(&tmp)).is_ok()
-    }))
-    .unwrap_or(false);
-    fire_persistence(
-        srv,
-        if ok {
-            sub::PERSISTENCE_ENDED
-        } else {
-            sub::PERSISTENCE_FAILED
-        },
-    );
+    });
     if ok {
         crate::log_notice!("Successfully created the temporary AOF base file {}", tmp);
     }

@@ -331,14 +331,9 @@ fn client_pause_command(srv: &mut Server, c: &mut Client) {
         crate::commands::reply_subcommand_syntax_error(c);
         return;
     }
-    let Some(timeout) = crate::util::parse_i64(&c.argv[2]) else {
-        c.out.error("timeout is not an integer or out of range");
+    let Some(timeout) = crate::commands::arg_timeout_ms(c, 2) else {
         return;
     };
-    if timeout < 0 {
-        c.out.error("timeout is negative");
-        return;
-    }
     // A zero timeout gives an end in the past: the pause is over at the next check.
     let end = if timeout > 0 {
         timeout.saturating_add(crate::util::mstime())

@@ -310,6 +310,20 @@ impl Kind {
     }
 }
 
+/// A timeout in milliseconds (WAIT, CLIENT PAUSE): an integer, not negative; replies
+/// Redis' error otherwise.
+pub fn arg_timeout_ms(c: &mut Client, i: usize) -> Option<i64> {
+    let Some(t) = crate::util::parse_i64(&c.argv[i]) else {
+        c.out.error("timeout is not an integer or out of range");
+        return None;
+    };
+    if t < 0 {
+        c.out.error("timeout is negative");
+        return None;
+    }
+    Some(t)
+}
+
 pub fn arg_i64(c: &mut Client, i: usize) -> Option<i64> {
     match crate::util::parse_i64(&c.argv[i]) {
         Some(v) => Some(v),

@@ -508,6 +508,28 @@ pub fn fire_persistence(srv: &mut Server, subid: u64) {
     fire(srv, id::PERSISTENCE, subid, Data::None);
 }
 
+/// Runs a forked child's persistence job between its start event (`start`) and its end or
+/// failure event, as Redis' children announce them; a panic in the job is a failure.
+/// Returns whether the job succeeded.
+pub fn persistence_job(
+    srv: &mut Server,
+    start: u64,
+    job: impl FnOnce(&mut Server) -> bool,
+) -> bool {
+    fire_persistence(srv, start);
+    let ok =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut *srv))).unwrap_or(false);
+    fire_persistence(
+        srv,
+        if ok {
+            sub::PERSISTENCE_ENDED
+        } else {
+            sub::PERSISTENCE_FAILED
+        },
+    );
+    ok
+}
+
 unsafe extern "C" fn subscribe(
     ctx: *mut Ctx,
     event: Event,

@@ -98,6 +98,16 @@ fn start(k: *mut Key, range: Option<Range>, first: bool) -> c_int {
     REDISMODULE_OK
 }
 
+/// The score range the API's arguments describe (exclusive flags as C ints).
+fn score_range(min: f64, max: f64, minex: c_int, maxex: c_int) -> Range {
+    Range::Score(ScoreRange {
+        min,
+        max,
+        minex: minex != 0,
+        maxex: maxex != 0,
+    })
+}
+
 unsafe extern "C" fn first_in_score_range(
     k: *mut Key,
     min: f64,
@@ -105,13 +115,7 @@ unsafe extern "C" fn first_in_score_range(
     minex: c_int,
     maxex: c_int,
 ) -> c_int {
-    let r = ScoreRange {
-        min,
-        max,
-        minex: minex != 0,
-        maxex: maxex != 0,
-    };
-    start(k, Some(Range::Score(r)), true)
+    start(k, Some(score_range(min, max, minex, maxex)), true)
 }
 
 unsafe extern "C" fn last_in_score_range(
@@ -121,13 +125,7 @@ unsafe extern "C" fn last_in_score_range(
     minex: c_int,
     maxex: c_int,
 ) -> c_int {
-    let r = ScoreRange {
-        min,
-        max,
-        minex: minex != 0,
-        maxex: maxex != 0,
-    };
-    start(k, Some(Range::Score(r)), false)
+    start(k, Some(score_range(min, max, minex, maxex)), false)
 }
 
 fn lex_range(min: *mut RmString, max: *mut RmString) -> Option<Range> {

@@ -597,20 +597,10 @@ fn child_main(srv: &mut Server, info_fd: libc::c_int) -> ! {
     let name = srv.config.dbfilename.clone();
     let mut info = ChildInfoSender::new(info_fd, "RDB");
     // Module listeners hear about the save from the child, as in Redis.
-    use crate::module::events::{fire_persistence, sub};
-    fire_persistence(srv, sub::PERSISTENCE_RDB_START);
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    use crate::module::events::{persistence_job, sub};
+    let ok = persistence_job(srv, sub::PERSISTENCE_RDB_START, |srv| {
         write_snapshot(srv, &name, &mut |keys| info.progress(keys)).is_ok()
-    }))
-    .unwrap_or(false);
-    fire_persistence(
-        srv,
-        if ok {
-            sub::PERSISTENCE_ENDED
-        } else {
-            sub::PERSISTENCE_FAILED
-        },
-    );
+    });
     if ok {
         info.send(ChildInfoKind::RdbCowSize, info.keys, -1.0);
     }

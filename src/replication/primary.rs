@@ -909,14 +909,9 @@ impl Server {
             c.out.error(crate::commands::errors::NOT_INTEGER);
             return;
         };
-        let Some(timeout) = crate::util::parse_i64(&c.argv[2]) else {
-            c.out.error("timeout is not an integer or out of range");
+        let Some(timeout) = crate::commands::arg_timeout_ms(c, 2) else {
             return;
         };
-        if timeout < 0 {
-            c.out.error("timeout is negative");
-            return;
-        }
         let offset = self.repl.master_repl_offset;
         let acked = self.repl_replicas_acked(offset);
         if acked >= numreplicas || c.has(flags::DENY_BLOCKING) {
