@@ -43,6 +43,15 @@ impl Server {
         crate::commands::keyspec::keys_with_specs(cmd.spec, argv, 0)
     }
 
+    /// The channels of a command as ACL checks see them: the built-in pub/sub commands' by
+    /// their arguments, a module command's as its getchannels-api reports them.
+    pub fn acl_command_channels(&mut self, id: CmdId, argv: &[Vec<u8>]) -> Vec<(usize, u64)> {
+        if crate::module::channels::uses_api(&self.commands.cmds[id]) {
+            return crate::module::channels::command_channels(self, id, argv);
+        }
+        super::command_channels(&self.commands.cmds[id], argv.len())
+    }
+
     /// Checks whether `user` may run command `id` with `argv` (Redis'
     /// `ACLCheckAllUserCommandPerm`). A missing user may run nothing.
     pub fn acl_check_user_command(
@@ -64,7 +73,7 @@ impl Server {
             Vec::new()
         };
         let channels = if needs_channels {
-            super::command_channels(&self.commands.cmds[id], argv.len())
+            self.acl_command_channels(id, argv)
         } else {
             Vec::new()
         };
@@ -88,7 +97,7 @@ impl Server {
             return false;
         };
         let keys = self.acl_command_keys(id, &c.argv);
-        let channels = super::command_channels(&self.commands.cmds[id], c.argv.len());
+        let channels = self.acl_command_channels(id, &c.argv);
         let Some(u) = self.acl.get(c.user) else {
             return false;
         };

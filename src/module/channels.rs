@@ -1,46 +1,55 @@
 //! The getchannels-api: a module command flagged `getchannels-api` is asked which of its
 //! arguments are pub/sub channels (and how it uses them) by calling it with a context in which
 //! IsChannelsPositionRequest is true; it answers with ChannelAtPosWithFlags instead of running.
-//! In 7.0 only ACL checks ask (`command_channels`), to apply channel permissions before the
-//! command runs.
+//! In 7.0 only ACL checks ask (`Server::acl_command_channels`), to apply channel permissions
+//! before the command runs.
 
 use std::ffi::c_int;
 
 use super::ctx::{flags, Ctx};
 use super::string::RmString;
+use crate::acl::chflags;
 use crate::commands::keyspec::KeyRef;
 use crate::commands::spec::flags as cmdflags;
-use crate::commands::CmdId;
+use crate::commands::{CmdId, Command};
 use crate::server::Server;
 
-/// How a command uses a channel (REDISMODULE_CMD_CHANNEL_*).
-pub mod channel {
+/// How a command uses a channel as a module reports it (REDISMODULE_CMD_CHANNEL_*).
+mod channel {
     pub const PATTERN: u32 = 1 << 0;
     pub const PUBLISH: u32 = 1 << 1;
     pub const SUBSCRIBE: u32 = 1 << 2;
     pub const UNSUBSCRIBE: u32 = 1 << 3;
 }
 
-/// One channel argument: its position in argv and the `channel` flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelRef {
-    pub pos: usize,
-    pub flags: u32,
+/// A module's channel flags in the ACL's terms (`acl::chflags`).
+fn acl_channel_flags(module_flags: u32) -> u64 {
+    [
+        (channel::PATTERN, chflags::PATTERN),
+        (channel::PUBLISH, chflags::PUBLISH),
+        (channel::SUBSCRIBE, chflags::SUBSCRIBE),
+        (channel::UNSUBSCRIBE, chflags::UNSUBSCRIBE),
+    ]
+    .iter()
+    .filter(|(m, _)| module_flags & m != 0)
+    .fold(0, |acc, (_, a)| acc | a)
 }
 
-/// The channels of a module command's argv as the module reports them; empty for commands
-/// not flagged `getchannels-api` (or not a module's).
-pub fn command_channels(srv: &mut Server, id: CmdId, argv: &[Vec<u8>]) -> Vec<ChannelRef> {
+/// Whether a command's channels come from its module (flagged `getchannels-api`).
+pub fn uses_api(cmd: &Command) -> bool {
+    cmd.flags & cmdflags::MODULE_GETCHANNELS != 0
+        && cmd.module_cmd.is_some_and(|mc| mc.func.is_some())
+}
+
+/// The channels of a module command's argv as the module reports them, as (argument index,
+/// `acl::chflags`); empty for commands not flagged `getchannels-api`.
+pub fn command_channels(srv: &mut Server, id: CmdId, argv: &[Vec<u8>]) -> Vec<(usize, u64)> {
     let cmd = &srv.commands.cmds[id];
-    if cmd.flags & cmdflags::MODULE_GETCHANNELS == 0 {
+    if !uses_api(cmd) {
         return Vec::new();
     }
-    let Some(mc) = cmd.module_cmd else {
-        return Vec::new();
-    };
-    let Some(func) = mc.func else {
-        return Vec::new();
-    };
+    let mc = cmd.module_cmd.expect("checked by uses_api");
+    let func = mc.func.expect("checked by uses_api");
     let mut args: Vec<*mut RmString> = argv.iter().map(|a| RmString::new_raw(a)).collect();
     let mut ctx = Ctx::new(srv, mc.module, flags::CHANNELS_POS_REQUEST);
     let prev = super::crash::enter(mc.label);
@@ -57,10 +66,8 @@ pub fn command_channels(srv: &mut Server, id: CmdId, argv: &[Vec<u8>]) -> Vec<Ch
     }
     found
         .into_iter()
-        .map(|k| ChannelRef {
-            pos: k.pos,
-            flags: k.flags as u32,
-        })
+        .filter(|k| k.pos < argv.len())
+        .map(|k| (k.pos, acl_channel_flags(k.flags as u32)))
         .collect()
 }
 
