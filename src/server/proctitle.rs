@@ -4,11 +4,16 @@
 //! command line, extended over the environment strings that follow it once those have been
 //! copied elsewhere (the kernel then reports the title as the command line).
 //!
-//! The area's bounds come from /proc/self/stat (arg_start .. env_end), so nothing has to catch
-//! `argv` before `main`. The server keeps its own copy of its arguments (`exec_argv`), taken
-//! before the first title is written.
+//! The area is found from the process' own `argv`, as Redis finds it from `main`'s: glibc
+//! hands `argc, argv, envp` to every `.init_array` function, and `capture_argv` keeps them.
+//! The area runs from `argv[0]` over every argument and environment string that follows the
+//! previous one without a gap. (Not the kernel's arg_start..env_end from /proc/self/stat:
+//! under valgrind those bounds are valgrind's own command line, not the program's.) The
+//! server keeps its own copy of its arguments (`exec_argv`), taken before the first title
+//! is written.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::server::Server;
@@ -24,6 +29,21 @@ static AREA: Mutex<Option<Area>> = Mutex::new(None);
 extern "C" {
     static mut environ: *mut *mut c_char;
 }
+
+/// `argc` and `argv` as the process started, kept by `capture_argv`.
+static ARGC: AtomicUsize = AtomicUsize::new(0);
+static ARGV: AtomicPtr<*mut c_char> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Called by glibc before `main` with the process' `argc`, `argv` and `envp` (glibc passes
+/// them to `.init_array` functions; Rust's own runtime reads its arguments the same way).
+extern "C" fn capture_argv(argc: c_int, argv: *mut *mut c_char, _envp: *mut *mut c_char) {
+    ARGC.store(argc.max(0) as usize, Ordering::Relaxed);
+    ARGV.store(argv, Ordering::Relaxed);
+}
+
+#[used]
+#[link_section = ".init_array.00099"]
+static CAPTURE_ARGV: extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) = capture_argv;
 
 /// Expands `template` for this server (Redis' variables; surrounding blanks trimmed).
 pub fn expand(srv: &Server, template: &str, title: &str) -> String {
@@ -80,8 +100,8 @@ fn write(text: &str) {
         return;
     };
     let n = text.len().min(a.len - 1);
-    // SAFETY: [start, start + len) is this process' command-line and environment string
-    // memory (bounds from the kernel), which nothing reads any more: the environment was
+    // SAFETY: [start, start + len) is this process' argument and environment string memory
+    // (contiguous strings found from argv), which nothing reads any more: the environment was
     // copied out of it by `claim_area` and the server keeps its own copy of the arguments.
     unsafe {
         let p = a.start as *mut u8;
@@ -90,26 +110,65 @@ fn write(text: &str) {
     }
 }
 
-/// Finds the command-line area and, if the environment strings follow it, moves the
-/// environment to the heap so the area can grow over them (as Redis' setproctitle does).
+/// Finds the command-line area (`argv[0]` and the strings contiguous with it) and, if
+/// environment strings continue it, moves the environment to the heap so the area can grow
+/// over them (as Redis' setproctitle does).
 fn claim_area() -> Option<Area> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may contain blanks) start after the last ')'.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
-    // arg_start, arg_end, env_start, env_end are fields 48..51 (1-based), i.e. 45..48 here.
-    let num = |i: usize| fields.get(i)?.trim().parse::<usize>().ok();
-    let (arg_start, arg_end, env_start, env_end) = (num(45)?, num(46)?, num(47)?, num(48)?);
-    if arg_start == 0 || arg_end <= arg_start {
+    let (argc, argv) = (ARGC.load(Ordering::Relaxed), ARGV.load(Ordering::Relaxed));
+    if argc == 0 || argv.is_null() {
         return None;
     }
+    // SAFETY: `argv` is the process' argument vector as glibc handed it over, `argc` valid
+    // NUL-terminated strings; nothing has written to them (this runs once, at the first title).
+    let args: Vec<*mut c_char> = unsafe { (0..argc).map(|i| *argv.add(i)).collect() };
+    let start = args[0] as usize;
+    let arg_end = contiguous_end(start, &args);
     let mut end = arg_end;
-    if env_start == arg_end && env_end > env_start && move_environment(env_start, env_end) {
+    // SAFETY: `environ` is libc's NULL-terminated array, read on the main thread at start-up.
+    let env = unsafe { null_terminated(environ) };
+    let env_end = contiguous_end(arg_end, &env);
+    if env_end > arg_end && move_environment(arg_end, env_end) {
         end = env_end;
     }
     Some(Area {
-        start: arg_start,
-        len: end - arg_start,
+        start,
+        len: end - start,
     })
+}
+
+/// Where the run of strings starting exactly at `from` ends: each string must begin where
+/// the previous one's NUL left off.
+fn contiguous_end(from: usize, strings: &[*mut c_char]) -> usize {
+    let mut end = from;
+    for &s in strings {
+        if s.is_null() || s as usize != end {
+            break;
+        }
+        // SAFETY: a valid NUL-terminated string of argv or environ.
+        end += unsafe { CStr::from_ptr(s) }.to_bytes_with_nul().len();
+    }
+    end
+}
+
+/// The entries of a NULL-terminated pointer array.
+///
+/// # Safety
+/// `list` is null or a NULL-terminated array of pointers.
+unsafe fn null_terminated(list: *mut *mut c_char) -> Vec<*mut c_char> {
+    let mut out = Vec::new();
+    if list.is_null() {
+        return out;
+    }
+    let mut i = 0;
+    loop {
+        // SAFETY: within the array, up to and including its NULL (the caller's contract).
+        let s = unsafe { *list.add(i) };
+        if s.is_null() {
+            return out;
+        }
+        out.push(s);
+        i += 1;
+    }
 }
 
 /// Copies every environment string that lives in [start, end) to the heap and points
@@ -129,7 +188,7 @@ fn move_environment(start: usize, end: usize) -> bool {
             if s.is_null() {
                 break;
             }
-            let owned = std::ffi::CStr::from_ptr(s).to_owned();
+            let owned = CStr::from_ptr(s).to_owned();
             // Strings outside the area (set by the process itself) stay where they are.
             copies.push(if (s as usize) >= start && (s as usize) < end {
                 CString::into_raw(owned)
