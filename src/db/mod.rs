@@ -15,33 +15,75 @@ pub type Key = Box<[u8]>;
 /// replace a key's bytes (remove, clear, insert) are only reachable inside this module, because
 /// the expires dict borrows those bytes (see [`KeyRef`]) and every removal must drop the
 /// expire entry first.
-pub struct Keyspace(Dict<Key, Obj>);
+pub struct Keyspace {
+    dict: Dict<Key, Obj>,
+    /// Unique for the life of the process: a keyspace moved to another database (SWAPDB) or
+    /// replaced by a fresh one (FLUSHDB ASYNC, loading) is told apart by its id.
+    id: u64,
+    /// Bumped whenever keys leave this dict (removal or clear).
+    removals: u64,
+}
+
+/// Where a keyspace stands: while its stamp is unchanged, no object of that keyspace was
+/// freed, so a pointer to one of its objects is still valid. Key nodes are boxed, so
+/// rehashing and inserting other keys never move an object; overwriting a value replaces it
+/// in place. Module key handles use this to find their value again without a lookup.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct KeyspaceStamp {
+    id: u64,
+    removals: u64,
+}
 
 impl std::ops::Deref for Keyspace {
     type Target = Dict<Key, Obj>;
     fn deref(&self) -> &Dict<Key, Obj> {
-        &self.0
+        &self.dict
     }
 }
 
 impl Keyspace {
+    fn new(dict: Dict<Key, Obj>) -> Keyspace {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Keyspace {
+            dict,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            removals: 0,
+        }
+    }
+    pub fn stamp(&self) -> KeyspaceStamp {
+        KeyspaceStamp {
+            id: self.id,
+            removals: self.removals,
+        }
+    }
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
-        self.0.get_mut(key)
+        self.dict.get_mut(key)
+    }
+    fn remove(&mut self, key: &[u8]) -> Option<Obj> {
+        let removed = self.dict.remove(key);
+        if removed.is_some() {
+            self.removals += 1;
+        }
+        removed
+    }
+    fn clear(&mut self) {
+        self.dict.clear();
+        self.removals += 1;
     }
     /// Incremental rehashing and shrinking (server cron): keys move between tables, but the
     /// bytes a `Key` box owns stay where they are.
     pub fn rehash_for_ms(&mut self, ms: u64) -> usize {
-        self.0.rehash_for_ms(ms)
+        self.dict.rehash_for_ms(ms)
     }
     pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit()
+        self.dict.shrink_to_fit()
     }
     /// Sizes an empty keyspace for `n` keys (RDB loading's RESIZEDB hint).
     pub fn expand(&mut self, n: usize) {
-        self.0.expand(n)
+        self.dict.expand(n)
     }
     pub fn set_memory_limit(&mut self, limit: usize) {
-        self.0.memory_limit = limit;
+        self.dict.memory_limit = limit;
     }
 }
 
@@ -123,7 +165,7 @@ impl Db {
         expires.expand_allowed = dict.expand_allowed;
         Db {
             id,
-            dict: Keyspace(dict),
+            dict: Keyspace::new(dict),
             expires,
             avg_ttl: 0,
             expires_cursor: 0,
@@ -142,7 +184,7 @@ impl Db {
     pub fn take(&mut self, key: &[u8]) -> Option<Obj> {
         // The expire entry borrows the key's bytes: it goes first.
         self.expires.remove(key);
-        self.dict.0.remove(key)
+        self.dict.remove(key)
     }
 
     /// Adds a key read from an RDB file (Redis' `dbAddRDBLoad`: no keyspace event, no WATCH
@@ -163,7 +205,7 @@ impl Db {
         }
         let key: Key = key.into_boxed_slice();
         let kref = KeyRef::of(&key);
-        self.dict.0.insert_new(key, obj);
+        self.dict.dict.insert_new(key, obj);
         if let Some(when) = expire {
             // The key's bytes now belong to the main dict (boxed: they don't move).
             self.expires.insert(kref, when);
@@ -314,7 +356,7 @@ impl Server {
     pub fn db_add_obj(&mut self, db: usize, key: &[u8], obj: Obj) {
         // A new key may be what blocked clients wait for (Redis' dbAdd signals it).
         let btype = crate::blocking::block_type_of(&obj.value);
-        self.dbs[db].dict.0.insert_new(key.into(), obj);
+        self.dbs[db].dict.dict.insert_new(key.into(), obj);
         if let Some(bt) = btype {
             self.signal_key_as_ready(db, key, bt);
         }
@@ -444,7 +486,7 @@ impl Server {
             } else {
                 // Expires first: they borrow the main dict's keys.
                 self.dbs[i].expires.clear();
-                self.dbs[i].dict.0.clear();
+                self.dbs[i].dict.clear();
             }
             self.dbs[i].avg_ttl = 0;
             self.dbs[i].expires_cursor = 0;

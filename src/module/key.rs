@@ -1,13 +1,18 @@
-//! The low-level key API: `OpenKey` gives a handle on one key of the context's database; the
-//! handle looks the value up again on every operation (the keyspace owns values, and a handle
-//! must never dangle if the module's own calls change the key meanwhile). Strings (set, DMA,
-//! truncate), key type and length, delete/unlink and expires are implemented so far.
+//! The low-level key API: `OpenKey` gives a handle on one key of the context's database. The
+//! keyspace owns values, and a handle must never dangle if the module's own calls change the
+//! keyspace meanwhile, so the handle keeps the object it found together with the keyspace's
+//! stamp (`db::KeyspaceStamp`): while the stamp is unchanged no object of that keyspace was
+//! freed and the pointer is used as is; otherwise the key is looked up again. Strings (set,
+//! DMA, truncate), key type and length, delete/unlink and expires live here; lists, hashes,
+//! sorted sets and streams in their own files.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_longlong};
+use std::ptr::NonNull;
 
 use super::ctx::{flags as ctxflags, AutoEntry, Ctx, REDISMODULE_ERR, REDISMODULE_OK};
 use super::string::RmString;
-use crate::db::lookup;
+use crate::db::{lookup, KeyspaceStamp};
 use crate::server::Server;
 use crate::types::{Obj, RStr, Value};
 
@@ -19,11 +24,12 @@ const NO_EXPIRE: c_longlong = -1;
 pub struct Key {
     pub(super) ctx: *mut Ctx,
     pub(super) db: usize,
-    pub(super) key: Vec<u8>,
+    /// The key name: one reference the handle holds (released at close), as Redis keeps the
+    /// name object; GetKeyNameFromModuleKey answers it.
+    name: *mut RmString,
     pub(super) mode: c_int,
-    /// The name as a module string, made on the first GetKeyNameFromModuleKey and released
-    /// with the handle.
-    name_str: std::cell::Cell<*mut RmString>,
+    /// The object last found for the key and the keyspace's stamp then (see the top).
+    found: Cell<Option<(NonNull<Obj>, KeyspaceStamp)>>,
     /// The iteration state of the stream or sorted set API (dropped with the handle, as
     /// CloseKey stops iterators in Redis).
     pub(super) iter: KeyIter,
@@ -34,11 +40,8 @@ pub struct Key {
 
 impl Drop for Key {
     fn drop(&mut self) {
-        let s = self.name_str.get();
-        if !s.is_null() {
-            // SAFETY: created by `name_string` with one reference, owned by the handle.
-            unsafe { RmString::release(s) };
-        }
+        // SAFETY: the handle owns one reference to its name (taken in `Key::new`).
+        unsafe { RmString::release(self.name) };
     }
 }
 
@@ -52,20 +55,38 @@ pub enum KeyIter {
 }
 
 impl Key {
+    /// A handle on `name` (one reference is taken) whose object, if any, was just found.
+    fn new(
+        ctx: *mut Ctx,
+        db: usize,
+        name: *mut RmString,
+        mode: c_int,
+        found: Option<NonNull<Obj>>,
+    ) -> Key {
+        // SAFETY: a live module string; the handle keeps it alive with its own reference.
+        unsafe { RmString::retain(name) };
+        let k = Key {
+            ctx,
+            db,
+            name,
+            mode,
+            found: Cell::new(None),
+            iter: KeyIter::None,
+            stream_signal_ready: false,
+        };
+        if let Some(obj) = found {
+            k.found.set(Some((obj, k.srv().dbs[db].dict.stamp())));
+        }
+        k
+    }
+
     pub(super) fn db(&self) -> usize {
         self.db
     }
 
     pub(super) fn name(&self) -> &[u8] {
-        &self.key
-    }
-
-    /// The key name as a module string that lives as long as the handle.
-    fn name_string(&self) -> *mut RmString {
-        if self.name_str.get().is_null() {
-            self.name_str.set(RmString::new_raw(&self.key));
-        }
-        self.name_str.get()
+        // SAFETY: the handle holds a reference to its name.
+        unsafe { RmString::get(self.name) }
     }
 
     #[allow(clippy::mut_from_ref)]
@@ -75,11 +96,22 @@ impl Key {
     }
 
     /// The value, without touching statistics or the access clock (done at open). Expiry
-    /// was handled at open too, and time stands still while a command runs, so a plain
-    /// dict lookup is enough.
+    /// was handled at open too, and time stands still while a command runs, so the object
+    /// found before, or a plain dict lookup, is enough.
     #[allow(clippy::mut_from_ref)]
     pub(super) fn value(&self) -> Option<&mut Obj> {
-        self.srv().dbs[self.db].dict.get_mut(&self.key[..])
+        let keyspace = &mut self.srv().dbs[self.db].dict;
+        let stamp = keyspace.stamp();
+        if let Some((obj, found_at)) = self.found.get() {
+            if found_at == stamp {
+                // SAFETY: the object was found in this database's keyspace, and the unchanged
+                // stamp says that keyspace is still there and freed no object since.
+                return Some(unsafe { &mut *obj.as_ptr() });
+            }
+        }
+        let obj = keyspace.get_mut(self.name())?;
+        self.found.set(Some((NonNull::from(&mut *obj), stamp)));
+        Some(obj)
     }
 
     pub(super) fn writable(&self) -> bool {
@@ -89,15 +121,11 @@ impl Key {
 
 /// A READ handle on `key` of `db` for a callback (SCAN), owned by the caller.
 pub fn read_handle(ctx: *mut Ctx, db: usize, key: &[u8]) -> Key {
-    Key {
-        ctx,
-        db,
-        key: key.to_vec(),
-        mode: READ,
-        name_str: Default::default(),
-        iter: KeyIter::None,
-        stream_signal_ready: false,
-    }
+    let name = RmString::new_raw(key);
+    let k = Key::new(ctx, db, name, READ, None);
+    // SAFETY: the handle took its own reference; this one was ours.
+    unsafe { RmString::release(name) };
+    k
 }
 
 /// A collection element for ScanKey: field (or member) and value (none for a set member).
@@ -130,7 +158,7 @@ pub fn collection_elements(k: &Key) -> Option<Vec<Element>> {
 
 unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -> *mut Key {
     // SAFETY: a live context and module string.
-    let (c, name) = unsafe { (&mut *ctx, RmString::get(name).to_vec()) };
+    let (c, key) = unsafe { (&mut *ctx, RmString::get(name)) };
     // SAFETY: a live context.
     let Some(db) = (unsafe { c.client() }).map(|cl| cl.db) else {
         return std::ptr::null_mut();
@@ -141,20 +169,16 @@ unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -
     if mode & OPEN_KEY_NOTOUCH != 0 {
         lflags |= lookup::NOTOUCH;
     }
-    if mode & WRITE != 0 {
-        srv.lookup_key(db, &name, lflags | lookup::WRITE);
-    } else if srv.lookup_key(db, &name, lflags).is_none() {
+    let found = if mode & WRITE != 0 {
+        srv.lookup_key(db, key, lflags | lookup::WRITE)
+    } else {
+        srv.lookup_key(db, key, lflags)
+    }
+    .map(NonNull::from);
+    if found.is_none() && mode & WRITE == 0 {
         return std::ptr::null_mut();
     }
-    let k = Box::into_raw(Box::new(Key {
-        ctx,
-        db,
-        key: name,
-        mode,
-        name_str: Default::default(),
-        iter: KeyIter::None,
-        stream_signal_ready: false,
-    }));
+    let k = Box::into_raw(Box::new(Key::new(ctx, db, name, mode, found)));
     if c.flags & ctxflags::AUTO_MEMORY != 0 {
         c.auto.push(AutoEntry::Key(k));
     }
@@ -176,11 +200,11 @@ pub unsafe fn close_key(k: *mut Key) {
         .is_none_or(|m| m.options & super::io::OPTIONS_NO_IMPLICIT_SIGNAL_MODIFIED == 0);
     if key.writable() && implicit {
         let srv = key.srv();
-        srv.signal_modified_key(key.db, &key.key);
+        srv.signal_modified_key(key.db, key.name());
     }
     if key.stream_signal_ready && matches!(key.value().map(|o| &o.value), Some(Value::Stream(_))) {
         key.srv()
-            .signal_key_as_ready(key.db, &key.key, crate::blocking::BlockType::Stream);
+            .signal_key_as_ready(key.db, key.name(), crate::blocking::BlockType::Stream);
     }
 }
 
@@ -215,7 +239,7 @@ unsafe extern "C" fn key_type(k: *mut Key) -> c_int {
 
 unsafe extern "C" fn get_key_name_from_module_key(k: *mut Key) -> *const RmString {
     // SAFETY: an open handle or NULL.
-    unsafe { k.as_ref() }.map_or(std::ptr::null(), |k| k.name_string())
+    unsafe { k.as_ref() }.map_or(std::ptr::null(), |k| k.name as *const RmString)
 }
 
 unsafe extern "C" fn get_db_id_from_module_key(k: *mut Key) -> c_int {
@@ -248,7 +272,7 @@ unsafe extern "C" fn delete_key(k: *mut Key) -> c_int {
         return REDISMODULE_ERR;
     }
     if k.value().is_some() {
-        k.srv().db_delete(k.db, &k.key);
+        k.srv().db_delete(k.db, k.name());
     }
     REDISMODULE_OK
 }
@@ -260,7 +284,7 @@ unsafe extern "C" fn unlink_key(k: *mut Key) -> c_int {
         return REDISMODULE_ERR;
     }
     if k.value().is_some() {
-        k.srv().db_async_delete(k.db, &k.key);
+        k.srv().db_async_delete(k.db, k.name());
     }
     REDISMODULE_OK
 }
@@ -272,7 +296,7 @@ unsafe extern "C" fn string_set(k: *mut Key, s: *mut RmString) -> c_int {
         return REDISMODULE_ERR;
     }
     let v = Value::Str(RStr::from_bytes(s.to_vec()));
-    k.srv().set_key(k.db, &k.key, v, false);
+    k.srv().set_key(k.db, k.name(), v, false);
     REDISMODULE_OK
 }
 
@@ -285,7 +309,7 @@ unsafe extern "C" fn string_dma(k: *mut Key, len: *mut usize, mode: c_int) -> *m
             return std::ptr::null_mut();
         }
         k.srv()
-            .db_add(k.db, &k.key, Value::Str(RStr::raw(Vec::new())));
+            .db_add(k.db, k.name(), Value::Str(RStr::raw(Vec::new())));
     }
     let Some(obj) = k.value() else {
         return std::ptr::null_mut();
@@ -314,7 +338,7 @@ unsafe extern "C" fn string_truncate(k: *mut Key, newlen: usize) -> c_int {
             return REDISMODULE_OK;
         }
         k.srv()
-            .db_add(k.db, &k.key, Value::Str(RStr::raw(Vec::new())));
+            .db_add(k.db, k.name(), Value::Str(RStr::raw(Vec::new())));
     }
     let Some(obj) = k.value() else {
         return REDISMODULE_ERR;
@@ -333,7 +357,7 @@ unsafe extern "C" fn get_expire(k: *mut Key) -> c_longlong {
         return NO_EXPIRE;
     }
     let srv = k.srv();
-    match srv.dbs[k.db].expire_of(&k.key) {
+    match srv.dbs[k.db].expire_of(k.name()) {
         Some(when) => (when - srv.now_ms()).max(0),
         None => NO_EXPIRE,
     }
@@ -345,7 +369,7 @@ unsafe extern "C" fn get_abs_expire(k: *mut Key) -> c_longlong {
     if k.value().is_none() {
         return NO_EXPIRE;
     }
-    k.srv().dbs[k.db].expire_of(&k.key).unwrap_or(NO_EXPIRE)
+    k.srv().dbs[k.db].expire_of(k.name()).unwrap_or(NO_EXPIRE)
 }
 
 fn set_expire_at(k: &Key, when: Option<i64>) -> c_int {
@@ -354,9 +378,9 @@ fn set_expire_at(k: &Key, when: Option<i64>) -> c_int {
     }
     let srv = k.srv();
     match when {
-        Some(t) => srv.set_expire(k.db, &k.key, t),
+        Some(t) => srv.set_expire(k.db, k.name(), t),
         None => {
-            srv.remove_expire(k.db, &k.key);
+            srv.remove_expire(k.db, k.name());
         }
     }
     REDISMODULE_OK
@@ -407,7 +431,7 @@ fn returned_string(k: &Key, bytes: &[u8]) -> *mut RmString {
 fn delete_if_empty_list(k: &Key) {
     let empty = matches!(k.value().map(|o| &o.value), Some(Value::List(l)) if l.is_empty());
     if empty {
-        k.srv().db_delete(k.db, &k.key);
+        k.srv().db_delete(k.db, k.name());
     }
 }
 
@@ -471,7 +495,7 @@ unsafe extern "C" fn list_push(k: *mut Key, place: c_int, ele: *mut RmString) ->
             srv.config.list_max_listpack_size,
             srv.config.list_compress_depth,
         );
-        srv.db_add(k.db, &k.key, Value::List(Box::new(l)));
+        srv.db_add(k.db, k.name(), Value::List(Box::new(l)));
     }
     // SAFETY: a live module string.
     let v = unsafe { RmString::get(ele) };
@@ -603,7 +627,7 @@ fn zset_add(k: &Key, score: f64, ele: &[u8], flagsptr: *mut c_int, incr: bool) -
         None => {
             k.srv().db_add(
                 k.db,
-                &k.key,
+                k.name(),
                 Value::Zset(Box::new(crate::types::ZsetValue::new_listpack())),
             );
         }
@@ -649,7 +673,7 @@ fn delete_if_empty(k: &Key) {
         _ => false,
     };
     if empty {
-        k.srv().db_delete(k.db, &k.key);
+        k.srv().db_delete(k.db, k.name());
     }
 }
 
@@ -770,7 +794,7 @@ pub unsafe extern "C" fn ferrodis_hash_begin(k: *mut Key, flags: c_int, write: c
             return 0;
         }
         if !exists {
-            k.srv().db_add(k.db, &k.key, Value::Hash(Box::default()));
+            k.srv().db_add(k.db, k.name(), Value::Hash(Box::default()));
         }
     }
     1

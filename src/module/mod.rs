@@ -94,6 +94,8 @@ pub struct Modules {
     pub events: events::Listeners,
     /// The done handler of a module's fork child.
     pub fork: fork::ForkState,
+    /// Module strings reused for module commands' arguments.
+    pub arg_strings: string::ArgStrings,
 }
 
 impl Modules {
@@ -372,11 +374,7 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
         crate::commands::reply_subcommand_syntax_error(c);
         return;
     };
-    let mut argv: Vec<*mut string::RmString> = c
-        .argv
-        .iter()
-        .map(|a| string::RmString::new_raw(a))
-        .collect();
+    let mut argv = srv.modules.arg_strings.lend(&c.argv);
     let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
     ctx.client = c;
     let prev = crash::enter(mc.label);
@@ -388,7 +386,7 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
     crash::leave(prev);
     ctx.finish();
     drop(ctx);
-    release_argv(argv);
+    srv.modules.arg_strings.give_back(argv);
     // The outermost module command is over: a yield it started ends (Redis ends it when
     // the module context nesting drops to zero).
     if srv.prop.depth <= 1 {

@@ -98,7 +98,7 @@ unsafe extern "C" fn stream_add(
     let created = existing.is_none();
     if created {
         // A new key signals blocked readers itself (db_add does, as Redis' dbAdd).
-        srv.db_add(k.db, &k.key, Value::Stream(Box::default()));
+        srv.db_add(k.db, k.name(), Value::Stream(Box::default()));
     }
     let max_bytes = srv.config.stream_node_max_bytes.max(0) as usize;
     let max_entries = srv.config.stream_node_max_entries.max(0) as usize;

@@ -58,6 +58,15 @@ impl RmString {
         self.store = Store::with(&v);
     }
 
+    /// Takes one more reference.
+    ///
+    /// # Safety
+    /// `s` is a live string created by `new_raw`.
+    pub unsafe fn retain(s: *mut RmString) {
+        // SAFETY: per the contract above.
+        unsafe { (*s).refcount += 1 };
+    }
+
     /// Drops one reference, freeing the string with the last.
     ///
     /// # Safety
@@ -96,6 +105,69 @@ impl Store {
             v.extend_from_slice(bytes);
             v.push(0);
             Store::Heap(v)
+        }
+    }
+}
+
+/// The module strings a module command's arguments are handed in, kept from one command to
+/// the next: a string the module did not retain goes back here instead of to the allocator,
+/// so the usual command costs no allocation for its argv (`module::dispatch`).
+#[derive(Default)]
+pub struct ArgStrings {
+    spare: Vec<*mut RmString>,
+    /// The argv array itself, lent to the outermost dispatch (a nested one makes its own).
+    array: Vec<*mut RmString>,
+}
+
+impl ArgStrings {
+    /// How many spare strings are kept.
+    const KEEP: usize = 64;
+
+    /// The argv array for `args`, each string with one reference owned by the caller, who
+    /// hands it back with `give_back`.
+    pub fn lend(&mut self, args: &[Vec<u8>]) -> Vec<*mut RmString> {
+        let mut argv = std::mem::take(&mut self.array);
+        argv.extend(args.iter().map(|a| match self.spare.pop() {
+            Some(s) => {
+                // SAFETY: spare strings are live allocations that nothing else references.
+                unsafe {
+                    (*s).refcount = 1;
+                    (*s).store = Store::with(a);
+                }
+                s
+            }
+            None => RmString::new_raw(a),
+        }));
+        argv
+    }
+
+    /// Takes back what `lend` gave: drops the caller's reference to each string; strings
+    /// nobody else holds (the module did not retain them) are kept for the next command.
+    pub fn give_back(&mut self, mut argv: Vec<*mut RmString>) {
+        for s in argv.drain(..) {
+            // SAFETY: `s` came from `lend` and the caller still owns its reference; a module
+            // that kept the string took a reference of its own (RetainString/HoldString).
+            unsafe {
+                if (*s).refcount == 1 && self.spare.len() < Self::KEEP {
+                    if let Store::Heap(_) = (*s).store {
+                        (*s).store = Store::with(b"");
+                    }
+                    (*s).refcount = 0;
+                    self.spare.push(s);
+                } else {
+                    RmString::release(s);
+                }
+            }
+        }
+        self.array = argv;
+    }
+}
+
+impl Drop for ArgStrings {
+    fn drop(&mut self) {
+        for s in self.spare.drain(..) {
+            // SAFETY: spare strings are owned by the pool alone, allocated by `new_raw`.
+            drop(unsafe { Box::from_raw(s) });
         }
     }
 }
@@ -184,7 +256,7 @@ unsafe extern "C" fn retain_string(ctx: *mut Ctx, s: *mut RmString) {
     // Retaining a string auto-memory would free takes it out of auto-memory instead.
     if !untrack(ctx, s) {
         // SAFETY: a live module string.
-        unsafe { (*s).refcount += 1 };
+        unsafe { RmString::retain(s) };
     }
 }
 
@@ -194,7 +266,7 @@ unsafe extern "C" fn hold_string(ctx: *mut Ctx, s: *mut RmString) -> *mut RmStri
     }
     if !untrack(ctx, s) {
         // SAFETY: a live module string.
-        unsafe { (*s).refcount += 1 };
+        unsafe { RmString::retain(s) };
     }
     s
 }

@@ -108,7 +108,8 @@ impl RStr {
     /// Turns the value into a `raw` string and returns its buffer for in-place edits.
     pub fn make_raw(&mut self) -> &mut RawStr {
         if !matches!(self, RStr::Raw(_)) {
-            *self = RStr::Raw(RawStr::from_slice(&self.to_vec()));
+            let raw = self.with_bytes(RawStr::from_slice);
+            *self = RStr::Raw(raw);
         }
         match self {
             RStr::Raw(b) => b,
