@@ -28,22 +28,38 @@ int ferrodis_module_replicate(RedisModuleCtx *ctx, const char *cmd, const char *
 void ferrodis_module_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 
 /* Arguments of a call built from a format: byte strings by pointer and length. Numbers
- * ('l') are printed into `owned` buffers that live until the call returns. */
+ * ('l') are printed into `owned` buffers that live until the call returns. The first
+ * ARGBUF_INLINE arguments live in the struct itself (on the caller's stack), so a usual call
+ * allocates nothing here; longer lists move to the heap. Start one with ARGBUF_INIT. */
+#define ARGBUF_INLINE 16
 typedef struct {
     const char **argv;
     size_t *lens;
     char **owned;
     int argc, cap, nowned;
+    const char *inline_argv[ARGBUF_INLINE];
+    size_t inline_lens[ARGBUF_INLINE];
 } argbuf;
+
+static void argbuf_init(argbuf *a) {
+    a->argv = a->inline_argv;
+    a->lens = a->inline_lens;
+    a->owned = NULL;
+    a->argc = a->nowned = 0;
+    a->cap = ARGBUF_INLINE;
+}
 
 static int argbuf_push(argbuf *a, const char *p, size_t len) {
     if (a->argc == a->cap) {
-        int cap = a->cap ? a->cap * 2 : 8;
-        const char **nv = realloc(a->argv, sizeof(*nv) * cap);
+        int cap = a->cap * 2;
+        int was_inline = a->argv == a->inline_argv;
+        const char **nv = realloc(was_inline ? NULL : a->argv, sizeof(*nv) * cap);
         if (!nv) return 0;
+        if (was_inline) memcpy(nv, a->inline_argv, sizeof(*nv) * a->argc);
         a->argv = nv;
-        size_t *nl = realloc(a->lens, sizeof(*nl) * cap);
+        size_t *nl = realloc(was_inline ? NULL : a->lens, sizeof(*nl) * cap);
         if (!nl) return 0;
+        if (was_inline) memcpy(nl, a->inline_lens, sizeof(*nl) * a->argc);
         a->lens = nl;
         a->cap = cap;
     }
@@ -56,8 +72,8 @@ static int argbuf_push(argbuf *a, const char *p, size_t len) {
 static void argbuf_free(argbuf *a) {
     for (int i = 0; i < a->nowned; i++) free(a->owned[i]);
     free(a->owned);
-    free(a->argv);
-    free(a->lens);
+    if (a->argv != a->inline_argv) free(a->argv);
+    if (a->lens != a->inline_lens) free(a->lens);
 }
 
 /* Walks the format; returns 0 on an unknown format character (flag characters are left to
@@ -116,7 +132,8 @@ static int collect_args(argbuf *a, const char *fmt, va_list ap) {
 }
 
 RedisModuleCallReply *ferrodis_shim_Call(RedisModuleCtx *ctx, const char *cmd, const char *fmt, ...) {
-    argbuf a = {0};
+    argbuf a;
+    argbuf_init(&a);
     va_list ap;
     va_start(ap, fmt);
     int ok = collect_args(&a, fmt, ap);
@@ -127,7 +144,8 @@ RedisModuleCallReply *ferrodis_shim_Call(RedisModuleCtx *ctx, const char *cmd, c
 }
 
 int ferrodis_shim_Replicate(RedisModuleCtx *ctx, const char *cmd, const char *fmt, ...) {
-    argbuf a = {0};
+    argbuf a;
+    argbuf_init(&a);
     va_list ap;
     va_start(ap, fmt);
     int ok = collect_args(&a, fmt, ap);
@@ -331,7 +349,8 @@ long double ferrodis_shim_LoadLongDouble(RedisModuleIO *io) {
 }
 
 void ferrodis_shim_EmitAOF(RedisModuleIO *io, const char *cmd, const char *fmt, ...) {
-    argbuf a = {0};
+    argbuf a;
+    argbuf_init(&a);
     va_list ap;
     va_start(ap, fmt);
     int ok = collect_args(&a, fmt, ap);

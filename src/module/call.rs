@@ -350,10 +350,12 @@ pub unsafe extern "C" fn ferrodis_module_call(
         let msg = crate::commands::unknown_command_error(srv, &argv);
         return fail(ctx, libc::ENOENT, Some(msg));
     };
-    let (arity, cmd_flags, fullname) = {
+    let (arity, cmd_flags) = {
         let c = &srv.commands.cmds[id];
-        (c.spec.arity, c.flags, c.fullname.clone())
+        (c.spec.arity, c.flags)
     };
+    // Only refusals need the name.
+    let fullname = |srv: &crate::server::Server| srv.commands.cmds[id].fullname.clone();
     let n = argv.len() as i32;
     if (arity > 0 && arity != n) || n < -arity {
         return fail(
@@ -361,7 +363,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             libc::EINVAL,
             Some(format!(
                 "wrong number of arguments for '{}' command",
-                fullname
+                fullname(srv)
             )),
         );
     }
@@ -371,7 +373,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             libc::ESPIPE,
             Some(format!(
                 "command '{}' is not allowed on script mode",
-                fullname
+                fullname(srv)
             )),
         );
     }
@@ -392,7 +394,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             libc::ENOSPC,
             Some(format!(
                 "Write command '{}' was called while write is not allowed.",
-                fullname
+                fullname(srv)
             )),
         );
     }
@@ -415,7 +417,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
     if let Some(user) = run_as {
         if let Err((reason, pos)) = srv.acl_check_user_command(user, id, &argv) {
             let object = if reason == crate::acl::Denied::Cmd {
-                fullname.as_bytes().to_vec()
+                fullname(srv).into_bytes()
             } else {
                 argv[pos].clone()
             };
