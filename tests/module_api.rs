@@ -2,7 +2,8 @@
 //! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule) and
 //! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
 //! server event around a BGSAVE child. Each case is
-//! also run against Debian's redis-server 7.0 when it is installed.
+//! also run against Debian's redis-server 7.0 when it is installed. Beyond Redis: the bytes a
+//! module holds through the memory API, in INFO modules and MODULE LIST.
 
 mod common;
 
@@ -12,9 +13,10 @@ use std::process::Command;
 use common::Server;
 use redis::Value;
 
-fn build_module() -> PathBuf {
+/// Builds apitest.so into a directory of the calling test's own (`name`).
+fn build_module(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::temp_dir("apitest", "module");
+    let dir = common::temp_dir("apitest", name);
     let out = dir.join("apitest.so");
     let status = Command::new("cc")
         .args(["-O1", "-fPIC", "-shared", "-I"])
@@ -107,7 +109,7 @@ fn check(srv: &Server, so: &str) {
 
 #[test]
 fn latency_samples_and_memory_ratio() {
-    let so = build_module();
+    let so = build_module("module");
     let so_s = so.to_str().unwrap();
     // Each server saves its snapshot in a directory of its own.
     let ours = common::temp_dir("apitest", "ours");
@@ -129,5 +131,67 @@ fn latency_samples_and_memory_ratio() {
     }
     let _ = std::fs::remove_dir_all(ours);
     let _ = std::fs::remove_dir_all(theirs);
+    let _ = std::fs::remove_dir_all(so.parent().unwrap());
+}
+
+/// `used_memory` of module `name` in INFO modules.
+fn info_used_memory(c: &mut redis::Connection, name: &str) -> u64 {
+    let info = common::text(c, &["INFO", "modules"]);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with(&format!("module:name={name},")))
+        .unwrap_or_else(|| panic!("no INFO modules line for {name}: {info}"));
+    let field = line.rsplit(',').next().unwrap();
+    field
+        .strip_prefix("used_memory=")
+        .unwrap_or_else(|| panic!("no used_memory in {line}"))
+        .parse()
+        .unwrap()
+}
+
+/// `used_memory` of module `name` in MODULE LIST.
+fn list_used_memory(c: &mut redis::Connection, name: &str) -> i64 {
+    let Value::Array(mods) = common::cmd(c, &["MODULE", "LIST"]) else {
+        panic!("MODULE LIST is not an array")
+    };
+    for m in mods {
+        let Value::Array(kv) = m else { continue };
+        let field = |key: &str| {
+            kv.chunks(2)
+                .find(|p| p[0] == Value::BulkString(key.as_bytes().to_vec()))
+                .map(|p| p[1].clone())
+        };
+        if field("name") == Some(Value::BulkString(name.as_bytes().to_vec())) {
+            match field("used_memory") {
+                Some(Value::Int(n)) => return n,
+                other => panic!("used_memory of {name}: {other:?}"),
+            }
+        }
+    }
+    panic!("{name} is not in MODULE LIST")
+}
+
+#[test]
+fn each_module_shows_the_memory_it_holds() {
+    let so = build_module("memory");
+    let so_s = so.to_str().unwrap();
+    let srv = Server::start(&["--enable-module-command", "yes"]);
+    let mut c = srv.client();
+    common::cmd(&mut c, &["MODULE", "LOAD", so_s]);
+    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
+    common::cmd(&mut c, &["api.hold", "100000"]);
+    common::cmd(&mut c, &["api.hold", "3000"]);
+    // Usable sizes: at least what was asked for, within jemalloc's size-class rounding
+    // (classes are at most 25% apart).
+    let held = info_used_memory(&mut c, "apitest");
+    assert!((103_000..=103_000 * 5 / 4).contains(&held), "held {held}");
+    assert_eq!(list_used_memory(&mut c, "apitest"), held as i64);
+    assert_eq!(common::cmd(&mut c, &["api.release"]), Value::Int(2));
+    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
+    // A reloaded module starts from zero again.
+    common::cmd(&mut c, &["api.hold", "5000"]);
+    common::cmd(&mut c, &["MODULE", "UNLOAD", "apitest"]);
+    common::cmd(&mut c, &["MODULE", "LOAD", so_s]);
+    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
 }

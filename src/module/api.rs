@@ -370,13 +370,19 @@ pub fn is_implemented(name: &str) -> bool {
 thread_local! {
     /// Names asked for but missing during the load in progress.
     static MISSING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    /// The allocation slot of the module being loaded (alloc.rs).
+    static LOAD_SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(super::alloc::UNATTRIBUTED) };
 }
 
-pub fn begin_load_report() {
+/// A module load starts: missing names are collected from here on, and the module gets the
+/// allocation functions of `alloc_slot`.
+pub fn begin_load_report(alloc_slot: usize) {
     MISSING.with(|m| *m.borrow_mut() = Some(Vec::new()));
+    LOAD_SLOT.with(|s| s.set(alloc_slot));
 }
 
 pub fn end_load_report() -> Vec<String> {
+    LOAD_SLOT.with(|s| s.set(super::alloc::UNATTRIBUTED));
     MISSING.with(|m| m.borrow_mut().take().unwrap_or_default())
 }
 
@@ -391,8 +397,10 @@ pub unsafe extern "C" fn get_api(name: *const c_char, target: *mut c_void) -> c_
         return REDISMODULE_ERR;
     };
     let short = full.strip_prefix("RedisModule_").unwrap_or(full);
-    match table().get(short) {
-        Some(&f) => {
+    let found = super::alloc::slot_function(short, LOAD_SLOT.with(|s| s.get()))
+        .or_else(|| table().get(short).copied());
+    match found {
+        Some(f) => {
             // SAFETY: `target` points at a pointer-sized slot (a function pointer).
             unsafe { *(target as *mut usize) = f };
             REDISMODULE_OK

@@ -363,6 +363,7 @@ unsafe extern "C" fn set_module_attribs(
         options: 0,
         info_cb: None,
         defrag_cb: None,
+        alloc_slot: super::alloc::UNATTRIBUTED,
     });
     ctx.module = Box::into_raw(module);
 }

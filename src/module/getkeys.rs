@@ -132,15 +132,19 @@ unsafe extern "C" fn get_command_keys_with_flags(
         return std::ptr::null_mut();
     }
     let n = keys.len();
-    // SAFETY: plain mallocs the module frees with RedisModule_Free (the same allocator);
-    // each holds `n` ints, written below.
+    // Arrays the module frees with RedisModule_Free: counted as its memory.
+    // SAFETY: a live context.
+    let module = unsafe { (*ctx).module };
+    let bytes = n * std::mem::size_of::<c_int>();
+    // SAFETY: each array holds `n` ints, written below; the out-pointers are writable; the
+    // context's module is registered (or null).
     unsafe {
-        let res = libc::malloc(n * std::mem::size_of::<c_int>()) as *mut c_int;
+        let res = super::alloc::alloc_for(module, bytes) as *mut c_int;
         *num_keys = n as c_int;
         let fl = if out_flags.is_null() {
             std::ptr::null_mut()
         } else {
-            let f = libc::malloc(n * std::mem::size_of::<c_int>()) as *mut c_int;
+            let f = super::alloc::alloc_for(module, bytes) as *mut c_int;
             *out_flags = f;
             f
         };

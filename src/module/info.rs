@@ -62,14 +62,15 @@ pub fn module_list(srv: &Server, out: &mut String) {
         let (usedby, using) = srv.modules.shared.users_and_used(mp);
         let _ = write!(
             out,
-            "module:name={},ver={},api={},filters={},usedby=[{}],using=[{}],options=[{}]\r\n",
+            "module:name={},ver={},api={},filters={},usedby=[{}],using=[{}],options=[{}],used_memory={}\r\n",
             m.name,
             m.ver,
             m.apiver,
             filters,
             usedby.join("|"),
             using.join("|"),
-            options.join("|")
+            options.join("|"),
+            super::alloc::held(m.alloc_slot)
         );
     }
 }

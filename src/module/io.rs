@@ -486,12 +486,11 @@ pub unsafe extern "C" fn ferrodis_io_load_string_buffer(
     let Some(b) = (unsafe { io_ref(io) }).load_item(op::STRING, |r| r.string()) else {
         return std::ptr::null_mut();
     };
-    // SAFETY: malloc is the allocator of RedisModule_Alloc/Free (alloc.rs).
-    let p = unsafe { libc::malloc(b.len().max(1)) } as *mut u8;
-    if p.is_null() {
-        crate::log_warning!("Out Of Memory allocating {} bytes for a module!", b.len());
-        std::process::abort();
-    }
+    // The module frees it with RedisModule_Free: counted as its memory.
+    // SAFETY: see io_ref.
+    let module = unsafe { io_ref(io) }.ty.module;
+    // SAFETY: a data type's module is registered.
+    let p = unsafe { super::alloc::alloc_for(module, b.len()) } as *mut u8;
     // SAFETY: `p` has room for the bytes; `lenptr` is NULL or writable.
     unsafe {
         std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
@@ -848,6 +847,7 @@ mod tests {
             commands: Vec::new(),
             handles: Vec::new(),
             options,
+            alloc_slot: crate::module::alloc::UNATTRIBUTED,
             info_cb: None,
             defrag_cb: None,
         }));

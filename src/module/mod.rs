@@ -75,6 +75,8 @@ pub struct Module {
     pub info_cb: Option<info::InfoFunc>,
     /// Its global defrag callback (RegisterDefragFunc).
     pub defrag_cb: Option<defrag::DefragFunc>,
+    /// Its slot of counted allocation functions (alloc.rs).
+    pub alloc_slot: usize,
 }
 
 /// Every loaded module, in load order (MODULE LIST order is not specified by Redis).
@@ -201,7 +203,8 @@ pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) 
     let mut argv: Vec<*mut string::RmString> =
         args.iter().map(|a| string::RmString::new_raw(a)).collect();
     let mut ctx = Ctx::new(srv, std::ptr::null_mut(), ctx::flags::TEMP_CLIENT);
-    api::begin_load_report();
+    let alloc_slot = alloc::claim_slot();
+    api::begin_load_report(alloc_slot);
     let prev = crash::enter(crash::make_label(&format!("the OnLoad of module {}", path)));
     // SAFETY: OnLoad gets a valid context and `argv.len()` valid strings, as the ABI says.
     let rc = unsafe { onload(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };
@@ -228,6 +231,7 @@ pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) 
         drop(ctx);
         release_argv(argv);
         drop(lib);
+        alloc::release_slot(alloc_slot);
         return Err(());
     }
     ctx.finish();
@@ -247,6 +251,7 @@ pub fn load_ex(srv: &mut Server, path: &str, args: &[Vec<u8>], is_loadex: bool) 
         );
     }
     module.lib = Some(lib);
+    module.alloc_slot = alloc_slot;
     module.path = path.to_string();
     module.args = args.to_vec();
     crate::log_notice!("Module '{}' loaded from {}", module.name, path);
@@ -321,6 +326,7 @@ pub fn unload(srv: &mut Server, name: &str) -> Result<(), UnloadError> {
     forget_services(srv, module_ptr);
     events::fire_module_change(srv, &*module, true);
     crate::log_notice!("Module {} unloaded", module.name);
+    alloc::release_slot(module.alloc_slot);
     drop(module);
     Ok(())
 }
@@ -403,7 +409,7 @@ fn module_list(srv: &mut Server, c: &mut Client) {
 pub fn reply_module_list(srv: &Server, c: &mut Client) {
     c.out.array(srv.modules.list.len());
     for m in &srv.modules.list {
-        c.out.map(4);
+        c.out.map(5);
         c.out.bulk(b"name");
         c.out.bulk(m.name.as_bytes());
         c.out.bulk(b"ver");
@@ -415,6 +421,9 @@ pub fn reply_module_list(srv: &Server, c: &mut Client) {
         for a in &m.args {
             c.out.bulk(a);
         }
+        // Beyond Redis: what it holds through the memory API.
+        c.out.bulk(b"used_memory");
+        c.out.int(alloc::held(m.alloc_slot) as i64);
     }
 }
 

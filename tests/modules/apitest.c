@@ -3,7 +3,10 @@
  *
  * API.LATENCY event ms  -> RedisModule_LatencyAddSample, replies OK
  * API.MEMRATIO          -> RedisModule_GetUsedMemoryRatio as a double
- * API.FORKEVENTS        -> how many ForkChild born and died events were heard */
+ * API.FORKEVENTS        -> how many ForkChild born and died events were heard
+ * API.HOLD bytes        -> keeps a block: RedisModule_Alloc(bytes / 2) grown with
+ *                          RedisModule_Realloc to `bytes`; replies OK
+ * API.RELEASE           -> frees every block held (RedisModule_Free); replies how many */
 #include "redismodule.h"
 #include <string.h>
 
@@ -40,6 +43,28 @@ static int api_forkevents(RedisModuleCtx *ctx, RedisModuleString **argv, int arg
     return RedisModule_ReplyWithLongLong(ctx, fork_died);
 }
 
+static void *held[64];
+static int nheld;
+
+static int api_hold(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 2) return RedisModule_WrongArity(ctx);
+    long long bytes;
+    if (RedisModule_StringToLongLong(argv[1], &bytes) != REDISMODULE_OK || bytes < 2)
+        return RedisModule_ReplyWithError(ctx, "ERR bad size");
+    if (nheld == 64) return RedisModule_ReplyWithError(ctx, "ERR too many blocks");
+    void *p = RedisModule_Alloc(bytes / 2);
+    held[nheld++] = RedisModule_Realloc(p, bytes);
+    return RedisModule_ReplyWithSimpleString(ctx, "OK");
+}
+
+static int api_release(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (argc != 1) return RedisModule_WrongArity(ctx);
+    int n = nheld;
+    while (nheld) RedisModule_Free(held[--nheld]);
+    return RedisModule_ReplyWithLongLong(ctx, n);
+}
+
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(argv);
     REDISMODULE_NOT_USED(argc);
@@ -50,6 +75,10 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_CreateCommand(ctx, "api.memratio", api_memratio, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.forkevents", api_forkevents, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.hold", api_hold, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.release", api_release, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_ForkChild, on_fork_child) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
