@@ -3,7 +3,8 @@
 //! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
 //! server event around a BGSAVE child. Each case is
 //! also run against Debian's redis-server 7.0 when it is installed. Beyond Redis: the bytes a
-//! module holds through the memory API, in INFO modules and MODULE LIST.
+//! module holds through the memory API, in INFO modules and MODULE LIST; a crash inside a
+//! module writes a bug report that names the module and its command.
 
 mod common;
 
@@ -194,4 +195,50 @@ fn each_module_shows_the_memory_it_holds() {
     common::cmd(&mut c, &["MODULE", "LOAD", so_s]);
     assert_eq!(info_used_memory(&mut c, "apitest"), 0);
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
+}
+
+#[test]
+fn a_crash_inside_a_module_is_reported_with_module_and_command() {
+    let so = build_module("crash");
+    let dir = so.parent().unwrap();
+    let log = dir.join("server.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodis-server"))
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--dir",
+            dir.to_str().unwrap(),
+            "--logfile",
+            log.to_str().unwrap(),
+        ])
+        .args(["--loadmodule", so.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut conn = loop {
+        if let Ok(s) = std::net::TcpStream::connect(&addr) {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    use std::io::{Read, Write};
+    conn.write_all(b"*1\r\n$9\r\napi.crash\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the server survived a NULL dereference");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("REDIS BUG REPORT START"), "{text}");
+    assert!(
+        text.contains("Crashed inside module 'apitest', command 'api.crash'"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -6,7 +6,8 @@
  * API.FORKEVENTS        -> how many ForkChild born and died events were heard
  * API.HOLD bytes        -> keeps a block: RedisModule_Alloc(bytes / 2) grown with
  *                          RedisModule_Realloc to `bytes`; replies OK
- * API.RELEASE           -> frees every block held (RedisModule_Free); replies how many */
+ * API.RELEASE           -> frees every block held (RedisModule_Free); replies how many
+ * API.CRASH             -> dereferences NULL (the crash report must name module and command) */
 #include "redismodule.h"
 #include <string.h>
 
@@ -65,6 +66,15 @@ static int api_release(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     return RedisModule_ReplyWithLongLong(ctx, n);
 }
 
+static int api_crash(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(ctx);
+    REDISMODULE_NOT_USED(argv);
+    REDISMODULE_NOT_USED(argc);
+    volatile int *nowhere = NULL;
+    *nowhere = 1;
+    return REDISMODULE_OK;
+}
+
 int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(argv);
     REDISMODULE_NOT_USED(argc);
@@ -79,6 +89,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_CreateCommand(ctx, "api.hold", api_hold, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.release", api_release, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.crash", api_crash, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_SubscribeToServerEvent(ctx, RedisModuleEvent_ForkChild, on_fork_child) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
