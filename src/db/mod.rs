@@ -521,3 +521,43 @@ impl Server {
         self.scan_db_for_ready_keys(b);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RStr;
+
+    fn string(s: &[u8]) -> Value {
+        Value::Str(RStr::from_bytes(s.to_vec()))
+    }
+
+    #[test]
+    fn keyspace_stamp_changes_only_when_objects_may_be_freed() {
+        let mut srv = crate::commands::test_support::test_server();
+        srv.db_add(0, b"kept", string(b"v"));
+        let kept: *const Obj = srv.dbs[0].dict.get_mut(b"kept").unwrap();
+        let before = srv.dbs[0].dict.stamp();
+        // Adding many keys (and so growing and rehashing the dict) and overwriting a value
+        // leave every object where it was.
+        for i in 0..1000 {
+            srv.db_add(0, format!("k{i}").as_bytes(), string(b"x"));
+        }
+        srv.set_key(0, b"kept", string(b"w"), false);
+        srv.dbs[0].dict.rehash_for_ms(10);
+        assert_eq!(srv.dbs[0].dict.stamp(), before);
+        assert_eq!(
+            srv.dbs[0].dict.get_mut(b"kept").unwrap() as *const Obj,
+            kept
+        );
+        // A removal, a flush and a swap all change what a holder of `before` sees.
+        assert!(srv.db_delete(0, b"k1"));
+        let after_delete = srv.dbs[0].dict.stamp();
+        assert_ne!(after_delete, before);
+        srv.swap_dbs(0, 1);
+        assert_ne!(srv.dbs[0].dict.stamp(), after_delete);
+        srv.swap_dbs(0, 1);
+        assert_eq!(srv.dbs[0].dict.stamp(), after_delete);
+        srv.empty_data(Some(0));
+        assert_ne!(srv.dbs[0].dict.stamp(), after_delete);
+    }
+}
