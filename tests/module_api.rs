@@ -135,8 +135,8 @@ fn latency_samples_and_memory_ratio() {
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
 }
 
-/// `used_memory` of module `name` in INFO modules.
-fn info_used_memory(c: &mut redis::Connection, name: &str) -> u64 {
+/// `allocated_bytes` of module `name` in INFO modules.
+fn info_allocated(c: &mut redis::Connection, name: &str) -> u64 {
     let info = common::text(c, &["INFO", "modules"]);
     let line = info
         .lines()
@@ -144,14 +144,14 @@ fn info_used_memory(c: &mut redis::Connection, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no INFO modules line for {name}: {info}"));
     let field = line.rsplit(',').next().unwrap();
     field
-        .strip_prefix("used_memory=")
-        .unwrap_or_else(|| panic!("no used_memory in {line}"))
+        .strip_prefix("allocated_bytes=")
+        .unwrap_or_else(|| panic!("no allocated_bytes in {line}"))
         .parse()
         .unwrap()
 }
 
-/// `used_memory` of module `name` in MODULE LIST.
-fn list_used_memory(c: &mut redis::Connection, name: &str) -> i64 {
+/// `allocated_bytes` of module `name` in MODULE LIST.
+fn list_allocated(c: &mut redis::Connection, name: &str) -> i64 {
     let Value::Array(mods) = common::cmd(c, &["MODULE", "LIST"]) else {
         panic!("MODULE LIST is not an array")
     };
@@ -163,9 +163,9 @@ fn list_used_memory(c: &mut redis::Connection, name: &str) -> i64 {
                 .map(|p| p[1].clone())
         };
         if field("name") == Some(Value::BulkString(name.as_bytes().to_vec())) {
-            match field("used_memory") {
+            match field("allocated_bytes") {
                 Some(Value::Int(n)) => return n,
-                other => panic!("used_memory of {name}: {other:?}"),
+                other => panic!("allocated_bytes of {name}: {other:?}"),
             }
         }
     }
@@ -179,21 +179,21 @@ fn each_module_shows_the_memory_it_holds() {
     let srv = Server::start(&["--enable-module-command", "yes"]);
     let mut c = srv.client();
     common::cmd(&mut c, &["MODULE", "LOAD", so_s]);
-    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
+    assert_eq!(info_allocated(&mut c, "apitest"), 0);
     common::cmd(&mut c, &["api.hold", "100000"]);
     common::cmd(&mut c, &["api.hold", "3000"]);
     // Usable sizes: at least what was asked for, within jemalloc's size-class rounding
     // (classes are at most 25% apart).
-    let held = info_used_memory(&mut c, "apitest");
+    let held = info_allocated(&mut c, "apitest");
     assert!((103_000..=103_000 * 5 / 4).contains(&held), "held {held}");
-    assert_eq!(list_used_memory(&mut c, "apitest"), held as i64);
+    assert_eq!(list_allocated(&mut c, "apitest"), held as i64);
     assert_eq!(common::cmd(&mut c, &["api.release"]), Value::Int(2));
-    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
+    assert_eq!(info_allocated(&mut c, "apitest"), 0);
     // A reloaded module starts from zero again.
     common::cmd(&mut c, &["api.hold", "5000"]);
     common::cmd(&mut c, &["MODULE", "UNLOAD", "apitest"]);
     common::cmd(&mut c, &["MODULE", "LOAD", so_s]);
-    assert_eq!(info_used_memory(&mut c, "apitest"), 0);
+    assert_eq!(info_allocated(&mut c, "apitest"), 0);
     let _ = std::fs::remove_dir_all(so.parent().unwrap());
 }
 

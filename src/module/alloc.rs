@@ -4,7 +4,8 @@
 //! Redis allows (not at all).
 //!
 //! Beyond Redis, the bytes each module holds through this API are counted (INFO modules and
-//! MODULE LIST show them as `used_memory`). The functions take no context, so each module is
+//! MODULE LIST show them as `allocated_bytes`; not `used_memory`, which INFO readers
+//! take for the memory section). The functions take no context, so each module is
 //! given functions of its own instead: a module being loaded is assigned a slot, and GetApi
 //! answers its requests for the allocation functions with the variants compiled for that
 //! slot (`rm_alloc::<S>` ...). Alloc adds the usable size of what it returns to the slot's

@@ -62,7 +62,7 @@ pub fn module_list(srv: &Server, out: &mut String) {
         let (usedby, using) = srv.modules.shared.users_and_used(mp);
         let _ = write!(
             out,
-            "module:name={},ver={},api={},filters={},usedby=[{}],using=[{}],options=[{}],used_memory={}\r\n",
+            "module:name={},ver={},api={},filters={},usedby=[{}],using=[{}],options=[{}],allocated_bytes={}\r\n",
             m.name,
             m.ver,
             m.apiver,

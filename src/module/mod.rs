@@ -422,7 +422,7 @@ pub fn reply_module_list(srv: &Server, c: &mut Client) {
             c.out.bulk(a);
         }
         // Beyond Redis: what it holds through the memory API.
-        c.out.bulk(b"used_memory");
+        c.out.bulk(b"allocated_bytes");
         c.out.int(alloc::held(m.alloc_slot) as i64);
     }
 }
