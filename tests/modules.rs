@@ -185,3 +185,52 @@ fn hello_lists_the_loaded_modules() {
         "HELLO and MODULE LIST describe modules alike"
     );
 }
+
+/// What a module's StringSet leaves behind, on one server: the encodings of the values, the
+/// TTL, and the keyspace events a subscriber hears.
+fn string_set_effects(srv: &Server, so: &str) -> Vec<String> {
+    let mut c = common::RespConn::new(srv);
+    c.call(&["MODULE", "LOAD", so]);
+    c.call(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"]);
+    let mut sub = common::RespConn::new(srv);
+    sub.call(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let mut seen = Vec::new();
+    c.call(&["SET", "k", "old", "EX", "100"]);
+    c.call(&["bench.set", "k", "123"]);
+    seen.push(c.call(&["OBJECT", "ENCODING", "k"]));
+    seen.push(c.call(&["TTL", "k"]));
+    c.call(&[
+        "bench.set",
+        "k2",
+        "12345678901234567890123456789012345678901234567890",
+    ]);
+    seen.push(c.call(&["OBJECT", "ENCODING", "k2"]));
+    while !sub.quiet_for(200) {
+        seen.push(sub.read());
+    }
+    seen
+}
+
+#[test]
+fn string_set_replaces_the_key_as_redis_does() {
+    let so = build_module();
+    let so = so.to_str().unwrap();
+    let ours = string_set_effects(&Server::start(&["--enable-module-command", "yes"]), so);
+    assert_eq!(
+        ours,
+        [
+            "embstr",
+            "-1",
+            "raw",
+            // SET EX: a new key, set, expire; then StringSet's new key over it, and k2.
+            "[pmessage,__keyevent@0__:*,__keyevent@0__:new,k]",
+            "[pmessage,__keyevent@0__:*,__keyevent@0__:set,k]",
+            "[pmessage,__keyevent@0__:*,__keyevent@0__:expire,k]",
+            "[pmessage,__keyevent@0__:*,__keyevent@0__:new,k]",
+            "[pmessage,__keyevent@0__:*,__keyevent@0__:new,k2]",
+        ]
+    );
+    if let Some(redis) = Server::start_redis(&["--enable-module-command", "yes"]) {
+        assert_eq!(string_set_effects(&redis, so), ours);
+    }
+}

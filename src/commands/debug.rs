@@ -449,7 +449,7 @@ fn debug_populate(srv: &mut Server, c: &mut Client) {
             val.resize(valsize, 0);
         }
         // Values are created as plain strings (never integer-encoded), as Redis does here.
-        srv.db_add(db, &key, Value::Str(RStr::plain(val)));
+        srv.db_add(db, &key, Value::Str(RStr::plain(&val)));
         srv.signal_modified_key(db, &key);
     }
     c.out.ok();
@@ -884,7 +884,7 @@ mod tests {
         assert_eq!(rdb_string_len(&RStr::Int(1000), true), 3);
         assert_eq!(rdb_string_len(&RStr::Int(100_000), true), 5);
         assert_eq!(rdb_string_len(&RStr::Int(1 << 40), true), 1 + 13);
-        assert_eq!(rdb_string_len(&RStr::plain(b"hello".to_vec()), true), 6);
+        assert_eq!(rdb_string_len(&RStr::plain(b"hello"), true), 6);
         assert_eq!(rdb_string_len(&RStr::raw(vec![b'x'; 100]), false), 102);
         assert_eq!(rdb_string_len(&RStr::raw(b"12".to_vec()), true), 2);
         assert_eq!(rdb_string_len(&RStr::raw(b"012".to_vec()), true), 4);

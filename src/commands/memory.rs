@@ -553,6 +553,6 @@ mod tests {
         assert_eq!(object_size(&Value::Str(RStr::Int(5))), 16);
         // 16 + 3 + 3 + 1 = 23 bytes -> jemalloc's 32-byte class (16-byte quantum), which
         // makes MEMORY USAGE of `foo`="bar" 64 as in Redis (32 + 8 for the key + 24 entry).
-        assert_eq!(object_size(&Value::Str(RStr::plain(b"bar".to_vec()))), 32);
+        assert_eq!(object_size(&Value::Str(RStr::plain(b"bar"))), 32);
     }
 }

@@ -636,7 +636,7 @@ fn incrbyfloat_command(srv: &mut Server, c: &mut Client) {
     };
     // The result is stored as typed text, never as an integer, and keeps the key's TTL (and
     // the access clock the lookup refreshed, as for INCR).
-    let value = Value::Str(RStr::plain(result.clone()));
+    let value = Value::Str(RStr::plain(&result));
     match srv.dbs[c.db].dict.get_mut(&key[..]) {
         Some(o) => o.value = value,
         None => srv.db_add(c.db, &key, value),

@@ -370,13 +370,7 @@ impl Server {
         let lfu = self.config.policy_is_lfu();
         match self.dbs[db].dict.get_mut(key) {
             Some(obj) => {
-                // XREADGROUP readers of a stream being replaced must hear about it.
-                if matches!(obj.value, Value::Stream(_)) {
-                    self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
-                }
-                let Some(obj) = self.dbs[db].dict.get_mut(key) else {
-                    unreachable!("just found")
-                };
+                let was_stream = matches!(obj.value, Value::Stream(_));
                 // An overwrite is an unlink plus an add for a module type (Redis' dbOverwrite).
                 crate::module::datatype::notify_unlink(key, &obj.value, db);
                 // The new value is a new object: under LRU it starts with a fresh clock, under
@@ -384,6 +378,11 @@ impl Server {
                 obj.value = value;
                 if !lfu {
                     obj.lru = lru;
+                }
+                // XREADGROUP readers of a stream being replaced must hear about it (they are
+                // served later, and find the key no longer holds their stream).
+                if was_stream {
+                    self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
                 }
             }
             None => self.db_add_obj(db, key, Obj::new(value, lru)),

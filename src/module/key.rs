@@ -292,11 +292,17 @@ unsafe extern "C" fn unlink_key(k: *mut Key) -> c_int {
 unsafe extern "C" fn string_set(k: *mut Key, s: *mut RmString) -> c_int {
     // SAFETY: an open handle and a live string.
     let (k, s) = unsafe { (&*k, RmString::get(s)) };
-    if !k.writable() {
+    if !k.writable() || !matches!(k.iter, KeyIter::None) {
         return REDISMODULE_ERR;
     }
-    let v = Value::Str(RStr::from_bytes(s.to_vec()));
-    k.srv().set_key(k.db, k.name(), v, false);
+    // As Redis: the old value is deleted and the string added as a new key (a `new` keyspace
+    // event), stored as the module string is, without trying the `int` encoding. WATCHers
+    // and trackers hear of the change when the handle closes.
+    let srv = k.srv();
+    if k.value().is_some() {
+        srv.db_delete(k.db, k.name());
+    }
+    srv.db_add(k.db, k.name(), Value::Str(RStr::plain(s)));
     REDISMODULE_OK
 }
 

@@ -38,11 +38,11 @@ impl RStr {
 
     /// A string created as-is, without trying the integer form (Redis' `createStringObject`,
     /// used e.g. for INCRBYFLOAT results): `embstr` when short, `raw` otherwise.
-    pub fn plain(b: Vec<u8>) -> RStr {
+    pub fn plain(b: &[u8]) -> RStr {
         if b.len() <= EMBSTR_MAX {
-            RStr::Emb(EmbStr::new(&b))
+            RStr::Emb(EmbStr::new(b))
         } else {
-            RStr::Raw(RawStr::from_slice(&b))
+            RStr::Raw(RawStr::from_slice(b))
         }
     }
 
@@ -142,8 +142,8 @@ mod tests {
 
     #[test]
     fn plain_strings_never_become_int() {
-        assert_eq!(RStr::plain(b"12".to_vec()).encoding_name(), "embstr");
-        assert_eq!(RStr::plain(vec![b'1'; 45]).encoding_name(), "raw");
+        assert_eq!(RStr::plain(b"12").encoding_name(), "embstr");
+        assert_eq!(RStr::plain(&[b'1'; 45]).encoding_name(), "raw");
     }
 
     #[test]
