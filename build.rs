@@ -1,6 +1,25 @@
 //! Builds the small C shim (`csrc/`): the pieces that need C's `long double` and printf
 //! formatting to match Redis bit for bit, and the module API's variadic entry points.
+//! Also exports from the server executable the functions of redis-server that modules may
+//! link against directly (the `EXPORTED` list of src/module/host.rs).
 fn main() {
+    println!("cargo:rerun-if-changed=src/module/host.rs");
+    let host = std::fs::read_to_string("src/module/host.rs").expect("read src/module/host.rs");
+    let list = host
+        .split("pub const EXPORTED: &[&str] = &[")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("the EXPORTED list in src/module/host.rs");
+    for name in list
+        .split(',')
+        .map(|n| n.trim().trim_matches('"'))
+        .filter(|n| !n.is_empty())
+    {
+        // Keep the function (nothing in the server calls it) and put it in the dynamic
+        // symbol table, where a module's undefined reference finds it at dlopen.
+        println!("cargo:rustc-link-arg-bins=-Wl,--undefined={name}");
+        println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic-symbol={name}");
+    }
     println!("cargo:rerun-if-changed=csrc/longdouble.c");
     println!("cargo:rerun-if-changed=csrc/module_shim.c");
     cc::Build::new()

@@ -1,7 +1,8 @@
 //! End-to-end tests of the modules system: a C module built here against our `redismodule.h`
 //! (benches/module/benchmod.c) is loaded with `MODULE LOAD` and `--loadmodule`, its commands
 //! run through the key API and RedisModule_Call, and the refusals of MODULE LOAD/UNLOAD
-//! answer Redis' errors.
+//! answer Redis' errors. A module linking against redis-server's own exported functions
+//! (tests/modules/hostsyms.c) loads and gets the same answers as on redis-server.
 
 mod common;
 
@@ -233,4 +234,52 @@ fn string_set_replaces_the_key_as_redis_does() {
     if let Some(redis) = Server::start_redis(&["--enable-module-command", "yes"]) {
         assert_eq!(string_set_effects(&redis, so), ours);
     }
+}
+
+/// The answers of the hostsyms test module on one server.
+fn host_symbol_answers(srv: &Server, so: &str) -> Vec<String> {
+    let mut c = common::RespConn::new(srv);
+    assert_eq!(c.call(&["MODULE", "LOAD", so]), "OK");
+    let mut seen = Vec::new();
+    for data in [
+        "",
+        "a",
+        "123456789",
+        "Hello World, of many more bytes than eight",
+    ] {
+        seen.push(c.call(&["host.hash", data]));
+    }
+    seen.push(c.call(&["host.dicthash", "Key", "Key"]));
+    seen.push(c.call(&["host.dicthash", "Key", "kEY"]));
+    seen.push(c.call(&["host.dicthash", "Key", "other"]));
+    seen
+}
+
+#[test]
+fn modules_linking_against_the_servers_hash_functions_load_and_agree_with_redis() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = common::temp_dir("modtest", "hostsyms");
+    let so = dir.join("hostsyms.so");
+    let status = Command::new("cc")
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&so)
+        .arg(root.join("tests/modules/hostsyms.c"))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building the test module failed");
+    let so = so.to_str().unwrap();
+    let ours = host_symbol_answers(&Server::start(&["--enable-module-command", "yes"]), so);
+    // The published check values of CRC-64/Jones and CRC-16/XMODEM for "123456789".
+    assert!(
+        ours[2].ends_with(",16845390139448941002,12739]"),
+        "{}",
+        ours[2]
+    );
+    assert_eq!(ours[4..], ["[1,1]", "[0,1]", "[0,0]"]);
+    if let Some(redis) = Server::start_redis(&["--enable-module-command", "yes"]) {
+        assert_eq!(host_symbol_answers(&redis, so), ours);
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -27,6 +27,7 @@ pub mod events;
 pub mod filter;
 pub mod fork;
 pub mod getkeys;
+pub mod host;
 pub mod info;
 pub mod io;
 pub mod key;
