@@ -3,6 +3,9 @@
 //! Also exports from the server executable the functions of redis-server that modules may
 //! link against directly (the `EXPORTED` list of src/module/host.rs).
 fn main() {
+    // libm stays a dependency of the executable even if no Rust code needs it: modules built
+    // for redis-server (linked with -lm) may call its functions without linking it.
+    println!("cargo:rustc-link-arg-bins=-Wl,--push-state,--no-as-needed,-lm,--pop-state");
     println!("cargo:rerun-if-changed=src/module/host.rs");
     let host = std::fs::read_to_string("src/module/host.rs").expect("read src/module/host.rs");
     let list = host

@@ -7,7 +7,7 @@
 //! C signatures and results. These are they: the hash and checksum functions of redis-server
 //! 7.0 (build.rs exports them from the executable; `tests/modules.rs` loads a module calling
 //! each into both servers and compares the answers). libm, which modules lean on the same
-//! way, is one of the executable's own libraries.
+//! way, is kept among the executable's own libraries (build.rs).
 
 use std::ffi::{c_char, c_int, c_uint};
 use std::sync::OnceLock;

@@ -5,8 +5,10 @@
  * HOST.HASH data -> [siphash, siphash_nocase, MurmurHash64A, crc64, crc16] of `data` (the
  *                   keyed hashes with a fixed key), each as a decimal string
  * HOST.DICTHASH a b -> 1 if dictGenHashFunction(a) == dictGenHashFunction(b), else 0; the
- *                   same for dictGenCaseHashFunction as a second element */
+ *                   same for dictGenCaseHashFunction as a second element
+ * Its OnLoad also calls libm (built without -lm, it takes libm from the server process). */
 #include "redismodule.h"
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -56,6 +58,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_Init(ctx, "hostsyms", 1, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     crc64_init();
+    volatile double cube = 27.0; /* volatile: the call must happen at run time */
+    if (fabs(cbrt(cube) - 3.0) > 1e-9) return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "host.hash", host_hash, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "host.dicthash", host_dicthash, "", 0, 0, 0) == REDISMODULE_ERR)
