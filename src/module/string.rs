@@ -107,6 +107,18 @@ impl Store {
             Store::Heap(v)
         }
     }
+
+    /// Makes this store hold `bytes`, reusing an inline buffer in place.
+    fn set(&mut self, bytes: &[u8]) {
+        match self {
+            Store::Inline { len, buf } if bytes.len() < INLINE => {
+                buf[..bytes.len()].copy_from_slice(bytes);
+                buf[bytes.len()] = 0;
+                *len = bytes.len() as u8;
+            }
+            _ => *self = Store::with(bytes),
+        }
+    }
 }
 
 /// The module strings a module command's arguments are handed in, kept from one command to
@@ -132,7 +144,7 @@ impl ArgStrings {
                 // SAFETY: spare strings are live allocations that nothing else references.
                 unsafe {
                     (*s).refcount = 1;
-                    (*s).store = Store::with(a);
+                    (*s).store.set(a);
                 }
                 s
             }
