@@ -383,19 +383,7 @@ fn requirepass_is_the_default_users_password() {
 
 /// Builds tests/modules/aclmod.c against our redismodule.h; returns the .so path.
 fn build_acl_module() -> std::path::PathBuf {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = temp_dir("acl", "module");
-    let out = dir.join("aclmod.so");
-    let status = std::process::Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("tests/modules/aclmod.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the ACL test module failed");
-    out
+    common::build_module("tests/modules/aclmod.c", "acl", "module")
 }
 
 #[test]

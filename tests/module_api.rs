@@ -16,19 +16,7 @@ use redis::Value;
 
 /// Builds apitest.so into a directory of the calling test's own (`name`).
 fn build_module(name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::temp_dir("apitest", name);
-    let out = dir.join("apitest.so");
-    let status = Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("tests/modules/apitest.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the test module failed");
-    out
+    common::build_module("tests/modules/apitest.c", "apitest", name)
 }
 
 /// The events LATENCY LATEST lists, by name.

@@ -5,25 +5,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::Server;
 use redis::Value;
 
 fn build_module() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::temp_dir("zrange", "module");
-    let out = dir.join("zrange.so");
-    let status = Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("tests/modules/zrange.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the test module failed");
-    out
+    common::build_module("tests/modules/zrange.c", "zrange", "module")
 }
 
 /// The cases: each is a command; `ENC` lines switch the sorted set encoding and reload data.

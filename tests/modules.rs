@@ -7,30 +7,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use common::Server;
 
-/// Builds the test module into a fresh directory; returns its path.
-fn build_module() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::temp_dir().join(format!(
-        "ferrodis-modtest-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join("benchmod.so");
-    let status = Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("benches/module/benchmod.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the test module failed");
-    out
+/// Builds the benchmark module into a directory of the calling test's own (`name`).
+fn build_module(name: &str) -> PathBuf {
+    common::build_module("benches/module/benchmod.c", "modtest", name)
 }
 
 fn module_names(c: &mut redis::Connection) -> Vec<String> {
@@ -45,7 +27,7 @@ fn module_names(c: &mut redis::Connection) -> Vec<String> {
 
 #[test]
 fn load_run_and_unload_a_module() {
-    let so = build_module();
+    let so = build_module("load");
     let srv = Server::start(&["--enable-module-command", "yes"]);
     let mut c = srv.client();
     let ok: String = redis::cmd("MODULE")
@@ -144,7 +126,7 @@ fn load_run_and_unload_a_module() {
 
 #[test]
 fn loadmodule_at_startup() {
-    let so = build_module();
+    let so = build_module("startup");
     let srv = Server::start(&[
         "--loadmodule",
         so.to_str().unwrap(),
@@ -164,7 +146,7 @@ fn loadmodule_at_startup() {
 
 #[test]
 fn hello_lists_the_loaded_modules() {
-    let so = build_module();
+    let so = build_module("hello");
     let srv = Server::start(&["--loadmodule", so.to_str().unwrap()]);
     let mut c = srv.client();
     // HELLO's last field describes the modules as MODULE LIST does.
@@ -214,7 +196,7 @@ fn string_set_effects(srv: &Server, so: &str) -> Vec<String> {
 
 #[test]
 fn string_set_replaces_the_key_as_redis_does() {
-    let so = build_module();
+    let so = build_module("stringset");
     let so = so.to_str().unwrap();
     let ours = string_set_effects(&Server::start(&["--enable-module-command", "yes"]), so);
     assert_eq!(
@@ -234,6 +216,7 @@ fn string_set_replaces_the_key_as_redis_does() {
     if let Some(redis) = Server::start_redis(&["--enable-module-command", "yes"]) {
         assert_eq!(string_set_effects(&redis, so), ours);
     }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(so).parent().unwrap());
 }
 
 /// The answers of the hostsyms test module on one server.
@@ -257,18 +240,8 @@ fn host_symbol_answers(srv: &Server, so: &str) -> Vec<String> {
 
 #[test]
 fn modules_linking_against_the_servers_hash_functions_load_and_agree_with_redis() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::temp_dir("modtest", "hostsyms");
-    let so = dir.join("hostsyms.so");
-    let status = Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&so)
-        .arg(root.join("tests/modules/hostsyms.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the test module failed");
+    let so = common::build_module("tests/modules/hostsyms.c", "modtest", "hostsyms");
+    let dir = so.parent().unwrap().to_owned();
     let so = so.to_str().unwrap();
     let ours = host_symbol_answers(&Server::start(&["--enable-module-command", "yes"]), so);
     // The published check values of CRC-64/Jones and CRC-16/XMODEM for "123456789".

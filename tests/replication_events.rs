@@ -7,25 +7,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{text, Server};
 
 fn build_module() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::temp_dir("replevents", "so");
-    let out = dir.join("replevents.so");
-    let status = Command::new("cc")
-        .args(["-O1", "-fPIC", "-shared", "-I"])
-        .arg(&root)
-        .arg("-o")
-        .arg(&out)
-        .arg(root.join("tests/support/replevents.c"))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "building the test module failed");
-    out
+    common::build_module("tests/support/replevents.c", "replevents", "so")
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {

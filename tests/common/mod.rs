@@ -127,6 +127,26 @@ pub fn temp_dir(prefix: &str, name: &str) -> std::path::PathBuf {
     d
 }
 
+/// Builds the C test module `source` (relative to the repository) against our redismodule.h
+/// into a fresh `temp_dir(prefix, name)`; returns the path of the `.so`, named after the
+/// source. Tests of one binary that run at once need distinct `name`s.
+pub fn build_module(source: &str, prefix: &str, name: &str) -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let source = root.join(source);
+    let stem = source.file_stem().expect("a source file name").to_owned();
+    let out = temp_dir(prefix, name).join(stem).with_extension("so");
+    let status = std::process::Command::new("cc")
+        .args(["-O1", "-fPIC", "-shared", "-I"])
+        .arg(&root)
+        .arg("-o")
+        .arg(&out)
+        .arg(&source)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building {} failed", source.display());
+    out
+}
+
 /// Runs one command given as words.
 pub fn cmd(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let mut q = redis::cmd(args[0]);
