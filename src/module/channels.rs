@@ -7,7 +7,6 @@
 use std::ffi::c_int;
 
 use super::ctx::{flags, Ctx};
-use super::string::RmString;
 use crate::acl::chflags;
 use crate::commands::keyspec::KeyRef;
 use crate::commands::spec::flags as cmdflags;
@@ -50,20 +49,7 @@ pub fn command_channels(srv: &mut Server, id: CmdId, argv: &[Vec<u8>]) -> Vec<(u
     }
     let mc = cmd.module_cmd.expect("checked by uses_api");
     let func = mc.func.expect("checked by uses_api");
-    let mut args: Vec<*mut RmString> = argv.iter().map(|a| RmString::new_raw(a)).collect();
-    let mut ctx = Ctx::new(srv, mc.module, flags::CHANNELS_POS_REQUEST);
-    let prev = super::crash::enter(mc.label);
-    // SAFETY: a live context without a client (the module only reports channels) and
-    // valid argv.
-    unsafe { func(&mut ctx, args.as_mut_ptr(), args.len() as c_int) };
-    super::crash::leave(prev);
-    let found = std::mem::take(&mut ctx.keys);
-    ctx.finish();
-    drop(ctx);
-    for s in args.drain(..) {
-        // SAFETY: created above with one reference each.
-        unsafe { RmString::release(s) };
-    }
+    let found = super::getkeys::position_request(srv, mc, func, flags::CHANNELS_POS_REQUEST, argv);
     found
         .into_iter()
         .filter(|k| k.pos < argv.len())

@@ -24,6 +24,30 @@ pub fn uses_api(cmd: &Command) -> bool {
             .any(|s| s.flags & keyflags::VARIABLE_FLAGS != 0)
 }
 
+/// Calls a module command only to learn positions in `argv`, with `request` (KEYS_POS_REQUEST
+/// or CHANNELS_POS_REQUEST) set in its context: returns what it reported with KeyAtPos* or
+/// ChannelAtPosWithFlags.
+pub(super) fn position_request(
+    srv: &mut Server,
+    mc: super::ModuleCommand,
+    func: super::command::CmdFunc,
+    request: u32,
+    argv: &[Vec<u8>],
+) -> Vec<KeyRef> {
+    let mut args = srv.modules.arg_strings.lend(argv);
+    let mut ctx = Ctx::new(srv, mc.module, request);
+    let prev = super::crash::enter(mc.label);
+    // SAFETY: a live context without a client (the module only reports positions) and
+    // valid argv.
+    unsafe { func(&mut ctx, args.as_mut_ptr(), args.len() as c_int) };
+    super::crash::leave(prev);
+    let found = std::mem::take(&mut ctx.keys);
+    ctx.finish();
+    drop(ctx);
+    srv.modules.arg_strings.give_back(args);
+    found
+}
+
 /// The keys of `argv` as the module reports them.
 pub fn get_keys(
     srv: &mut Server,
@@ -42,19 +66,7 @@ pub fn get_keys(
     let Some(func) = mc.func else {
         return Err(GetKeysError::InvalidArguments);
     };
-    let mut args: Vec<*mut RmString> = argv.iter().map(|a| RmString::new_raw(a)).collect();
-    let mut ctx = Ctx::new(srv, mc.module, flags::KEYS_POS_REQUEST);
-    let prev = super::crash::enter(mc.label);
-    // SAFETY: a live context without a client (the module only reports keys) and valid argv.
-    unsafe { func(&mut ctx, args.as_mut_ptr(), args.len() as c_int) };
-    super::crash::leave(prev);
-    let keys = std::mem::take(&mut ctx.keys);
-    ctx.finish();
-    drop(ctx);
-    for s in args.drain(..) {
-        // SAFETY: created above with one reference each.
-        unsafe { RmString::release(s) };
-    }
+    let keys = position_request(srv, mc, func, flags::KEYS_POS_REQUEST, argv);
     if keys.is_empty() {
         return Err(GetKeysError::InvalidArguments);
     }

@@ -123,11 +123,12 @@ impl Store {
 
 /// The module strings a module command's arguments are handed in, kept from one command to
 /// the next: a string the module did not retain goes back here instead of to the allocator,
-/// so the usual command costs no allocation for its argv (`module::dispatch`).
+/// so the usual command costs no allocation for its argv (`module::dispatch`, and the key
+/// and channel position requests of `getkeys::position_request`).
 #[derive(Default)]
 pub struct ArgStrings {
     spare: Vec<*mut RmString>,
-    /// The argv array itself, lent to the outermost dispatch (a nested one makes its own).
+    /// The argv array itself, lent to the outermost caller (a nested one makes its own).
     array: Vec<*mut RmString>,
 }
 
