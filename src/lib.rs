@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod rdb;
 pub mod replication;
 pub mod resp;
+pub mod scripting;
 pub mod server;
 pub mod sha1;
 pub mod startup;

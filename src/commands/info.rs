@@ -582,10 +582,17 @@ impl Server {
                 ratio(dataset, net) * 100.0,
                 bytes_to_human(system),
             );
-            // No scripting engine exists yet, so there is no Lua VM and no script memory.
+            // EVAL's interpreter and cache; functions (FUNCTION LOAD) are not implemented, so
+            // their VM and libraries count zero.
+            let lua_vm = self.scripting.lua_memory() as u64;
+            let scripts_eval = self.scripting.scripts_mem as u64;
             let _ = write!(
                 out,
-                "used_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                "used_memory_lua:{lua_vm}\r\nused_memory_vm_eval:{lua_vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{lua_vm}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:0\r\nused_memory_scripts:{scripts_eval}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                bytes_to_human(lua_vm),
+                self.scripting.scripts.len(),
+                bytes_to_human(lua_vm),
+                bytes_to_human(scripts_eval),
                 bytes_to_human(maxmemory),
                 config_string(self, "maxmemory-policy"),
             );

@@ -68,6 +68,10 @@ pub enum Special {
     Subscription,
     Debug,
     Module,
+    /// EVAL and friends: a script's declared flags replace the command's.
+    Script,
+    /// EVALSHA and EVALSHA_RO: as Script, the script named by its SHA1.
+    ScriptSha,
 }
 
 impl Special {
@@ -84,6 +88,8 @@ impl Special {
             | "punsubscribe" => Special::Subscription,
             "debug" => Special::Debug,
             "module" => Special::Module,
+            "eval" | "eval_ro" | "fcall" | "fcall_ro" => Special::Script,
+            "evalsha" | "evalsha_ro" => Special::ScriptSha,
             _ => Special::None,
         }
     }
@@ -147,6 +153,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| stream::lookup(fullname))
         .or_else(|| bitops::lookup(fullname))
         .or_else(|| crate::acl::command::lookup(fullname))
+        .or_else(|| crate::scripting::eval::lookup(fullname))
         .or_else(|| crate::module::lookup(fullname))
 }
 
@@ -514,6 +521,15 @@ impl Server {
             (cmd.spec.arity, cmd.flags, cmd.special)
         };
         let is_exec = special == Special::Exec;
+        let cmd_flags = match special {
+            Special::Script | Special::ScriptSha => crate::scripting::command_flags(
+                self,
+                &c.argv,
+                special == Special::ScriptSha,
+                cmd_flags,
+            ),
+            _ => cmd_flags,
+        };
         c.last_cmd = Some(id);
         let argc = c.argv.len() as i32;
         if (arity > 0 && arity != argc) || argc < -arity {
@@ -602,8 +618,10 @@ impl Server {
                 return false;
             }
         }
+        self.pre_command_oom = false;
         if self.config.maxmemory > 0 {
             let oom = !self.evict_if_needed();
+            self.pre_command_oom = oom;
             let reject_on_oom = is_denyoom
                 || (c.has(cflags::MULTI)
                     && !matches!(
@@ -703,10 +721,15 @@ impl Server {
             self.reject(c, Some(id), errors::LOADING);
             return false;
         }
-        // While a module yields from a long operation only allow-busy commands run.
+        // While a module yields from a long operation, or a script runs past
+        // busy-reply-threshold, only allow-busy commands run.
         if cmd_flags & flags::ALLOW_BUSY == 0 {
             if let Some(msg) = crate::module::threads::busy_error() {
                 self.reject(c, Some(id), &msg);
+                return false;
+            }
+            if let Some(msg) = crate::scripting::busy_error() {
+                self.reject(c, Some(id), msg);
                 return false;
             }
         }
@@ -761,6 +784,7 @@ impl Server {
         let saved_force = c.flags & per_call;
         c.flags &= !per_call;
         let errors_before = c.out.errors.len();
+        let uncounted_before = c.out.uncounted_errors;
         let monitor_argv = if !self.monitors.is_empty() {
             Some(c.argv.clone())
         } else {
@@ -777,7 +801,8 @@ impl Server {
         let duration = crate::util::monotonic_us() - start;
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);
-        let failed = c.out.errors.len() > errors_before;
+        let failed =
+            c.out.errors.len() > errors_before || c.out.uncounted_errors > uncounted_before;
         if !c.has(cflags::MODULE) {
             self.record_reply_errors(c);
         }

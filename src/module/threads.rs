@@ -289,7 +289,7 @@ pub fn end_busy(srv: &mut Server) {
 /// `processEventsWhileBlocked`): up to four passes over the ready events without waiting.
 /// The running client is out of the clients map, so its own input waits (it is re-read
 /// after its command); listener events are left to the main loop.
-fn process_events_while_blocked(srv: &mut Server) {
+pub(crate) fn process_events_while_blocked(srv: &mut Server) {
     let epfd = std::os::fd::AsRawFd::as_raw_fd(match REGISTRY.get() {
         Some(r) => r,
         None => return,

@@ -40,6 +40,9 @@ pub struct ReplyBuf {
     /// Error replies produced since the last `take_errors` (their full text, without CRLF):
     /// the server turns them into error statistics.
     pub errors: Vec<Vec<u8>>,
+    /// Error replies that are not for the statistics (`error_counted_elsewhere`): they still
+    /// make the command a failed call.
+    pub uncounted_errors: u64,
     /// Total bytes ever added (for `INFO stats` network figures we count on write instead).
     pub added_since_flush: usize,
 }
@@ -78,6 +81,7 @@ impl ReplyBuf {
             sent: 0,
             popped: 0,
             errors: Vec::new(),
+            uncounted_errors: 0,
             added_since_flush: 0,
         }
     }
@@ -406,6 +410,14 @@ impl ReplyBuf {
             self.raw(b"\r\n");
         }
         self.errors.push(line);
+    }
+
+    /// An error reply whose error was already counted where it arose (a script passing on
+    /// the error of a command it called): it makes the command failed, nothing more.
+    pub fn error_counted_elsewhere(&mut self, msg: &str) {
+        self.error(msg);
+        self.errors.pop();
+        self.uncounted_errors += 1;
     }
 
     #[inline]

@@ -223,6 +223,11 @@ pub struct Server {
     pub aof: crate::aof::AofState,
     /// Client-side caching: the keys tracking clients read, BCAST prefixes, held messages.
     pub tracking: crate::tracking::Tracking,
+    /// EVAL scripts, the Lua interpreter and the script run in progress.
+    pub scripting: crate::scripting::Scripting,
+    /// The memory limit was exceeded (and eviction could not help) when the running command
+    /// arrived (Redis' `pre_command_oom_state`): scripts check it for their writes.
+    pub pre_command_oom: bool,
     /// ACL users and the ACL log.
     pub acl: crate::acl::Acl,
 }
@@ -307,6 +312,8 @@ impl Server {
             in_exec: false,
             aof: Default::default(),
             tracking: Default::default(),
+            scripting: crate::scripting::Scripting::new(),
+            pre_command_oom: false,
             acl: Default::default(),
             config,
         }
