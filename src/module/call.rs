@@ -278,6 +278,47 @@ unsafe fn collect_argv(
     out
 }
 
+/// What a command called in script mode (`S`) is refused for, as a script's command would
+/// be: writes without enough good replicas, after a failed persistence, or on a read-only
+/// replica, and anything not allowed on a stale replica.
+fn script_mode_refusal(
+    srv: &mut crate::server::Server,
+    cmd_flags: u64,
+    obeyed: bool,
+) -> Option<(c_int, String)> {
+    if cmd_flags & flags::WRITE != 0 {
+        if !srv.good_replicas_status() {
+            return Some((libc::ESPIPE, crate::commands::errors::NOREPLICAS.into()));
+        }
+        if !obeyed {
+            if srv.writes_denied_by_disk_error() {
+                return Some((libc::ESPIPE, crate::commands::errors::MISCONF.into()));
+            }
+            if let Some(msg) = srv.aof_write_error_message() {
+                return Some((libc::ESPIPE, msg));
+            }
+            if srv.is_replica() && srv.config.replica_read_only {
+                return Some((
+                    libc::ESPIPE,
+                    "-READONLY You can't write against a read only replica.".into(),
+                ));
+            }
+        }
+    }
+    if srv.is_replica()
+        && srv.repl.link_state != crate::replication::state::LinkState::Connected
+        && !srv.config.replica_serve_stale_data
+        && cmd_flags & flags::STALE == 0
+    {
+        return Some((
+            libc::ESPIPE,
+            "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+                .into(),
+        ));
+    }
+    None
+}
+
 fn finish_reply(ctx: &mut Ctx, mut r: CallReply) -> *mut CallReply {
     r.root = true;
     if ctx.flags & ctxflags::AUTO_MEMORY != 0 {
@@ -350,9 +391,21 @@ pub unsafe extern "C" fn ferrodis_module_call(
         let msg = crate::commands::unknown_command_error(srv, &argv);
         return fail(ctx, libc::ENOENT, Some(msg));
     };
-    let (arity, cmd_flags) = {
+    let (arity, cmd_flags, special) = {
         let c = &srv.commands.cmds[id];
-        (c.spec.arity, c.flags)
+        (c.spec.arity, c.flags, c.special)
+    };
+    // A script's declared flags stand for the EVAL's, as for a client's command.
+    let cmd_flags = match special {
+        crate::commands::Special::Script | crate::commands::Special::ScriptSha => {
+            crate::scripting::command_flags(
+                srv,
+                &argv,
+                special == crate::commands::Special::ScriptSha,
+                cmd_flags,
+            )
+        }
+        _ => cmd_flags,
     };
     // Only refusals need the name.
     let fullname = |srv: &crate::server::Server| srv.commands.cmds[id].fullname.clone();
@@ -377,10 +430,16 @@ pub unsafe extern "C" fn ferrodis_module_call(
             )),
         );
     }
+    // The memory state is the one the running command found (a thread-safe context, outside
+    // any command, looks at the memory now).
     if f.deny_oom
         && srv.config.maxmemory > 0
         && cmd_flags & flags::DENYOOM != 0
-        && !srv.evict_if_needed()
+        && (if ctx.flags & ctxflags::THREAD_SAFE != 0 {
+            !srv.evict_if_needed()
+        } else {
+            srv.pre_command_oom
+        })
     {
         return fail(
             ctx,
@@ -398,20 +457,12 @@ pub unsafe extern "C" fn ferrodis_module_call(
             )),
         );
     }
-    if f.script_mode && cmd_flags & flags::WRITE != 0 {
-        if !srv.good_replicas_status() {
-            return fail(
-                ctx,
-                libc::ESPIPE,
-                Some(crate::commands::errors::NOREPLICAS.into()),
-            );
-        }
-        if srv.writes_denied_by_disk_error() {
-            return fail(
-                ctx,
-                libc::ESPIPE,
-                Some(crate::commands::errors::MISCONF.into()),
-            );
+    if f.script_mode {
+        // The master link and the AOF loader are obeyed whatever our own state.
+        // SAFETY: the context's client is live when set.
+        let obeyed = unsafe { ctx.client() }.is_some_and(|c| c.must_obey());
+        if let Some((errno, msg)) = script_mode_refusal(srv, cmd_flags, obeyed) {
+            return fail(ctx, errno, Some(msg));
         }
     }
     if let Some(user) = run_as {

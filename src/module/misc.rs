@@ -170,9 +170,9 @@ unsafe extern "C" fn get_context_flags(ctx: *mut Ctx) -> c_int {
         if c.flags & (cf::DIRTY_CAS | cf::DIRTY_EXEC) != 0 {
             f |= 1 << 19;
         }
-        if c.has(cf::SCRIPT) {
-            f |= 1 << 0;
-        }
+    }
+    if crate::scripting::is_running() {
+        f |= 1 << 0;
     }
     if srv.in_exec {
         f |= 1 << 1;
