@@ -255,7 +255,30 @@ impl Server {
     /// pre-7.0 way (legacy range or the command's key extractor), as Redis 7.0 does here.
     pub fn tracking_remember_keys(&mut self, c: &Client, id: CmdId) {
         let cmd = &self.commands.cmds[id];
-        if cmd.flags & cmdflags::READONLY == 0 || c.has(flags::TRACKING_BCAST) {
+        // A read-only script is tracked through the commands it runs (see
+        // `tracking_remember_script_keys`), not for being read-only itself.
+        if cmd.flags & cmdflags::READONLY == 0
+            || matches!(
+                cmd.special,
+                crate::commands::Special::Script | crate::commands::Special::ScriptSha
+            )
+        {
+            return;
+        }
+        self.tracking_remember_command_keys(c, id);
+    }
+
+    /// A script read data: its caller now caches the keys the script declared, as Redis
+    /// tracks scripts.
+    pub fn tracking_remember_script_keys(&mut self, caller: &Client, script_cmd: CmdId) {
+        if caller.has(flags::TRACKING) {
+            self.tracking_remember_command_keys(caller, script_cmd);
+        }
+    }
+
+    fn tracking_remember_command_keys(&mut self, c: &Client, id: CmdId) {
+        let cmd = &self.commands.cmds[id];
+        if c.has(flags::TRACKING_BCAST) {
             return;
         }
         let optin = c.has(flags::TRACKING_OPTIN);

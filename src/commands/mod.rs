@@ -893,6 +893,8 @@ impl Server {
         // Client-side caching: the keys a tracking client just read may be in its cache now.
         if c.flags & cflags::TRACKING != 0 {
             self.tracking_remember_keys(c, id);
+        } else if c.has(cflags::SCRIPT) && cmd_flags & flags::READONLY != 0 {
+            crate::scripting::track_script_read(self);
         }
         self.prop.depth -= 1;
         if outermost {

@@ -101,7 +101,14 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
         c.out.error(NOSCRIPT);
         return;
     };
-    let (func, flags) = (script.func.clone(), script.flags);
+    let flags = script.flags;
+    let func = match srv.scripting.engine.function(&script.func) {
+        Ok(f) => f,
+        Err(e) => {
+            c.out.error(&format!("Error running script: {}", e));
+            return;
+        }
+    };
     let run = match prepare_run(srv, c, sha, flags, ro, true) {
         Ok(run) => run,
         Err(e) => {
@@ -109,10 +116,11 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
             return;
         }
     };
+    // The caller keeps its argv while the script runs (client-side caching reads the keys).
     let split = 3 + numkeys as usize;
-    let argv = std::mem::take(&mut c.argv);
-    run_script(srv, c, run, &func, &argv[3..split], &argv[split..], true);
-    c.argv = argv;
+    let keys = c.argv[3..split].to_vec();
+    let args = c.argv[split..].to_vec();
+    run_script(srv, c, run, &func, &keys, &args, true);
 }
 
 fn script_load_command(srv: &mut Server, c: &mut Client) {
@@ -129,8 +137,7 @@ fn script_exists_command(srv: &mut Server, c: &mut Client) {
     c.out.array(c.argv.len() - 2);
     for i in 2..c.argv.len() {
         let sha = String::from_utf8_lossy(&c.argv[i]).to_ascii_lowercase();
-        c.out
-            .int(srv.scripting.scripts.contains_key(&sha) as i64);
+        c.out.int(srv.scripting.scripts.contains_key(&sha) as i64);
     }
 }
 

@@ -222,7 +222,8 @@ impl Rand48 {
     const MASK: u64 = (1 << 48) - 1;
 
     fn seed(&self, seed: i32) {
-        self.0.set((((seed as u32) as u64) << 16 | 0x330E) & Self::MASK);
+        self.0
+            .set((((seed as u32) as u64) << 16 | 0x330E) & Self::MASK);
     }
 
     /// The next value in 0..2^31.
@@ -277,7 +278,9 @@ fn math_random(lua: &Lua, args: MultiValue, in_script: bool) -> mlua::Result<f64
             }
             Ok((r * (u - l + 1) as f64).floor() + l as f64)
         }
-        _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
+        _ => Err(mlua::Error::RuntimeError(
+            "wrong number of arguments".into(),
+        )),
     }
 }
 
@@ -334,6 +337,7 @@ impl Engine {
                 LuaOptions::new(),
             )
         };
+        super::libs::open_all(&lua)?;
         let g = lua.globals();
         g.raw_set("REDIS_VERSION_STR", crate::server::REDIS_VERSION)?;
         g.raw_set("REDIS_VERSION_NUM_VAL", REDIS_VERSION_NUM as f64)?;
@@ -347,22 +351,24 @@ impl Engine {
         })?;
         let setresp = lua.create_function(|lua, v: Value| {
             if !H::in_script() {
-                return Ok(Some("redis.setresp can only be called inside a script invocation"));
+                return Ok(Some(
+                    "redis.setresp can only be called inside a script invocation",
+                ));
             }
             let n = lua.coerce_number(v)?.unwrap_or(0.0) as i64;
             Ok(H::set_resp(n).err())
         })?;
         let setrepl = lua.create_function(|lua, v: Value| {
             if !H::in_script() {
-                return Ok(Some("redis.set_repl can only be called inside a script invocation"));
+                return Ok(Some(
+                    "redis.set_repl can only be called inside a script invocation",
+                ));
             }
             let n = lua.coerce_number(v)?.unwrap_or(0.0) as i64;
             Ok(H::set_repl(n).err())
         })?;
         let log = lua.create_function(|lua, args: MultiValue| {
-            let level = lua
-                .coerce_number(args[0].clone())?
-                .unwrap_or(-1.0) as i64;
+            let level = lua.coerce_number(args[0].clone())?.unwrap_or(-1.0) as i64;
             if !(0..=3).contains(&level) {
                 return Ok(Some("Invalid debug level."));
             }
@@ -415,10 +421,8 @@ impl Engine {
                 lua.create_c_function(ferrodis_lua_wrap)?,
             )
         };
-        let (run, set_readonly): (Function, Function) = lua
-            .load(SETUP)
-            .set_name(INTERNAL_CHUNK)
-            .call((
+        let (run, set_readonly): (Function, Function) =
+            lua.load(SETUP).set_name(INTERNAL_CHUNK).call((
                 command,
                 acl_check,
                 setresp,
@@ -439,16 +443,24 @@ impl Engine {
     }
 
     /// Compiles a script body into a function (chunk name `@user_script`, as Redis names
-    /// scripts in error messages).
-    pub fn compile(&self, body: &[u8], name: &str) -> Result<Function, String> {
-        self.lua
+    /// scripts in error messages), kept in the Lua registry: a cache of any size holds no
+    /// slot of mlua's reference stack, which is bounded.
+    pub fn compile(&self, body: &[u8], name: &str) -> Result<mlua::RegistryKey, String> {
+        let f = self
+            .lua
             .load(body)
             .set_name(name)
             .into_function()
             .map_err(|e| match e {
                 mlua::Error::SyntaxError { message, .. } => message,
                 other => other.to_string(),
-            })
+            })?;
+        self.lua.create_registry_value(f).map_err(|e| e.to_string())
+    }
+
+    /// A compiled script, for one run.
+    pub fn function(&self, key: &mlua::RegistryKey) -> mlua::Result<Function> {
+        self.lua.registry_value(key)
     }
 
     /// Sets the KEYS and ARGV globals of an EVAL (the globals are read-only otherwise).
@@ -457,7 +469,9 @@ impl Engine {
         let keys = self.array(keys)?;
         let args = self.array(args)?;
         self.set_readonly.call::<()>((g.clone(), false))?;
-        let set = g.raw_set("KEYS", keys).and_then(|_| g.raw_set("ARGV", args));
+        let set = g
+            .raw_set("KEYS", keys)
+            .and_then(|_| g.raw_set("ARGV", args));
         self.set_readonly.call::<()>((g, true))?;
         set
     }
@@ -472,7 +486,11 @@ impl Engine {
 
     /// Runs `f` (with `args` for a function, none for an EVAL body) under the error
     /// handler: Ok(value) or Err(error table).
-    pub fn run(&self, f: &Function, args: Option<(Table, Table)>) -> mlua::Result<Result<Value, Value>> {
+    pub fn run(
+        &self,
+        f: &Function,
+        args: Option<(Table, Table)>,
+    ) -> mlua::Result<Result<Value, Value>> {
         let (ok, v): (bool, Value) = match args {
             None => self.run.call(f.clone())?,
             Some((k, a)) => self.run.call((f.clone(), k, a))?,
@@ -505,7 +523,11 @@ extern "C-unwind" {
     // csrc/lua_glue.c
     fn ferrodis_lua_wrap(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int;
     // deps/lua/lapi.c
-    fn lua_enablereadonlytable(l: *mut mlua::ffi::lua_State, idx: std::ffi::c_int, on: std::ffi::c_int);
+    fn lua_enablereadonlytable(
+        l: *mut mlua::ffi::lua_State,
+        idx: std::ffi::c_int,
+        on: std::ffi::c_int,
+    );
     fn lua_isreadonlytable(l: *mut mlua::ffi::lua_State, idx: std::ffi::c_int) -> std::ffi::c_int;
 }
 
@@ -544,7 +566,11 @@ fn parse_value(lua: &Lua, p: &[u8], pos: &mut usize, resp: u8) -> mlua::Result<V
         b'$' | b'=' => {
             let n = num();
             if n < 0 {
-                return Ok(if resp == 2 { Value::Boolean(false) } else { Value::Nil });
+                return Ok(if resp == 2 {
+                    Value::Boolean(false)
+                } else {
+                    Value::Nil
+                });
             }
             let start = *pos;
             let end = (start + n as usize).min(p.len());
@@ -561,7 +587,11 @@ fn parse_value(lua: &Lua, p: &[u8], pos: &mut usize, resp: u8) -> mlua::Result<V
         b'*' | b'~' | b'>' => {
             let n = num();
             if n < 0 {
-                return Ok(if resp == 2 { Value::Boolean(false) } else { Value::Nil });
+                return Ok(if resp == 2 {
+                    Value::Boolean(false)
+                } else {
+                    Value::Nil
+                });
             }
             let t = lua.create_table_with_capacity(if kind == b'~' { 0 } else { n as usize }, 0)?;
             for i in 0..n as usize {

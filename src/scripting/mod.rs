@@ -11,6 +11,7 @@
 //! run, the way a module context carries the server during a module call.
 
 pub mod eval;
+pub mod libs;
 pub mod lua;
 
 use std::cell::Cell;
@@ -62,7 +63,8 @@ mod run_flags {
 pub struct Script {
     pub body: Vec<u8>,
     pub flags: u64,
-    pub func: mlua::Function,
+    /// The compiled body, in the interpreter's registry.
+    pub func: mlua::RegistryKey,
 }
 
 /// The scripting engine's state, one per server.
@@ -118,6 +120,10 @@ fn new_engine() -> lua::Engine {
 /// The run of one script.
 pub struct RunCtx {
     srv: *mut Server,
+    /// The client whose command runs the script; read for client-side caching only.
+    caller: *const Client,
+    /// The command running the script (EVAL, FCALL, ...).
+    cmd_id: usize,
     client: Box<Client>,
     /// The caller's user: commands are checked against it.
     user: crate::acl::UserId,
@@ -152,6 +158,18 @@ fn current<'a>() -> Option<&'a mut RunCtx> {
 /// Whether a script is running (commands may ask: scripts are not allowed some things).
 pub fn is_running() -> bool {
     !CURRENT.with(|c| c.get()).is_null()
+}
+
+/// A read-only command of the running script ran: a caller tracking keys for client-side
+/// caching now caches the keys the script declared (Redis' rule for scripts).
+pub fn track_script_read(srv: &mut Server) {
+    let Some(run) = current() else {
+        return;
+    };
+    // SAFETY: the caller outlives the run: its command is the one running the script, and
+    // nothing else touches it while the script runs.
+    let caller = unsafe { &*run.caller };
+    srv.tracking_remember_script_keys(caller, run.cmd_id);
 }
 
 /// The -BUSY rejection for commands arriving while a script runs past busy-reply-threshold.
@@ -218,7 +236,11 @@ impl lua::Host for ServerHost {
         let srv = unsafe { &mut *run.srv };
         match srv.commands.lookup(&argv) {
             None => Ok((
-                lua::error_table(lua, "Invalid command passed to redis.acl_check_cmd()", false)?,
+                lua::error_table(
+                    lua,
+                    "Invalid command passed to redis.acl_check_cmd()",
+                    false,
+                )?,
                 true,
             )),
             Some(id) => {
@@ -272,8 +294,14 @@ fn script_call(run: &mut RunCtx, mut argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Stri
         srv.commands.lookup(&argv)
     };
     c.argv = argv;
+    c.last_cmd = id;
     let Some(id) = id else {
-        return Err(reject(srv, c, None, "Unknown Redis command called from script"));
+        return Err(reject(
+            srv,
+            c,
+            None,
+            "Unknown Redis command called from script",
+        ));
     };
     let (arity, cmd_flags) = {
         let cmd = &srv.commands.cmds[id];
@@ -313,7 +341,21 @@ fn script_call(run: &mut RunCtx, mut argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Stri
         let checked = srv.acl_check_user_command(run.user, id, &argv);
         c.argv = argv;
         if let Err((reason, pos)) = checked {
-            srv.acl_add_log(c, reason, crate::acl::LogContext::Lua, pos, None, None);
+            // The entry names what the script tried, and shows the client running it.
+            let object = match reason {
+                crate::acl::Denied::Cmd => srv.commands.cmds[id].fullname.as_bytes().to_vec(),
+                _ => c.argv.get(pos).cloned().unwrap_or_default(),
+            };
+            // SAFETY: the caller outlives the run (see `track_script_read`).
+            let caller = unsafe { &*run.caller };
+            srv.acl_add_log(
+                caller,
+                reason,
+                crate::acl::LogContext::Lua,
+                pos,
+                None,
+                Some(object),
+            );
             let msg = format!(
                 "The user executing the script {}",
                 crate::module::acl::denial_message(reason)
@@ -342,8 +384,7 @@ fn script_call(run: &mut RunCtx, mut argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Stri
 
 /// Why a write (or may-replicate) command of the script is refused, if it is.
 fn write_refusal(srv: &mut Server, run: u32, obeyed: bool, cmd_flags: u64) -> Option<String> {
-    if run & run_flags::READ_ONLY != 0 && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
-    {
+    if run & run_flags::READ_ONLY != 0 && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return Some("Write commands are not allowed from read-only scripts.".into());
     }
     // Once the script wrote, it must be allowed to finish what it started.
@@ -459,6 +500,8 @@ pub fn prepare_run(
         .unwrap_or(5000);
     Ok(RunCtx {
         srv,
+        caller,
+        cmd_id: srv.running_cmd,
         client,
         user: caller.user,
         caller_obeyed: obeyed,
@@ -507,6 +550,7 @@ pub fn run_script(
         );
     }
     run.srv = srv;
+    run.caller = caller;
     CURRENT.with(|c| c.set(&mut run));
     let result = engine.run(func, fargs);
     CURRENT.with(|c| c.set(std::ptr::null_mut()));
@@ -522,7 +566,10 @@ pub fn run_script(
             let info = lua::error_info(&engine.lua, &e);
             let mut msg = format!("-{}", info.msg);
             if let (Some(source), Some(line)) = (&info.source, &info.line) {
-                msg.push_str(&format!(" script: {}, on {}:{}.", run.funcname, source, line));
+                msg.push_str(&format!(
+                    " script: {}, on {}:{}.",
+                    run.funcname, source, line
+                ));
             }
             if info.counted {
                 caller.out.error_counted_elsewhere(&msg);
@@ -532,10 +579,9 @@ pub fn run_script(
         }
         Err(e) => {
             let text: String = e.to_string().chars().take(100).collect();
-            caller.out.error(&format!(
-                "Error running script {}, {}",
-                run.funcname, text
-            ));
+            caller
+                .out
+                .error(&format!("Error running script {}, {}", run.funcname, text));
         }
     }
     run.client.flags &= !cflags::MULTI;
@@ -641,7 +687,10 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u64, usize), String> {
             if list.is_empty() {
                 break;
             }
-            match script_flags::NAMES.iter().find(|(_, n)| n.as_bytes() == name) {
+            match script_flags::NAMES
+                .iter()
+                .find(|(_, n)| n.as_bytes() == name)
+            {
                 Some((f, _)) => flags |= f,
                 None => {
                     return Err(format!(
@@ -729,10 +778,12 @@ mod tests {
     fn declared_flags_replace_the_commands_write_flags() {
         let eval = flags::NOSCRIPT | flags::MAY_REPLICATE | flags::STALE;
         let f = script_to_command_flags(eval, script_flags::NO_WRITES);
-        assert_eq!(f & (flags::WRITE | flags::DENYOOM | flags::STALE | flags::MAY_REPLICATE), 0);
+        assert_eq!(
+            f & (flags::WRITE | flags::DENYOOM | flags::STALE | flags::MAY_REPLICATE),
+            0
+        );
         let f = script_to_command_flags(eval, 0);
         assert_ne!(f & flags::WRITE, 0);
         assert_ne!(f & flags::DENYOOM, 0);
     }
-
 }
