@@ -260,7 +260,9 @@ impl Server {
         if cmd.flags & cmdflags::READONLY == 0
             || matches!(
                 cmd.special,
-                crate::commands::Special::Script | crate::commands::Special::ScriptSha
+                crate::commands::Special::Script
+                    | crate::commands::Special::ScriptSha
+                    | crate::commands::Special::Function
             )
         {
             return;

@@ -206,6 +206,11 @@ pub fn rewrite_commands<W: Write>(srv: &Server, w: &mut W) -> io::Result<()> {
     if super::stored_bool(srv, "aof-timestamp-enabled") {
         write!(w, "#TS:{}\r\n", crate::util::mstime() / 1000)?;
     }
+    // Function libraries first, as FUNCTION LOAD commands of their sources.
+    for lib in srv.scripting.functions.libraries.values() {
+        w.write_all(b"*3\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n")?;
+        bulk(w, &lib.code)?;
+    }
     let delay = super::stored_i64(srv, "rdb-key-save-delay");
     let mut rng = rand::thread_rng();
     for db in &srv.dbs {

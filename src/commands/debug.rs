@@ -379,6 +379,7 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
     }
     if flush {
         srv.empty_data(None);
+        srv.scripting.functions.clear();
     }
     match srv.rdb_load_file(merge, None) {
         Ok(true) => {
@@ -396,6 +397,7 @@ fn debug_loadaof(srv: &mut Server, c: &mut Client) {
         srv.aof_flush(true);
     }
     srv.empty_data(None);
+    srv.scripting.functions.clear();
     srv.aof_load_manifest_from_disk();
     srv.aof_del_history_files();
     let ret = srv.aof_load_files(None);

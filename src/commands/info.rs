@@ -582,17 +582,21 @@ impl Server {
                 ratio(dataset, net) * 100.0,
                 bytes_to_human(system),
             );
-            // EVAL's interpreter and cache; functions (FUNCTION LOAD) are not implemented, so
-            // their VM and libraries count zero.
+            // EVAL's interpreter and cache, and the functions' interpreter and libraries.
             let lua_vm = self.scripting.lua_memory() as u64;
             let scripts_eval = self.scripting.scripts_mem as u64;
+            let f = &self.scripting.functions;
+            let (vm_functions, functions_mem) = (f.lua_memory() as u64, f.code_memory() as u64);
+            let (n_functions, n_libraries) = (f.function_count(), f.libraries.len());
             let _ = write!(
                 out,
-                "used_memory_lua:{lua_vm}\r\nused_memory_vm_eval:{lua_vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:{lua_vm}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:0\r\nused_memory_scripts:{scripts_eval}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
+                "used_memory_lua:{lua_vm}\r\nused_memory_vm_eval:{lua_vm}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{n_functions}\r\nnumber_of_libraries:{n_libraries}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions_mem}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n",
                 bytes_to_human(lua_vm),
                 self.scripting.scripts.len(),
-                bytes_to_human(lua_vm),
-                bytes_to_human(scripts_eval),
+                lua_vm + vm_functions,
+                bytes_to_human(lua_vm + vm_functions),
+                scripts_eval + functions_mem,
+                bytes_to_human(scripts_eval + functions_mem),
                 bytes_to_human(maxmemory),
                 config_string(self, "maxmemory-policy"),
             );

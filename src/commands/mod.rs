@@ -72,6 +72,8 @@ pub enum Special {
     Script,
     /// EVALSHA and EVALSHA_RO: as Script, the script named by its SHA1.
     ScriptSha,
+    /// FCALL and FCALL_RO: the function's declared flags replace the command's.
+    Function,
 }
 
 impl Special {
@@ -88,7 +90,8 @@ impl Special {
             | "punsubscribe" => Special::Subscription,
             "debug" => Special::Debug,
             "module" => Special::Module,
-            "eval" | "eval_ro" | "fcall" | "fcall_ro" => Special::Script,
+            "eval" | "eval_ro" => Special::Script,
+            "fcall" | "fcall_ro" => Special::Function,
             "evalsha" | "evalsha_ro" => Special::ScriptSha,
             _ => Special::None,
         }
@@ -154,6 +157,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| bitops::lookup(fullname))
         .or_else(|| crate::acl::command::lookup(fullname))
         .or_else(|| crate::scripting::eval::lookup(fullname))
+        .or_else(|| crate::scripting::function::lookup(fullname))
         .or_else(|| crate::module::lookup(fullname))
 }
 
@@ -528,6 +532,9 @@ impl Server {
                 special == Special::ScriptSha,
                 cmd_flags,
             ),
+            Special::Function => {
+                crate::scripting::function::command_flags(self, &c.argv, cmd_flags)
+            }
             _ => cmd_flags,
         };
         c.last_cmd = Some(id);

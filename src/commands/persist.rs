@@ -116,7 +116,7 @@ fn dump_command(srv: &mut Server, c: &mut Client) {
 
 /// Checks the payload's footer: a version this build reads and, unless checksums are being
 /// skipped (`DEBUG SET-SKIP-CHECKSUM-VALIDATION`), a matching CRC.
-fn verify_payload(p: &[u8], skip_crc: bool) -> bool {
+pub(crate) fn verify_payload(p: &[u8], skip_crc: bool) -> bool {
     if p.len() < 10 {
         return false;
     }

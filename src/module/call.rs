@@ -405,6 +405,9 @@ pub unsafe extern "C" fn ferrodis_module_call(
                 cmd_flags,
             )
         }
+        crate::commands::Special::Function => {
+            crate::scripting::function::command_flags(srv, &argv, cmd_flags)
+        }
         _ => cmd_flags,
     };
     // Only refusals need the name.

@@ -72,6 +72,7 @@ pub fn save_ext<W: Write>(
         crate::module::io::AUX_BEFORE_RDB,
         cfg.rdbcompression,
     )?;
+    crate::scripting::function::save(srv, &mut w)?;
     let policy = cfg.maxmemory_policy;
     let save_lru = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_VOLATILE_LRU);
     let save_lfu = matches!(policy, POLICY_ALLKEYS_LFU | POLICY_VOLATILE_LFU);
@@ -295,10 +296,18 @@ pub fn load_ext(
                     continue;
                 }
                 opcode::FUNCTION_PRE_GA | opcode::FUNCTION2 => {
-                    crate::log_warning!(
-                        "Failed loading library, the RDB file contains Redis Functions, which this build of ferrodis cannot load (no scripting engine)"
-                    );
-                    return corrupt("functions");
+                    let code = crate::scripting::function::load_source(&mut r, t)?;
+                    // A library already there is replaced only when merging (DEBUG RELOAD
+                    // MERGE), as duplicate keys are.
+                    if let Err(e) = srv
+                        .scripting
+                        .functions
+                        .create_library(&code, allow_dup, 0)
+                    {
+                        crate::log_warning!("Failed loading library, {}", e);
+                        return Err(LoadError::Refused(e));
+                    }
+                    continue;
                 }
                 t if !types::is_object_type(t) => {
                     return corrupt(format!("Unknown RDB encoding type {}", t));
@@ -393,6 +402,14 @@ pub fn load_ext(
                 );
             }
             Ok(stats)
+        }
+        Err(LoadError::Refused(msg)) => {
+            // Redis words this one as a short read, and goes on running.
+            crate::log_warning!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
+            Err(LoadFailure {
+                msg,
+                corrupt: false,
+            })
         }
         Err(e) => {
             let what = match &e {

@@ -117,6 +117,9 @@ pub enum LoadError {
     Eof,
     Corrupt(String),
     EmptyKey,
+    /// The file is sound but its content can't be taken (a function library that clashes
+    /// with one already loaded): the load stops, nothing is corrupt.
+    Refused(String),
 }
 
 impl std::fmt::Display for LoadError {
@@ -125,6 +128,7 @@ impl std::fmt::Display for LoadError {
             LoadError::Eof => write!(f, "Unexpected EOF reading RDB file"),
             LoadError::Corrupt(m) => write!(f, "{}", m),
             LoadError::EmptyKey => write!(f, "Empty keys skipped"),
+            LoadError::Refused(m) => write!(f, "{}", m),
         }
     }
 }

@@ -698,6 +698,7 @@ impl Server {
             self.repl_attach_to_new_master();
             crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
             self.empty_data(None);
+            self.scripting.functions.clear();
         }
         crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         self.loading = true;
@@ -745,16 +746,19 @@ impl Server {
         if self.rdb_child_active() && !self.repl.child_to_sockets {
             self.kill_rdb_child();
         }
+        // The master's functions replace ours along with the data (kept aside, like the
+        // data, while a swapdb load may still fail).
         let backup = if swap {
             let n = self.dbs.len();
             self.signal_flushed_db(None);
-            Some(std::mem::replace(
-                &mut self.dbs,
-                (0..n).map(crate::db::Db::new).collect(),
+            Some((
+                std::mem::replace(&mut self.dbs, (0..n).map(crate::db::Db::new).collect()),
+                std::mem::take(&mut self.scripting.functions),
             ))
         } else if !diskless {
             crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
             self.empty_data(None);
+            self.scripting.functions.clear();
             None
         } else {
             None
@@ -800,11 +804,13 @@ impl Server {
                     "Failed trying to load the MASTER synchronization DB from {}, check server logs.",
                     if from_disk { "disk" } else { "socket" }
                 );
-                if let Some(old) = backup {
+                if let Some((old, functions)) = backup {
                     crate::log_notice!("MASTER <-> REPLICA sync: Discarding the half-loaded data");
                     self.dbs = old;
+                    self.scripting.functions = functions;
                 } else {
                     self.empty_data(None);
+                    self.scripting.functions.clear();
                 }
                 self.repl_fail_handshake(registry);
                 return;

@@ -120,7 +120,8 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
     let split = 3 + numkeys as usize;
     let keys = c.argv[3..split].to_vec();
     let args = c.argv[split..].to_vec();
-    run_script(srv, c, run, &func, &keys, &args, true);
+    let engine = srv.scripting.engine.clone();
+    run_script(srv, c, run, &engine, &func, &keys, &args, true);
 }
 
 fn script_load_command(srv: &mut Server, c: &mut Client) {

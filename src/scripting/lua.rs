@@ -36,6 +36,8 @@ pub struct Engine {
     run: Function,
     /// `set_readonly(table, bool)`.
     set_readonly: Function,
+    /// `load_run(f)`: runs a library body; returns `ok, error message`.
+    load_run: Function,
 }
 
 /// What the server side of `redis.*` provides to the interpreter (the commands themselves
@@ -76,13 +78,14 @@ local function err_table(msg)
 end
 
 redis = {}
+-- Arguments travel as one table: a call may have thousands of them.
 redis.call = function(...)
-  local reply, failed = command(...)
+  local reply, failed = command(select('#', ...), {...})
   if failed then error(reply) end
   return reply
 end
 redis.pcall = function(...)
-  local reply = command(...)
+  local reply = command(select('#', ...), {...})
   return reply
 end
 redis.setresp = function(...)
@@ -125,7 +128,7 @@ redis.status_reply = function(...)
   return {ok = s}
 end
 redis.acl_check_cmd = function(...)
-  local allowed, failed = acl_check(...)
+  local allowed, failed = acl_check(select('#', ...), {...})
   if failed then error(allowed) end
   return allowed
 end
@@ -210,8 +213,60 @@ setmetatable(_G, {__index = function(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
 end})
 protect(_G)
-return run, setreadonly
+
+-- Runs a library's body at FUNCTION LOAD: ok, or the error as "CODE message".
+local function load_run(f)
+  local ok, e = raw_pcall(f)
+  if ok then return true, nil end
+  if type(e) == 'table' then return false, tostring(e.err) end
+  if type(e) == 'userdata' then return false, tostring(e) end
+  return false, 'ERR ' .. tostring(e)
+end
+return run, setreadonly, load_run
 "#;
+
+/// The functions engine's extra setup: what a library's body sees while FUNCTION LOAD runs
+/// it (only `redis.register_function`, `redis.log` and the version fields), and the
+/// environment libraries live in: an empty read-only table that reads through to the
+/// globals at run time, or to that load API while loading.
+const FUNCTIONS_SETUP: &str = r#"
+local register, cwrap, setreadonly = ...
+local function err_mt()
+  return {__index = function(_, name)
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end}
+end
+local api_redis = {
+  register_function = cwrap(function(...)
+    local e = register(...)
+    if e then error(e) end
+  end),
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG,
+  LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE,
+  LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION,
+  REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+setmetatable(api_redis, err_mt())
+local api = setmetatable({redis = api_redis}, err_mt())
+local env_mt = {__index = _G}
+local env = setmetatable({}, env_mt)
+for _, t in ipairs({api_redis, getmetatable(api_redis), api, getmetatable(api), env, env_mt}) do
+  setreadonly(t, true)
+end
+return env, env_mt, api, _G
+"#;
+
+/// Where the functions engine runs library code (see FUNCTIONS_SETUP).
+pub struct LibraryEnv {
+    env: Table,
+    env_mt: Table,
+    load_api: Table,
+    globals: Table,
+}
+
 
 /// Allocation state of math.random: the 48-bit linear congruential generator of
 /// `lrand48`, so that a seed gives the same sequence as on Redis on every platform.
@@ -286,12 +341,13 @@ fn math_random(lua: &Lua, args: MultiValue, in_script: bool) -> mlua::Result<f64
 
 /// The arguments of `redis.call` and friends as a command's argv: strings as they are,
 /// numbers as "%.17g" (Lua's own conversion would lose precision), anything else refused.
-fn command_argv(args: MultiValue) -> Result<Vec<Vec<u8>>, &'static str> {
-    if args.is_empty() {
+fn command_argv(n: usize, args: Table) -> Result<Vec<Vec<u8>>, &'static str> {
+    if n == 0 {
         return Err("Please specify at least one argument for this redis lib call");
     }
-    let mut argv = Vec::with_capacity(args.len());
-    for v in args {
+    let mut argv = Vec::with_capacity(n);
+    for i in 1..=n {
+        let v = args.raw_get::<Value>(i).unwrap_or(Value::Nil);
         argv.push(match v {
             Value::String(s) => s.as_bytes().to_vec(),
             Value::Integer(i) => crate::util::f64_g17(i as f64),
@@ -341,14 +397,16 @@ impl Engine {
         let g = lua.globals();
         g.raw_set("REDIS_VERSION_STR", crate::server::REDIS_VERSION)?;
         g.raw_set("REDIS_VERSION_NUM_VAL", REDIS_VERSION_NUM as f64)?;
-        let command = lua.create_function(|lua, args: MultiValue| match command_argv(args) {
-            Ok(argv) => H::command(lua, argv),
-            Err(e) => Ok((error_table(lua, e, false)?, true)),
-        })?;
-        let acl_check = lua.create_function(|lua, args: MultiValue| match command_argv(args) {
-            Ok(argv) => H::acl_check(lua, argv),
-            Err(e) => Ok((error_table(lua, e, false)?, true)),
-        })?;
+        let command =
+            lua.create_function(|lua, (n, args): (usize, Table)| match command_argv(n, args) {
+                Ok(argv) => H::command(lua, argv),
+                Err(e) => Ok((error_table(lua, e, false)?, true)),
+            })?;
+        let acl_check =
+            lua.create_function(|lua, (n, args): (usize, Table)| match command_argv(n, args) {
+                Ok(argv) => H::acl_check(lua, argv),
+                Err(e) => Ok((error_table(lua, e, false)?, true)),
+            })?;
         let setresp = lua.create_function(|lua, v: Value| {
             if !H::in_script() {
                 return Ok(Some(
@@ -421,7 +479,7 @@ impl Engine {
                 lua.create_c_function(ferrodis_lua_wrap)?,
             )
         };
-        let (run, set_readonly): (Function, Function) =
+        let (run, set_readonly, load_run): (Function, Function, Function) =
             lua.load(SETUP).set_name(INTERNAL_CHUNK).call((
                 command,
                 acl_check,
@@ -439,8 +497,94 @@ impl Engine {
             lua,
             run,
             set_readonly,
+            load_run,
         })
     }
+
+    /// An interpreter for Redis Functions: as for EVAL, plus the library environment;
+    /// `register` serves `redis.register_function` (it returns an error table or nothing).
+    pub fn new_for_functions<H: Host>(
+        register: fn(&Lua, MultiValue) -> mlua::Result<Option<Value>>,
+    ) -> mlua::Result<(Engine, LibraryEnv)> {
+        let engine = Engine::new::<H>()?;
+        let register = engine.lua.create_function(register)?;
+        // SAFETY: csrc/lua_glue.c's wrapper, a plain C function.
+        let cwrap = unsafe { engine.lua.create_c_function(ferrodis_lua_wrap)? };
+        let (env, env_mt, load_api, globals): (Table, Table, Table, Table) = engine
+            .lua
+            .load(FUNCTIONS_SETUP)
+            .set_name(INTERNAL_CHUNK)
+            .call((register, cwrap, engine.set_readonly.clone()))?;
+        let lib_env = LibraryEnv {
+            env,
+            env_mt,
+            load_api,
+            globals,
+        };
+        Ok((engine, lib_env))
+    }
+
+    /// Runs a library's body (the code after its shebang line) so that it registers its
+    /// functions; `timeout_ms` (0: none) bounds how long it may run.
+    pub fn load_library(
+        &self,
+        lib_env: &LibraryEnv,
+        code: &[u8],
+        timeout_ms: u64,
+    ) -> Result<(), String> {
+        let f = self
+            .lua
+            .load(code)
+            .set_name("@user_function")
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                format!("Error compiling function: {}", msg)
+            })?;
+        let fail = |e: mlua::Error| format!("Error registering functions: {}", e);
+        f.set_environment(lib_env.env.clone()).map_err(fail)?;
+        self.set_env_index(lib_env, &lib_env.load_api).map_err(fail)?;
+        if timeout_ms > 0 {
+            let start = crate::util::monotonic_us();
+            let _ = self.lua.set_hook(
+                mlua::HookTriggers::new().every_nth_instruction(100_000),
+                move |_, _| {
+                    if (crate::util::monotonic_us() - start) / 1000 > timeout_ms {
+                        return Err(mlua::Error::RuntimeError(
+                            "ERR FUNCTION LOAD timeout".into(),
+                        ));
+                    }
+                    Ok(mlua::VmState::Continue)
+                },
+            );
+        }
+        let ran = self.load_run.call::<(bool, Option<String>)>(f);
+        self.lua.remove_hook();
+        self.set_env_index(lib_env, &lib_env.globals).map_err(fail)?;
+        match ran {
+            Ok((true, _)) => Ok(()),
+            Ok((false, msg)) => Err(format!(
+                "Error registering functions: {}",
+                msg.unwrap_or_default()
+            )),
+            Err(e) => Err(fail(e)),
+        }
+    }
+
+    /// Points the library environment's reads at `target` (the metatable is read-only for
+    /// scripts, not for the server).
+    fn set_env_index(&self, lib_env: &LibraryEnv, target: &Table) -> mlua::Result<()> {
+        self.set_readonly
+            .call::<()>((lib_env.env_mt.clone(), false))?;
+        let set = lib_env.env_mt.raw_set("__index", target.clone());
+        self.set_readonly
+            .call::<()>((lib_env.env_mt.clone(), true))?;
+        set
+    }
+
 
     /// Compiles a script body into a function (chunk name `@user_script`, as Redis names
     /// scripts in error messages), kept in the Lua registry: a cache of any size holds no

@@ -11,6 +11,7 @@
 //! run, the way a module context carries the server during a module call.
 
 pub mod eval;
+pub mod function;
 pub mod libs;
 pub mod lua;
 
@@ -69,7 +70,10 @@ pub struct Script {
 
 /// The scripting engine's state, one per server.
 pub struct Scripting {
+    /// EVAL's interpreter.
     pub engine: Rc<lua::Engine>,
+    /// Function libraries and their interpreter.
+    pub functions: function::Functions,
     /// EVAL scripts by lower-case SHA1.
     pub scripts: HashMap<String, Script>,
     /// Bytes of cached script bodies and their names (INFO's used_memory_scripts_eval).
@@ -93,6 +97,7 @@ impl Scripting {
     pub fn new() -> Scripting {
         Scripting {
             engine: Rc::new(new_engine()),
+            functions: function::Functions::new(),
             scripts: HashMap::new(),
             scripts_mem: 0,
             client: None,
@@ -172,6 +177,28 @@ pub fn track_script_read(srv: &mut Server) {
     srv.tracking_remember_script_keys(caller, run.cmd_id);
 }
 
+/// What FUNCTION STATS shows of the running script.
+pub struct RunningScript {
+    pub name: String,
+    /// The command that runs it.
+    pub command: Vec<Vec<u8>>,
+    pub duration_ms: u64,
+    /// An EVAL script (not a function).
+    pub eval: bool,
+}
+
+pub fn running_script() -> Option<RunningScript> {
+    let run = current()?;
+    // SAFETY: the caller outlives the run (see `track_script_read`).
+    let caller = unsafe { &*run.caller };
+    Some(RunningScript {
+        name: run.funcname.clone(),
+        command: caller.argv.clone(),
+        duration_ms: (crate::util::monotonic_us() - run.start_us) / 1000,
+        eval: run.flags & run_flags::EVAL_MODE != 0,
+    })
+}
+
 /// The -BUSY rejection for commands arriving while a script runs past busy-reply-threshold.
 pub fn busy_error() -> Option<&'static str> {
     let run = current()?;
@@ -185,7 +212,7 @@ pub fn busy_error() -> Option<&'static str> {
     })
 }
 
-const SLOW_EVAL_ERR: &str =
+pub(crate) const SLOW_EVAL_ERR: &str =
     "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
 const SLOW_SCRIPT_ERR: &str =
     "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
@@ -520,12 +547,12 @@ pub fn run_script(
     srv: &mut Server,
     caller: &mut Client,
     mut run: RunCtx,
+    engine: &Rc<lua::Engine>,
     func: &mlua::Function,
     keys: &[Vec<u8>],
     args: &[Vec<u8>],
     eval_mode: bool,
 ) {
-    let engine = srv.scripting.engine.clone();
     let fargs = if eval_mode {
         if let Err(e) = engine.set_eval_globals(keys, args) {
             caller.out.error(&format!("Error running script: {}", e));
