@@ -243,6 +243,10 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
         }
         ("mallctl", n) if n >= 3 => mallctl_int(c),
         ("mallctl-str", n) if n >= 3 => mallctl_str(c),
+        ("set-disable-deny-scripts", 3) => {
+            srv.scripting.disable_deny_script = atoi(&c.argv[2]) != 0;
+            c.out.ok();
+        }
         ("set-skip-checksum-validation", 3) => {
             srv.skip_checksum_validation = atoi(&c.argv[2]) != 0;
             c.out.ok();

@@ -765,8 +765,12 @@ impl Server {
         }
         self.call(c, id);
         // Keys the command made ready serve their blocked clients right after it (after the
-        // whole transaction for EXEC), as Redis' processCommand does.
-        if self.blocking.has_pending_work() {
+        // whole transaction for EXEC), as Redis' processCommand does; not while a busy script
+        // or module command lets other clients in (what it made ready waits for its end).
+        if self.blocking.has_pending_work()
+            && !crate::scripting::is_running()
+            && !crate::module::threads::is_busy()
+        {
             self.handle_clients_blocked_on_keys();
         }
         false

@@ -1099,6 +1099,10 @@ fn shutdown_command(srv: &mut Server, c: &mut Client) {
             c.out.error(&msg);
             return;
         }
+        if let Some(msg) = crate::scripting::busy_error() {
+            c.out.error(msg);
+            return;
+        }
     }
     // Blocked until the shutdown ends: the process exits (no reply), or the shutdown fails
     // or is aborted (the error).

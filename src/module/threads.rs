@@ -257,6 +257,11 @@ pub fn busy_error() -> Option<String> {
     )
 }
 
+/// Whether a module command is yielding from a long operation.
+pub fn is_busy() -> bool {
+    BUSY_FLAGS.load(Ordering::Acquire) != 0
+}
+
 /// Whether commands must wait (a module yields without letting clients run).
 pub fn postpone_commands() -> bool {
     let f = BUSY_FLAGS.load(Ordering::Acquire);

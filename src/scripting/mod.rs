@@ -82,6 +82,8 @@ pub struct Scripting {
     client: Option<Box<Client>>,
     /// Script runs since the last incremental garbage collection step.
     runs_since_gc: u32,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run commands flagged `noscript`.
+    pub disable_deny_script: bool,
 }
 
 /// Runs between two Lua garbage collection steps (Redis' LUA_GC_CYCLE_PERIOD).
@@ -102,6 +104,7 @@ impl Scripting {
             scripts_mem: 0,
             client: None,
             runs_since_gc: 0,
+            disable_deny_script: false,
         }
     }
 
@@ -343,7 +346,7 @@ fn script_call(run: &mut RunCtx, mut argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Stri
             "Wrong number of args calling Redis command from script",
         ));
     }
-    if cmd_flags & flags::NOSCRIPT != 0 {
+    if cmd_flags & flags::NOSCRIPT != 0 && !srv.scripting.disable_deny_script {
         return Err(reject(
             srv,
             c,
@@ -573,7 +576,7 @@ pub fn run_script(
     if run.busy_threshold_ms > 0 {
         let _ = engine.lua.set_hook(
             mlua::HookTriggers::new().every_nth_instruction(100_000),
-            |_, _| busy_hook(),
+            |lua, _| busy_hook(lua),
         );
     }
     run.srv = srv;
@@ -623,7 +626,7 @@ pub fn run_script(
 /// The count hook of a script that may run long: past busy-reply-threshold the server
 /// serves other clients between instructions (they get -BUSY for most commands), and SCRIPT
 /// KILL / FUNCTION KILL can stop the script.
-fn busy_hook() -> mlua::Result<mlua::VmState> {
+fn busy_hook(lua: &mlua::Lua) -> mlua::Result<mlua::VmState> {
     let Some(run) = current() else {
         return Ok(mlua::VmState::Continue);
     };
@@ -644,15 +647,25 @@ fn busy_hook() -> mlua::Result<mlua::VmState> {
     // SAFETY: see `current`; the script is between two instructions, nothing else holds the
     // server.
     crate::module::threads::process_events_while_blocked(unsafe { &mut *srv });
+    // SAFETY: as above.
+    if let Some(code) = unsafe { (*srv).exit_code } {
+        // SHUTDOWN NOSAVE ran meanwhile and prepared the exit: the script ends with us.
+        std::process::exit(code);
+    }
     // Re-read: a SCRIPT KILL served just now changed the flags.
     let run = current().expect("still running");
     if run.flags & run_flags::KILLED != 0 {
         crate::log_warning!("Lua script killed by user with SCRIPT KILL.");
-        return Err(mlua::Error::RuntimeError(
-            "ERR Script killed by user with SCRIPT KILL...".into(),
-        ));
+        // From now on every line fails, so a script catching the error with pcall cannot
+        // go on running.
+        let _ = lua.set_hook(mlua::HookTriggers::EVERY_LINE, |_, _| Err(killed_error()));
+        return Err(killed_error());
     }
     Ok(mlua::VmState::Continue)
+}
+
+fn killed_error() -> mlua::Error {
+    mlua::Error::RuntimeError("ERR Script killed by user with SCRIPT KILL...".into())
 }
 
 /// SCRIPT KILL (`is_eval`) and FUNCTION KILL: stops the running script at its next hook,
