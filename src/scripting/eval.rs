@@ -121,7 +121,7 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
     let keys = c.argv[3..split].to_vec();
     let args = c.argv[split..].to_vec();
     let engine = srv.scripting.engine.clone();
-    run_script(srv, c, run, &engine, &func, &keys, &args, true);
+    run_script(srv, c, run, &engine, &func, &keys, &args);
 }
 
 fn script_load_command(srv: &mut Server, c: &mut Client) {

@@ -466,7 +466,7 @@ fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
     let split = 3 + numkeys as usize;
     let keys = c.argv[3..split].to_vec();
     let args = c.argv[split..].to_vec();
-    run_script(srv, c, run, &engine, &func, &keys, &args, false);
+    run_script(srv, c, run, &engine, &func, &keys, &args);
 }
 
 fn function_load_command(srv: &mut Server, c: &mut Client) {

@@ -544,8 +544,9 @@ pub fn prepare_run(
     })
 }
 
-/// Runs a prepared script and writes its reply to the caller: `func` with `fargs` for a
-/// function, the EVAL body (with KEYS and ARGV set) otherwise.
+/// Runs a prepared script and writes its reply to the caller: the EVAL body with KEYS and
+/// ARGV set (a run prepared in eval mode), or a function with the keys and arguments as its
+/// two parameters.
 pub fn run_script(
     srv: &mut Server,
     caller: &mut Client,
@@ -554,8 +555,8 @@ pub fn run_script(
     func: &mlua::Function,
     keys: &[Vec<u8>],
     args: &[Vec<u8>],
-    eval_mode: bool,
 ) {
+    let eval_mode = run.flags & run_flags::EVAL_MODE != 0;
     let fargs = if eval_mode {
         if let Err(e) = engine.set_eval_globals(keys, args) {
             caller.out.error(&format!("Error running script: {}", e));
