@@ -108,7 +108,13 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 
 /// Lower-case hex of a digest.
 pub fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{:02x}", b)).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(d.len() * 2);
+    for b in d {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ fn evalsha_ro_command(srv: &mut Server, c: &mut Client) {
 /// Compiles a script into the cache (if it is not there yet) and returns its SHA1, or the
 /// error to reply.
 pub fn create_script(srv: &mut Server, body: &[u8]) -> Result<String, String> {
-    let sha = crate::sha1::hex(&crate::sha1::sha1(body));
+    let sha = srv.scripting.sha_of(body);
     if srv.scripting.scripts.contains_key(&sha) {
         return Ok(sha);
     }
@@ -66,8 +66,10 @@ pub fn create_script(srv: &mut Server, body: &[u8]) -> Result<String, String> {
 
 fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
     // EVAL skips the automatic monitor feed so that it shows before the commands it runs.
-    let argv = c.argv.clone();
-    srv.feed_monitors(c, &argv);
+    if !srv.monitors.is_empty() {
+        let argv = c.argv.clone();
+        srv.feed_monitors(c, &argv);
+    }
     let Some(numkeys) = arg_i64(c, 2) else {
         return;
     };
@@ -118,10 +120,14 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
     };
     // The caller keeps its argv while the script runs (client-side caching reads the keys).
     let split = 3 + numkeys as usize;
-    let keys = c.argv[3..split].to_vec();
-    let args = c.argv[split..].to_vec();
     let engine = srv.scripting.engine.clone();
-    run_script(srv, c, run, &engine, &func, &keys, &args);
+    match (engine.array(&c.argv[3..split]), engine.array(&c.argv[split..])) {
+        (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
+        (Err(e), _) | (_, Err(e)) => {
+            srv.scripting.give_back(run);
+            c.out.error(&format!("Error running script: {}", e));
+        }
+    }
 }
 
 fn script_load_command(srv: &mut Server, c: &mut Client) {

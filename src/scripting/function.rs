@@ -429,8 +429,10 @@ fn fcall_ro_command(srv: &mut Server, c: &mut Client) {
 
 fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
     // FCALL skips the automatic monitor feed so that it shows before the commands it runs.
-    let argv = c.argv.clone();
-    srv.feed_monitors(c, &argv);
+    if !srv.monitors.is_empty() {
+        let argv = c.argv.clone();
+        srv.feed_monitors(c, &argv);
+    }
     let Some(f) = srv.scripting.functions.find(&c.argv[1]) else {
         c.out.error("Function not found");
         return;
@@ -464,9 +466,13 @@ fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
         }
     };
     let split = 3 + numkeys as usize;
-    let keys = c.argv[3..split].to_vec();
-    let args = c.argv[split..].to_vec();
-    run_script(srv, c, run, &engine, &func, &keys, &args);
+    match (engine.array(&c.argv[3..split]), engine.array(&c.argv[split..])) {
+        (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
+        (Err(e), _) | (_, Err(e)) => {
+            srv.scripting.give_back(run);
+            c.out.error(&format!("Error running function: {}", e));
+        }
+    }
 }
 
 fn function_load_command(srv: &mut Server, c: &mut Client) {

@@ -38,6 +38,8 @@ pub struct Engine {
     set_readonly: Function,
     /// `load_run(f)`: runs a library body; returns `ok, error message`.
     load_run: Function,
+    /// The busy-script count hook is set.
+    count_hook: std::cell::Cell<bool>,
 }
 
 /// What the server side of `redis.*` provides to the interpreter (the commands themselves
@@ -192,11 +194,17 @@ end
 local handler = __redis__err__handler
 
 local function first(ok, value) return ok, value end
-local function run(f, ...)
-  local n = select('#', ...)
-  if n == 0 then return first(raw_xpcall(f, handler)) end
-  local a, b = ...
-  return first(raw_xpcall(function() return f(a, b) end, handler))
+-- An EVAL body sees its keys and arguments as the KEYS and ARGV globals, a function as its
+-- two parameters.
+local function run(f, keys, args, eval_mode)
+  if eval_mode then
+    setreadonly(_G, false)
+    rawset(_G, 'KEYS', keys)
+    rawset(_G, 'ARGV', args)
+    setreadonly(_G, true)
+    return first(raw_xpcall(f, handler))
+  end
+  return first(raw_xpcall(function() return f(keys, args) end, handler))
 end
 
 local function protect(t)
@@ -498,6 +506,7 @@ impl Engine {
             run,
             set_readonly,
             load_run,
+            count_hook: std::cell::Cell::new(false),
         })
     }
 
@@ -562,7 +571,7 @@ impl Engine {
             );
         }
         let ran = self.load_run.call::<(bool, Option<String>)>(f);
-        self.lua.remove_hook();
+        self.clear_hook();
         self.set_env_index(lib_env, &lib_env.globals).map_err(fail)?;
         match ran {
             Ok((true, _)) => Ok(()),
@@ -607,19 +616,6 @@ impl Engine {
         self.lua.registry_value(key)
     }
 
-    /// Sets the KEYS and ARGV globals of an EVAL (the globals are read-only otherwise).
-    pub fn set_eval_globals(&self, keys: &[Vec<u8>], args: &[Vec<u8>]) -> mlua::Result<()> {
-        let g = self.lua.globals();
-        let keys = self.array(keys)?;
-        let args = self.array(args)?;
-        self.set_readonly.call::<()>((g.clone(), false))?;
-        let set = g
-            .raw_set("KEYS", keys)
-            .and_then(|_| g.raw_set("ARGV", args));
-        self.set_readonly.call::<()>((g, true))?;
-        set
-    }
-
     pub fn array(&self, items: &[Vec<u8>]) -> mlua::Result<Table> {
         let t = self.lua.create_table_with_capacity(items.len(), 0)?;
         for (i, s) in items.iter().enumerate() {
@@ -628,18 +624,36 @@ impl Engine {
         Ok(t)
     }
 
-    /// Runs `f` (with `args` for a function, none for an EVAL body) under the error
-    /// handler: Ok(value) or Err(error table).
+    /// Runs `f` under the error handler: an EVAL body (`eval_mode`) with KEYS and ARGV set
+    /// as globals, or a function with the two tables as parameters. Ok(value) or Err(error
+    /// table).
     pub fn run(
         &self,
         f: &Function,
-        args: Option<(Table, Table)>,
+        keys: Table,
+        args: Table,
+        eval_mode: bool,
     ) -> mlua::Result<Result<Value, Value>> {
-        let (ok, v): (bool, Value) = match args {
-            None => self.run.call(f.clone())?,
-            Some((k, a)) => self.run.call((f.clone(), k, a))?,
-        };
+        let (ok, v): (bool, Value) = self.run.call((f.clone(), keys, args, eval_mode))?;
         Ok(if ok { Ok(v) } else { Err(v) })
+    }
+
+    /// Makes sure the hook that watches for busy scripts is set (every 100k instructions,
+    /// `on_count` decides); a FUNCTION LOAD's own timeout hook replaces it for the load.
+    pub fn ensure_count_hook(&self, on_count: fn(&Lua) -> mlua::Result<mlua::VmState>) {
+        if !self.count_hook.get() {
+            let _ = self.lua.set_hook(
+                mlua::HookTriggers::new().every_nth_instruction(100_000),
+                move |lua, _| on_count(lua),
+            );
+            self.count_hook.set(true);
+        }
+    }
+
+    /// Takes the hook away (a killed script's line hook, or a load's timeout hook).
+    pub fn clear_hook(&self) {
+        self.lua.remove_hook();
+        self.count_hook.set(false);
     }
 }
 

@@ -75,7 +75,7 @@ pub struct Scripting {
     /// Function libraries and their interpreter.
     pub functions: function::Functions,
     /// EVAL scripts by lower-case SHA1.
-    pub scripts: HashMap<String, Script>,
+    pub scripts: HashMap<String, Script, ahash::RandomState>,
     /// Bytes of cached script bodies and their names (INFO's used_memory_scripts_eval).
     pub scripts_mem: usize,
     /// The client scripts' commands run on; lent to the run context while a script runs.
@@ -84,6 +84,8 @@ pub struct Scripting {
     runs_since_gc: u32,
     /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may run commands flagged `noscript`.
     pub disable_deny_script: bool,
+    /// The last script body hashed, and its SHA1 (`sha_of`).
+    last_sha: Option<(Vec<u8>, String)>,
 }
 
 /// Runs between two Lua garbage collection steps (Redis' LUA_GC_CYCLE_PERIOD).
@@ -100,11 +102,12 @@ impl Scripting {
         Scripting {
             engine: Rc::new(new_engine()),
             functions: function::Functions::new(),
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             scripts_mem: 0,
             client: None,
             runs_since_gc: 0,
             disable_deny_script: false,
+            last_sha: None,
         }
     }
 
@@ -113,6 +116,28 @@ impl Scripting {
         self.scripts.clear();
         self.scripts_mem = 0;
         self.engine = Rc::new(new_engine());
+    }
+
+    /// The SHA1 (hex) of a script body. The last one is remembered with its body: the
+    /// pre-command checks and EVAL itself both need the SHA1 of the same body (Redis keeps it
+    /// on the client as `cur_script`).
+    pub fn sha_of(&mut self, body: &[u8]) -> String {
+        if let Some((b, sha)) = &self.last_sha {
+            if b[..] == *body {
+                return sha.clone();
+            }
+        }
+        let sha = crate::sha1::hex(&crate::sha1::sha1(body));
+        // Bodies up to a few KB are worth keeping; a huge one is hashed again.
+        if body.len() <= 4096 {
+            self.last_sha = Some((body.to_vec(), sha.clone()));
+        }
+        sha
+    }
+
+    /// Ends a prepared run that will not start: the script client goes back.
+    pub fn give_back(&mut self, run: RunCtx) {
+        self.client = Some(run.client);
     }
 
     /// Memory of the interpreter (INFO's used_memory_lua).
@@ -546,46 +571,29 @@ pub fn prepare_run(
 
 /// Runs a prepared script and writes its reply to the caller: the EVAL body with KEYS and
 /// ARGV set (a run prepared in eval mode), or a function with the keys and arguments as its
-/// two parameters.
+/// two parameters. `keys` and `args` are Lua arrays (`Engine::array`).
 pub fn run_script(
     srv: &mut Server,
     caller: &mut Client,
     mut run: RunCtx,
     engine: &Rc<lua::Engine>,
     func: &mlua::Function,
-    keys: &[Vec<u8>],
-    args: &[Vec<u8>],
+    keys: mlua::Table,
+    args: mlua::Table,
 ) {
     let eval_mode = run.flags & run_flags::EVAL_MODE != 0;
-    let fargs = if eval_mode {
-        if let Err(e) = engine.set_eval_globals(keys, args) {
-            caller.out.error(&format!("Error running script: {}", e));
-            srv.scripting.client = Some(run.client);
-            return;
-        }
-        None
-    } else {
-        match (engine.array(keys), engine.array(args)) {
-            (Ok(k), Ok(a)) => Some((k, a)),
-            _ => {
-                caller.out.error("Error running script: out of memory");
-                srv.scripting.client = Some(run.client);
-                return;
-            }
-        }
-    };
     if run.busy_threshold_ms > 0 {
-        let _ = engine.lua.set_hook(
-            mlua::HookTriggers::new().every_nth_instruction(100_000),
-            |lua, _| busy_hook(lua),
-        );
+        engine.ensure_count_hook(busy_hook);
     }
     run.srv = srv;
     run.caller = caller;
     CURRENT.with(|c| c.set(&mut run));
-    let result = engine.run(func, fargs);
+    let result = engine.run(func, keys, args, eval_mode);
     CURRENT.with(|c| c.set(std::ptr::null_mut()));
-    engine.lua.remove_hook();
+    if run.flags & run_flags::KILLED != 0 {
+        // The kill left a line hook behind.
+        engine.clear_hook();
+    }
     srv.scripting.runs_since_gc += 1;
     if srv.scripting.runs_since_gc >= GC_PERIOD {
         srv.scripting.runs_since_gc = 0;
@@ -631,6 +639,9 @@ fn busy_hook(lua: &mlua::Lua) -> mlua::Result<mlua::VmState> {
     let Some(run) = current() else {
         return Ok(mlua::VmState::Continue);
     };
+    if run.busy_threshold_ms == 0 {
+        return Ok(mlua::VmState::Continue);
+    }
     if run.flags & run_flags::TIMED_OUT == 0 {
         let elapsed_ms = (crate::util::monotonic_us() - run.start_us) / 1000;
         if elapsed_ms < run.busy_threshold_ms {
@@ -659,7 +670,13 @@ fn busy_hook(lua: &mlua::Lua) -> mlua::Result<mlua::VmState> {
         crate::log_warning!("Lua script killed by user with SCRIPT KILL.");
         // From now on every line fails, so a script catching the error with pcall cannot
         // go on running.
-        let _ = lua.set_hook(mlua::HookTriggers::EVERY_LINE, |_, _| Err(killed_error()));
+        let _ = lua.set_hook(mlua::HookTriggers::EVERY_LINE, |_, _| {
+            if is_running() {
+                Err(killed_error())
+            } else {
+                Ok(mlua::VmState::Continue)
+            }
+        });
         return Err(killed_error());
     }
     Ok(mlua::VmState::Continue)
@@ -748,14 +765,14 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u64, usize), String> {
 /// The flags a script's command runs with (Redis' `evalGetCommandFlags`): a script that
 /// declared its flags replaces the command's write, deny-oom and stale flags with what it
 /// declared, so the usual pre-command checks apply to what the script says it does.
-pub fn command_flags(srv: &Server, argv: &[Vec<u8>], evalsha: bool, cmd_flags: u64) -> u64 {
+pub fn command_flags(srv: &mut Server, argv: &[Vec<u8>], evalsha: bool, cmd_flags: u64) -> u64 {
     if argv.len() < 2 || (evalsha && argv[1].len() != 40) {
         return cmd_flags;
     }
     let sha = if evalsha {
         String::from_utf8_lossy(&argv[1]).to_ascii_lowercase()
     } else {
-        crate::sha1::hex(&crate::sha1::sha1(&argv[1]))
+        srv.scripting.sha_of(&argv[1])
     };
     let script = match srv.scripting.scripts.get(&sha) {
         Some(s) => s.flags,
