@@ -299,11 +299,7 @@ pub fn load_ext(
                     let code = crate::scripting::function::load_source(&mut r, t)?;
                     // A library already there is replaced only when merging (DEBUG RELOAD
                     // MERGE), as duplicate keys are.
-                    if let Err(e) = srv
-                        .scripting
-                        .functions
-                        .create_library(&code, allow_dup, 0)
-                    {
+                    if let Err(e) = srv.scripting.functions.create_library(&code, allow_dup, 0) {
                         crate::log_warning!("Failed loading library, {}", e);
                         return Err(LoadError::Refused(e));
                     }

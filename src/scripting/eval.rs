@@ -121,7 +121,10 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
     // The caller keeps its argv while the script runs (client-side caching reads the keys).
     let split = 3 + numkeys as usize;
     let engine = srv.scripting.engine.clone();
-    match (engine.array(&c.argv[3..split]), engine.array(&c.argv[split..])) {
+    match (
+        engine.array(&c.argv[3..split]),
+        engine.array(&c.argv[split..]),
+    ) {
         (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
         (Err(e), _) | (_, Err(e)) => {
             srv.scripting.give_back(run);

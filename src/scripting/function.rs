@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use mlua::{Lua, MultiValue, Value};
+use mlua::{Lua, Value};
 
 use super::lua::{self, Engine, LibraryEnv};
 use super::{kill, prepare_run, run_script, script_flags, ServerHost};
@@ -156,10 +156,7 @@ impl Functions {
                 self.link(Library {
                     name: name.clone(),
                     code: code.to_vec(),
-                    functions: functions
-                        .into_iter()
-                        .map(|f| (f.name.clone(), f))
-                        .collect(),
+                    functions: functions.into_iter().map(|f| (f.name.clone(), f)).collect(),
                 });
                 Ok(name)
             }
@@ -202,7 +199,12 @@ impl Functions {
         for (fname, lib) in &staged.index {
             if let Some(owner) = self.index.get(fname) {
                 if !staged.libraries.contains_key(owner) {
-                    let shown = &staged.libraries[lib].functions.values().find(|f| f.name.eq_ignore_ascii_case(fname)).map(|f| f.name.clone()).unwrap_or_default();
+                    let shown = &staged.libraries[lib]
+                        .functions
+                        .values()
+                        .find(|f| f.name.eq_ignore_ascii_case(fname))
+                        .map(|f| f.name.clone())
+                        .unwrap_or_default();
                     return Err(format!("Function {} already exists", shown));
                 }
             }
@@ -232,16 +234,20 @@ fn new_engine() -> mlua::Result<(Engine, LibraryEnv)> {
 }
 
 /// `redis.register_function`, as the functions engine calls it: nothing, or an error table.
-fn register_function_fn(lua: &Lua, args: MultiValue) -> mlua::Result<Option<Value>> {
-    let fail = |msg: &str| -> mlua::Result<Option<Value>> {
-        Ok(Some(lua::error_table(lua, msg, false)?))
-    };
+/// The script passes the argument count and the first two arguments (a call with more is
+/// refused anyway, and its arguments never reach Rust).
+fn register_function_fn(
+    lua: &Lua,
+    (n, first, second): (usize, Value, Value),
+) -> mlua::Result<Option<Value>> {
+    let fail =
+        |msg: &str| -> mlua::Result<Option<Value>> { Ok(Some(lua::error_table(lua, msg, false)?)) };
     if LOADING.with(|l| l.borrow().is_none()) {
         return fail("redis.register_function can only be called on FUNCTION LOAD command");
     }
-    let parsed = match args.len() {
-        1 => named_args(lua, &args[0]),
-        2 => positional_args(lua, &args[0], &args[1]),
+    let parsed = match n {
+        1 => named_args(lua, &first),
+        2 => positional_args(lua, &first, &second),
         _ => Err("wrong number of arguments to redis.register_function"),
     };
     let (name, desc, callback, flags) = match parsed {
@@ -287,8 +293,13 @@ fn lua_string(lua: &Lua, v: &Value) -> Option<String> {
     }
 }
 
-fn positional_args(lua: &Lua, name: &Value, callback: &Value) -> Result<Registration, &'static str> {
-    let name = lua_string(lua, name).ok_or("first argument to redis.register_function must be a string")?;
+fn positional_args(
+    lua: &Lua,
+    name: &Value,
+    callback: &Value,
+) -> Result<Registration, &'static str> {
+    let name = lua_string(lua, name)
+        .ok_or("first argument to redis.register_function must be a string")?;
     let Value::Function(f) = callback else {
         return Err("second argument to redis.register_function must be a function");
     };
@@ -301,7 +312,8 @@ fn named_args(lua: &Lua, arg: &Value) -> Result<Registration, &'static str> {
     };
     let (mut name, mut desc, mut callback, mut flags) = (None, None, None, 0u64);
     for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|_| "named argument key given to redis.register_function is not a string")?;
+        let (k, v) = pair
+            .map_err(|_| "named argument key given to redis.register_function is not a string")?;
         let key = lua_string(lua, &k)
             .ok_or("named argument key given to redis.register_function is not a string")?;
         match key.to_ascii_lowercase().as_str() {
@@ -354,10 +366,7 @@ fn parse_flags(lua: &Lua, list: &mlua::Table) -> Option<u64> {
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A library's shebang: (engine, library name, where the body starts). The body keeps the
@@ -466,7 +475,10 @@ fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
         }
     };
     let split = 3 + numkeys as usize;
-    match (engine.array(&c.argv[3..split]), engine.array(&c.argv[split..])) {
+    match (
+        engine.array(&c.argv[3..split]),
+        engine.array(&c.argv[split..]),
+    ) {
         (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
         (Err(e), _) | (_, Err(e)) => {
             srv.scripting.give_back(run);
@@ -530,7 +542,8 @@ fn function_flush_command(srv: &mut Server, c: &mut Client) {
         && !c.argv[2].eq_ignore_ascii_case(b"sync")
         && !c.argv[2].eq_ignore_ascii_case(b"async")
     {
-        c.out.error("FUNCTION FLUSH only supports SYNC|ASYNC option");
+        c.out
+            .error("FUNCTION FLUSH only supports SYNC|ASYNC option");
         return;
     }
     srv.scripting.functions.clear();
@@ -712,7 +725,9 @@ fn function_restore_command(srv: &mut Server, c: &mut Client) {
         Some(p) if p.eq_ignore_ascii_case(b"replace") => Policy::Replace,
         Some(p) if p.eq_ignore_ascii_case(b"flush") => Policy::Flush,
         Some(_) => {
-            c.out.error("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
+            c.out.error(
+                "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+            );
             return;
         }
     };
@@ -736,8 +751,7 @@ fn function_restore_command(srv: &mut Server, c: &mut Client) {
         match load_source(&mut r, t) {
             Ok(code) => sources.push(code),
             Err(_) => {
-                c.out
-                    .error("failed loading the given functions payload");
+                c.out.error("failed loading the given functions payload");
                 return;
             }
         }

@@ -14,8 +14,9 @@
 //! failed (`source`, `line`), and `ignore_error_stats_update` marks errors already counted
 //! when the command that produced them failed.
 
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
+use super::libs::glue::{Glue, NumberFail, NumberOutcome, NumberResult, Numbers};
 use crate::resp::reply::ReplyBuf as Reply;
 
 /// How deep a returned table may nest before the reply gets "reached lua stack limit" (Lua's
@@ -27,7 +28,7 @@ const REDIS_VERSION_NUM: u32 = 0x0007_000f;
 
 /// Name of the internal setup chunk; the error handler skips its frames when it looks for
 /// the line of the script that failed.
-const INTERNAL_CHUNK: &str = "=redis";
+pub(crate) const INTERNAL_CHUNK: &str = "=redis";
 
 /// The interpreter and the internal functions the server calls into it.
 pub struct Engine {
@@ -107,7 +108,7 @@ redis.log = function(...)
   if type(level) ~= 'number' and tonumber(level) == nil then
     error(err_table('First argument must be a number (log level).'))
   end
-  local e = log(...)
+  local e = log(n, {...})
   if e then error(err_table(e)) end
 end
 redis.sha1hex = function(...)
@@ -246,7 +247,9 @@ local function err_mt()
 end
 local api_redis = {
   register_function = cwrap(function(...)
-    local e = register(...)
+    local n = select('#', ...)
+    local a, b = ...
+    local e = register(n, a, b)
     if e then error(e) end
   end),
   log = redis.log,
@@ -267,6 +270,10 @@ end
 return env, env_mt, api, _G
 "#;
 
+/// `redis.register_function` as the functions engine calls it: (argument count, first,
+/// second) to nothing or an error table.
+pub type RegisterFn = fn(&Lua, (usize, Value, Value)) -> mlua::Result<Option<Value>>;
+
 /// Where the functions engine runs library code (see FUNCTIONS_SETUP).
 pub struct LibraryEnv {
     env: Table,
@@ -274,7 +281,6 @@ pub struct LibraryEnv {
     load_api: Table,
     globals: Table,
 }
-
 
 /// Allocation state of math.random: the 48-bit linear congruential generator of
 /// `lrand48`, so that a seed gives the same sequence as on Redis on every platform.
@@ -302,49 +308,50 @@ thread_local! {
     static RAND: Rand48 = const { Rand48(std::cell::Cell::new(0x1234_ABCD_330E)) };
 }
 
-fn math_random(lua: &Lua, args: MultiValue, in_script: bool) -> mlua::Result<f64> {
-    if !in_script {
-        return Err(mlua::Error::RuntimeError(
-            "math.random can only be called inside a script invocation".into(),
+/// Redis' math.random: Lua's own, on `Rand48`. A numeric function of the library glue, so
+/// that its errors reach scripts as those of the C function Redis has.
+fn math_random<H: Host>(args: &Numbers) -> NumberOutcome<NumberResult> {
+    if !H::in_script() {
+        return Err(NumberFail::Error(
+            "math.random can only be called inside a script invocation",
         ));
     }
     let r = RAND.with(|g| g.next()) as i64 % i32::MAX as i64;
     let r = r as f64 / i32::MAX as f64;
-    let int_arg = |v: &Value, n: usize| -> mlua::Result<i64> {
-        match lua.coerce_number(v.clone())? {
-            Some(x) => Ok(x as i64),
-            None => Err(mlua::Error::RuntimeError(format!(
-                "bad argument #{} to 'random' (number expected, got {})",
-                n,
-                v.type_name()
-            ))),
-        }
-    };
-    match args.len() {
-        0 => Ok(r),
+    // luaL_checkint: a C int, so the interval arithmetic wraps as it does in C.
+    let int_arg = |idx| args.check_integer(idx).map(|n| n as i32);
+    let x = match args.len() {
+        0 => r,
         1 => {
-            let u = int_arg(&args[0], 1)?;
+            let u = int_arg(1)?;
             if u < 1 {
-                return Err(mlua::Error::RuntimeError(
-                    "bad argument #1 to 'random' (interval is empty)".into(),
-                ));
+                return Err(NumberFail::Arg(1, "interval is empty"));
             }
-            Ok((r * u as f64).floor() + 1.0)
+            (r * u as f64).floor() + 1.0
         }
         2 => {
-            let l = int_arg(&args[0], 1)?;
-            let u = int_arg(&args[1], 2)?;
+            let l = int_arg(1)?;
+            let u = int_arg(2)?;
             if l > u {
-                return Err(mlua::Error::RuntimeError(
-                    "bad argument #2 to 'random' (interval is empty)".into(),
-                ));
+                return Err(NumberFail::Arg(2, "interval is empty"));
             }
-            Ok((r * (u - l + 1) as f64).floor() + l as f64)
+            (r * u.wrapping_sub(l).wrapping_add(1) as f64).floor() + l as f64
         }
-        _ => Err(mlua::Error::RuntimeError(
-            "wrong number of arguments".into(),
-        )),
+        _ => return Err(NumberFail::Error("wrong number of arguments")),
+    };
+    Ok(NumberResult::Number(x))
+}
+
+/// Redis' math.randomseed: seeds `Rand48` with a C int.
+fn math_randomseed<H: Host>(args: &Numbers) -> NumberOutcome<NumberResult> {
+    if !H::in_script() {
+        return Err(NumberFail::Error(
+            "math.randomseed can only be called inside a script invocation",
+        ));
     }
+    let seed = args.check_integer(1)? as i32;
+    RAND.with(|g| g.seed(seed));
+    Ok(NumberResult::Nothing)
 }
 
 /// The arguments of `redis.call` and friends as a command's argv: strings as they are,
@@ -406,15 +413,18 @@ impl Engine {
         g.raw_set("REDIS_VERSION_STR", crate::server::REDIS_VERSION)?;
         g.raw_set("REDIS_VERSION_NUM_VAL", REDIS_VERSION_NUM as f64)?;
         let command =
-            lua.create_function(|lua, (n, args): (usize, Table)| match command_argv(n, args) {
-                Ok(argv) => H::command(lua, argv),
-                Err(e) => Ok((error_table(lua, e, false)?, true)),
-            })?;
-        let acl_check =
-            lua.create_function(|lua, (n, args): (usize, Table)| match command_argv(n, args) {
+            lua.create_function(
+                |lua, (n, args): (usize, Table)| match command_argv(n, args) {
+                    Ok(argv) => H::command(lua, argv),
+                    Err(e) => Ok((error_table(lua, e, false)?, true)),
+                },
+            )?;
+        let acl_check = lua.create_function(
+            |lua, (n, args): (usize, Table)| match command_argv(n, args) {
                 Ok(argv) => H::acl_check(lua, argv),
                 Err(e) => Ok((error_table(lua, e, false)?, true)),
-            })?;
+            },
+        )?;
         let setresp = lua.create_function(|lua, v: Value| {
             if !H::in_script() {
                 return Ok(Some(
@@ -433,8 +443,11 @@ impl Engine {
             let n = lua.coerce_number(v)?.unwrap_or(0.0) as i64;
             Ok(H::set_repl(n).err())
         })?;
-        let log = lua.create_function(|lua, args: MultiValue| {
-            let level = lua.coerce_number(args[0].clone())?.unwrap_or(-1.0) as i64;
+        // The arguments come as one table (a script may pass thousands).
+        let log = lua.create_function(|lua, (n, args): (usize, Table)| {
+            let level = lua
+                .coerce_number(args.raw_get::<Value>(1)?)?
+                .unwrap_or(-1.0) as i64;
             if !(0..=3).contains(&level) {
                 return Ok(Some("Invalid debug level."));
             }
@@ -442,8 +455,8 @@ impl Engine {
                 return Ok(None);
             }
             let mut text = Vec::new();
-            for (j, v) in args.into_iter().enumerate().skip(1) {
-                if let Some(s) = lua.coerce_string(v)? {
+            for j in 1..n {
+                if let Some(s) = lua.coerce_string(args.raw_get::<Value>(j + 1)?)? {
                     if j != 1 {
                         text.push(b' ');
                     }
@@ -460,24 +473,9 @@ impl Engine {
                 .unwrap_or_default();
             Ok(crate::sha1::hex(&crate::sha1::sha1(&data)))
         })?;
-        let random =
-            lua.create_function(|lua, args: MultiValue| math_random(lua, args, H::in_script()))?;
-        let randomseed = lua.create_function(|lua, v: Value| {
-            if !H::in_script() {
-                return Err(mlua::Error::RuntimeError(
-                    "math.randomseed can only be called inside a script invocation".into(),
-                ));
-            }
-            match lua.coerce_number(v)? {
-                Some(n) => {
-                    RAND.with(|g| g.seed(n as i64 as i32));
-                    Ok(())
-                }
-                None => Err(mlua::Error::RuntimeError(
-                    "bad argument #1 to 'randomseed' (number expected)".into(),
-                )),
-            }
-        })?;
+        let glue = Glue::new(&lua)?;
+        let random = glue.numeric(&lua, math_random::<H>)?;
+        let randomseed = glue.numeric(&lua, math_randomseed::<H>)?;
         // SAFETY: plain C functions: the first two only touch the table at index 1 after
         // checking its type, the last is csrc/lua_glue.c's wrapper.
         let (setreadonly, isreadonly, cwrap) = unsafe {
@@ -512,9 +510,7 @@ impl Engine {
 
     /// An interpreter for Redis Functions: as for EVAL, plus the library environment;
     /// `register` serves `redis.register_function` (it returns an error table or nothing).
-    pub fn new_for_functions<H: Host>(
-        register: fn(&Lua, MultiValue) -> mlua::Result<Option<Value>>,
-    ) -> mlua::Result<(Engine, LibraryEnv)> {
+    pub fn new_for_functions<H: Host>(register: RegisterFn) -> mlua::Result<(Engine, LibraryEnv)> {
         let engine = Engine::new::<H>()?;
         let register = engine.lua.create_function(register)?;
         // SAFETY: csrc/lua_glue.c's wrapper, a plain C function.
@@ -555,7 +551,8 @@ impl Engine {
             })?;
         let fail = |e: mlua::Error| format!("Error registering functions: {}", e);
         f.set_environment(lib_env.env.clone()).map_err(fail)?;
-        self.set_env_index(lib_env, &lib_env.load_api).map_err(fail)?;
+        self.set_env_index(lib_env, &lib_env.load_api)
+            .map_err(fail)?;
         if timeout_ms > 0 {
             let start = crate::util::monotonic_us();
             let _ = self.lua.set_hook(
@@ -572,7 +569,8 @@ impl Engine {
         }
         let ran = self.load_run.call::<(bool, Option<String>)>(f);
         self.clear_hook();
-        self.set_env_index(lib_env, &lib_env.globals).map_err(fail)?;
+        self.set_env_index(lib_env, &lib_env.globals)
+            .map_err(fail)?;
         match ran {
             Ok((true, _)) => Ok(()),
             Ok((false, msg)) => Err(format!(
@@ -593,7 +591,6 @@ impl Engine {
             .call::<()>((lib_env.env_mt.clone(), true))?;
         set
     }
-
 
     /// Compiles a script body into a function (chunk name `@user_script`, as Redis names
     /// scripts in error messages), kept in the Lua registry: a cache of any size holds no
