@@ -3,7 +3,7 @@
 
 use super::{kill, parse_shebang, prepare_run, run_script, Script};
 use crate::client::Client;
-use crate::commands::{arg_i64, reply_help, CmdProc};
+use crate::commands::{reply_help, CmdProc};
 use crate::server::Server;
 
 pub fn lookup(name: &str) -> Option<CmdProc> {
@@ -70,17 +70,9 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
         let argv = c.argv.clone();
         srv.feed_monitors(c, &argv);
     }
-    let Some(numkeys) = arg_i64(c, 2) else {
+    let Some(numkeys) = super::arg_numkeys(c, crate::commands::errors::NOT_INTEGER) else {
         return;
     };
-    if numkeys > c.argv.len() as i64 - 3 {
-        c.out
-            .error("Number of keys can't be greater than number of args");
-        return;
-    } else if numkeys < 0 {
-        c.out.error("Number of keys can't be negative");
-        return;
-    }
     let sha = if evalsha {
         if c.argv[1].len() != 40 {
             c.out.error(NOSCRIPT);
@@ -118,19 +110,8 @@ fn eval_generic(srv: &mut Server, c: &mut Client, evalsha: bool, ro: bool) {
             return;
         }
     };
-    // The caller keeps its argv while the script runs (client-side caching reads the keys).
-    let split = 3 + numkeys as usize;
     let engine = srv.scripting.engine.clone();
-    match (
-        engine.array(&c.argv[3..split]),
-        engine.array(&c.argv[split..]),
-    ) {
-        (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
-        (Err(e), _) | (_, Err(e)) => {
-            srv.scripting.give_back(run);
-            c.out.error(&format!("Error running script: {}", e));
-        }
-    }
+    run_script(srv, c, run, &engine, &func, numkeys);
 }
 
 fn script_load_command(srv: &mut Server, c: &mut Client) {

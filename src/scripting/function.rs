@@ -455,18 +455,9 @@ fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
             return;
         }
     };
-    let Some(numkeys) = crate::util::parse_i64(&c.argv[2]) else {
-        c.out.error("Bad number of keys provided");
+    let Some(numkeys) = super::arg_numkeys(c, "Bad number of keys provided") else {
         return;
     };
-    if numkeys > c.argv.len() as i64 - 3 {
-        c.out
-            .error("Number of keys can't be greater than number of args");
-        return;
-    } else if numkeys < 0 {
-        c.out.error("Number of keys can't be negative");
-        return;
-    }
     let run = match prepare_run(srv, c, name, flags, ro, false) {
         Ok(run) => run,
         Err(e) => {
@@ -474,17 +465,7 @@ fn fcall_generic(srv: &mut Server, c: &mut Client, ro: bool) {
             return;
         }
     };
-    let split = 3 + numkeys as usize;
-    match (
-        engine.array(&c.argv[3..split]),
-        engine.array(&c.argv[split..]),
-    ) {
-        (Ok(keys), Ok(args)) => run_script(srv, c, run, &engine, &func, keys, args),
-        (Err(e), _) | (_, Err(e)) => {
-            srv.scripting.give_back(run);
-            c.out.error(&format!("Error running function: {}", e));
-        }
-    }
+    run_script(srv, c, run, &engine, &func, numkeys);
 }
 
 fn function_load_command(srv: &mut Server, c: &mut Client) {

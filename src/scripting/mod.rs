@@ -150,6 +150,25 @@ fn new_engine() -> lua::Engine {
     lua::Engine::new::<ServerHost>().expect("the Lua interpreter starts")
 }
 
+/// The numkeys argument of EVAL and FCALL (argv[2]): a count that fits the arguments, or
+/// the error replied (`bad` for one that is not a number).
+pub fn arg_numkeys(c: &mut Client, bad: &str) -> Option<usize> {
+    let Some(n) = crate::util::parse_i64(&c.argv[2]) else {
+        c.out.error(bad);
+        return None;
+    };
+    if n > c.argv.len() as i64 - 3 {
+        c.out
+            .error("Number of keys can't be greater than number of args");
+        return None;
+    }
+    if n < 0 {
+        c.out.error("Number of keys can't be negative");
+        return None;
+    }
+    Some(n as usize)
+}
+
 /// The run of one script.
 pub struct RunCtx {
     srv: *mut Server,
@@ -571,17 +590,30 @@ pub fn prepare_run(
 
 /// Runs a prepared script and writes its reply to the caller: the EVAL body with KEYS and
 /// ARGV set (a run prepared in eval mode), or a function with the keys and arguments as its
-/// two parameters. `keys` and `args` are Lua arrays (`Engine::array`).
+/// two parameters: the `numkeys` arguments after the script's name or body are its keys,
+/// the rest its arguments.
 pub fn run_script(
     srv: &mut Server,
     caller: &mut Client,
     mut run: RunCtx,
     engine: &Rc<lua::Engine>,
     func: &mlua::Function,
-    keys: mlua::Table,
-    args: mlua::Table,
+    numkeys: usize,
 ) {
     let eval_mode = run.flags & run_flags::EVAL_MODE != 0;
+    // The caller keeps its argv while the script runs (client-side caching reads the keys).
+    let split = 3 + numkeys;
+    let (keys, args) = match (
+        engine.array(&caller.argv[3..split]),
+        engine.array(&caller.argv[split..]),
+    ) {
+        (Ok(k), Ok(a)) => (k, a),
+        (Err(e), _) | (_, Err(e)) => {
+            srv.scripting.give_back(run);
+            caller.out.error(&format!("Error running script: {}", e));
+            return;
+        }
+    };
     if run.busy_threshold_ms > 0 {
         engine.ensure_count_hook(busy_hook);
     }
