@@ -164,12 +164,16 @@ impl Server {
     }
 
     /// Returns a client to the map after its input was handled, queueing its output or closing
-    /// it as its state asks.
+    /// it as its state asks. A client its own commands marked to be closed (an output buffer
+    /// over its limit, eviction) goes now, before the next client is served, as Redis'
+    /// `beforeNextClient` does: later commands in the same iteration (CLIENT LIST) no longer
+    /// see it.
     pub fn put_back_client(&mut self, registry: &Registry, c: Box<Client>, closed: bool) {
         let id = c.id;
         let has_output = c.out.has_pending();
+        let close_now = closed || c.has(flags::CLOSE_ASAP);
         self.clients.insert(id, c);
-        if closed {
+        if close_now {
             self.free_client(registry, id);
             return;
         }

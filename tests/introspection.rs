@@ -172,3 +172,32 @@ fn command_introspection() {
     let docs = c.call(&["COMMAND", "DOCS", "get"]);
     assert!(docs.starts_with("[get,[summary,Get the value of a key,since,1.0.0,group,string"));
 }
+
+/// A client whose command pushed its output buffer over the hard limit is gone before the next
+/// client is served: a CLIENT LIST that arrives in the same event-loop iteration (the server is
+/// stopped while both requests queue up) no longer lists it, on ferrodis as on redis-server.
+#[test]
+fn client_over_output_limit_is_gone_before_the_next_client_runs() {
+    let args = ["--client-output-buffer-limit", "normal 1mb 0 0"];
+    let mut servers = vec![("ferrodis", Server::start(&args))];
+    if let Some(redis) = Server::start_redis(&args) {
+        servers.push(("redis-server", redis));
+    }
+    for (name, s) in servers {
+        let mut main = Conn::new(&s);
+        assert_eq!(main.call(&["SETRANGE", "k", "2000000", "v"]), "2000001");
+        let mut big = Conn::new(&s);
+        assert_eq!(big.call(&["CLIENT", "SETNAME", "big"]), "OK");
+        let pid = s.child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on the child this test started and still owns.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        big.send(&["GET", "k"]);
+        std::thread::sleep(Duration::from_millis(100));
+        main.send(&["CLIENT", "LIST"]);
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let list = main.read();
+        assert!(!list.contains("name=big"), "{name} still lists it: {list}");
+    }
+}
