@@ -413,7 +413,11 @@ impl EventLoop {
             return Some(code);
         }
         let now = crate::util::monotonic_us();
-        let mut wait = if normal && srv.pending_rereads.is_empty() && !srv.evict.proc_running {
+        let mut wait = if normal
+            && srv.pending_rereads.is_empty()
+            && !srv.evict.proc_running
+            && !srv.repl.link.load_pending
+        {
             self.next_cron.saturating_sub(now)
         } else {
             0

@@ -331,6 +331,40 @@ pub fn load_aux(r: &mut Reader) -> LoadResult<()> {
     Ok(())
 }
 
+/// Checks that a module value (after its type byte) is all in the input, by its item
+/// opcodes, before its module reads it: `Eof` when it is cut short. Malformed items are
+/// left for the module's own read to meet.
+pub fn probe_value(r: &mut Reader) -> LoadResult<()> {
+    r.length()?;
+    probe_items(r)
+}
+
+/// `probe_value` for a module aux record (after its opcode).
+pub fn probe_aux(r: &mut Reader) -> LoadResult<()> {
+    r.length()?;
+    r.length()?;
+    r.length()?;
+    probe_items(r)
+}
+
+fn probe_items(r: &mut Reader) -> LoadResult<()> {
+    loop {
+        let read = match r.length()? {
+            op::EOF => return Ok(()),
+            op::SINT | op::UINT => r.length().map(|_| ()),
+            op::STRING => r.string().map(|_| ()),
+            op::FLOAT => r.take(4).map(|_| ()),
+            op::DOUBLE => r.take(8).map(|_| ()),
+            _ => return Ok(()),
+        };
+        match read {
+            Err(LoadError::Eof) => return Err(LoadError::Eof),
+            Err(_) => return Ok(()),
+            Ok(()) => {}
+        }
+    }
+}
+
 /// Walks over a module value or aux record by its opcodes without the module (what
 /// redis-check-rdb does): every item up to the EOF opcode must be well formed.
 pub fn skip_value(r: &mut Reader, name: &str) -> LoadResult<()> {

@@ -6,9 +6,13 @@
 use super::*;
 use crate::util;
 
+#[derive(Clone)]
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// After an `Eof`: the position the failed read needed the input to reach (a loader fed
+    /// in pieces waits for at least that much before trying the record again).
+    want: usize,
 }
 
 /// A length or, for strings, one of the special encodings.
@@ -20,7 +24,27 @@ pub enum Len {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            want: 0,
+        }
+    }
+
+    /// Goes back to `pos` (the start of a record that could not be read whole yet).
+    pub fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.pos);
+    }
+
+    /// Where the last failed read needed the input to reach (see `want`).
+    pub fn wanted(&self) -> usize {
+        self.want
+    }
+
+    /// The data ends before `n` more bytes: remember how far it had to reach.
+    fn short(&mut self, n: u64) -> LoadError {
+        self.want = (self.pos as u64).saturating_add(n).min(usize::MAX as u64) as usize;
+        LoadError::Eof
     }
 
     /// Bytes consumed so far.
@@ -39,7 +63,7 @@ impl<'a> Reader<'a> {
 
     pub fn take(&mut self, n: usize) -> LoadResult<&'a [u8]> {
         if n > self.remaining() {
-            return Err(LoadError::Eof);
+            return Err(self.short(n as u64));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -79,7 +103,7 @@ impl<'a> Reader<'a> {
     pub fn count(&mut self, min_bytes: usize) -> LoadResult<usize> {
         let n = self.length()?;
         if n > (self.remaining() / min_bytes.max(1)) as u64 {
-            return Err(LoadError::Eof);
+            return Err(self.short(n.saturating_mul(min_bytes.max(1) as u64)));
         }
         Ok(n as usize)
     }
@@ -89,7 +113,7 @@ impl<'a> Reader<'a> {
         match self.len_or_enc()? {
             Len::Plain(n) => {
                 if n > self.remaining() as u64 {
-                    return Err(LoadError::Eof);
+                    return Err(self.short(n));
                 }
                 Ok(self.take(n as usize)?.to_vec())
             }
@@ -116,7 +140,7 @@ impl<'a> Reader<'a> {
         let clen = self.length()?;
         let len = self.length()?;
         if clen > self.remaining() as u64 {
-            return Err(LoadError::Eof);
+            return Err(self.short(clen));
         }
         let data = self.take(clen as usize)?;
         // LZF expands at most ~ (2^8+2^3+...)x per back reference; a claimed length far beyond

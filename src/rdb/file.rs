@@ -13,7 +13,7 @@ use crate::config::table::{
 };
 use crate::server::evict;
 use crate::server::Server;
-use crate::types::Obj;
+use crate::types::{Obj, Value};
 
 /// A configuration value kept as text by the config table (`Kind::Stored`).
 pub fn stored_config(cfg: &crate::config::Config, name: &str) -> String {
@@ -192,240 +192,433 @@ pub fn load_ext(
     aof_preamble: bool,
     progress: &mut dyn FnMut(&mut Server, u64),
 ) -> Result<LoadStats, LoadFailure> {
-    let mut r = Reader::new(buf);
-    let fail = |msg: String| LoadFailure {
-        msg,
-        corrupt: false,
-    };
-    let magic = r.take(9).map_err(|_| LoadFailure {
-        msg: "Short read or OOM loading DB. Unrecoverable error, aborting now.".into(),
-        corrupt: true,
+    let mut loader = Loader::new(srv, allow_dup, aof_preamble);
+    loader.feed(srv, buf, true, &mut |srv, at| {
+        progress(srv, at);
+        true
     })?;
-    if &magic[..5] != b"REDIS" {
-        crate::log_warning!("Wrong signature trying to load DB from file");
-        return Err(fail("Wrong signature trying to load DB from file".into()));
+    Ok(loader.stats)
+}
+
+/// How far a `Loader::feed` got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fed {
+    /// Bytes of the input taken (whole records); the caller drops them and feeds the rest
+    /// again with what arrives next.
+    pub consumed: usize,
+    /// The image ended (EOF opcode and checksum read and checked).
+    pub done: bool,
+}
+
+/// Smallest growth of an unfinished record's bytes before it is parsed again: with
+/// doubling beyond that, a record arriving in many small reads is parsed a bounded number
+/// of times (about twice its size in all), not once per read.
+const RETRY_MIN_GROWTH: usize = 4 * 1024;
+
+/// An RDB image being loaded, whole (a file) or as it arrives (a replica loading its
+/// master's snapshot straight from the link): the state kept from one record to the next,
+/// so the input can be fed in pieces, each piece taking the records complete in it.
+pub struct Loader {
+    allow_dup: bool,
+    aof_preamble: bool,
+    /// RDB version from the header; 0 until the header is read.
+    ver: i64,
+    opts: LoadOptions,
+    load_delay: i64,
+    rng: rand::rngs::SmallRng,
+    now_ms: i64,
+    pub stats: LoadStats,
+    db: usize,
+    expire: Option<i64>,
+    lfu_freq: Option<u8>,
+    lru_idle: Option<u64>,
+    /// Checksum and length of what earlier feeds consumed.
+    crc: u64,
+    offset: u64,
+    /// Bytes the unfinished record needs before it is worth parsing again.
+    retry_at: usize,
+    done: bool,
+}
+
+impl Loader {
+    pub fn new(srv: &Server, allow_dup: bool, aof_preamble: bool) -> Loader {
+        use rand::SeedableRng;
+        let sanitize = stored_config(&srv.config, "sanitize-dump-payload");
+        Loader {
+            allow_dup,
+            aof_preamble,
+            ver: 0,
+            // `clients` sanitizes only what clients send (RESTORE), not files.
+            opts: LoadOptions::from_config(&srv.config, sanitize == "yes"),
+            load_delay: stored_config(&srv.config, "key-load-delay")
+                .parse::<i64>()
+                .unwrap_or(0),
+            rng: rand::rngs::SmallRng::from_entropy(),
+            now_ms: crate::util::mstime(),
+            stats: LoadStats::default(),
+            db: 0,
+            expire: None,
+            lfu_freq: None,
+            lru_idle: None,
+            crc: 0,
+            offset: 0,
+            retry_at: 0,
+            done: false,
+        }
     }
-    let ver = std::str::from_utf8(&magic[5..])
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .unwrap_or(0);
-    if ver < 1 || ver > RDB_VERSION as i64 {
-        crate::log_warning!("Can't handle RDB format version {}", ver);
-        return Err(fail(format!("Can't handle RDB format version {}", ver)));
+
+    /// Bytes of the image consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
-    let sanitize = stored_config(&srv.config, "sanitize-dump-payload");
-    // `clients` sanitizes only what clients send (RESTORE), not files.
-    let opts = LoadOptions::from_config(&srv.config, sanitize == "yes");
-    let load_delay = stored_config(&srv.config, "key-load-delay")
-        .parse::<i64>()
-        .unwrap_or(0);
-    let mut rng = rand::thread_rng();
-    let now_ms = crate::util::mstime();
-    let mut stats = LoadStats::default();
-    let mut db = 0usize;
-    let (mut expire, mut lfu_freq, mut lru_idle) = (None::<i64>, None::<u8>, None::<u64>);
-    let result: LoadResult<()> = (|| {
-        loop {
-            let t = r.byte()?;
-            match t {
-                opcode::EXPIRETIME => {
-                    expire = Some(r.seconds()? as i64 * 1000);
-                    continue;
+
+    /// Loads the records complete in `buf` (what follows the bytes earlier feeds consumed).
+    /// `last`: no more input comes, so a record cut short is an error rather than something
+    /// to wait for. `progress` is called after each key with the bytes consumed in all; when
+    /// it answers false the feed stops there (the caller serves its clients and feeds the
+    /// rest later). Logs the outcome as Redis does when the image ends or fails.
+    pub fn feed(
+        &mut self,
+        srv: &mut Server,
+        buf: &[u8],
+        last: bool,
+        progress: &mut dyn FnMut(&mut Server, u64) -> bool,
+    ) -> Result<Fed, LoadFailure> {
+        if self.done {
+            return Ok(Fed {
+                consumed: 0,
+                done: true,
+            });
+        }
+        if !last && buf.len() < self.retry_at {
+            return Ok(Fed {
+                consumed: 0,
+                done: false,
+            });
+        }
+        let mut r = Reader::new(buf);
+        let result = self.records(srv, &mut r, last, progress);
+        let consumed = r.pos();
+        self.crc = crc64::update(self.crc, &buf[..consumed]);
+        self.offset += consumed as u64;
+        self.stats.consumed = self.offset;
+        srv.stats.dump_payload_sanitizations += self.opts.sanitized.take();
+        match result {
+            Ok(done) => {
+                self.done = done;
+                if done {
+                    self.log_done();
                 }
-                opcode::EXPIRETIME_MS => {
-                    expire = Some(r.millis()?);
-                    continue;
-                }
-                opcode::FREQ => {
-                    lfu_freq = Some(r.byte()?);
-                    continue;
-                }
-                opcode::IDLE => {
-                    lru_idle = Some(r.length()?);
-                    continue;
-                }
-                opcode::EOF => break,
-                opcode::SELECTDB => {
-                    let id = r.length()?;
-                    if id >= srv.dbs.len() as u64 {
-                        crate::log_warning!(
-                            "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n",
-                            srv.dbs.len()
-                        );
-                        return corrupt("too many databases");
-                    }
-                    db = id as usize;
-                    continue;
-                }
-                opcode::RESIZEDB => {
-                    // Size the tables up front as Redis does, so loading doesn't go through a
-                    // chain of rehashes; a key takes at least 3 bytes, which bounds a forged
-                    // size by the file's own.
-                    let cap = (r.remaining() / 3) as u64;
-                    let keys = r.length()?.min(cap) as usize;
-                    let expires = r.length()?.min(cap) as usize;
-                    srv.dbs[db].dict.expand(keys);
-                    srv.dbs[db].expires.expand(expires);
-                    continue;
-                }
-                opcode::AUX => {
-                    let k = r.string()?;
-                    let v = r.string()?;
-                    if k.eq_ignore_ascii_case(b"used-mem") {
-                        srv.persist.loading_rdb_used_mem = std::str::from_utf8(&v)
-                            .ok()
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(0);
-                    }
-                    if k.eq_ignore_ascii_case(b"repl-id") && v.len() == 40 {
-                        srv.repl.loaded_replid = Some(String::from_utf8_lossy(&v).into_owned());
-                    } else if k.eq_ignore_ascii_case(b"repl-stream-db") {
-                        srv.repl.cached_db = std::str::from_utf8(&v)
-                            .ok()
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(0);
-                    } else if k.eq_ignore_ascii_case(b"repl-offset") {
-                        srv.repl.loaded_offset =
-                            std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
-                    }
-                    aux_field(&k, &v);
-                    continue;
-                }
-                opcode::MODULE_AUX => {
-                    crate::module::io::load_aux(&mut r)?;
-                    continue;
-                }
-                opcode::FUNCTION_PRE_GA | opcode::FUNCTION2 => {
-                    let code = crate::scripting::function::load_source(&mut r, t)?;
-                    // A library already there is replaced only when merging (DEBUG RELOAD
-                    // MERGE), as duplicate keys are.
-                    if let Err(e) = srv.scripting.functions.create_library(&code, allow_dup, 0) {
-                        crate::log_warning!("Failed loading library, {}", e);
-                        return Err(LoadError::Refused(e));
-                    }
-                    continue;
-                }
-                t if !types::is_object_type(t) => {
-                    return corrupt(format!("Unknown RDB encoding type {}", t));
-                }
-                _ => {}
+                Ok(Fed { consumed, done })
             }
-            let key = r.string()?;
-            match object::load_value_for(&mut r, t, &opts, Some(&key), db as i32) {
-                Err(LoadError::EmptyKey) => {
-                    if stats.empty_skipped < 10 {
-                        crate::log_warning!(
-                            "rdbLoadObject skipping empty key: {}",
-                            String::from_utf8_lossy(&key)
-                        );
-                    }
-                    stats.empty_skipped += 1;
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// Reads records until the input or the image ends (true when the image did), or
+    /// `progress` asks to stop. An unfinished record is left unread when more input comes.
+    fn records(
+        &mut self,
+        srv: &mut Server,
+        r: &mut Reader,
+        last: bool,
+        progress: &mut dyn FnMut(&mut Server, u64) -> bool,
+    ) -> LoadResult<bool> {
+        loop {
+            let start = r.pos();
+            let step = if self.ver == 0 {
+                self.header(r).map(|()| true)
+            } else {
+                self.record(srv, r, last)
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => return Ok(true),
+                Err(LoadError::Eof) if !last => {
+                    // Parse it again once it has grown enough (see RETRY_MIN_GROWTH).
+                    let have = r.remaining() + (r.pos() - start);
+                    let wanted = r.wanted().saturating_sub(start);
+                    self.retry_at = wanted.max(have + have.max(RETRY_MIN_GROWTH));
+                    r.rewind(start);
+                    return Ok(false);
                 }
                 Err(e) => return Err(e),
-                Ok(value) => {
-                    // A replica keeps expired keys: its master will send their deletion.
-                    if !aof_preamble && expire.is_some_and(|e| e < now_ms) && !srv.is_replica() {
-                        stats.expired += 1;
-                    } else {
-                        let lru = loaded_clock(srv, lfu_freq, lru_idle, now_ms);
-                        stats.loaded += 1;
-                        let obj = Obj::new(value, lru);
-                        if !srv.dbs[db].add_loaded(key.clone(), obj, expire, allow_dup) {
-                            crate::log_warning!(
-                                "RDB has duplicated key '{}' in DB {}",
-                                String::from_utf8_lossy(&key),
-                                db
-                            );
-                            return corrupt("Duplicated key found in RDB file");
-                        }
-                        // Only modules hear about loaded keys (Redis' NOTIFY_LOADED).
-                        if !srv.modules.subscribers.is_empty() {
-                            crate::module::notify::fire(
-                                srv,
-                                crate::config::table::notify::LOADED,
-                                "loaded",
-                                &key,
-                                db,
-                            );
-                        }
-                    }
-                }
             }
-            if load_delay != 0 {
-                debug_delay(load_delay, &mut rng);
+            self.retry_at = 0;
+            if self.ver != 0 && !progress(srv, self.offset + r.pos() as u64) {
+                return Ok(false);
             }
-            progress(srv, r.pos() as u64);
-            expire = None;
-            lfu_freq = None;
-            lru_idle = None;
         }
-        if ver >= 5 {
-            let expected = crc64::update(0, r.consumed());
-            let got = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
-            if srv.config.rdbchecksum && !srv.skip_checksum_validation {
-                if got == 0 {
-                    crate::log_warning!(
-                        "RDB file was saved with checksum disabled: no check performed."
-                    );
-                } else if got != expected {
-                    crate::log_warning!(
-                        "Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.",
-                        expected,
-                        got
-                    );
-                    return corrupt("RDB CRC error");
+    }
+
+    /// The magic string and version.
+    fn header(&mut self, r: &mut Reader) -> LoadResult<()> {
+        let magic = r.take(9)?;
+        if &magic[..5] != b"REDIS" {
+            crate::log_warning!("Wrong signature trying to load DB from file");
+            return Err(LoadError::Refused(
+                "Wrong signature trying to load DB from file".into(),
+            ));
+        }
+        let ver = std::str::from_utf8(&magic[5..])
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        if ver < 1 || ver > RDB_VERSION as i64 {
+            crate::log_warning!("Can't handle RDB format version {}", ver);
+            return Err(LoadError::Refused(format!(
+                "Can't handle RDB format version {}",
+                ver
+            )));
+        }
+        self.ver = ver;
+        Ok(())
+    }
+
+    /// One record: an opcode with its operands, or a key with its value. False at the end
+    /// of the image. `last` as in `feed`: when more input may come, module data is checked
+    /// to be all there before its module reads it, so a module never sees a cut record.
+    fn record(&mut self, srv: &mut Server, r: &mut Reader, last: bool) -> LoadResult<bool> {
+        let t = r.byte()?;
+        match t {
+            opcode::EXPIRETIME => {
+                self.expire = Some(r.seconds()? as i64 * 1000);
+                return Ok(true);
+            }
+            opcode::EXPIRETIME_MS => {
+                self.expire = Some(r.millis()?);
+                return Ok(true);
+            }
+            opcode::FREQ => {
+                self.lfu_freq = Some(r.byte()?);
+                return Ok(true);
+            }
+            opcode::IDLE => {
+                self.lru_idle = Some(r.length()?);
+                return Ok(true);
+            }
+            opcode::EOF => {
+                if self.ver >= 5 {
+                    self.checksum(srv, r)?;
                 }
+                return Ok(false);
+            }
+            opcode::SELECTDB => {
+                let id = r.length()?;
+                if id >= srv.dbs.len() as u64 {
+                    crate::log_warning!(
+                        "FATAL: Data file was created with a Redis server configured to handle more than {} databases. Exiting\n",
+                        srv.dbs.len()
+                    );
+                    return corrupt("too many databases");
+                }
+                self.db = id as usize;
+                return Ok(true);
+            }
+            opcode::RESIZEDB => {
+                // Size the tables up front as Redis does, so loading doesn't go through a
+                // chain of rehashes; a key takes at least 3 bytes, which bounds a forged
+                // size by the file's own (or, while the image is still arriving, by a
+                // million keys past what is here).
+                let keys = r.length()?;
+                let expires = r.length()?;
+                let mut cap = (r.remaining() / 3) as u64;
+                if !last {
+                    cap = cap.max(1 << 20);
+                }
+                srv.dbs[self.db].dict.expand(keys.min(cap) as usize);
+                srv.dbs[self.db].expires.expand(expires.min(cap) as usize);
+                return Ok(true);
+            }
+            opcode::AUX => {
+                let k = r.string()?;
+                let v = r.string()?;
+                aux_record(srv, &k, &v);
+                return Ok(true);
+            }
+            opcode::MODULE_AUX => {
+                if !last {
+                    crate::module::io::probe_aux(&mut r.clone())?;
+                }
+                crate::module::io::load_aux(r)?;
+                return Ok(true);
+            }
+            opcode::FUNCTION_PRE_GA | opcode::FUNCTION2 => {
+                let code = crate::scripting::function::load_source(r, t)?;
+                // A library already there is replaced only when merging (DEBUG RELOAD
+                // MERGE), as duplicate keys are.
+                if let Err(e) = srv
+                    .scripting
+                    .functions
+                    .create_library(&code, self.allow_dup, 0)
+                {
+                    crate::log_warning!("Failed loading library, {}", e);
+                    return Err(LoadError::Refused(e));
+                }
+                return Ok(true);
+            }
+            t if !types::is_object_type(t) => {
+                return corrupt(format!("Unknown RDB encoding type {}", t));
+            }
+            _ => {}
+        }
+        let key = r.string()?;
+        if !last {
+            match t {
+                // Module values of the first format carry no item opcodes to check them by:
+                // they are read once the whole image is here.
+                types::MODULE_PRE_GA => return Err(LoadError::Eof),
+                types::MODULE_2 => crate::module::io::probe_value(&mut r.clone())?,
+                _ => {}
+            }
+        }
+        match object::load_value_for(r, t, &self.opts, Some(&key), self.db as i32) {
+            Err(LoadError::EmptyKey) => {
+                if self.stats.empty_skipped < 10 {
+                    crate::log_warning!(
+                        "rdbLoadObject skipping empty key: {}",
+                        String::from_utf8_lossy(&key)
+                    );
+                }
+                self.stats.empty_skipped += 1;
+            }
+            Err(e) => return Err(e),
+            Ok(value) => self.add_key(srv, key, value)?,
+        }
+        if self.load_delay != 0 {
+            debug_delay(self.load_delay, &mut self.rng);
+        }
+        self.expire = None;
+        self.lfu_freq = None;
+        self.lru_idle = None;
+        Ok(true)
+    }
+
+    /// Adds a loaded key, unless it expired (a replica keeps those: its master will send
+    /// their deletion).
+    fn add_key(&mut self, srv: &mut Server, key: Vec<u8>, value: Value) -> LoadResult<()> {
+        let db = self.db;
+        if !self.aof_preamble && self.expire.is_some_and(|e| e < self.now_ms) && !srv.is_replica() {
+            self.stats.expired += 1;
+            return Ok(());
+        }
+        let lru = loaded_clock(srv, self.lfu_freq, self.lru_idle, self.now_ms);
+        self.stats.loaded += 1;
+        let obj = Obj::new(value, lru);
+        if !srv.dbs[db].add_loaded(key.clone(), obj, self.expire, self.allow_dup) {
+            crate::log_warning!(
+                "RDB has duplicated key '{}' in DB {}",
+                String::from_utf8_lossy(&key),
+                db
+            );
+            return corrupt("Duplicated key found in RDB file");
+        }
+        // Only modules hear about loaded keys (Redis' NOTIFY_LOADED).
+        if !srv.modules.subscribers.is_empty() {
+            crate::module::notify::fire(
+                srv,
+                crate::config::table::notify::LOADED,
+                "loaded",
+                &key,
+                db,
+            );
+        }
+        Ok(())
+    }
+
+    /// The checksum after the EOF opcode, against everything before it.
+    fn checksum(&mut self, srv: &Server, r: &mut Reader) -> LoadResult<()> {
+        let expected = crc64::update(self.crc, r.consumed());
+        let got = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
+        if srv.config.rdbchecksum && !srv.skip_checksum_validation {
+            if got == 0 {
+                crate::log_warning!(
+                    "RDB file was saved with checksum disabled: no check performed."
+                );
+            } else if got != expected {
+                crate::log_warning!(
+                    "Wrong RDB checksum expected: ({:x}) but got ({:x}). Aborting now.",
+                    expected,
+                    got
+                );
+                return corrupt("RDB CRC error");
             }
         }
         Ok(())
-    })();
-    stats.consumed = r.pos() as u64;
-    srv.stats.dump_payload_sanitizations += opts.sanitized.get();
-    match result {
-        Ok(()) => {
-            if stats.empty_skipped > 0 {
-                crate::log_warning!(
-                    "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
-                    stats.loaded,
-                    stats.expired,
-                    stats.empty_skipped
-                );
-            } else {
-                crate::log_notice!(
-                    "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                    stats.loaded,
-                    stats.expired
-                );
-            }
-            Ok(stats)
-        }
-        Err(LoadError::Refused(msg)) => {
-            // Redis words this one as a short read, and goes on running.
-            crate::log_warning!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
-            Err(LoadFailure {
-                msg,
-                corrupt: false,
-            })
-        }
-        Err(e) => {
-            let what = match &e {
-                LoadError::Eof => {
-                    crate::log_warning!(
-                        "Short read or OOM loading DB. Unrecoverable error, aborting now."
-                    );
-                    "Unexpected EOF reading RDB file".to_string()
-                }
-                other => other.to_string(),
-            };
-            let msg = format!(
-                "Internal error in RDB reading offset {}, function at rdb.rs -> {}",
-                r.pos(),
-                what
+    }
+
+    fn log_done(&self) {
+        let stats = &self.stats;
+        if stats.empty_skipped > 0 {
+            crate::log_warning!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+                stats.loaded,
+                stats.expired,
+                stats.empty_skipped
             );
-            crate::log_warning!("{}", msg);
-            Err(LoadFailure { msg, corrupt: true })
+        } else {
+            crate::log_notice!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                stats.loaded,
+                stats.expired
+            );
         }
     }
+
+    /// A failed load, logged with Redis' wording (`offset` is where the reading stopped).
+    fn failure(&self, e: LoadError) -> LoadFailure {
+        match e {
+            // A bad header: the file is refused up front, nothing was loaded.
+            LoadError::Refused(msg) if self.ver == 0 => LoadFailure {
+                msg,
+                corrupt: false,
+            },
+            LoadError::Refused(msg) => {
+                // Redis words this one as a short read, and goes on running.
+                crate::log_warning!(
+                    "Short read or OOM loading DB. Unrecoverable error, aborting now."
+                );
+                LoadFailure {
+                    msg,
+                    corrupt: false,
+                }
+            }
+            e => {
+                let what = match &e {
+                    LoadError::Eof => {
+                        crate::log_warning!(
+                            "Short read or OOM loading DB. Unrecoverable error, aborting now."
+                        );
+                        "Unexpected EOF reading RDB file".to_string()
+                    }
+                    other => other.to_string(),
+                };
+                let msg = format!(
+                    "Internal error in RDB reading offset {}, function at rdb.rs -> {}",
+                    self.offset, what
+                );
+                crate::log_warning!("{}", msg);
+                LoadFailure { msg, corrupt: true }
+            }
+        }
+    }
+}
+
+/// An AUX field: the ones that set server state (replication history, the creator's memory),
+/// and the log lines Redis prints for the ones it knows.
+fn aux_record(srv: &mut Server, k: &[u8], v: &[u8]) {
+    let text = || std::str::from_utf8(v).ok();
+    if k.eq_ignore_ascii_case(b"used-mem") {
+        srv.persist.loading_rdb_used_mem = text().and_then(|s| s.parse().ok()).unwrap_or(0);
+    }
+    if k.eq_ignore_ascii_case(b"repl-id") && v.len() == 40 {
+        srv.repl.loaded_replid = Some(String::from_utf8_lossy(v).into_owned());
+    } else if k.eq_ignore_ascii_case(b"repl-stream-db") {
+        srv.repl.cached_db = text().and_then(|s| s.parse().ok()).unwrap_or(0);
+    } else if k.eq_ignore_ascii_case(b"repl-offset") {
+        srv.repl.loaded_offset = text().and_then(|s| s.parse().ok());
+    }
+    aux_field(k, v);
 }
 
 /// Logs what Redis logs about the AUX fields it knows; the rest are ignored.

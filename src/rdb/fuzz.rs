@@ -716,3 +716,57 @@ fn mutated_compact_blobs_validate_consistently() {
         }
     }
 }
+
+#[test]
+fn a_snapshot_fed_in_pieces_loads_as_it_does_whole() {
+    // What a diskless replica does with its master's payload: feed what arrived, keep what
+    // the loader did not take, feed it again with the next piece; `last` only at the end.
+    crate::server::log::configure(crate::server::log::WARNING, "/dev/null");
+    let (srv, _c) = seeded_server();
+    let file = file::save(&srv, Vec::new(), &mut |_| {}).unwrap();
+    let mut whole = crate::commands::test_support::test_server();
+    let expected = file::load(&mut whole, &file, false, &mut |_, _| {}).unwrap();
+    let want = crate::commands::debug::dataset_digest(&whole);
+    let mut rng = rng(0x5eed_0004);
+    for round in 0..20 {
+        let mut t = crate::commands::test_support::test_server();
+        let mut loader = file::Loader::new(&t, false, false);
+        let (mut pending, mut at, mut feeds) = (Vec::new(), 0, 0);
+        let done = loop {
+            let piece = if round == 0 {
+                1
+            } else {
+                rng.gen_range(1..file.len() / 4)
+            };
+            let end = (at + piece).min(file.len());
+            pending.extend_from_slice(&file[at..end]);
+            at = end;
+            let last = at == file.len();
+            let fed = loader
+                .feed(&mut t, &pending, last, &mut |_, _| true)
+                .unwrap();
+            feeds += 1;
+            pending.drain(..fed.consumed);
+            if fed.done || last {
+                break fed.done;
+            }
+        };
+        assert!(done && pending.is_empty(), "round {round}");
+        assert!(feeds > 1);
+        assert_eq!(loader.stats.loaded, expected.loaded);
+        assert_eq!(
+            crate::commands::debug::dataset_digest(&t),
+            want,
+            "round {round}"
+        );
+    }
+    // A payload cut short fails once it is known to be the end, not before.
+    let mut t = crate::commands::test_support::test_server();
+    let mut loader = file::Loader::new(&t, false, false);
+    let cut = &file[..file.len() / 2];
+    let fed = loader.feed(&mut t, cut, false, &mut |_, _| true).unwrap();
+    assert!(!fed.done);
+    assert!(loader
+        .feed(&mut t, &cut[fed.consumed..], true, &mut |_, _| true)
+        .is_err());
+}

@@ -225,13 +225,19 @@ impl Server {
             return;
         }
         self.repl.link.diskless_load = false;
+        self.repl.link.loader = None;
         self.loading = false;
         self.repl.async_loading = false;
         use crate::module::events::{fire_loading, fire_repl_async_load, sub};
         fire_loading(self, sub::LOADING_FAILED);
         if self.repl.link.swapdb {
             fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
+            self.repl.link.staged = None;
             crate::log_notice!("MASTER <-> REPLICA sync: Discarding temporary DB in background");
+        } else {
+            // What was loaded before the failure is no dataset.
+            self.empty_data(None);
+            self.scripting.functions.clear();
         }
     }
 
@@ -382,7 +388,7 @@ impl Server {
                         );
                         crate::log_warning!(
                             "Internal error in RDB reading offset {}, function at rdb.c:0 -> Unexpected EOF reading RDB file. Failure loading rdb format from socket, assuming connection error, resuming operation.",
-                            self.repl.link.data.len()
+                            self.repl.link.drained + self.repl.link.data.len()
                         );
                         crate::log_warning!(
                             "Failed trying to load the MASTER synchronization DB from socket: {}",
@@ -641,6 +647,10 @@ impl Server {
                 self.repl_start_diskless_load();
             }
         }
+        if self.repl.link.diskless_load {
+            self.repl_stream_load(registry);
+            return;
+        }
         let link = &mut self.repl.link;
         let (rdb, rest) = if let Some(size) = link.size {
             if link.data.len() < size {
@@ -659,6 +669,136 @@ impl Server {
         };
         let eof = link.eof_mark.is_some();
         self.repl_load_transfer(registry, rdb, rest, eof);
+    }
+
+    /// A diskless load takes the records that arrived whole, as they arrive: the dataset is
+    /// built while the master is still sending it, and only an unfinished record waits in
+    /// memory. A swapdb load builds into the staged dataset while the old one is served.
+    /// Between pieces (at most about `loading-process-events-interval-bytes` each) the event
+    /// loop serves clients.
+    fn repl_stream_load(&mut self, registry: &Registry) {
+        self.repl.link.load_pending = false;
+        let link = &mut self.repl.link;
+        let Some(mut loader) = link.loader.take() else {
+            return;
+        };
+        // The image's bytes: everything before the declared size, or before the EOF mark
+        // once the payload ends with it (then nothing more is coming).
+        let (avail, last) = match link.size {
+            Some(size) => {
+                let left = size.saturating_sub(link.drained);
+                (left.min(link.data.len()), link.data.len() >= left)
+            }
+            None => {
+                let mark = link.eof_mark.as_deref().expect("mark or size");
+                if link.data.ends_with(mark) {
+                    (link.data.len() - mark.len(), true)
+                } else {
+                    (link.data.len(), false)
+                }
+            }
+        };
+        let data = std::mem::take(&mut link.data);
+        let staged = link.staged.take();
+        let swapped = staged.map(|(mut dbs, mut functions)| {
+            std::mem::swap(&mut self.dbs, &mut dbs);
+            std::mem::swap(&mut self.scripting.functions, &mut functions);
+            (dbs, functions)
+        });
+        let interval = stored_config(&self.config, "loading-process-events-interval-bytes")
+            .parse::<u64>()
+            .unwrap_or(2 * 1024 * 1024)
+            .max(1);
+        let started = std::time::Instant::now();
+        let from = loader.offset();
+        let mut yielded = false;
+        let fed = loader.feed(self, &data[..avail], last, &mut |srv, at| {
+            srv.persist.loading_loaded_bytes = at;
+            let more = at - from < interval && started.elapsed().as_millis() < 100;
+            yielded |= !more;
+            more
+        });
+        if let Some((mut dbs, mut functions)) = swapped {
+            std::mem::swap(&mut self.dbs, &mut dbs);
+            std::mem::swap(&mut self.scripting.functions, &mut functions);
+            self.repl.link.staged = Some((dbs, functions));
+        }
+        let link = &mut self.repl.link;
+        link.data = data;
+        link.loader = Some(loader);
+        let fed = match fed {
+            Ok(fed) => fed,
+            Err(_) => {
+                crate::log_warning!(
+                    "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+                );
+                self.repl_fail_handshake(registry);
+                return;
+            }
+        };
+        link.data.drain(..fed.consumed);
+        link.drained += fed.consumed;
+        if !fed.done {
+            // Stopped to serve clients: go on without waiting for the link.
+            link.load_pending = yielded;
+            return;
+        }
+        let rest = match link.size {
+            Some(_) => std::mem::take(&mut link.data),
+            None => {
+                let mark = link.eof_mark.clone().expect("mark or size");
+                if link.data.len() < mark.len() {
+                    return;
+                }
+                if link.data[..mark.len()] != mark[..] {
+                    crate::log_warning!("Replication stream EOF marker is broken");
+                    crate::log_warning!(
+                        "Failed trying to load the MASTER synchronization DB from socket, check server logs."
+                    );
+                    self.repl_fail_handshake(registry);
+                    return;
+                }
+                link.data.split_off(mark.len())
+            }
+        };
+        let stats = link.loader.as_ref().map(|l| l.stats).unwrap_or_default();
+        self.repl_stream_load_done(registry, stats, rest);
+    }
+
+    /// The streamed snapshot is loaded whole: it becomes the dataset.
+    fn repl_stream_load_done(
+        &mut self,
+        registry: &Registry,
+        stats: crate::rdb::file::LoadStats,
+        rest: Vec<u8>,
+    ) {
+        use crate::module::events::{fire_loading, fire_repl_async_load, sub};
+        let link = &mut self.repl.link;
+        link.diskless_load = false;
+        link.loader = None;
+        let staged = link.staged.take();
+        let eof = link.eof_mark.is_some();
+        if let Some((dbs, functions)) = staged {
+            self.repl_attach_to_new_master();
+            self.signal_flushed_db(None);
+            self.dbs = dbs;
+            self.scripting.functions = functions;
+        }
+        if self.rdb_child_active() && !self.repl.child_to_sockets {
+            self.kill_rdb_child();
+        }
+        self.loading = false;
+        self.repl.async_loading = false;
+        // As in 7.0: a swapdb load announces its completion before the load's end.
+        if self.repl.link.swapdb {
+            fire_repl_async_load(self, sub::ASYNC_LOAD_COMPLETED);
+        }
+        fire_loading(self, sub::LOADING_ENDED);
+        self.persist.last_load = stats;
+        if self.repl.link.swapdb {
+            crate::log_notice!("MASTER <-> REPLICA sync: Discarding old DB in background");
+        }
+        self.repl_sync_loaded(registry, rest, eof);
     }
 
     /// The snapshot is here: replace the dataset with it, take the master's history, and
@@ -689,11 +829,17 @@ impl Server {
         self.repl.link.diskless_load = true;
         let swapdb = stored_config(&self.config, "repl-diskless-load") == "swapdb";
         self.repl.link.swapdb = swapdb;
+        self.repl.link.loader = Some(Box::new(crate::rdb::file::Loader::new(self, false, false)));
         if swapdb {
             fire_repl_async_load(self, sub::ASYNC_LOAD_STARTED);
             // The old dataset is an earlier point of the very history that arrives: it may
             // go on being served until the new one replaces it.
             self.repl.async_loading = self.replid == self.repl.link.full_replid;
+            let n = self.dbs.len();
+            self.repl.link.staged = Some((
+                (0..n).map(crate::db::Db::new).collect(),
+                crate::scripting::function::Functions::new(),
+            ));
         } else {
             self.repl_attach_to_new_master();
             crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
@@ -721,66 +867,36 @@ impl Server {
         self.repl.backlog = None;
     }
 
+    /// A snapshot transferred to disk is here: it goes to the dump file, then replaces the
+    /// dataset.
     fn repl_load_transfer(&mut self, registry: &Registry, rdb: Vec<u8>, rest: Vec<u8>, eof: bool) {
-        let diskless = self.repl.link.diskless_load;
-        let from_disk = !diskless;
-        if from_disk {
-            let tmp = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
-            let written = std::fs::write(&tmp, &rdb)
-                .and_then(|_| std::fs::rename(&tmp, &self.config.dbfilename));
-            if let Err(e) = written {
-                crate::log_warning!(
-                    "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {}",
-                    self.config.dbfilename,
-                    crate::rdb::persist::strerror(&e)
-                );
-                let _ = std::fs::remove_file(&tmp);
-                self.repl_fail_handshake(registry);
-                return;
-            }
+        let tmp = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
+        let written =
+            std::fs::write(&tmp, &rdb).and_then(|_| std::fs::rename(&tmp, &self.config.dbfilename));
+        if let Err(e) = written {
+            crate::log_warning!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {}",
+                self.config.dbfilename,
+                crate::rdb::persist::strerror(&e)
+            );
+            let _ = std::fs::remove_file(&tmp);
+            self.repl_fail_handshake(registry);
+            return;
         }
-        let swap = diskless && self.repl.link.swapdb;
-        if !diskless || swap {
-            self.repl_attach_to_new_master();
-        }
+        self.repl_attach_to_new_master();
         if self.rdb_child_active() && !self.repl.child_to_sockets {
             self.kill_rdb_child();
         }
-        // The master's functions replace ours along with the data (kept aside, like the
-        // data, while a swapdb load may still fail).
-        let backup = if swap {
-            let n = self.dbs.len();
-            self.signal_flushed_db(None);
-            Some((
-                std::mem::replace(&mut self.dbs, (0..n).map(crate::db::Db::new).collect()),
-                std::mem::take(&mut self.scripting.functions),
-            ))
-        } else if !diskless {
-            crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
-            self.empty_data(None);
-            self.scripting.functions.clear();
-            None
-        } else {
-            None
-        };
-        if !diskless {
-            crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
-        }
-        use crate::module::events::{fire_loading, fire_repl_async_load, sub};
-        // A load from the link announced its start with its header.
+        // The master's functions replace ours along with the data.
+        crate::log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+        self.empty_data(None);
+        self.scripting.functions.clear();
+        crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        use crate::module::events::{fire_loading, sub};
         self.loading = true;
-        if !diskless {
-            fire_loading(self, sub::LOADING_REPL_START);
-        }
+        fire_loading(self, sub::LOADING_REPL_START);
         let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
         self.loading = false;
-        self.repl.async_loading = false;
-        self.repl.link.diskless_load = false;
-        // As in 7.0: a swapdb load announces its completion before the load's end, and its
-        // abort after the load's failure.
-        if r.is_ok() && swap {
-            fire_repl_async_load(self, sub::ASYNC_LOAD_COMPLETED);
-        }
         fire_loading(
             self,
             if r.is_ok() {
@@ -790,32 +906,23 @@ impl Server {
             },
         );
         match r {
-            Ok(stats) => {
-                self.persist.last_load = stats;
-                if backup.is_some() {
-                    crate::log_notice!("MASTER <-> REPLICA sync: Discarding old DB in background");
-                }
-            }
+            Ok(stats) => self.persist.last_load = stats,
             Err(_) => {
-                if swap {
-                    fire_repl_async_load(self, sub::ASYNC_LOAD_ABORTED);
-                }
                 crate::log_warning!(
-                    "Failed trying to load the MASTER synchronization DB from {}, check server logs.",
-                    if from_disk { "disk" } else { "socket" }
+                    "Failed trying to load the MASTER synchronization DB from disk, check server logs."
                 );
-                if let Some((old, functions)) = backup {
-                    crate::log_notice!("MASTER <-> REPLICA sync: Discarding the half-loaded data");
-                    self.dbs = old;
-                    self.scripting.functions = functions;
-                } else {
-                    self.empty_data(None);
-                    self.scripting.functions.clear();
-                }
+                self.empty_data(None);
+                self.scripting.functions.clear();
                 self.repl_fail_handshake(registry);
                 return;
             }
         }
+        self.repl_sync_loaded(registry, rest, eof);
+    }
+
+    /// The master's snapshot is our dataset now: take its history and start following its
+    /// stream (what arrived after the snapshot is its beginning).
+    fn repl_sync_loaded(&mut self, registry: &Registry, rest: Vec<u8>, eof: bool) {
         self.replid = std::mem::take(&mut self.repl.link.full_replid);
         self.repl.master_repl_offset = self.repl.link.full_offset;
         self.repl.replid2 = NULL_REPLID.to_string();
@@ -1019,8 +1126,12 @@ impl Server {
         }
     }
 
-    /// Before sleeping: connect to the master when due (with the event loop's registry).
+    /// Before sleeping: go on with a diskless load that stopped to serve clients, and
+    /// connect to the master when due (with the event loop's registry).
     pub fn repl_link_before_sleep(&mut self, registry: &Registry) {
+        if self.repl.link.load_pending && self.repl.link_state == LinkState::Transfer {
+            self.repl_stream_load(registry);
+        }
         if self.repl.link_state == LinkState::Connect
             && self.repl.master_host.is_some()
             && self.repl.connect_now
@@ -1064,7 +1175,7 @@ impl Server {
         );
         if st == LinkState::Transfer {
             let size = self.repl.link.size.unwrap_or(0) as i64;
-            let read = self.repl.link.data.len() as i64;
+            let read = (self.repl.link.drained + self.repl.link.data.len()) as i64;
             let perc = if size > 0 {
                 read as f64 / size as f64 * 100.0
             } else {

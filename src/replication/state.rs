@@ -113,8 +113,17 @@ pub struct Link {
     pub size: Option<usize>,
     pub eof_mark: Option<Vec<u8>>,
     pub data: Vec<u8>,
+    /// Payload bytes already taken out of `data` (by the loader reading from the link).
+    pub drained: usize,
     /// The snapshot is loaded from the link (the server is loading meanwhile).
     pub diskless_load: bool,
+    /// That load, record by record as the payload arrives.
+    pub loader: Option<Box<crate::rdb::file::Loader>>,
+    /// What a swapdb load builds while the old dataset goes on being served: it replaces
+    /// the old one when complete.
+    pub staged: Option<(Vec<crate::db::Db>, crate::scripting::function::Functions)>,
+    /// The loader stopped to let the event loop serve clients, with payload still to read.
+    pub load_pending: bool,
     /// That load keeps the old dataset until it is complete (`repl-diskless-load swapdb`).
     pub swapdb: bool,
 }
