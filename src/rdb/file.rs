@@ -2,7 +2,7 @@
 //! EOF and checksum) and loading one into the keyspace, with Redis 7.0's log lines and its
 //! treatment of expired keys, empty keys, duplicates, functions and module data.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use super::decode::Reader;
 use super::encode::Writer;
@@ -198,6 +198,46 @@ pub fn load_ext(
         true
     })?;
     Ok(loader.stats)
+}
+
+/// Bytes read from a file per feed of the loader.
+const READ_CHUNK: usize = 1024 * 1024;
+
+/// `load` from a reader (a dump file), a chunk at a time: only the record being read is
+/// held in memory beyond the dataset, never the whole file.
+pub fn load_from(
+    srv: &mut Server,
+    src: &mut dyn io::Read,
+    allow_dup: bool,
+    progress: &mut dyn FnMut(&mut Server, u64),
+) -> Result<LoadStats, LoadFailure> {
+    let mut loader = Loader::new(srv, allow_dup, false);
+    let mut pending = Vec::new();
+    loop {
+        let want = pending.len().max(loader.retry_at) + READ_CHUNK - pending.len();
+        let at_end = match io::Read::take(&mut *src, want as u64).read_to_end(&mut pending) {
+            Ok(n) => n < want,
+            Err(e) => {
+                let msg = format!(
+                    "Read error loading DB: {}",
+                    crate::rdb::persist::strerror(&e)
+                );
+                crate::log_warning!("{}", msg);
+                return Err(LoadFailure {
+                    msg,
+                    corrupt: false,
+                });
+            }
+        };
+        let fed = loader.feed(srv, &pending, at_end, &mut |srv, at| {
+            progress(srv, at);
+            true
+        })?;
+        pending.drain(..fed.consumed);
+        if fed.done || at_end {
+            return Ok(loader.stats);
+        }
+    }
 }
 
 /// How far a `Loader::feed` got.

@@ -447,16 +447,18 @@ impl Server {
         mut events: Option<&mut crate::ae::EventLoop>,
     ) -> Result<bool, String> {
         let name = self.config.dbfilename.clone();
-        let buf = match std::fs::read(&name) {
-            Ok(b) => b,
+        let file = match std::fs::File::open(&name) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(strerror(&e)),
         };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut input = std::io::BufReader::with_capacity(64 * 1024, file);
         self.loading = true;
         crate::module::events::fire_loading(self, crate::module::events::sub::LOADING_RDB_START);
         let p = &mut self.persist;
         p.loading_start_time = crate::util::mstime() / 1000;
-        p.loading_total_bytes = buf.len() as u64;
+        p.loading_total_bytes = size;
         p.loading_loaded_bytes = 0;
         p.loading_rdb_used_mem = 0;
         let interval =
@@ -475,7 +477,7 @@ impl Server {
                 }
             }
         };
-        let r = crate::rdb::file::load(self, &buf, allow_dup, &mut hook);
+        let r = crate::rdb::file::load_from(self, &mut input, allow_dup, &mut hook);
         self.loading = false;
         crate::module::events::fire_loading(
             self,
@@ -497,6 +499,7 @@ impl Server {
                     crate::rdb::file::stored_config(&self.config, "sanitize-dump-payload");
                 let opts =
                     crate::rdb::object::LoadOptions::from_config(&self.config, sanitize == "yes");
+                let buf = std::fs::read(&name).unwrap_or_default();
                 let (_, report) =
                     crate::rdb::check::check(&name, &buf, &opts, self.config.rdbchecksum);
                 {
