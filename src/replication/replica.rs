@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use mio::{Interest, Registry, Token};
 
 use super::primary::cfg_int;
-use super::state::{encode_command, HandshakeReply, Link, LinkState, NULL_REPLID};
+use super::state::{encode_command, HandshakeReply, LinkState, NULL_REPLID};
 use crate::client::{flags, Client, Conn};
 use crate::rdb::file::stored_config;
 use crate::server::Server;
@@ -201,7 +201,7 @@ impl Server {
                 let _ = r.deregister(&mut s);
             }
         }
-        self.repl.link = Link::default();
+        self.repl_reset_link();
         if self.repl.master_host.is_some()
             && !matches!(self.repl.link_state, LinkState::Connected | LinkState::None)
         {
@@ -214,7 +214,7 @@ impl Server {
             let _ = registry.deregister(&mut s);
         }
         self.repl_abort_link_load();
-        self.repl.link = Link::default();
+        self.repl_reset_link();
         self.repl.link_state = LinkState::Connect;
     }
 
@@ -238,6 +238,16 @@ impl Server {
             // What was loaded before the failure is no dataset.
             self.empty_data(None);
             self.scripting.functions.clear();
+        }
+    }
+
+    /// Forgets the link's transfer state; the temp file of a transfer to disk that did not
+    /// complete goes with it.
+    fn repl_reset_link(&mut self) {
+        let link = std::mem::take(&mut self.repl.link);
+        if let Some((file, name)) = link.tmpfile {
+            drop(file);
+            let _ = std::fs::remove_file(name);
         }
     }
 
@@ -277,7 +287,7 @@ impl Server {
         {
             return;
         }
-        self.repl.link = Link::default();
+        self.repl_reset_link();
         self.repl.link.stream = Some(stream);
         self.repl.link_state = LinkState::Connecting;
         self.repl.last_io = unix_now();
@@ -645,30 +655,70 @@ impl Server {
             link.header_done = true;
             if diskless {
                 self.repl_start_diskless_load();
+            } else {
+                let name = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
+                match std::fs::File::create(&name) {
+                    Ok(f) => self.repl.link.tmpfile = Some((f, name)),
+                    Err(e) => {
+                        crate::log_warning!(
+                            "Opening the temp file needed for MASTER <-> REPLICA synchronization: {}",
+                            crate::rdb::persist::strerror(&e)
+                        );
+                        self.repl_fail_handshake(registry);
+                        return;
+                    }
+                }
             }
         }
         if self.repl.link.diskless_load {
             self.repl_stream_load(registry);
             return;
         }
+        self.repl_transfer_to_disk(registry);
+    }
+
+    /// A transfer to disk writes the payload to the temp file as it arrives; once it is all
+    /// there the file becomes the dump file and is loaded. With an EOF mark the last bytes
+    /// are held back until it is known whether they are the mark.
+    fn repl_transfer_to_disk(&mut self, registry: &Registry) {
+        use std::io::Write as _;
         let link = &mut self.repl.link;
-        let (rdb, rest) = if let Some(size) = link.size {
-            if link.data.len() < size {
-                return;
+        let (write, complete) = match link.size {
+            Some(size) => {
+                let left = size.saturating_sub(link.drained);
+                (left.min(link.data.len()), link.data.len() >= left)
             }
-            let rest = link.data.split_off(size);
-            (std::mem::take(&mut link.data), rest)
-        } else {
-            let mark = link.eof_mark.clone().expect("mark or size");
-            if !link.data.ends_with(&mark) {
-                return;
+            None => {
+                let mark = link.eof_mark.as_deref().expect("mark or size");
+                if link.data.ends_with(mark) {
+                    (link.data.len() - mark.len(), true)
+                } else {
+                    (link.data.len().saturating_sub(mark.len()), false)
+                }
             }
-            let mut d = std::mem::take(&mut link.data);
-            d.truncate(d.len() - mark.len());
-            (d, Vec::new())
+        };
+        let Some((file, _)) = link.tmpfile.as_mut() else {
+            return;
+        };
+        if let Err(e) = file.write_all(&link.data[..write]) {
+            crate::log_warning!(
+                "Write error or short write writing to the DB dump file needed for MASTER <-> REPLICA synchronization: {}",
+                crate::rdb::persist::strerror(&e)
+            );
+            self.repl_fail_handshake(registry);
+            return;
+        }
+        link.data.drain(..write);
+        link.drained += write;
+        if !complete {
+            return;
+        }
+        let rest = match link.size {
+            Some(_) => std::mem::take(&mut link.data),
+            None => Vec::new(),
         };
         let eof = link.eof_mark.is_some();
-        self.repl_load_transfer(registry, rdb, rest, eof);
+        self.repl_load_transfer(registry, rest, eof);
     }
 
     /// A diskless load takes the records that arrived whole, as they arrive: the dataset is
@@ -869,10 +919,14 @@ impl Server {
 
     /// A snapshot transferred to disk is here: it goes to the dump file, then replaces the
     /// dataset.
-    fn repl_load_transfer(&mut self, registry: &Registry, rdb: Vec<u8>, rest: Vec<u8>, eof: bool) {
-        let tmp = format!("temp-{}.{}.rdb", unix_now(), std::process::id());
-        let written =
-            std::fs::write(&tmp, &rdb).and_then(|_| std::fs::rename(&tmp, &self.config.dbfilename));
+    fn repl_load_transfer(&mut self, registry: &Registry, rest: Vec<u8>, eof: bool) {
+        let Some((file, tmp)) = self.repl.link.tmpfile.take() else {
+            return;
+        };
+        let written = file
+            .sync_all()
+            .and_then(|_| std::fs::rename(&tmp, &self.config.dbfilename));
+        drop(file);
         if let Err(e) = written {
             crate::log_warning!(
                 "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {}",
@@ -895,7 +949,15 @@ impl Server {
         use crate::module::events::{fire_loading, sub};
         self.loading = true;
         fire_loading(self, sub::LOADING_REPL_START);
-        let r = crate::rdb::file::load(self, &rdb, false, &mut |_, _| {});
+        let r = std::fs::File::open(&self.config.dbfilename)
+            .map_err(|e| crate::rdb::file::LoadFailure {
+                msg: crate::rdb::persist::strerror(&e),
+                corrupt: false,
+            })
+            .and_then(|f| {
+                let mut input = std::io::BufReader::with_capacity(64 * 1024, f);
+                crate::rdb::file::load_from(self, &mut input, false, &mut |_, _| {})
+            });
         self.loading = false;
         fire_loading(
             self,
@@ -942,7 +1004,7 @@ impl Server {
         let Some(mut stream) = self.repl.link.stream.take() else {
             return;
         };
-        self.repl.link = Link::default();
+        self.repl_reset_link();
         let id = self.next_client_id();
         if registry
             .reregister(&mut stream, Token(id as usize), Interest::READABLE)

@@ -113,7 +113,11 @@ pub struct Link {
     pub size: Option<usize>,
     pub eof_mark: Option<Vec<u8>>,
     pub data: Vec<u8>,
-    /// Payload bytes already taken out of `data` (by the loader reading from the link).
+    /// A transfer to disk: the temp file the payload is written to as it arrives, and its
+    /// name (renamed to the dump file once complete, removed if the transfer fails).
+    pub tmpfile: Option<(std::fs::File, String)>,
+    /// Payload bytes already taken out of `data` (written to the temp file, or read by the
+    /// loader).
     pub drained: usize,
     /// The snapshot is loaded from the link (the server is loading meanwhile).
     pub diskless_load: bool,
