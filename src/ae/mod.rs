@@ -417,6 +417,7 @@ impl EventLoop {
             && srv.pending_rereads.is_empty()
             && !srv.evict.proc_running
             && !srv.repl.link.load_pending
+            && !srv.repl.link.undrained
         {
             self.next_cron.saturating_sub(now)
         } else {

@@ -312,6 +312,11 @@ impl Loader {
         self.offset
     }
 
+    /// Bytes the next feed's buffer needs before the unfinished record is tried again.
+    pub fn needs(&self) -> usize {
+        self.retry_at
+    }
+
     /// Loads the records complete in `buf` (what follows the bytes earlier feeds consumed).
     /// `last`: no more input comes, so a record cut short is an error rather than something
     /// to wait for. `progress` is called after each key with the bytes consumed in all; when

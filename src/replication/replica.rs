@@ -315,8 +315,19 @@ impl Server {
     /// Reads what the link has into `into` (the line buffer or the snapshot). Err on a
     /// closed or failed connection.
     fn link_read(&mut self, to_data: bool) -> io::Result<()> {
+        self.link_read_capped(to_data, usize::MAX)
+    }
+
+    /// `link_read`, stopping once the snapshot buffer holds `cap` bytes (`link.undrained`
+    /// then says the socket may hold more).
+    fn link_read_capped(&mut self, to_data: bool, cap: usize) -> io::Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
+        self.repl.link.undrained = false;
         loop {
+            if to_data && self.repl.link.data.len() >= cap {
+                self.repl.link.undrained = true;
+                return Ok(());
+            }
             let Some(s) = self.repl.link.stream.as_mut() else {
                 return Err(io::Error::from(io::ErrorKind::NotConnected));
             };
@@ -383,44 +394,82 @@ impl Server {
                 }
                 self.repl_handshake_lines(registry);
             }
-            LinkState::Transfer => {
-                if let Err(e) = self.link_read(true) {
-                    let why = if e.kind() == io::ErrorKind::UnexpectedEof {
-                        "connection lost".to_string()
-                    } else {
-                        crate::rdb::persist::strerror(&e)
-                    };
-                    if self.repl.link.diskless_load {
-                        // Loading from the link: 7.0's loader meets the end of its input and
-                        // reports a short read, then the failed load.
-                        crate::log_warning!(
-                            "Short read or OOM loading DB. Unrecoverable error, aborting now."
-                        );
-                        crate::log_warning!(
-                            "Internal error in RDB reading offset {}, function at rdb.c:0 -> Unexpected EOF reading RDB file. Failure loading rdb format from socket, assuming connection error, resuming operation.",
-                            self.repl.link.drained + self.repl.link.data.len()
-                        );
-                        crate::log_warning!(
-                            "Failed trying to load the MASTER synchronization DB from socket: {}",
-                            why
-                        );
-                    } else {
-                        crate::log_warning!("I/O error trying to sync with MASTER: {}", why);
-                    }
-                    self.repl_fail_handshake(registry);
-                    // Redis reconnects at once rather than at the next replication cron.
-                    crate::log_notice!(
-                        "Reconnecting to MASTER {}:{} after failure",
-                        self.repl.master_host.as_deref().unwrap_or(""),
-                        self.repl.master_port
-                    );
-                    self.repl.connect_now = true;
-                    return;
-                }
-                self.repl_transfer_progress(registry);
-            }
+            LinkState::Transfer => self.repl_transfer_pump(registry),
             _ => {}
         }
+    }
+
+    /// Moves the snapshot transfer on: what is buffered is consumed (written to the temp
+    /// file, or loaded), and the link is read only as far as that keeps up, so a slow load
+    /// holds the master back through the socket rather than filling our memory.
+    fn repl_transfer_pump(&mut self, registry: &Registry) {
+        /// Bytes read ahead of what the transfer consumes.
+        const READ_AHEAD: usize = 1024 * 1024;
+        /// Reading on past this, the event loop gets its turn first (clients, signals).
+        const SLICE: std::time::Duration = std::time::Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        let mut rounds = 0;
+        loop {
+            if rounds > 0 && started.elapsed() >= SLICE {
+                // `undrained` or `load_pending` brings us back without waiting.
+                return;
+            }
+            rounds += 1;
+            if self.repl.link.load_pending {
+                self.repl_transfer_progress(registry);
+                if self.repl.link_state != LinkState::Transfer || self.repl.link.load_pending {
+                    return;
+                }
+            }
+            let link = &self.repl.link;
+            let needs = link.loader.as_ref().map_or(0, |l| l.needs());
+            let cap = link.data.len().max(needs) + READ_AHEAD;
+            let lost = self.link_read_capped(true, cap).err();
+            // What arrived before the link failed is used first: it may complete the transfer.
+            self.repl_transfer_progress(registry);
+            if self.repl.link_state != LinkState::Transfer {
+                return;
+            }
+            if let Some(e) = lost {
+                self.repl_transfer_lost(registry, e);
+                return;
+            }
+            if !self.repl.link.undrained || self.repl.link.load_pending {
+                return;
+            }
+        }
+    }
+
+    /// The link broke during the snapshot transfer: the sync fails and starts over at once.
+    fn repl_transfer_lost(&mut self, registry: &Registry, e: io::Error) {
+        let why = if e.kind() == io::ErrorKind::UnexpectedEof {
+            "connection lost".to_string()
+        } else {
+            crate::rdb::persist::strerror(&e)
+        };
+        if self.repl.link.diskless_load {
+            // Loading from the link: 7.0's loader meets the end of its input and reports a
+            // short read, then the failed load.
+            crate::log_warning!("Short read or OOM loading DB. Unrecoverable error, aborting now.");
+            crate::log_warning!(
+                "Internal error in RDB reading offset {}, function at rdb.c:0 -> Unexpected EOF reading RDB file. Failure loading rdb format from socket, assuming connection error, resuming operation.",
+                self.repl.link.drained + self.repl.link.data.len()
+            );
+            crate::log_warning!(
+                "Failed trying to load the MASTER synchronization DB from socket: {}",
+                why
+            );
+        } else {
+            crate::log_warning!("I/O error trying to sync with MASTER: {}", why);
+        }
+        self.repl_fail_handshake(registry);
+        // Redis reconnects at once rather than at the next replication cron.
+        crate::log_notice!(
+            "Reconnecting to MASTER {}:{} after failure",
+            self.repl.master_host.as_deref().unwrap_or(""),
+            self.repl.master_port
+        );
+        self.repl.connect_now = true;
     }
 
     fn repl_handshake_lines(&mut self, registry: &Registry) {
@@ -1191,8 +1240,10 @@ impl Server {
     /// Before sleeping: go on with a diskless load that stopped to serve clients, and
     /// connect to the master when due (with the event loop's registry).
     pub fn repl_link_before_sleep(&mut self, registry: &Registry) {
-        if self.repl.link.load_pending && self.repl.link_state == LinkState::Transfer {
-            self.repl_stream_load(registry);
+        if (self.repl.link.load_pending || self.repl.link.undrained)
+            && self.repl.link_state == LinkState::Transfer
+        {
+            self.repl_transfer_pump(registry);
         }
         if self.repl.link_state == LinkState::Connect
             && self.repl.master_host.is_some()

@@ -128,6 +128,9 @@ pub struct Link {
     pub staged: Option<(Vec<crate::db::Db>, crate::scripting::function::Functions)>,
     /// The loader stopped to let the event loop serve clients, with payload still to read.
     pub load_pending: bool,
+    /// The last read stopped at its cap with the socket not drained: the transfer is read
+    /// only as fast as it is consumed, and the rest is read without waiting for an event.
+    pub undrained: bool,
     /// That load keeps the old dataset until it is complete (`repl-diskless-load swapdb`).
     pub swapdb: bool,
 }

@@ -80,7 +80,14 @@ impl Server {
             return;
         }
         let outcome = if self.shutdown_asap && !self.shutdown_initiated() {
-            self.prepare_for_shutdown(self.shutdown_flags)
+            // Mid-load (a replica loading its master's snapshot from the link) the dataset
+            // is half there: as in Redis, the process ends without saving it.
+            let flags = if self.loading && !self.repl.async_loading {
+                NOSAVE
+            } else {
+                self.shutdown_flags
+            };
+            self.prepare_for_shutdown(flags)
         } else if self.shutdown_initiated()
             && (crate::util::mstime() >= self.shutdown_mstime || self.ready_to_shutdown())
         {
