@@ -118,3 +118,71 @@ fn full_sync_stream_and_partial_resync() {
     assert_eq!(acked, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A diskless load parses the snapshot while the master is still producing it: the
+/// replica's loaded bytes grow while the master's transfer child runs, and the dataset ends
+/// identical.
+#[test]
+fn diskless_load_parses_the_snapshot_as_it_arrives() {
+    let dir = common::temp_dir("repl", "diskless-stream");
+    let dir_s = dir.to_str().unwrap();
+    let master = Server::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+        "--dir",
+        dir_s,
+    ]);
+    let replica = Server::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--repl-diskless-load",
+        "on-empty-db",
+        "--dir",
+        dir_s,
+    ]);
+    let mut m = master.client();
+    let mut r = replica.client();
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(400)
+        .arg("key")
+        .arg(4096)
+        .query(&mut m)
+        .unwrap();
+    // 5 ms per key: the snapshot takes about two seconds to produce (uncompressed, so it
+    // leaves the master's buffers as it is produced).
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("rdb-key-save-delay")
+        .arg(5000)
+        .arg("rdbcompression")
+        .arg("no")
+        .query(&mut m)
+        .unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .query(&mut r)
+        .unwrap();
+    wait_until("part of the snapshot loaded", || {
+        info_field(&mut r, "persistence", "loading") == "1"
+            && info_field(&mut r, "persistence", "loading_loaded_bytes")
+                .parse::<u64>()
+                .unwrap_or(0)
+                > 100_000
+    });
+    assert_eq!(
+        info_field(&mut m, "persistence", "rdb_bgsave_in_progress"),
+        "1",
+        "the master is still producing the snapshot"
+    );
+    wait_until("the link", || {
+        info_field(&mut r, "replication", "master_link_status") == "up"
+    });
+    wait_until("the same dataset", || digest(&mut m) == digest(&mut r));
+    let _ = std::fs::remove_dir_all(&dir);
+}
