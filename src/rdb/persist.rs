@@ -437,6 +437,12 @@ impl Server {
             && crate::rdb::file::stored_config(&self.config, "stop-writes-on-bgsave-error") == "yes"
     }
 
+    /// Neither RDB snapshots (`save` points) nor the AOF: the server keeps nothing on disk
+    /// of its own accord (Redis' `allPersistenceDisabled`).
+    pub fn all_persistence_disabled(&self) -> bool {
+        self.config.save_params.is_empty() && self.aof.status == crate::aof::Status::Off
+    }
+
     /// Reads and loads `dbfilename`. Ok(false) when there is no such file. Errors are logged;
     /// a corrupt file ends the process as in Redis (see `LoadFailure`).
     /// With an event loop, clients are served (mostly with `-LOADING`) every

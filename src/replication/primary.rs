@@ -389,6 +389,11 @@ impl Server {
         } else {
             let ok = self.rdb_save_background();
             if ok {
+                // Only while the option is on: switched on later, it must not delete a file
+                // made before.
+                if cfg_bool(self, "rdb-del-sync-files") {
+                    self.repl.rdb_generated_by_replication = true;
+                }
                 for id in &waiting {
                     let cur = current.as_deref_mut().filter(|c| c.id == *id);
                     self.repl_setup_full_resync(*id, cur, offset);
@@ -871,8 +876,35 @@ impl Server {
         if self.cronloops.is_multiple_of(self.hz.max(1) as u64) {
             self.repl_replica_cron();
             self.repl_primary_cron();
+            self.repl_remove_sync_rdb();
             self.repl.cron_loops += 1;
         }
+    }
+
+    /// `rdb-del-sync-files`: a server that persists nothing doesn't keep the dump file it
+    /// wrote only to feed replicas, once no replica waits for it.
+    fn repl_remove_sync_rdb(&mut self) {
+        if !cfg_bool(self, "rdb-del-sync-files") {
+            self.repl.rdb_generated_by_replication = false;
+            return;
+        }
+        if !self.repl.rdb_generated_by_replication || !self.all_persistence_disabled() {
+            return;
+        }
+        let in_use = self.repl.replicas.iter().any(|r| {
+            matches!(
+                r.state,
+                SyncState::WaitBgsaveStart | SyncState::WaitBgsaveEnd | SyncState::SendBulk
+            )
+        });
+        if in_use || std::fs::symlink_metadata(&self.config.dbfilename).is_err() {
+            return;
+        }
+        self.repl.rdb_generated_by_replication = false;
+        crate::log_notice!(
+            "Removing the RDB file used to feed replicas in a persistence-less instance"
+        );
+        let _ = std::fs::remove_file(&self.config.dbfilename);
     }
 
     /// Starts the diskless snapshot once the replicas waiting for it waited

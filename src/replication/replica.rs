@@ -1016,6 +1016,16 @@ impl Server {
                 sub::LOADING_FAILED
             },
         );
+        // `rdb-del-sync-files`: a replica that persists nothing keeps no copy of what its
+        // master sent.
+        let remove_file = stored_config(&self.config, "rdb-del-sync-files") == "yes"
+            && self.all_persistence_disabled();
+        let remove_sync_file = |srv: &Server| {
+            if remove_file {
+                crate::log_notice!("Removing the RDB file obtained from the master. This replica has persistence disabled");
+                let _ = std::fs::remove_file(&srv.config.dbfilename);
+            }
+        };
         match r {
             Ok(stats) => self.persist.last_load = stats,
             Err(_) => {
@@ -1025,9 +1035,11 @@ impl Server {
                 self.empty_data(None);
                 self.scripting.functions.clear();
                 self.repl_fail_handshake(registry);
+                remove_sync_file(self);
                 return;
             }
         }
+        remove_sync_file(self);
         self.repl_sync_loaded(registry, rest, eof);
     }
 

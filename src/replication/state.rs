@@ -136,6 +136,9 @@ pub struct Link {
 }
 
 pub struct ReplState {
+    /// The dump file was written by a BGSAVE for a replica's full sync while
+    /// `rdb-del-sync-files` was on: it goes once no replica needs it, if we persist nothing.
+    pub rdb_generated_by_replication: bool,
     /// Second replication id and the first offset it doesn't cover (after a promotion).
     pub replid2: String,
     pub second_replid_offset: i64,
@@ -232,6 +235,7 @@ impl Default for ReplState {
             replica_keys_with_expire: Default::default(),
             master_partial: Vec::new(),
             async_loading: false,
+            rdb_generated_by_replication: false,
             down_since: 0,
             last_io: 0,
             master_last_io: 0,
