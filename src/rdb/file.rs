@@ -52,6 +52,44 @@ pub fn save_ext<W: Write>(
     on_key: &mut dyn FnMut(u64),
     aof_base: bool,
 ) -> io::Result<W> {
+    save_image(srv, out, on_key, aof_base, SaveParts::default())
+}
+
+/// Which parts of the dataset a snapshot carries (a replica may ask for functions only);
+/// the header AUX fields are always there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaveParts {
+    /// Keys and module aux data.
+    pub data: bool,
+    pub functions: bool,
+}
+
+impl Default for SaveParts {
+    fn default() -> Self {
+        SaveParts {
+            data: true,
+            functions: true,
+        }
+    }
+}
+
+/// `save` with only some parts of the dataset.
+pub fn save_parts<W: Write>(
+    srv: &Server,
+    out: W,
+    on_key: &mut dyn FnMut(u64),
+    parts: SaveParts,
+) -> io::Result<W> {
+    save_image(srv, out, on_key, false, parts)
+}
+
+fn save_image<W: Write>(
+    srv: &Server,
+    out: W,
+    on_key: &mut dyn FnMut(u64),
+    aof_base: bool,
+    parts: SaveParts,
+) -> io::Result<W> {
     let cfg = &srv.config;
     let mut w = Writer::new(out, cfg.rdbchecksum, cfg.rdbcompression);
     w.raw(format!("REDIS{:04}", RDB_VERSION).as_bytes())?;
@@ -67,12 +105,16 @@ pub fn save_ext<W: Write>(
         w.aux_int("repl-offset", offset)?;
     }
     w.aux_int("aof-base", i64::from(aof_base))?;
-    crate::module::io::save_aux(
-        &mut w,
-        crate::module::io::AUX_BEFORE_RDB,
-        cfg.rdbcompression,
-    )?;
-    crate::scripting::function::save(srv, &mut w)?;
+    if parts.data {
+        crate::module::io::save_aux(
+            &mut w,
+            crate::module::io::AUX_BEFORE_RDB,
+            cfg.rdbcompression,
+        )?;
+    }
+    if parts.functions {
+        crate::scripting::function::save(srv, &mut w)?;
+    }
     let policy = cfg.maxmemory_policy;
     let save_lru = matches!(policy, POLICY_ALLKEYS_LRU | POLICY_VOLATILE_LRU);
     let save_lfu = matches!(policy, POLICY_ALLKEYS_LFU | POLICY_VOLATILE_LFU);
@@ -84,7 +126,7 @@ pub fn save_ext<W: Write>(
         .unwrap_or(0);
     let mut rng = rand::thread_rng();
     let mut written_keys = 0u64;
-    for db in &srv.dbs {
+    for db in srv.dbs.iter().filter(|_| parts.data) {
         if db.dict.is_empty() {
             continue;
         }
@@ -120,7 +162,9 @@ pub fn save_ext<W: Write>(
             on_key(written_keys);
         }
     }
-    crate::module::io::save_aux(&mut w, crate::module::io::AUX_AFTER_RDB, cfg.rdbcompression)?;
+    if parts.data {
+        crate::module::io::save_aux(&mut w, crate::module::io::AUX_AFTER_RDB, cfg.rdbcompression)?;
+    }
     w.byte(opcode::EOF)?;
     let crc = w.checksum();
     w.raw(&crc.to_le_bytes())?;

@@ -6,7 +6,7 @@
 //! replication.c in behaviour and log lines, since tests and operators watch both.
 
 use super::backlog::Backlog;
-use super::state::{encode_command, ReplicaInfo, SyncState, NULL_REPLID};
+use super::state::{encode_command, RdbFilter, ReplicaInfo, SyncState, NULL_REPLID};
 use super::{target, PropEntry};
 use crate::client::{flags, Client, ClientId};
 use crate::rdb::file::stored_config;
@@ -156,6 +156,16 @@ impl Server {
                 .error("SYNC and PSYNC are invalid with pending output");
             return;
         }
+        // A filtered snapshot is never a dump file (it would replace the real one), so it
+        // can only go to a replica that takes one straight from the socket.
+        if self
+            .repl
+            .replica(c.id)
+            .is_some_and(|r| r.rdb_filter.filters() && !r.capa_eof)
+        {
+            c.out.error("Filtered replica requires EOF capability");
+            return;
+        }
         let psync = c.argv[0].eq_ignore_ascii_case(b"psync");
         let mut psync_offset = 0;
         if psync {
@@ -213,6 +223,10 @@ impl Server {
             );
         }
         let capa_eof = self.repl.replica(c.id).is_some_and(|r| r.capa_eof);
+        let filtered = self
+            .repl
+            .replica(c.id)
+            .is_some_and(|r| r.rdb_filter.filters());
         if self.aof.child_active || self.persist.module_child {
             crate::log_notice!("No BGSAVE in progress, but another BG operation is active. BGSAVE for replication delayed");
         } else if self.persist.child_pid.is_some() {
@@ -220,7 +234,7 @@ impl Server {
                 crate::log_notice!(
                     "Current BGSAVE has socket target. Waiting for next BGSAVE for SYNC"
                 );
-            } else if self.repl_is_bgsave_for_disk_sync() {
+            } else if self.repl_is_bgsave_for_disk_sync() && !filtered {
                 // Another replica waits for this very snapshot: share it, and the stream
                 // held since it began.
                 let other =
@@ -240,7 +254,7 @@ impl Server {
             } else {
                 crate::log_notice!("Can't attach the replica to the current BGSAVE. Waiting for next BGSAVE for SYNC");
             }
-        } else if cfg_bool(self, "repl-diskless-sync") && capa_eof {
+        } else if cfg_bool(self, "repl-diskless-sync") && capa_eof && !filtered {
             if cfg_int(self, "repl-diskless-sync-delay") != 0 {
                 crate::log_notice!("Delay next BGSAVE for diskless SYNC");
             }
@@ -358,23 +372,30 @@ impl Server {
     /// `startBgsaveForReplication`): to their sockets when diskless sync is on and they all
     /// can take it, else to disk.
     fn repl_start_bgsave(&mut self, mut current: Option<&mut Client>) {
+        // One snapshot serves the waiting replicas that want the same parts of the dataset
+        // as the first of them; the others wait for the next one.
+        let Some(filter) = self
+            .repl
+            .replicas
+            .iter()
+            .find(|r| r.state == SyncState::WaitBgsaveStart)
+            .map(|r| r.rdb_filter)
+        else {
+            return;
+        };
+        let group =
+            |r: &&ReplicaInfo| r.state == SyncState::WaitBgsaveStart && r.rdb_filter == filter;
         let waiting: Vec<ClientId> = self
             .repl
             .replicas
             .iter()
-            .filter(|r| r.state == SyncState::WaitBgsaveStart)
+            .filter(group)
             .map(|r| r.id)
             .collect();
-        if waiting.is_empty() {
-            return;
-        }
-        let all_eof = self
-            .repl
-            .replicas
-            .iter()
-            .filter(|r| r.state == SyncState::WaitBgsaveStart)
-            .all(|r| r.capa_eof);
-        let to_sockets = cfg_bool(self, "repl-diskless-sync") && all_eof;
+        let all_eof = self.repl.replicas.iter().filter(group).all(|r| r.capa_eof);
+        // A filtered snapshot never goes through the dump file (SYNC made sure it can't have
+        // to: its replica takes EOF-marked transfers).
+        let to_sockets = (cfg_bool(self, "repl-diskless-sync") || filter.filters()) && all_eof;
         crate::log_notice!(
             "Starting BGSAVE for SYNC with target: {}",
             if to_sockets {
@@ -385,7 +406,7 @@ impl Server {
         );
         let offset = self.repl.master_repl_offset;
         let ok = if to_sockets {
-            self.repl_save_to_sockets(&waiting, current.as_deref_mut())
+            self.repl_save_to_sockets(&waiting, current.as_deref_mut(), filter)
         } else {
             let ok = self.rdb_save_background();
             if ok {
@@ -425,7 +446,12 @@ impl Server {
     /// Forks a child that writes the snapshot to the sockets of the waiting replicas,
     /// framed by an EOF mark (`$EOF:<mark>\r\n` ... `<mark>`), since its length is unknown
     /// in advance.
-    fn repl_save_to_sockets(&mut self, ids: &[ClientId], current: Option<&mut Client>) -> bool {
+    fn repl_save_to_sockets(
+        &mut self,
+        ids: &[ClientId],
+        current: Option<&mut Client>,
+        filter: RdbFilter,
+    ) -> bool {
         let offset = self.repl.master_repl_offset;
         let mut current = current;
         let mut fds = Vec::new();
@@ -449,7 +475,7 @@ impl Server {
                 // The child writes the snapshot of its copy of the dataset to the inherited
                 // sockets and leaves; its progress reports also tell it when we are gone
                 // (killed), so that it stops streaming to replicas nobody will serve.
-                let code = socket_child(self, fds, timeout_ms, info_fd);
+                let code = socket_child(self, fds, timeout_ms, info_fd, filter);
                 // SAFETY: leaves the child without the parent's exit handlers.
                 unsafe { libc::_exit(code) }
             }
@@ -687,6 +713,29 @@ impl Server {
                         c.out.error(crate::commands::errors::NOT_INTEGER);
                         return;
                     }
+                }
+                b"rdb-filter-only" => {
+                    // Include filters: everything is left out but what they name.
+                    let Some(names) = crate::util::split_args(&val) else {
+                        c.out.error("Missing rdb-filter-only values");
+                        return;
+                    };
+                    let mut filter = RdbFilter {
+                        exclude_data: true,
+                        exclude_functions: true,
+                    };
+                    for name in &names {
+                        if name.eq_ignore_ascii_case(b"functions") {
+                            filter.exclude_functions = false;
+                        } else {
+                            c.out.error(&format!(
+                                "Unsupported rdb-filter-only option: {}",
+                                String::from_utf8_lossy(name)
+                            ));
+                            return;
+                        }
+                    }
+                    self.repl_pending_entry(c).rdb_filter = filter;
                 }
                 _ => {
                     c.out.error(&format!(
@@ -1106,6 +1155,7 @@ impl ReplicaInfo {
             acked_during_transfer: false,
             pre_psync: false,
             wait_since: unix_now(),
+            rdb_filter: RdbFilter::default(),
         }
     }
 }
@@ -1147,13 +1197,19 @@ fn write_now(c: &mut Client, data: &[u8]) {
 /// The diskless snapshot child: writes `$EOF:<mark>\r\n`, the snapshot and the mark to every
 /// replica socket, waiting (up to `timeout_ms` at a time) on sockets that are full and
 /// dropping those that fail. Exit code 0 when at least one replica got it all.
-fn socket_child(srv: &mut Server, fds: Vec<i32>, timeout_ms: i64, info_fd: i32) -> i32 {
+fn socket_child(
+    srv: &mut Server,
+    fds: Vec<i32>,
+    timeout_ms: i64,
+    info_fd: i32,
+    filter: RdbFilter,
+) -> i32 {
     let _ = srv.set_oom_score_adj(Some(2));
     // Module listeners hear about the save from the child, as for a BGSAVE.
     use crate::module::events::{fire_persistence, sub};
     fire_persistence(srv, sub::PERSISTENCE_RDB_START);
     let mut info = crate::server::fork::ChildInfoSender::new(info_fd, "RDB");
-    let code = stream_snapshot(srv, fds, timeout_ms, &mut info);
+    let code = stream_snapshot(srv, fds, timeout_ms, &mut info, filter);
     if code == 0 {
         info.finish();
     }
@@ -1174,6 +1230,7 @@ fn stream_snapshot(
     fds: Vec<i32>,
     timeout_ms: i64,
     info: &mut crate::server::fork::ChildInfoSender,
+    filter: RdbFilter,
 ) -> i32 {
     let mark = crate::util::random_hex(40).into_bytes();
     let mut out = FanOut {
@@ -1189,7 +1246,11 @@ fn stream_snapshot(
     }
     let w = std::io::BufWriter::with_capacity(64 * 1024, out);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::rdb::file::save(srv, w, &mut |keys| info.progress(keys))
+        let parts = crate::rdb::file::SaveParts {
+            data: !filter.exclude_data,
+            functions: !filter.exclude_functions,
+        };
+        crate::rdb::file::save_parts(srv, w, &mut |keys| info.progress(keys), parts)
     }));
     let mut w = match result {
         Ok(Ok(w)) => w,

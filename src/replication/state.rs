@@ -67,6 +67,23 @@ pub struct ReplicaInfo {
     pub pre_psync: bool,
     /// When it started waiting for a snapshot (unix seconds), for the diskless delay.
     pub wait_since: i64,
+    /// What its snapshot leaves out (`REPLCONF rdb-filter-only`, as redis-cli
+    /// `--functions-rdb` asks): filtered snapshots always go straight to the socket.
+    pub rdb_filter: RdbFilter,
+}
+
+/// Parts of the dataset a replica's snapshot leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RdbFilter {
+    /// Keys and module aux data.
+    pub exclude_data: bool,
+    pub exclude_functions: bool,
+}
+
+impl RdbFilter {
+    pub fn filters(&self) -> bool {
+        self.exclude_data || self.exclude_functions
+    }
 }
 
 /// The state of our link to a master (Redis' `REPL_STATE_*`).
