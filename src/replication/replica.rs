@@ -732,20 +732,7 @@ impl Server {
     fn repl_transfer_to_disk(&mut self, registry: &Registry) {
         use std::io::Write as _;
         let link = &mut self.repl.link;
-        let (write, complete) = match link.size {
-            Some(size) => {
-                let left = size.saturating_sub(link.drained);
-                (left.min(link.data.len()), link.data.len() >= left)
-            }
-            None => {
-                let mark = link.eof_mark.as_deref().expect("mark or size");
-                if link.data.ends_with(mark) {
-                    (link.data.len() - mark.len(), true)
-                } else {
-                    (link.data.len().saturating_sub(mark.len()), false)
-                }
-            }
-        };
+        let (write, complete) = link.payload_window(true);
         let Some((file, _)) = link.tmpfile.as_mut() else {
             return;
         };
@@ -781,22 +768,8 @@ impl Server {
         let Some(mut loader) = link.loader.take() else {
             return;
         };
-        // The image's bytes: everything before the declared size, or before the EOF mark
-        // once the payload ends with it (then nothing more is coming).
-        let (avail, last) = match link.size {
-            Some(size) => {
-                let left = size.saturating_sub(link.drained);
-                (left.min(link.data.len()), link.data.len() >= left)
-            }
-            None => {
-                let mark = link.eof_mark.as_deref().expect("mark or size");
-                if link.data.ends_with(mark) {
-                    (link.data.len() - mark.len(), true)
-                } else {
-                    (link.data.len(), false)
-                }
-            }
-        };
+        // The loader stops at the image's end by itself: what may be the mark can go to it.
+        let (avail, last) = link.payload_window(false);
         let data = std::mem::take(&mut link.data);
         let staged = link.staged.take();
         let swapped = staged.map(|(mut dbs, mut functions)| {

@@ -152,6 +152,32 @@ pub struct Link {
     pub swapdb: bool,
 }
 
+impl Link {
+    /// How much of the buffered transfer is snapshot payload, and whether that is all of it:
+    /// everything up to the declared size, or, with an EOF mark, everything before the mark
+    /// once the data ends with it (then nothing more is coming). `hold_mark` keeps back the
+    /// last bytes that might be the start of the mark.
+    pub fn payload_window(&self, hold_mark: bool) -> (usize, bool) {
+        let have = self.data.len();
+        match self.size {
+            Some(size) => {
+                let left = size.saturating_sub(self.drained);
+                (left.min(have), have >= left)
+            }
+            None => {
+                let mark = self.eof_mark.as_deref().expect("mark or size");
+                if self.data.ends_with(mark) {
+                    (have - mark.len(), true)
+                } else if hold_mark {
+                    (have.saturating_sub(mark.len()), false)
+                } else {
+                    (have, false)
+                }
+            }
+        }
+    }
+}
+
 pub struct ReplState {
     /// The dump file was written by a BGSAVE for a replica's full sync while
     /// `rdb-del-sync-files` was on: it goes once no replica needs it, if we persist nothing.
