@@ -658,6 +658,27 @@ impl Server {
         true
     }
 
+    /// Ends a client's wait with an error reply (cluster mode: its key's slot moved away, or
+    /// the cluster went down), as Redis' clusterRedirectBlockedClientIfNeeded does.
+    pub fn unblock_client_with_error(&mut self, id: ClientId, msg: &str) {
+        let Some(mut c) = self.clients.remove(&id) else {
+            return;
+        };
+        let Some(st) = self.remove_block_state(id) else {
+            self.clients.insert(id, c);
+            return;
+        };
+        c.out.error(msg);
+        self.record_reply_errors(&mut c);
+        if let Some(bc) = crate::module::block::handle_of(&st) {
+            crate::module::block::client_unblocked(self, Some(&mut c), bc);
+            self.flush_propagation();
+        }
+        self.finish_unblock(&mut c);
+        self.clients.insert(id, c);
+        self.mark_pending_write(id);
+    }
+
     fn unblock_client_with(&mut self, id: ClientId, how: Unblock) {
         let Some(mut c) = self.clients.remove(&id) else {
             self.remove_block_state(id);

@@ -138,7 +138,7 @@ fn daemonize() {
 }
 
 fn banner(srv: &Server) -> String {
-    let mode = "standalone";
+    let mode = if srv.cluster.is_some() { "cluster" } else { "standalone" };
     format!(
         "\n\
          \x20  ferrodis {fv} (Redis {rv} compatible)  64 bit\n\
@@ -308,6 +308,15 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     }
+    // Cluster mode: the node's identity and view come from its config file before anything
+    // (modules, the dataset) needs them.
+    if srv.config.value("cluster-enabled") == "yes" {
+        crate::db::enable_slot_index();
+        if let Err(e) = srv.cluster_init() {
+            crate::log_warning!("{}", e);
+            return 1;
+        }
+    }
     // The main thread holds the modules' GIL from before any module (and its threads)
     // exists; the event loop releases it only while waiting.
     crate::module::threads::main_thread_init(&mut srv);
@@ -330,7 +339,8 @@ pub fn main(args: Vec<String>) -> i32 {
         if srv.config.always_show_logo {
             log::raw(&banner(&srv));
         } else {
-            crate::log_notice!("Running mode=standalone, port={}.", srv.config.port);
+            let mode = if srv.cluster.is_some() { "cluster" } else { "standalone" };
+            crate::log_notice!("Running mode={}, port={}.", mode, srv.config.port);
         }
     }
     if let Err(e) = srv.set_oom_score_adj(None) {
@@ -357,6 +367,10 @@ pub fn main(args: Vec<String>) -> i32 {
         Ok(el) => el,
         Err(code) => return code,
     };
+    if let Err(e) = srv.cluster_register() {
+        crate::log_warning!("Failed registering the cluster bus listeners: {}", e);
+        return 1;
+    }
     if let Some((host, port)) = srv.config.replicaof.clone() {
         srv.repl_configure_master_at_startup(&host, port);
     }

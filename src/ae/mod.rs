@@ -254,6 +254,7 @@ fn before_sleep(srv: &mut Server, registry: &Registry, expire: &mut ExpireState)
     srv.flush_propagation();
     srv.repl_before_sleep();
     srv.repl_link_before_sleep(registry);
+    srv.cluster_before_sleep();
     // Written (and with appendfsync always, synced) before any reply goes out.
     srv.aof_flush(false);
     srv.handle_pending_writes(registry);
@@ -492,6 +493,23 @@ impl EventLoop {
                 if let Some(l) = listeners.get_mut(t - LISTENER_BASE) {
                     accept_all(srv, &registry, l);
                 }
+                continue;
+            }
+            if (crate::cluster::bus::LINK_TOKEN_BASE..crate::module::eventloop::FD_TOKEN_BASE)
+                .contains(&t)
+            {
+                srv.cluster_link_event(
+                    t - crate::cluster::bus::LINK_TOKEN_BASE,
+                    ev.readable,
+                    ev.writable,
+                );
+                continue;
+            }
+            if (crate::cluster::bus::LISTENER_TOKEN_BASE
+                ..crate::cluster::bus::LISTENER_TOKEN_BASE + crate::cluster::bus::MAX_LISTENERS)
+                .contains(&t)
+            {
+                srv.cluster_accept(t - crate::cluster::bus::LISTENER_TOKEN_BASE);
                 continue;
             }
             if t == crate::replication::replica::LINK_TOKEN {

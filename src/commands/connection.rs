@@ -58,6 +58,10 @@ fn select_command(srv: &mut Server, c: &mut Client) {
     let Some(id) = crate::commands::arg_i32(c, 1, None) else {
         return;
     };
+    if srv.cluster.is_some() && id != 0 {
+        c.out.error("SELECT is not allowed in cluster mode");
+        return;
+    }
     if id < 0 || id as usize >= srv.dbs.len() {
         c.out.error(crate::commands::errors::INVALID_DB);
         return;

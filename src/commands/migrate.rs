@@ -257,7 +257,15 @@ fn migrate_command(srv: &mut Server, c: &mut Client) {
                 continue;
             };
             push_count(&mut req, if replace { 5 } else { 4 });
-            push_bulk(&mut req, b"RESTORE");
+            // A cluster node imports into a slot it doesn't serve yet only when asked so.
+            push_bulk(
+                &mut req,
+                if srv.cluster.is_some() {
+                    b"RESTORE-ASKING"
+                } else {
+                    b"RESTORE"
+                },
+            );
             push_bulk(&mut req, k);
             push_bulk(&mut req, ttl.to_string().as_bytes());
             push_bulk(

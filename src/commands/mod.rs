@@ -159,6 +159,7 @@ fn implementation(fullname: &str) -> Option<CmdProc> {
         .or_else(|| crate::scripting::eval::lookup(fullname))
         .or_else(|| crate::scripting::function::lookup(fullname))
         .or_else(|| crate::module::lookup(fullname))
+        .or_else(|| crate::cluster::command::lookup(fullname))
 }
 
 impl CommandTable {
@@ -600,6 +601,20 @@ impl Server {
                     crate::acl::Denied::Auth => "no permission".to_string(),
                 };
                 self.reject(c, Some(id), &msg);
+                return false;
+            }
+        }
+        // Cluster mode: the keys must hash to a slot served here.
+        if self.cluster.is_some() {
+            if let Some(msg) = self.cluster_check_route(c, id, cmd_flags, is_exec) {
+                if is_exec {
+                    // The transaction goes, and the answer is the plain redirection.
+                    self.discard_transaction(c);
+                    self.commands.cmds[id].rejected_calls += 1;
+                    self.reject(c, None, &msg);
+                } else {
+                    self.reject(c, Some(id), &msg);
+                }
                 return false;
             }
         }

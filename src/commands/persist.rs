@@ -18,6 +18,7 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "bgrewriteaof" => bgrewriteaof_command,
         "dump" => dump_command,
         "restore" => restore_command,
+        "restore-asking" => restore_command,
         _ => return None,
     })
 }

@@ -120,7 +120,12 @@ fn sunsubscribe_command(srv: &mut Server, c: &mut Client) {
 /// (not the AOF) even though they change no data.
 fn publish_generic(srv: &mut Server, c: &mut Client, shard: bool) {
     let receivers = srv.publish(&c.argv[1], &c.argv[2], shard);
-    c.flags |= flags::FORCE_REPL;
+    if srv.cluster.is_some() {
+        // In a cluster the bus carries the message to the other nodes instead.
+        srv.cluster_propagate_publish(&c.argv[1], &c.argv[2], shard);
+    } else {
+        c.flags |= flags::FORCE_REPL;
+    }
     c.out.int(receivers as i64);
 }
 

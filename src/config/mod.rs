@@ -228,6 +228,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// A directive's value as CONFIG GET shows it ("" for an unknown name).
+    pub fn value(&self, name: &str) -> String {
+        lookup(name.as_bytes()).map_or_else(String::new, |def| get_directive(self, def))
+    }
+
     /// A config holding every directive's default.
     pub fn defaults() -> Config {
         let mut c = Config {

@@ -22,6 +22,33 @@ pub struct Keyspace {
     id: u64,
     /// Bumped whenever keys leave this dict (removal or clear).
     removals: u64,
+    /// In cluster mode: the keys of each hash slot (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT,
+    /// resharding), created with the first key.
+    slots: Option<Box<SlotIndex>>,
+}
+
+/// Whether keyspaces keep a per-slot index of their keys (set once, at cluster start-up).
+static SLOT_INDEX: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every keyspace index its keys by hash slot (cluster mode).
+pub fn enable_slot_index() {
+    SLOT_INDEX.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The keys of each hash slot, as borrows of the main dict's keys (see [`KeyRef`]: an entry
+/// is removed before its key leaves the dict).
+pub struct SlotIndex {
+    by_slot: Vec<std::collections::HashSet<KeyRef, ahash::RandomState>>,
+}
+
+impl SlotIndex {
+    fn new() -> SlotIndex {
+        SlotIndex {
+            by_slot: (0..crate::cluster::msg::SLOTS)
+                .map(|_| std::collections::HashSet::with_hasher(ahash::RandomState::new()))
+                .collect(),
+        }
+    }
 }
 
 /// Where a keyspace stands: while its stamp is unchanged, no object of that keyspace was
@@ -48,7 +75,30 @@ impl Keyspace {
             dict,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             removals: 0,
+            slots: None,
         }
+    }
+    /// Adds a key that must not exist.
+    fn insert_new(&mut self, key: Key, obj: Obj) {
+        if SLOT_INDEX.load(std::sync::atomic::Ordering::Relaxed) {
+            let slot = crate::cluster::key_hash_slot(&key);
+            let kref = KeyRef::of(&key);
+            self.slots
+                .get_or_insert_with(|| Box::new(SlotIndex::new()))
+                .by_slot[slot]
+                .insert(kref);
+        }
+        self.dict.insert_new(key, obj);
+    }
+    /// How many keys hash to a slot (0 outside cluster mode).
+    pub fn keys_in_slot(&self, slot: usize) -> usize {
+        self.slots.as_ref().map_or(0, |s| s.by_slot[slot].len())
+    }
+    /// Up to `max` keys of a slot.
+    pub fn keys_in_slot_list(&self, slot: usize, max: usize) -> Vec<Vec<u8>> {
+        self.slots.as_ref().map_or_else(Vec::new, |s| {
+            s.by_slot[slot].iter().take(max).map(|k| k.as_bytes().to_vec()).collect()
+        })
     }
     pub fn stamp(&self) -> KeyspaceStamp {
         KeyspaceStamp {
@@ -60,6 +110,10 @@ impl Keyspace {
         self.dict.get_mut(key)
     }
     fn remove(&mut self, key: &[u8]) -> Option<Obj> {
+        // The index borrows the key's bytes: its entry goes first.
+        if let Some(s) = self.slots.as_mut() {
+            s.by_slot[crate::cluster::key_hash_slot(key)].remove(key);
+        }
         let removed = self.dict.remove(key);
         if removed.is_some() {
             self.removals += 1;
@@ -67,6 +121,7 @@ impl Keyspace {
         removed
     }
     fn clear(&mut self) {
+        self.slots = None;
         self.dict.clear();
         self.removals += 1;
     }
@@ -180,6 +235,16 @@ impl Db {
         self.dict.is_empty()
     }
 
+    /// How many keys hash to a slot (cluster mode).
+    pub fn keys_in_slot(&self, slot: usize) -> usize {
+        self.dict.keys_in_slot(slot)
+    }
+
+    /// Up to `max` keys of a slot (cluster mode).
+    pub fn keys_in_slot_list(&self, slot: usize, max: usize) -> Vec<Vec<u8>> {
+        self.dict.keys_in_slot_list(slot, max)
+    }
+
     /// Removes a key with its expire and returns its object (deletion, MOVE, RENAME).
     pub fn take(&mut self, key: &[u8]) -> Option<Obj> {
         // The expire entry borrows the key's bytes: it goes first.
@@ -205,7 +270,7 @@ impl Db {
         }
         let key: Key = key.into_boxed_slice();
         let kref = KeyRef::of(&key);
-        self.dict.dict.insert_new(key, obj);
+        self.dict.insert_new(key, obj);
         if let Some(when) = expire {
             // The key's bytes now belong to the main dict (boxed: they don't move).
             self.expires.insert(kref, when);
@@ -356,7 +421,7 @@ impl Server {
     pub fn db_add_obj(&mut self, db: usize, key: &[u8], obj: Obj) {
         // A new key may be what blocked clients wait for (Redis' dbAdd signals it).
         let btype = crate::blocking::block_type_of(&obj.value);
-        self.dbs[db].dict.dict.insert_new(key.into(), obj);
+        self.dbs[db].dict.insert_new(key.into(), obj);
         if let Some(bt) = btype {
             self.signal_key_as_ready(db, key, bt);
         }

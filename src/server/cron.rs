@@ -318,6 +318,13 @@ impl Server {
         self.databases_cron(state);
         self.persistence_cron();
         self.replication_cron();
+        // The cluster's own cron runs 10 times per second, whatever `hz` is.
+        if self.cluster.is_some() {
+            let every = (self.hz / 10).max(1) as u64;
+            if self.cronloops % every == 0 {
+                self.cluster_cron();
+            }
+        }
         self.aof_cron_flush();
         // A signal's shutdown starts here, as in Redis' cron (so it waits while the cron is
         // paused, and SHUTDOWN ABORT can still cancel it); one waiting for replicas ends here.

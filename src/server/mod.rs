@@ -211,6 +211,8 @@ pub struct Server {
     pub persist: crate::rdb::persist::PersistState,
     /// MIGRATE's cached connections to target servers.
     pub migrate: crate::commands::migrate::MigrateCache,
+    /// Cluster mode's state; None when `cluster-enabled` is off.
+    pub cluster: Option<Box<crate::cluster::ClusterState>>,
     /// Replication: our history, the replicas attached, the link to our master.
     pub repl: crate::replication::state::ReplState,
     /// The command `call` is running (innermost), for procs shared by many commands.
@@ -306,6 +308,7 @@ impl Server {
             skip_checksum_validation: false,
             persist: Default::default(),
             migrate: Default::default(),
+            cluster: None,
             repl: Default::default(),
             running_cmd: 0,
             modules: Default::default(),

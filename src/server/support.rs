@@ -299,6 +299,15 @@ impl Server {
     /// CLIENT REPLY SKIP silences exactly the next command.
     pub fn command_done(&mut self, c: &mut Client) {
         c.redacted.clear();
+        // ASKING lets only the next command (or transaction) into an importing slot.
+        if c.flags & flags::ASKING != 0 && !c.has(flags::MULTI) {
+            let asking = c
+                .last_cmd
+                .is_some_and(|id| self.commands.cmds[id].fullname == "asking");
+            if !asking {
+                c.flags &= !flags::ASKING;
+            }
+        }
         // CLIENT CACHING applies to the next command (or transaction) only: it is dropped
         // after any command but a CLIENT one, outside MULTI.
         if c.flags & flags::TRACKING_CACHING != 0 && !c.has(flags::MULTI) {
