@@ -1002,15 +1002,23 @@ impl crate::server::Server {
         }
     }
 
+    /// The error reply of a redirection.
+    pub fn cluster_redirect_error(&self, r: Redirect) -> String {
+        let endpoint = self.config.value("cluster-preferred-endpoint-type");
+        self.cluster
+            .as_deref()
+            .map_or_else(String::new, |cl| cl.redirect_error(r, &endpoint))
+    }
+
     /// Cluster routing of a command about to run (Redis' getNodeByQuery in processCommand):
-    /// None when it runs here, or the redirection error to answer.
+    /// None when it runs here, or the redirection to answer.
     pub fn cluster_check_route(
         &mut self,
         c: &crate::client::Client,
         id: crate::commands::CmdId,
         cmd_flags: u64,
         is_exec: bool,
-    ) -> Option<String> {
+    ) -> Option<Redirect> {
         use crate::commands::spec::flags;
         let cl = self.cluster.as_deref()?;
         if c.must_obey() {
@@ -1061,7 +1069,6 @@ impl crate::server::Server {
         let readonly = c.has(crate::client::flags::READONLY);
         let reads_down = self.config.value("cluster-allow-reads-when-down") == "yes";
         let shard_down = self.config.value("cluster-allow-pubsubshard-when-down") == "yes";
-        let endpoint = self.config.value("cluster-preferred-endpoint-type");
         let now = self.now_ms();
         let db0 = &self.dbs[0];
         let mut exists = |key: &[u8]| {
@@ -1080,7 +1087,7 @@ impl crate::server::Server {
             &mut exists,
         ) {
             Ok(_) => None,
-            Err(r) => Some(cl.redirect_error(r, &endpoint)),
+            Err(r) => Some(r),
         }
     }
 }

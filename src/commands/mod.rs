@@ -606,7 +606,8 @@ impl Server {
         }
         // Cluster mode: the keys must hash to a slot served here.
         if self.cluster.is_some() {
-            if let Some(msg) = self.cluster_check_route(c, id, cmd_flags, is_exec) {
+            if let Some(redirect) = self.cluster_check_route(c, id, cmd_flags, is_exec) {
+                let msg = self.cluster_redirect_error(redirect);
                 if is_exec {
                     // The transaction goes, and the answer is the plain redirection.
                     self.discard_transaction(c);

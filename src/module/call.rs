@@ -519,6 +519,33 @@ pub unsafe extern "C" fn ferrodis_module_call(
     c.flags |= cflags::DENY_BLOCKING | cflags::MODULE;
     c.db = caller_db;
     c.argv = argv;
+    // In a cluster a module may only touch keys served here (the caller's ASKING/READONLY
+    // count), unless the caller is our master or the AOF.
+    if srv.cluster.is_some() {
+        // SAFETY: the context's client is live when set.
+        let caller = unsafe { ctx.client() };
+        let obeyed = caller.as_ref().is_some_and(|cl| cl.must_obey());
+        if let Some(caller) = caller {
+            c.flags |= caller.flags & (cflags::READONLY | cflags::ASKING);
+        }
+        if !obeyed {
+            if let Some(redirect) = srv.cluster_check_route(&c, id, cmd_flags, false) {
+                use crate::cluster::Redirect;
+                let msg = match redirect {
+                    Redirect::DownReadOnly => format!(
+                        "Can not execute a write command '{}' while the cluster is down and readonly",
+                        fullname(srv)
+                    ),
+                    Redirect::DownState => format!(
+                        "Can not execute a command '{}' while the cluster is down",
+                        fullname(srv)
+                    ),
+                    _ => "Attempted to access a non local key in a cluster node".to_string(),
+                };
+                return fail(ctx, libc::EACCES, Some(msg));
+            }
+        }
+    }
     c.out.resp = if f.resp3 {
         3
     } else if f.resp_auto {
