@@ -241,7 +241,15 @@ impl ClusterState {
             cport: self.bus.cport,
             flags: me.flags,
             state: if self.state_ok { 0 } else { 1 },
-            mflags: [0; 3],
+            mflags: [
+                if me.is_master() && self.failover.mf_end != 0 {
+                    msg::mflags0::PAUSED
+                } else {
+                    0
+                },
+                0,
+                0,
+            ],
         }
     }
 
@@ -498,8 +506,10 @@ impl ClusterState {
 pub struct Effects {
     pub publish: Vec<(Vec<u8>, Vec<u8>, bool)>,
     pub module_messages: Vec<(msg::NodeName, u64, u8, Vec<u8>)>,
-    /// Slots we lost while holding keys there: their keys go.
-    pub dirty_slots: Vec<usize>,
+    /// Slot claims adopted: keys to drop, or a master to follow.
+    pub slots: super::SlotsUpdate,
+    /// A replica asked us (its master) to step aside: (replica, its link).
+    pub mfstart: Option<(NodeId, LinkId)>,
 }
 
 impl ClusterState {
@@ -511,6 +521,7 @@ impl ClusterState {
         repl_offset: u64,
         now: i64,
         keys_in_slot: &dyn Fn(usize) -> usize,
+        allow_replica_migration: bool,
     ) -> Effects {
         let mut fx = Effects::default();
         let h = &m.header;
@@ -555,6 +566,20 @@ impl ClusterState {
                     self.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG;
                 }
                 self.node_mut(s).repl_offset = h.offset;
+                // A manual failover: our master paused, at this offset.
+                let me = self.me();
+                if self.failover.mf_end != 0
+                    && me.is_replica()
+                    && me.replicaof == s
+                    && h.mflags[0] & msg::mflags0::PAUSED != 0
+                    && self.failover.mf_master_offset == -1
+                {
+                    self.failover.mf_master_offset = h.offset as i64;
+                    crate::log_warning!(
+                        "Received replication offset for paused master manual failover: {}",
+                        h.offset
+                    );
+                }
             }
         }
         let ping_like = matches!(t, mt::PING | mt::PONG | mt::MEET);
@@ -675,8 +700,13 @@ impl ClusterState {
                     dirty_slots = self.node(sm).slots[..] != h.myslots[..];
                 }
                 if self.node(s).is_master() && dirty_slots {
-                    fx.dirty_slots =
-                        self.update_slots_config_with(s, h.config_epoch, &h.myslots, keys_in_slot);
+                    fx.slots = self.update_slots_config_with(
+                        s,
+                        h.config_epoch,
+                        &h.myslots,
+                        keys_in_slot,
+                        allow_replica_migration,
+                    );
                 }
                 if dirty_slots {
                     for j in 0..msg::SLOTS {
@@ -759,7 +789,13 @@ impl ClusterState {
                 }
                 self.node_mut(n).config_epoch = *config_epoch;
                 self.todo |= todo::SAVE_CONFIG | todo::FSYNC_CONFIG;
-                fx.dirty_slots = self.update_slots_config_with(n, *config_epoch, slots, keys_in_slot);
+                fx.slots = self.update_slots_config_with(
+                    n,
+                    *config_epoch,
+                    slots,
+                    keys_in_slot,
+                    allow_replica_migration,
+                );
             }
             (mt::MODULE, Body::Module { module_id, module_type, payload }) => {
                 if let Some(s) = sender {
@@ -768,7 +804,30 @@ impl ClusterState {
                 }
             }
             (mt::FAILOVER_AUTH_REQUEST, _) => {
-                // This node never votes: replica failover is not available yet.
+                if let Some(s) = sender {
+                    self.vote_if_needed(s, h, now);
+                }
+            }
+            (mt::FAILOVER_AUTH_ACK, _) => {
+                // A vote counts from a master serving slots, for this election or a later one.
+                if let Some(s) = sender {
+                    let n = self.node(s);
+                    if n.is_master()
+                        && n.numslots > 0
+                        && h.current_epoch >= self.failover.auth_epoch
+                    {
+                        self.failover.auth_count += 1;
+                        self.todo |= todo::HANDLE_FAILOVER;
+                    }
+                }
+            }
+            (mt::MFSTART, _) => {
+                // Only from one of our replicas, while we are a master.
+                if let Some(s) = sender {
+                    if self.node(s).replicaof == self.myself {
+                        fx.mfstart = Some((s, link));
+                    }
+                }
             }
             _ => {
                 if (t as usize) >= mt::COUNT {
@@ -1036,14 +1095,28 @@ impl Server {
     }
 
     fn cluster_process(&mut self, lid: LinkId, m: Message, repl_offset: u64, now: i64) {
+        let allow_migration = self.config.value("cluster-allow-replica-migration") == "yes";
         let Server { cluster, dbs, .. } = self;
         let Some(cl) = cluster.as_deref_mut() else {
             return;
         };
         let db0 = &dbs[0];
-        let fx = cl.process_message(lid, m, repl_offset, now, &|slot| db0.keys_in_slot(slot));
-        for slot in fx.dirty_slots {
+        let fx = cl.process_message(
+            lid,
+            m,
+            repl_offset,
+            now,
+            &|slot| db0.keys_in_slot(slot),
+            allow_migration,
+        );
+        if let Some(master) = fx.slots.follow {
+            self.cluster_set_master(master);
+        }
+        for slot in fx.slots.dirty {
             self.cluster_del_keys_in_slot(slot);
+        }
+        if let Some((replica, link)) = fx.mfstart {
+            self.cluster_mfstart(replica, link);
         }
         for (channel, message, shard) in fx.publish {
             self.publish(&channel, &message, shard);

@@ -40,6 +40,8 @@ pub fn lookup(name: &str) -> Option<CmdProc> {
         "cluster|links" => links,
         "cluster|replicas" => replicas,
         "cluster|slaves" => replicas,
+        "cluster|replicate" => replicate,
+        "cluster|failover" => failover,
         _ => return None,
     })
 }
@@ -223,6 +225,7 @@ fn reply_node(cl: &ClusterState, c: &mut Client, id: NodeId, endpoint_type: &str
 
 fn slots(srv: &mut Server, c: &mut Client) {
     let endpoint = srv.config.value("cluster-preferred-endpoint-type");
+    let my_offset = srv.cluster_repl_offset();
     let Some(cl) = state(srv, c) else {
         return;
     };
@@ -244,7 +247,12 @@ fn slots(srv: &mut Server, c: &mut Client) {
             .replicas
             .iter()
             .copied()
-            .filter(|&r| !cl.node(r).failed())
+            .filter(|&r| {
+                // Listed once it is known to hold data (a replica that never synced is not).
+                let n = cl.node(r);
+                let offset = if r == cl.myself { my_offset } else { n.repl_offset };
+                !n.failed() && offset != 0
+            })
             .collect();
         c.out.array(3 + replicas.len());
         c.out.int(a as i64);
@@ -464,6 +472,7 @@ fn setslot(srv: &mut Server, c: &mut Client) {
         return;
     };
     let action = c.argv[3].to_ascii_lowercase();
+    let mut follow = None;
     let argc = c.argv.len();
     let me = cl.myself;
     let target = |cl: &ClusterState, c: &mut Client, unknown: &str| -> Option<NodeId> {
@@ -522,12 +531,12 @@ fn setslot(srv: &mut Server, c: &mut Client) {
             cl.del_slot(slot);
             cl.add_slot(n, slot);
             if was_mine && n != me && cl.me().numslots == 0 && allow_migration {
-                // Redis would make this node a replica of the new owner; replicas are not
-                // available in this cluster mode yet, so it stays an empty master.
+                // Our last slot went: we become a replica of its new owner.
                 crate::log_warning!(
-                    "Configuration change detected. This node serves no slots now (it would become a replica of {}, which is not supported yet)",
+                    "Configuration change detected. Reconfiguring myself as a replica of {}",
                     cl.node(n).name_str()
                 );
+                follow = Some(n);
             }
             // An import finished: claim the slot with a new epoch, and say so at once.
             if n == me && cl.importing_from[slot] != NO_NODE {
@@ -544,6 +553,9 @@ fn setslot(srv: &mut Server, c: &mut Client) {
         }
     }
     cl.todo |= todo::SAVE_CONFIG | todo::UPDATE_STATE;
+    if let Some(n) = follow {
+        srv.cluster_set_master(n);
+    }
     c.out.ok();
 }
 
@@ -766,7 +778,8 @@ fn reset(srv: &mut Server, c: &mut Client) {
             return;
         }
     };
-    if !srv.dbs[0].is_empty() {
+    let is_master = srv.cluster.as_deref().is_some_and(|cl| cl.me().is_master());
+    if is_master && !srv.dbs[0].is_empty() {
         c.out.error("CLUSTER RESET can't be called with master nodes containing keys");
         return;
     }
@@ -807,6 +820,90 @@ fn links(srv: &mut Server, c: &mut Client) {
     }
 }
 
+fn replicate(srv: &mut Server, c: &mut Client) {
+    let empty = srv.dbs[0].is_empty();
+    let Some(cl) = state(srv, c) else {
+        return;
+    };
+    let Some(n) = cl.lookup(&c.argv[2]) else {
+        c.out.error(&format!("Unknown node {}", arg_str(c, 2)));
+        return;
+    };
+    if n == cl.myself {
+        c.out.error("Can't replicate myself");
+        return;
+    }
+    if cl.node(n).is_replica() {
+        c.out.error("I can only replicate a master, not a replica.");
+        return;
+    }
+    if cl.me().is_master() && (cl.me().numslots != 0 || !empty) {
+        c.out.error("To set a master the node must be empty and without assigned slots.");
+        return;
+    }
+    srv.cluster_set_master(n);
+    c.out.ok();
+}
+
+fn failover(srv: &mut Server, c: &mut Client) {
+    let (force, takeover) = match c.argv.len() {
+        2 => (false, false),
+        3 if c.argv[2].eq_ignore_ascii_case(b"force") => (true, false),
+        3 if c.argv[2].eq_ignore_ascii_case(b"takeover") => (true, true),
+        3 => {
+            if state(srv, c).is_some() {
+                c.out.error(crate::commands::errors::SYNTAX);
+            }
+            return;
+        }
+        _ => {
+            crate::commands::reply_subcommand_syntax_error(c);
+            return;
+        }
+    };
+    let Some(cl) = state(srv, c) else {
+        return;
+    };
+    let me = cl.me();
+    if me.is_master() {
+        c.out.error("You should send CLUSTER FAILOVER to a replica");
+        return;
+    }
+    if me.replicaof == NO_NODE {
+        c.out.error("I'm a replica but my master is unknown to me");
+        return;
+    }
+    let master = me.replicaof;
+    if !force && (cl.node(master).failed() || cl.node(master).link.is_none()) {
+        c.out.error("Master is down or failed, please use CLUSTER FAILOVER FORCE");
+        return;
+    }
+    srv.cluster_reset_manual_failover();
+    let offset = srv.cluster_repl_offset();
+    let cl = srv.cluster.as_deref_mut().expect("checked above");
+    cl.failover.mf_end = crate::util::mstime() + super::failover::MF_TIMEOUT;
+    if takeover {
+        // No agreement asked: a new epoch of our own, and the slots are ours.
+        crate::log_warning!("Taking over the master (user request).");
+        cl.bump_epoch_without_consensus();
+        srv.cluster_failover_replace_master();
+    } else if force {
+        // No waiting for the master: the election starts at once.
+        crate::log_warning!("Forced failover user request accepted.");
+        cl.failover.mf_can_start = true;
+    } else {
+        crate::log_warning!("Manual failover user request accepted.");
+        if let Some(l) = cl.node(master).link {
+            let m = super::msg::Message {
+                header: cl.header(super::msg::msg_type::MFSTART, offset),
+                body: super::msg::Body::Empty,
+            };
+            cl.send(l, &m);
+        }
+    }
+    c.out.ok();
+}
+
 fn replicas(srv: &mut Server, c: &mut Client) {
     let Some(cl) = state(srv, c) else {
         return;
@@ -830,6 +927,14 @@ impl Server {
     /// CLUSTER RESET: forget every other node and every slot; a hard reset also takes a new
     /// name and zeroes the epochs.
     pub fn cluster_reset(&mut self, hard: bool) {
+        // A replica turns into an empty master.
+        if self.cluster.as_deref().is_some_and(|cl| cl.me().is_replica()) {
+            let cl = self.cluster.as_deref_mut().expect("checked");
+            let me = cl.myself;
+            cl.set_node_as_master(me);
+            self.repl_unset_master();
+            self.empty_data(None);
+        }
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };

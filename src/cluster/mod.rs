@@ -15,6 +15,7 @@
 
 pub mod bus;
 pub mod command;
+pub mod failover;
 pub mod msg;
 pub mod nodes_conf;
 
@@ -35,6 +36,7 @@ pub mod todo {
     pub const UPDATE_STATE: u8 = 1 << 1;
     pub const SAVE_CONFIG: u8 = 1 << 2;
     pub const FSYNC_CONFIG: u8 = 1 << 3;
+    pub const HANDLE_FAILOVER: u8 = 1 << 0;
 }
 
 /// A failure report: `from`, a master, said at `time` that the node was unreachable.
@@ -68,6 +70,8 @@ pub struct Node {
     pub link: Option<bus::LinkId>,
     pub inbound_link: Option<bus::LinkId>,
     pub fail_reports: Vec<FailReport>,
+    /// When we last voted for a replica of this master (ms).
+    pub voted_time: i64,
     /// The ping number that last carried this node in its gossip (no duplicates per ping).
     pub last_in_ping_gossip: u64,
 }
@@ -96,6 +100,7 @@ impl Node {
             link: None,
             inbound_link: None,
             fail_reports: Vec::new(),
+            voted_time: 0,
             last_in_ping_gossip: 0,
         }
     }
@@ -174,6 +179,15 @@ pub fn key_hash_slot(key: &[u8]) -> usize {
     (crc16(key) & 0x3fff) as usize
 }
 
+/// What adopting a node's slot claims asks of us.
+#[derive(Default, Debug)]
+pub struct SlotsUpdate {
+    /// Slots we lost while holding keys there: their keys go.
+    pub dirty: Vec<usize>,
+    /// We (or our master) lost every slot to this node: follow it.
+    pub follow: Option<NodeId>,
+}
+
 /// Why a command can't run here (Redis' CLUSTER_REDIR_*), with the reply each gives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Redirect {
@@ -215,6 +229,7 @@ pub struct ClusterState {
     pub pings_sent: u64,
     /// Module flags (RedisModule_SetClusterFlags): no failover, no redirection.
     pub module_flags: u32,
+    pub failover: failover::FailoverState,
     pub config_file: nodes_conf::ConfigFile,
 }
 
@@ -607,23 +622,31 @@ impl ClusterState {
     }
 
     /// Adopts a node's claim on slots carried with a newer config epoch than the current
-    /// owners'. Returns the slots we lost while holding keys in them (their keys must go),
-    /// unless this node lost all its slots and should follow the new owner (not available
-    /// here: the keys are then dropped the same way).
+    /// owners'. When our master (or we) lost its last slot to it, we follow it; otherwise
+    /// the slots we lost while holding keys in them are returned (their keys must go).
     pub fn update_slots_config_with(
         &mut self,
         sender: NodeId,
         sender_epoch: u64,
         claimed: &SlotBitmap,
         keys_in_slot: &dyn Fn(usize) -> usize,
-    ) -> Vec<usize> {
+        allow_replica_migration: bool,
+    ) -> SlotsUpdate {
         let mut dirty = Vec::new();
         if sender == self.myself {
             crate::log_warning!("Discarding UPDATE message about myself.");
-            return dirty;
+            return SlotsUpdate::default();
         }
+        let curmaster = if self.me().is_master() {
+            self.myself
+        } else {
+            self.me().replicaof
+        };
+        let mut newmaster = NO_NODE;
+        let (mut sender_slots, mut migrated_our_slots) = (0, 0);
         for j in 0..SLOTS {
             if msg::slot_bit(claimed, j) {
+                sender_slots += 1;
                 if self.slots[j] == sender {
                     msg::set_slot_bit(&mut self.owner_not_claiming, j, false);
                     continue;
@@ -636,6 +659,10 @@ impl ClusterState {
                     if self.slots[j] == self.myself && keys_in_slot(j) > 0 {
                         dirty.push(j);
                     }
+                    if self.slots[j] == curmaster && curmaster != NO_NODE {
+                        newmaster = sender;
+                        migrated_our_slots += 1;
+                    }
                     self.del_slot(j);
                     self.add_slot(sender, j);
                     msg::set_slot_bit(&mut self.owner_not_claiming, j, false);
@@ -646,9 +673,41 @@ impl ClusterState {
             }
         }
         if self.module_flags & module_flags::NO_REDIRECTION != 0 {
-            return Vec::new();
+            return SlotsUpdate::default();
         }
-        dirty
+        if newmaster != NO_NODE
+            && self.node(curmaster).numslots == 0
+            && (allow_replica_migration || sender_slots == migrated_our_slots)
+        {
+            crate::log_warning!(
+                "Configuration change detected. Reconfiguring myself as a replica of {}",
+                self.node(sender).name_str()
+            );
+            self.todo |= todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG;
+            return SlotsUpdate {
+                dirty: Vec::new(),
+                follow: Some(sender),
+            };
+        }
+        let my_master = self.me().replicaof;
+        if my_master != NO_NODE {
+            let grand = self.node(my_master).replicaof;
+            if grand != NO_NODE && grand != self.myself {
+                crate::log_warning!(
+                    "I'm a sub-replica! Reconfiguring myself as a replica of grandmaster {}",
+                    self.node(grand).name_str()
+                );
+                self.todo |= todo::SAVE_CONFIG | todo::UPDATE_STATE | todo::FSYNC_CONFIG;
+                return SlotsUpdate {
+                    dirty: Vec::new(),
+                    follow: Some(grand),
+                };
+            }
+        }
+        SlotsUpdate {
+            dirty,
+            follow: None,
+        }
     }
 
     /// Where a command must run, given its keys (Redis' getNodeByQuery): None when here.
@@ -814,6 +873,7 @@ impl ClusterState {
             among_minority_time: 0,
             pings_sent: 0,
             module_flags: 0,
+            failover: Default::default(),
             config_file: nodes_conf::ConfigFile {
                 path: config_path,
                 file: Some(file),
@@ -921,8 +981,8 @@ impl crate::server::Server {
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };
-        cl.update_myself_announced(&self.config);
         cl.cron(offset, now, full);
+        self.cluster_replica_cron();
         self.cluster_redirect_blocked_clients();
     }
 
@@ -934,6 +994,12 @@ impl crate::server::Server {
         };
         cl.free_dead_links();
         let todo = std::mem::take(&mut cl.todo);
+        if todo & todo::HANDLE_FAILOVER != 0 {
+            self.cluster_replica_cron();
+        }
+        let Some(cl) = self.cluster.as_deref_mut() else {
+            return;
+        };
         if todo & todo::UPDATE_STATE != 0 {
             cl.update_state(crate::util::mstime(), full);
         }

@@ -130,6 +130,34 @@ fn strtod(s: &[u8]) -> f64 {
     best
 }
 
+/// DEBUG CLUSTERLINK KILL TO|FROM|ALL <node-id>: drops our link to a node, its link to us,
+/// or both (the cron reconnects).
+fn debug_clusterlink_kill(srv: &mut Server, c: &mut Client) {
+    let Some(cl) = srv.cluster.as_deref_mut() else {
+        c.out.error("Debug option only available for cluster mode enabled setup!");
+        return;
+    };
+    let Some(n) = cl.lookup(&c.argv[4]) else {
+        c.out.error(&format!("Unknown node {}", String::from_utf8_lossy(&c.argv[4])));
+        return;
+    };
+    let (to, from) = (cl.node(n).link, cl.node(n).inbound_link);
+    let dir = c.argv[3].to_ascii_lowercase();
+    let links = match &dir[..] {
+        b"from" => vec![from],
+        b"to" => vec![to],
+        b"all" => vec![to, from],
+        _ => {
+            c.out.error(&format!("Unknown direction {}", String::from_utf8_lossy(&c.argv[3])));
+            return;
+        }
+    };
+    for l in links.into_iter().flatten() {
+        cl.free_link(l);
+    }
+    c.out.ok();
+}
+
 fn debug_command(srv: &mut Server, c: &mut Client) {
     let sub = String::from_utf8_lossy(&c.argv[1]).to_ascii_lowercase();
     let argc = c.argv.len();
@@ -141,6 +169,7 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             c.out.ok();
         }
         ("object", 3) => debug_object(srv, c),
+        ("clusterlink", 5) if c.argv[2].eq_ignore_ascii_case(b"kill") => debug_clusterlink_kill(srv, c),
         ("replicate", 3..) => {
             // Straight into the stream, in whatever database it is in: replicas apply what
             // we never ran (tests use it to make them diverge).

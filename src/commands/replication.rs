@@ -17,6 +17,10 @@ pub fn lookup(fullname: &str) -> Option<CmdProc> {
 }
 
 fn replicaof_command(srv: &mut Server, c: &mut Client) {
+    if srv.cluster.is_some() {
+        c.out.error("REPLICAOF not allowed in cluster mode.");
+        return;
+    }
     if c.argv[1].eq_ignore_ascii_case(b"no") && c.argv[2].eq_ignore_ascii_case(b"one") {
         if srv.repl.master_host.is_some() {
             srv.repl_unset_master();

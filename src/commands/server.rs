@@ -134,8 +134,24 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         "requirepass" => apply_requirepass,
         "acl-pubsub-default" => apply_acl_pubsub_default,
         "proc-title-template" => apply_proc_title,
+        "cluster-announce-ip"
+        | "cluster-announce-port"
+        | "cluster-announce-bus-port"
+        | "cluster-announce-tls-port"
+        | "cluster-announce-hostname"
+        | "cluster-node-timeout" => apply_cluster_announced,
         _ => return None,
     })
+}
+
+/// What a cluster node announces about itself changes at once (the others learn it from
+/// its next ping).
+fn apply_cluster_announced(srv: &mut Server) -> Result<(), String> {
+    if let Some(cl) = srv.cluster.as_deref_mut() {
+        cl.update_myself_announced(&srv.config);
+        cl.todo |= crate::cluster::todo::SAVE_CONFIG;
+    }
+    Ok(())
 }
 
 /// A new title template shows at once.

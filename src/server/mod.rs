@@ -69,6 +69,8 @@ pub enum PausePurpose {
     ClientCommand = 0,
     /// A shutdown waiting for its replicas holds writes.
     Shutdown = 1,
+    /// A cluster master holds writes while a replica takes over (CLUSTER FAILOVER).
+    Failover = 2,
 }
 
 /// CLIENT PAUSE state.
@@ -155,7 +157,7 @@ pub struct Server {
     pub pause: PauseKind,
     pub pause_end_ms: i64,
     /// Each purpose's pause (kind, end ms), `PausePurpose` order.
-    pub pause_by_purpose: [Option<(PauseKind, i64)>; 2],
+    pub pause_by_purpose: [Option<(PauseKind, i64)>; 3],
     /// Clients held by a pause, resumed when it ends.
     pub paused_clients: VecDeque<ClientId>,
     /// Set when a pause became less restrictive: held clients are retried in before-sleep.
@@ -280,7 +282,7 @@ impl Server {
             blocking: Default::default(),
             pause: PauseKind::None,
             pause_end_ms: 0,
-            pause_by_purpose: [None; 2],
+            pause_by_purpose: [None; 3],
             paused_clients: VecDeque::new(),
             pause_lifted: false,
             active_expire_enabled: true,
