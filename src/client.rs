@@ -204,6 +204,9 @@ pub struct Client {
 
     pub ctime_ms: i64,
     pub last_interaction_ms: i64,
+    /// Cluster mode: the hash slot of the running command's keys, if it has any (a script
+    /// may then only touch keys of that slot).
+    pub cluster_slot: Option<usize>,
 
     pub multi: Vec<QueuedCommand>,
     /// Keys this client WATCHes: (db, key), in WATCH order. Whether each was already expired
@@ -261,6 +264,7 @@ impl Client {
             out: ReplyBuf::new(),
             ctime_ms: now_ms,
             last_interaction_ms: now_ms,
+            cluster_slot: None,
             multi: Vec::new(),
             watched: Vec::new(),
             channels: HashSet::new(),

@@ -1077,27 +1077,30 @@ impl crate::server::Server {
     }
 
     /// Cluster routing of a command about to run (Redis' getNodeByQuery in processCommand):
-    /// None when it runs here, or the redirection to answer.
+    /// Ok with the slot of its keys (None without keys) when it runs here, or the
+    /// redirection to answer.
     pub fn cluster_check_route(
         &mut self,
         c: &crate::client::Client,
         id: crate::commands::CmdId,
         cmd_flags: u64,
         is_exec: bool,
-    ) -> Option<Redirect> {
+    ) -> Result<Option<usize>, Redirect> {
         use crate::commands::spec::flags;
-        let cl = self.cluster.as_deref()?;
+        let Some(cl) = self.cluster.as_deref() else {
+            return Ok(None);
+        };
         if c.must_obey() {
-            return None;
+            return Ok(None);
         }
         let cmd = &self.commands.cmds[id];
         let has_keys = crate::commands::keyspec::does_command_have_keys(cmd.spec)
             || cmd.flags & (flags::MOVABLE_KEYS | flags::MODULE_GETKEYS) != 0;
         if !has_keys && !is_exec {
-            return None;
+            return Ok(None);
         }
         if is_exec && !c.has(crate::client::flags::MULTI) {
-            return None;
+            return Ok(None);
         }
         let _ = cl;
         // The keys of the command, or of every queued command for EXEC.
@@ -1140,8 +1143,10 @@ impl crate::server::Server {
         let mut exists = |key: &[u8]| {
             db0.dict.contains_key(key) && db0.expire_of(key).is_none_or(|when| when > now)
         };
-        let cl = self.cluster.as_deref()?;
-        match cl.route(
+        let Some(cl) = self.cluster.as_deref() else {
+            return Ok(None);
+        };
+        cl.route(
             &keys,
             is_write,
             asking,
@@ -1151,9 +1156,6 @@ impl crate::server::Server {
             reads_down,
             shard_down,
             &mut exists,
-        ) {
-            Ok(_) => None,
-            Err(r) => Some(r),
-        }
+        )
     }
 }

@@ -606,7 +606,10 @@ impl Server {
         }
         // Cluster mode: the keys must hash to a slot served here.
         if self.cluster.is_some() {
-            if let Some(redirect) = self.cluster_check_route(c, id, cmd_flags, is_exec) {
+            c.cluster_slot = None;
+            match self.cluster_check_route(c, id, cmd_flags, is_exec) {
+                Ok(slot) => c.cluster_slot = slot,
+                Err(redirect) => {
                 let msg = self.cluster_redirect_error(redirect);
                 if is_exec {
                     // The transaction goes, and the answer is the plain redirection.
@@ -617,6 +620,7 @@ impl Server {
                     self.reject(c, Some(id), &msg);
                 }
                 return false;
+                }
             }
         }
         let (is_write, is_denyoom, may_replicate) = if is_exec {

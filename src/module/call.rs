@@ -529,7 +529,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             c.flags |= caller.flags & (cflags::READONLY | cflags::ASKING);
         }
         if !obeyed {
-            if let Some(redirect) = srv.cluster_check_route(&c, id, cmd_flags, false) {
+            if let Err(redirect) = srv.cluster_check_route(&c, id, cmd_flags, false) {
                 use crate::cluster::Redirect;
                 let msg = match redirect {
                     Redirect::DownReadOnly => format!(

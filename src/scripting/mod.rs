@@ -58,6 +58,9 @@ mod run_flags {
     pub const KILLED: u32 = 1 << 4;
     /// EVAL (as opposed to FCALL): picks the texts of errors and logs.
     pub const EVAL_MODE: u32 = 1 << 5;
+    /// Cluster mode: commands may touch keys of different slots (old-style EVAL, or the
+    /// allow-cross-slot-keys flag).
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 6;
 }
 
 /// A cached EVAL script.
@@ -190,6 +193,9 @@ pub struct RunCtx {
     busy_threshold_ms: u64,
     /// The server was out of memory when the script's command arrived.
     pre_oom: bool,
+    /// Cluster mode: the slot the script's keys hash to, once known (declared keys, or the
+    /// first command with keys).
+    slot: Option<usize>,
 }
 
 thread_local! {
@@ -448,6 +454,35 @@ fn script_call(run: &mut RunCtx, mut argv: Vec<Vec<u8>>) -> Result<Vec<u8>, Stri
     {
         return Err(reject(srv, c, Some(id), errors::OOM));
     }
+    if srv.cluster.is_some() && !run.caller_obeyed {
+        // SAFETY: the caller outlives the run (see `track_script_read`).
+        let caller = unsafe { &*run.caller };
+        c.flags &= !(cflags::READONLY | cflags::ASKING);
+        c.flags |= caller.flags & (cflags::READONLY | cflags::ASKING);
+        match srv.cluster_check_route(c, id, cmd_flags, false) {
+            Err(crate::cluster::Redirect::DownReadOnly) => {
+                let msg = "Script attempted to execute a write command while the cluster is down and readonly";
+                return Err(reject(srv, c, Some(id), msg));
+            }
+            Err(crate::cluster::Redirect::DownState) => {
+                let msg = "Script attempted to execute a command while the cluster is down";
+                return Err(reject(srv, c, Some(id), msg));
+            }
+            Err(_) => {
+                let msg = "Script attempted to access a non local key in a cluster node";
+                return Err(reject(srv, c, Some(id), msg));
+            }
+            Ok(Some(slot)) if run.flags & run_flags::ALLOW_CROSS_SLOT == 0 => match run.slot {
+                None => run.slot = Some(slot),
+                Some(s) if s != slot => {
+                    let msg = "Script attempted to access keys that do not hash to the same slot";
+                    return Err(reject(srv, c, Some(id), msg));
+                }
+                Some(_) => {}
+            },
+            Ok(_) => {}
+        }
+    }
     if cmd_flags & flags::WRITE != 0 {
         run.flags |= run_flags::WRITE_DIRTY;
     }
@@ -569,6 +604,9 @@ pub fn prepare_run(
     if !compat && script & sf::ALLOW_OOM != 0 {
         flags |= run_flags::ALLOW_OOM;
     }
+    if compat || script & sf::ALLOW_CROSS_SLOT != 0 {
+        flags |= run_flags::ALLOW_CROSS_SLOT;
+    }
     let busy_threshold_ms = crate::rdb::file::stored_config(&srv.config, "busy-reply-threshold")
         .parse::<u64>()
         .unwrap_or(5000);
@@ -585,6 +623,7 @@ pub fn prepare_run(
         funcname,
         busy_threshold_ms,
         pre_oom: srv.pre_command_oom,
+        slot: caller.cluster_slot,
     })
 }
 
