@@ -1007,6 +1007,11 @@ impl Server {
             if failed {
                 let node = l.node;
                 if node != NO_NODE {
+                    // An unreachable node counts as pinged, so that it times out.
+                    let n = cl.node_mut(node);
+                    if n.ping_sent == 0 {
+                        n.ping_sent = now;
+                    }
                     let n = cl.node(node);
                     crate::log_verbose!(
                         "Connection with Node {} at {}:{} failed",
