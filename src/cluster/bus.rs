@@ -529,6 +529,10 @@ impl ClusterState {
         if (t as usize) < self.stats_received.len() {
             self.stats_received[t as usize] += 1;
         }
+        if i32::from(t) == self.drop_packet_filter {
+            crate::log_warning!("Dropping packet that matches debug drop filter");
+            return fx;
+        }
         let Some(l) = self.bus.link(link) else {
             return fx;
         };

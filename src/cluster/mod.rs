@@ -230,6 +230,8 @@ pub struct ClusterState {
     /// Module flags (RedisModule_SetClusterFlags): no failover, no redirection.
     pub module_flags: u32,
     pub failover: failover::FailoverState,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are ignored (-1: none).
+    pub drop_packet_filter: i32,
     pub config_file: nodes_conf::ConfigFile,
 }
 
@@ -874,6 +876,7 @@ impl ClusterState {
             pings_sent: 0,
             module_flags: 0,
             failover: Default::default(),
+            drop_packet_filter: -1,
             config_file: nodes_conf::ConfigFile {
                 path: config_path,
                 file: Some(file),

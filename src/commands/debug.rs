@@ -46,6 +46,8 @@ const HELP: &[&str] = &[
     "    Get or set a malloc tuning string.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+    "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>. If <prefix> is specified then",
     "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -93,6 +95,8 @@ const HELP: &[&str] = &[
     "    In case RESET is provided the peak reset time will be restored to the default value",
     "REPLYBUFFER RESIZING <0|1>",
     "    Enable or disable the reply buffer resize cron job",
+    "CLUSTERLINK KILL <to|from|all> <node-id>",
+    "    Kills the link based on the direction to/from (both) with the provided node.",
 ];
 
 /// `atoi` semantics: leading digits (with sign), anything else ignored, 0 when none.
@@ -169,6 +173,15 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             c.out.ok();
         }
         ("object", 3) => debug_object(srv, c),
+        ("drop-cluster-packet-filter", 3) => {
+            let Some(t) = crate::commands::arg_i64(c, 2) else {
+                return;
+            };
+            if let Some(cl) = srv.cluster.as_deref_mut() {
+                cl.drop_packet_filter = t.clamp(-1, i64::from(i32::MAX)) as i32;
+            }
+            c.out.ok();
+        }
         ("clusterlink", 5) if c.argv[2].eq_ignore_ascii_case(b"kill") => debug_clusterlink_kill(srv, c),
         ("replicate", 3..) => {
             // Straight into the stream, in whatever database it is in: replicas apply what

@@ -543,6 +543,9 @@ pub fn prepare_run(
         && !srv.config.replica_serve_stale_data;
     let obeyed = caller.must_obey();
     if script & sf::EVAL_COMPAT_MODE == 0 {
+        if script & sf::NO_CLUSTER != 0 && srv.cluster.is_some() {
+            return Err("Can not run script on cluster, 'no-cluster' flag is set.".into());
+        }
         if running_stale && script & sf::ALLOW_STALE == 0 {
             return Err("-MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.".into());
         }
