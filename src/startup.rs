@@ -384,6 +384,12 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     srv.aof_open_on_server_start();
     srv.aof_del_history_files();
+    if srv.cluster_verify_config_with_data().is_err() {
+        crate::log_warning!(
+            "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting."
+        );
+        return 1;
+    }
     srv.repl_after_startup_load();
     crate::log_notice!("Ready to accept connections");
     el.run(&mut srv)

@@ -333,6 +333,87 @@ impl Server {
         if cl.module_flags & super::module_flags::NO_FAILOVER == 0 {
             self.cluster_handle_replica_failover(now);
         }
+        self.cluster_replica_migration(now);
+    }
+
+    /// Replica migration (Redis' clusterHandleSlaveMigration): when a master serving slots
+    /// has lost all its replicas and ours has more than `cluster-migration-barrier` working
+    /// ones, the replica with the smallest name among the best-provided masters moves over.
+    fn cluster_replica_migration(&mut self, now: i64) {
+        if self.config.value("cluster-allow-replica-migration") != "yes" {
+            return;
+        }
+        let barrier: usize = self.config.value("cluster-migration-barrier").parse().unwrap_or(1);
+        let Some(cl) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let my_master = cl.me().replicaof;
+        if !cl.me().is_replica() || my_master == NO_NODE || !cl.state_ok {
+            return;
+        }
+        let ok_replicas = |cl: &ClusterState, m: NodeId| {
+            cl.node(m).replicas.iter().filter(|&&r| !cl.node(r).failed()).count()
+        };
+        let (mut orphaned, mut max_replicas, mut mine) = (0, 0, 0);
+        for id in cl.node_ids() {
+            let n = cl.node(id);
+            if n.flags & (nf::MYSELF | nf::NOADDR | nf::HANDSHAKE) != 0 || !n.is_master() || n.failed() {
+                continue;
+            }
+            let ok = ok_replicas(cl, id);
+            if ok == 0 && n.numslots > 0 && n.flags & nf::MIGRATE_TO != 0 {
+                orphaned += 1;
+            }
+            max_replicas = max_replicas.max(ok);
+            if id == my_master {
+                mine = ok;
+            }
+        }
+        if orphaned == 0 || max_replicas < 2 || mine != max_replicas {
+            return;
+        }
+        // Our master must keep more than the barrier.
+        let working = cl
+            .node(my_master)
+            .replicas
+            .iter()
+            .filter(|&&r| !cl.node(r).failed() && !cl.node(r).timed_out())
+            .count();
+        if working <= barrier {
+            return;
+        }
+        let mut candidate = cl.myself;
+        let mut target = NO_NODE;
+        for id in cl.node_ids() {
+            let n = cl.node(id);
+            let ok = if n.is_master() { ok_replicas(cl, id) } else { 0 };
+            let orphan = !n.is_replica() && !n.failed() && n.flags & nf::MIGRATE_TO != 0 && ok == 0;
+            if orphan {
+                if target == NO_NODE && n.numslots > 0 {
+                    target = id;
+                }
+                if n.orphaned_time == 0 {
+                    cl.node_mut(id).orphaned_time = now;
+                }
+            } else {
+                cl.node_mut(id).orphaned_time = 0;
+            }
+            if ok == max_replicas {
+                for &r in &cl.node(id).replicas {
+                    if cl.node(r).name < cl.node(candidate).name {
+                        candidate = r;
+                    }
+                }
+            }
+        }
+        if target != NO_NODE
+            && candidate == cl.myself
+            && now - cl.node(target).orphaned_time > 5000
+            && cl.module_flags & super::module_flags::NO_FAILOVER == 0
+        {
+            crate::log_warning!("Migrating to orphaned master {}", cl.node(target).name_str());
+            self.cluster_set_master(target);
+        }
     }
 
     fn cluster_handle_replica_failover(&mut self, now: i64) {

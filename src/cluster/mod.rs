@@ -72,6 +72,8 @@ pub struct Node {
     pub fail_reports: Vec<FailReport>,
     /// When we last voted for a replica of this master (ms).
     pub voted_time: i64,
+    /// Since when this master serving slots has had no working replica (0: it has one).
+    pub orphaned_time: i64,
     /// The ping number that last carried this node in its gossip (no duplicates per ping).
     pub last_in_ping_gossip: u64,
 }
@@ -101,6 +103,7 @@ impl Node {
             inbound_link: None,
             fail_reports: Vec::new(),
             voted_time: 0,
+            orphaned_time: 0,
             last_in_ping_gossip: 0,
         }
     }
@@ -382,11 +385,18 @@ impl ClusterState {
             return;
         }
         if old != NO_NODE && self.nodes[old as usize].is_some() {
-            self.node_mut(old).replicas.retain(|&r| r != id);
+            let o = self.node_mut(old);
+            o.replicas.retain(|&r| r != id);
+            if o.replicas.is_empty() {
+                o.flags &= !nf::MIGRATE_TO;
+            }
         }
         self.node_mut(id).replicaof = master;
         if master != NO_NODE && !self.node(master).replicas.contains(&id) {
-            self.node_mut(master).replicas.push(id);
+            let m = self.node_mut(master);
+            m.replicas.push(id);
+            // A master that had a replica is worth migrating one to if it loses it.
+            m.flags |= nf::MIGRATE_TO;
         }
     }
 
@@ -1160,5 +1170,49 @@ impl crate::server::Server {
             shard_down,
             &mut exists,
         )
+    }
+}
+
+impl crate::server::Server {
+    /// After loading the dataset at start-up: keys must be in DB 0 only, and every slot we
+    /// hold keys for must be ours (an unassigned one is taken) or being imported (one owned by
+    /// another node is set importing). Err when another DB has keys (Redis' exit).
+    pub fn cluster_verify_config_with_data(&mut self) -> Result<(), ()> {
+        let Some(cl) = self.cluster.as_deref() else {
+            return Ok(());
+        };
+        if cl.module_flags & module_flags::NO_REDIRECTION != 0 || cl.me().is_replica() {
+            return Ok(());
+        }
+        if self.dbs.iter().skip(1).any(|d| !d.is_empty()) {
+            return Err(());
+        }
+        let populated: Vec<usize> = (0..SLOTS).filter(|&j| self.dbs[0].keys_in_slot(j) > 0).collect();
+        let cl = self.cluster.as_deref_mut().expect("checked");
+        let me = cl.myself;
+        let mut changed = false;
+        for j in populated {
+            if cl.slots[j] == me || cl.importing_from[j] != NO_NODE {
+                continue;
+            }
+            changed = true;
+            if cl.slots[j] == NO_NODE {
+                crate::log_warning!("I have keys for unassigned slot {}. Taking responsibility for it.", j);
+                cl.add_slot(me, j);
+            } else {
+                crate::log_warning!(
+                    "I have keys for slot {}, but the slot is assigned to another node. Setting it to importing state.",
+                    j
+                );
+                cl.importing_from[j] = cl.slots[j];
+            }
+        }
+        if changed {
+            if let Err(e) = cl.save_config(true) {
+                crate::log_warning!("Fatal: can't update cluster config file: {}", e);
+                std::process::exit(1);
+            }
+        }
+        Ok(())
     }
 }
