@@ -138,7 +138,11 @@ fn daemonize() {
 }
 
 fn banner(srv: &Server) -> String {
-    let mode = if srv.cluster.is_some() { "cluster" } else { "standalone" };
+    let mode = if srv.cluster.is_some() {
+        "cluster"
+    } else {
+        "standalone"
+    };
     format!(
         "\n\
          \x20  ferrodis {fv} (Redis {rv} compatible)  64 bit\n\
@@ -339,7 +343,11 @@ pub fn main(args: Vec<String>) -> i32 {
         if srv.config.always_show_logo {
             log::raw(&banner(&srv));
         } else {
-            let mode = if srv.cluster.is_some() { "cluster" } else { "standalone" };
+            let mode = if srv.cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            };
             crate::log_notice!("Running mode={}, port={}.", mode, srv.config.port);
         }
     }
@@ -384,7 +392,7 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     srv.aof_open_on_server_start();
     srv.aof_del_history_files();
-    if srv.cluster_verify_config_with_data().is_err() {
+    if !srv.cluster_verify_config_with_data() {
         crate::log_warning!(
             "You can't have keys in a DB different than DB 0 when in Cluster mode. Exiting."
         );

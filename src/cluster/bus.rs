@@ -117,7 +117,11 @@ impl Bus {
 }
 
 /// Opens the bus listeners on every bind address.
-pub fn open_listeners(bind: &[String], cport: i64, backlog: i32) -> Result<Vec<TcpListener>, String> {
+pub fn open_listeners(
+    bind: &[String],
+    cport: i64,
+    backlog: i32,
+) -> Result<Vec<TcpListener>, String> {
     let listeners = crate::ae::open_tcp_listeners(bind, cport, backlog)?;
     Ok(listeners
         .into_iter()
@@ -185,20 +189,29 @@ impl ClusterState {
                 if self.node(id).ping_sent == 0 {
                     self.node_mut(id).ping_sent = now;
                 }
-                crate::log_debug!("Unable to connect to Cluster Node [{}]:{} -> {}", ip, cport, e);
+                crate::log_debug!(
+                    "Unable to connect to Cluster Node [{}]:{} -> {}",
+                    ip,
+                    cport,
+                    e
+                );
                 return;
             }
         };
         let _ = stream.set_nodelay(true);
-        let lid = self.bus.links.iter().position(Option::is_none).unwrap_or(self.bus.links.len());
+        let lid = self
+            .bus
+            .links
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.bus.links.len());
         if let Some(r) = self.bus.registry.as_ref() {
-            if r
-                .register(
-                    &mut stream,
-                    Token(LINK_TOKEN_BASE + lid),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_err()
+            if r.register(
+                &mut stream,
+                Token(LINK_TOKEN_BASE + lid),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_err()
             {
                 return;
             }
@@ -402,7 +415,13 @@ impl ClusterState {
 
     /// Updates a node's address from a message on a link other than ours to it; true if it
     /// changed (our link to the old address is then dropped).
-    fn update_address_if_needed(&mut self, id: NodeId, link: LinkId, h: &Header, peer_ip: &str) -> bool {
+    fn update_address_if_needed(
+        &mut self,
+        id: NodeId,
+        link: LinkId,
+        h: &Header,
+        peer_ip: &str,
+    ) -> bool {
         if self.node(id).link == Some(link) {
             return false;
         }
@@ -422,7 +441,12 @@ impl ClusterState {
         n.pport = h.pport;
         n.cport = h.cport;
         n.flags &= !nf::NOADDR;
-        crate::log_warning!("Address updated for node {}, now {}:{}", n.name_str(), n.ip, n.port);
+        crate::log_warning!(
+            "Address updated for node {}, now {}:{}",
+            n.name_str(),
+            n.ip,
+            n.port
+        );
         if let Some(l) = old_link {
             self.free_link(l);
         }
@@ -469,7 +493,9 @@ impl ClusterState {
                     if n.flags & (nf::FAIL | nf::PFAIL) != 0
                         && g.flags & nf::NOADDR == 0
                         && g.flags & (nf::FAIL | nf::PFAIL) == 0
-                        && (!n.ip.eq_ignore_ascii_case(&g.ip) || n.port != g.port || n.cport != g.cport)
+                        && (!n.ip.eq_ignore_ascii_case(&g.ip)
+                            || n.port != g.port
+                            || n.cport != g.cport)
                     {
                         if let Some(l) = n.link {
                             self.free_link(l);
@@ -537,8 +563,16 @@ impl ClusterState {
             return fx;
         };
         let (inbound, lnode) = (l.inbound, l.node);
-        let peer_ip = l.stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-        let local_ip = l.stream.local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let peer_ip = l
+            .stream
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let local_ip = l
+            .stream
+            .local_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         // The sender: the link's node once identified, otherwise by the name it gives.
         let sender = if lnode != NO_NODE && !self.node(lnode).in_handshake() {
             Some(lnode)
@@ -778,7 +812,14 @@ impl ClusterState {
                         .push((channel.clone(), message.clone(), t == mt::PUBLISHSHARD));
                 }
             }
-            (mt::UPDATE, Body::Update { config_epoch, node, slots }) => {
+            (
+                mt::UPDATE,
+                Body::Update {
+                    config_epoch,
+                    node,
+                    slots,
+                },
+            ) => {
                 let Some(_) = sender else {
                     return fx;
                 };
@@ -801,10 +842,21 @@ impl ClusterState {
                     allow_replica_migration,
                 );
             }
-            (mt::MODULE, Body::Module { module_id, module_type, payload }) => {
+            (
+                mt::MODULE,
+                Body::Module {
+                    module_id,
+                    module_type,
+                    payload,
+                },
+            ) => {
                 if let Some(s) = sender {
-                    fx.module_messages
-                        .push((self.node(s).name, *module_id, *module_type, payload.clone()));
+                    fx.module_messages.push((
+                        self.node(s).name,
+                        *module_id,
+                        *module_type,
+                        payload.clone(),
+                    ));
                 }
             }
             (mt::FAILOVER_AUTH_REQUEST, _) => {
@@ -874,7 +926,7 @@ impl ClusterState {
             }
         }
         // Every second, ping one of a few random nodes: the one we heard from least recently.
-        if self.iteration % 10 == 0 {
+        if self.iteration.is_multiple_of(10) {
             use rand::seq::SliceRandom;
             let ids = self.node_ids();
             let mut rng = rand::thread_rng();
@@ -963,15 +1015,19 @@ impl Server {
                 Err(_) => return,
             };
             let _ = stream.set_nodelay(true);
-            let lid = cl.bus.links.iter().position(Option::is_none).unwrap_or(cl.bus.links.len());
+            let lid = cl
+                .bus
+                .links
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or(cl.bus.links.len());
             if let Some(r) = cl.bus.registry.as_ref() {
-                if r
-                    .register(
-                        &mut stream,
-                        Token(LINK_TOKEN_BASE + lid),
-                        Interest::READABLE | Interest::WRITABLE,
-                    )
-                    .is_err()
+                if r.register(
+                    &mut stream,
+                    Token(LINK_TOKEN_BASE + lid),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
                 {
                     continue;
                 }
@@ -1007,7 +1063,8 @@ impl Server {
         };
         if !l.connected && (writable || readable) {
             // The outbound connect finished: either way we learn how.
-            let failed = l.stream.take_error().ok().flatten().is_some() || l.stream.peer_addr().is_err();
+            let failed =
+                l.stream.take_error().ok().flatten().is_some() || l.stream.peer_addr().is_err();
             if failed {
                 let node = l.node;
                 if node != NO_NODE {
@@ -1084,7 +1141,9 @@ impl Server {
                 Ok(Some(len)) if l.rcvbuf.len() >= len => len,
                 Ok(_) => break,
                 Err(_) => {
-                    crate::log_warning!("Bad message length or signature received on the Cluster bus.");
+                    crate::log_warning!(
+                        "Bad message length or signature received on the Cluster bus."
+                    );
                     cl.free_link(lid);
                     return;
                 }
@@ -1131,7 +1190,9 @@ impl Server {
             self.publish(&channel, &message, shard);
         }
         for (sender, module_id, mtype, payload) in fx.module_messages {
-            crate::module::clients::deliver_cluster_message(self, &sender, module_id, mtype, &payload);
+            crate::module::clients::deliver_cluster_message(
+                self, &sender, module_id, mtype, &payload,
+            );
         }
     }
 }
@@ -1193,7 +1254,11 @@ impl Server {
         }
         // A shard message goes to the other nodes of our shard: our master and its replicas.
         let me = cl.myself;
-        let master = if cl.me().is_replica() { cl.me().replicaof } else { me };
+        let master = if cl.me().is_replica() {
+            cl.me().replicaof
+        } else {
+            me
+        };
         if master == NO_NODE {
             return;
         }

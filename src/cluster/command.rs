@@ -161,14 +161,20 @@ fn meet(srv: &mut Server, c: &mut Client) {
         return;
     }
     let Some(port) = crate::util::parse_i64(&c.argv[3]) else {
-        c.out.error(&format!("Invalid TCP base port specified: {}", arg_str(c, 3)));
+        c.out.error(&format!(
+            "Invalid TCP base port specified: {}",
+            arg_str(c, 3)
+        ));
         return;
     };
     let cport = if c.argv.len() == 5 {
         match crate::util::parse_i64(&c.argv[4]) {
             Some(p) => p,
             None => {
-                c.out.error(&format!("Invalid TCP bus port specified: {}", arg_str(c, 4)));
+                c.out.error(&format!(
+                    "Invalid TCP bus port specified: {}",
+                    arg_str(c, 4)
+                ));
                 return;
             }
         }
@@ -206,7 +212,8 @@ fn myid(srv: &mut Server, c: &mut Client) {
 fn reply_node(cl: &ClusterState, c: &mut Client, id: NodeId, endpoint_type: &str) {
     let n = cl.node(id);
     c.out.array(4);
-    c.out.bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
+    c.out
+        .bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
     c.out.int(i64::from(n.port));
     c.out.bulk(&n.name);
     let mut extra: Vec<(&str, &str)> = Vec::new();
@@ -250,7 +257,11 @@ fn slots(srv: &mut Server, c: &mut Client) {
             .filter(|&r| {
                 // Listed once it is known to hold data (a replica that never synced is not).
                 let n = cl.node(r);
-                let offset = if r == cl.myself { my_offset } else { n.repl_offset };
+                let offset = if r == cl.myself {
+                    my_offset
+                } else {
+                    n.repl_offset
+                };
                 !n.failed() && offset != 0
             })
             .collect();
@@ -281,7 +292,10 @@ fn reply_shard_node(cl: &ClusterState, c: &mut Client, id: NodeId, repl_offset: 
     } else {
         n.repl_offset
     };
-    fields.push(("role", Err(if n.is_replica() { "replica" } else { "master" }.into())));
+    fields.push((
+        "role",
+        Err(if n.is_replica() { "replica" } else { "master" }.into()),
+    ));
     fields.push(("replication-offset", Ok(offset as i64)));
     let health = if n.failed() {
         "fail"
@@ -325,7 +339,9 @@ fn shards(srv: &mut Server, c: &mut Client) {
             c.out.int(b as i64);
         }
         c.out.bulk(b"nodes");
-        let members: Vec<NodeId> = std::iter::once(m).chain(cl.node(m).replicas.iter().copied()).collect();
+        let members: Vec<NodeId> = std::iter::once(m)
+            .chain(cl.node(m).replicas.iter().copied())
+            .collect();
         c.out.array(members.len());
         for n in members {
             reply_shard_node(cl, c, n, offset);
@@ -339,7 +355,8 @@ fn flushslots(srv: &mut Server, c: &mut Client) {
         return;
     };
     if !empty {
-        c.out.error("DB must be empty to perform CLUSTER FLUSHSLOTS.");
+        c.out
+            .error("DB must be empty to perform CLUSTER FLUSHSLOTS.");
         return;
     }
     let me = cl.myself;
@@ -360,8 +377,15 @@ fn slot_arg(c: &mut Client, i: usize) -> Option<usize> {
 }
 
 /// Checks a range of slots for ADDSLOTS/DELSLOTS(RANGE) and marks them in `chosen`.
-fn check_slots(cl: &ClusterState, c: &mut Client, chosen: &mut [bool], del: bool, a: usize, b: usize) -> bool {
-    for s in a..=b {
+fn check_slots(
+    cl: &ClusterState,
+    c: &mut Client,
+    chosen: &mut [bool],
+    del: bool,
+    a: usize,
+    b: usize,
+) -> bool {
+    for (s, picked) in chosen.iter_mut().enumerate().take(b + 1).skip(a) {
         if del && cl.slots[s] == NO_NODE {
             c.out.error(&format!("Slot {} is already unassigned", s));
             return false;
@@ -369,11 +393,11 @@ fn check_slots(cl: &ClusterState, c: &mut Client, chosen: &mut [bool], del: bool
             c.out.error(&format!("Slot {} is already busy", s));
             return false;
         }
-        if chosen[s] {
+        if *picked {
             c.out.error(&format!("Slot {} specified multiple times", s));
             return false;
         }
-        chosen[s] = true;
+        *picked = true;
     }
     true
 }
@@ -489,7 +513,8 @@ fn setslot(srv: &mut Server, c: &mut Client) {
     match (&action[..], argc) {
         (b"migrating", 5) => {
             if cl.slots[slot] != me {
-                c.out.error(&format!("I'm not the owner of hash slot {}", slot));
+                c.out
+                    .error(&format!("I'm not the owner of hash slot {}", slot));
                 return;
             }
             let Some(n) = target(cl, c, "I don't know about node") else {
@@ -499,7 +524,8 @@ fn setslot(srv: &mut Server, c: &mut Client) {
         }
         (b"importing", 5) => {
             if cl.slots[slot] == me {
-                c.out.error(&format!("I'm already the owner of hash slot {}", slot));
+                c.out
+                    .error(&format!("I'm already the owner of hash slot {}", slot));
                 return;
             }
             let Some(n) = target(cl, c, "I don't know about node") else {
@@ -548,7 +574,8 @@ fn setslot(srv: &mut Server, c: &mut Client) {
             }
         }
         _ => {
-            c.out.error("Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
+            c.out
+                .error("Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP");
             return;
         }
     }
@@ -565,7 +592,11 @@ fn bumpepoch(srv: &mut Server, c: &mut Client) {
     };
     let bumped = cl.bump_epoch_without_consensus();
     let epoch = cl.me().config_epoch;
-    c.out.status(&format!("{} {}", if bumped { "BUMPED" } else { "STILL" }, epoch));
+    c.out.status(&format!(
+        "{} {}",
+        if bumped { "BUMPED" } else { "STILL" },
+        epoch
+    ));
 }
 
 const MSG_NAMES: [&str; msg::msg_type::COUNT] = [
@@ -621,7 +652,10 @@ pub fn info_text(cl: &ClusterState) -> String {
     for (i, &n) in cl.stats_sent.iter().enumerate() {
         if n > 0 {
             total += n;
-            s.push_str(&format!("cluster_stats_messages_{}_sent:{}\r\n", MSG_NAMES[i], n));
+            s.push_str(&format!(
+                "cluster_stats_messages_{}_sent:{}\r\n",
+                MSG_NAMES[i], n
+            ));
         }
     }
     s.push_str(&format!("cluster_stats_messages_sent:{}\r\n", total));
@@ -629,7 +663,10 @@ pub fn info_text(cl: &ClusterState) -> String {
     for (i, &n) in cl.stats_received.iter().enumerate() {
         if n > 0 {
             total += n;
-            s.push_str(&format!("cluster_stats_messages_{}_received:{}\r\n", MSG_NAMES[i], n));
+            s.push_str(&format!(
+                "cluster_stats_messages_{}_received:{}\r\n",
+                MSG_NAMES[i], n
+            ));
         }
     }
     s.push_str(&format!("cluster_stats_messages_received:{}\r\n", total));
@@ -747,9 +784,12 @@ fn set_config_epoch(srv: &mut Server, c: &mut Client) {
         return;
     };
     if epoch < 0 {
-        c.out.error(&format!("Invalid config epoch specified: {}", epoch));
+        c.out
+            .error(&format!("Invalid config epoch specified: {}", epoch));
     } else if cl.known_nodes() > 1 {
-        c.out.error("The user can assign a config epoch only when the node does not know any other node.");
+        c.out.error(
+            "The user can assign a config epoch only when the node does not know any other node.",
+        );
     } else if cl.me().config_epoch != 0 {
         c.out.error("Node config epoch is already non-zero");
     } else {
@@ -780,7 +820,8 @@ fn reset(srv: &mut Server, c: &mut Client) {
     };
     let is_master = srv.cluster.as_deref().is_some_and(|cl| cl.me().is_master());
     if is_master && !srv.dbs[0].is_empty() {
-        c.out.error("CLUSTER RESET can't be called with master nodes containing keys");
+        c.out
+            .error("CLUSTER RESET can't be called with master nodes containing keys");
         return;
     }
     srv.cluster_reset(hard);
@@ -838,7 +879,8 @@ fn replicate(srv: &mut Server, c: &mut Client) {
         return;
     }
     if cl.me().is_master() && (cl.me().numslots != 0 || !empty) {
-        c.out.error("To set a master the node must be empty and without assigned slots.");
+        c.out
+            .error("To set a master the node must be empty and without assigned slots.");
         return;
     }
     srv.cluster_set_master(n);
@@ -875,7 +917,8 @@ fn failover(srv: &mut Server, c: &mut Client) {
     }
     let master = me.replicaof;
     if !force && (cl.node(master).failed() || cl.node(master).link.is_none()) {
-        c.out.error("Master is down or failed, please use CLUSTER FAILOVER FORCE");
+        c.out
+            .error("Master is down or failed, please use CLUSTER FAILOVER FORCE");
         return;
     }
     srv.cluster_reset_manual_failover();
@@ -916,7 +959,12 @@ fn replicas(srv: &mut Server, c: &mut Client) {
         c.out.error("The specified node is not a master");
         return;
     }
-    let lines: Vec<String> = cl.node(n).replicas.iter().map(|&r| cl.describe_node(r)).collect();
+    let lines: Vec<String> = cl
+        .node(n)
+        .replicas
+        .iter()
+        .map(|&r| cl.describe_node(r))
+        .collect();
     c.out.array(lines.len());
     for l in lines {
         c.out.bulk(l.as_bytes());
@@ -928,7 +976,11 @@ impl Server {
     /// name and zeroes the epochs.
     pub fn cluster_reset(&mut self, hard: bool) {
         // A replica turns into an empty master.
-        if self.cluster.as_deref().is_some_and(|cl| cl.me().is_replica()) {
+        if self
+            .cluster
+            .as_deref()
+            .is_some_and(|cl| cl.me().is_replica())
+        {
             let cl = self.cluster.as_deref_mut().expect("checked");
             let me = cl.myself;
             cl.set_node_as_master(me);

@@ -209,7 +209,11 @@ impl ClusterState {
             };
             self.send(l, &m);
         }
-        crate::log_warning!("Failover auth granted to {} for epoch {}", name, self.current_epoch);
+        crate::log_warning!(
+            "Failover auth granted to {} for epoch {}",
+            name,
+            self.current_epoch
+        );
     }
 }
 
@@ -254,8 +258,15 @@ impl Server {
         };
         cl.failover.mf_end = now + MF_TIMEOUT;
         cl.failover.mf_replica = replica;
-        crate::log_warning!("Manual failover requested by replica {}.", cl.node(replica).name_str());
-        self.pause_clients(PausePurpose::Failover, PauseKind::Write, now + MF_TIMEOUT * 2);
+        crate::log_warning!(
+            "Manual failover requested by replica {}.",
+            cl.node(replica).name_str()
+        );
+        self.pause_clients(
+            PausePurpose::Failover,
+            PauseKind::Write,
+            now + MF_TIMEOUT * 2,
+        );
         let cl = self.cluster.as_deref_mut().expect("checked");
         cl.send_ping(link, mt::PING, offset, now);
     }
@@ -327,7 +338,9 @@ impl Server {
             let mo = cl.failover.mf_master_offset;
             if mo == offset as i64 {
                 cl.failover.mf_can_start = true;
-                crate::log_warning!("All master replication stream processed, manual failover can start.");
+                crate::log_warning!(
+                    "All master replication stream processed, manual failover can start."
+                );
             }
         }
         if cl.module_flags & super::module_flags::NO_FAILOVER == 0 {
@@ -343,7 +356,11 @@ impl Server {
         if self.config.value("cluster-allow-replica-migration") != "yes" {
             return;
         }
-        let barrier: usize = self.config.value("cluster-migration-barrier").parse().unwrap_or(1);
+        let barrier: usize = self
+            .config
+            .value("cluster-migration-barrier")
+            .parse()
+            .unwrap_or(1);
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };
@@ -352,12 +369,19 @@ impl Server {
             return;
         }
         let ok_replicas = |cl: &ClusterState, m: NodeId| {
-            cl.node(m).replicas.iter().filter(|&&r| !cl.node(r).failed()).count()
+            cl.node(m)
+                .replicas
+                .iter()
+                .filter(|&&r| !cl.node(r).failed())
+                .count()
         };
         let (mut orphaned, mut max_replicas, mut mine) = (0, 0, 0);
         for id in cl.node_ids() {
             let n = cl.node(id);
-            if n.flags & (nf::MYSELF | nf::NOADDR | nf::HANDSHAKE) != 0 || !n.is_master() || n.failed() {
+            if n.flags & (nf::MYSELF | nf::NOADDR | nf::HANDSHAKE) != 0
+                || !n.is_master()
+                || n.failed()
+            {
                 continue;
             }
             let ok = ok_replicas(cl, id);
@@ -386,7 +410,11 @@ impl Server {
         let mut target = NO_NODE;
         for id in cl.node_ids() {
             let n = cl.node(id);
-            let ok = if n.is_master() { ok_replicas(cl, id) } else { 0 };
+            let ok = if n.is_master() {
+                ok_replicas(cl, id)
+            } else {
+                0
+            };
             let orphan = !n.is_replica() && !n.failed() && n.flags & nf::MIGRATE_TO != 0 && ok == 0;
             if orphan {
                 if target == NO_NODE && n.numslots > 0 {
@@ -411,7 +439,10 @@ impl Server {
             && now - cl.node(target).orphaned_time > 5000
             && cl.module_flags & super::module_flags::NO_FAILOVER == 0
         {
-            crate::log_warning!("Migrating to orphaned master {}", cl.node(target).name_str());
+            crate::log_warning!(
+                "Migrating to orphaned master {}",
+                cl.node(target).name_str()
+            );
             self.cluster_set_master(target);
         }
     }
@@ -423,7 +454,11 @@ impl Server {
             .value("cluster-replica-validity-factor")
             .parse()
             .unwrap_or(10);
-        let ping_period: i64 = self.config.value("repl-ping-replica-period").parse().unwrap_or(10);
+        let ping_period: i64 = self
+            .config
+            .value("repl-ping-replica-period")
+            .parse()
+            .unwrap_or(10);
         let offset = self.cluster_repl_offset();
         let connected = self.repl.link_state == crate::replication::state::LinkState::Connected;
         let unix_now = now / 1000;

@@ -569,7 +569,13 @@ impl ClusterState {
     /// Starts meeting a node at an address (CLUSTER MEET, gossip): a placeholder node with a
     /// random name until its first PONG tells us its real one. Err(true) for an invalid
     /// address, Err(false) when a handshake with it is already running.
-    pub fn start_handshake(&mut self, ip: &str, port: i64, cport: i64, now: i64) -> Result<(), bool> {
+    pub fn start_handshake(
+        &mut self,
+        ip: &str,
+        port: i64,
+        cport: i64,
+        now: i64,
+    ) -> Result<(), bool> {
         let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
             return Err(true);
         };
@@ -666,8 +672,7 @@ impl ClusterState {
                 if self.importing_from[j] != NO_NODE {
                     continue;
                 }
-                if self.slot_unclaimed(j) || self.node(self.slots[j]).config_epoch < sender_epoch
-                {
+                if self.slot_unclaimed(j) || self.node(self.slots[j]).config_epoch < sender_epoch {
                     if self.slots[j] == self.myself && keys_in_slot(j) > 0 {
                         dirty.push(j);
                     }
@@ -897,10 +902,20 @@ impl ClusterState {
     /// What this node announces about itself: ports, IP and hostname from the config.
     pub fn update_myself_announced(&mut self, cfg: &crate::config::Config) {
         let port = cfg.port as u16;
-        let announce_port = cfg.value("cluster-announce-port").parse::<u16>().unwrap_or(0);
-        let announce_bus = cfg.value("cluster-announce-bus-port").parse::<u16>().unwrap_or(0);
+        let announce_port = cfg
+            .value("cluster-announce-port")
+            .parse::<u16>()
+            .unwrap_or(0);
+        let announce_bus = cfg
+            .value("cluster-announce-bus-port")
+            .parse::<u16>()
+            .unwrap_or(0);
         let cluster_port = cfg.value("cluster-port").parse::<i64>().unwrap_or(0);
-        self.bus.port = if announce_port != 0 { announce_port } else { port };
+        self.bus.port = if announce_port != 0 {
+            announce_port
+        } else {
+            port
+        };
         self.bus.pport = 0;
         self.bus.cport = if announce_bus != 0 {
             announce_bus
@@ -937,9 +952,16 @@ impl crate::server::Server {
         let path = self.config.value("cluster-config-file");
         let file = nodes_conf::open_locked(&path)?;
         let content = std::fs::read_to_string(&path).map_err(|e| {
-            format!("Unrecoverable error opening the cluster config file {}: {}", path, e)
+            format!(
+                "Unrecoverable error opening the cluster config file {}: {}",
+                path, e
+            )
         })?;
-        let timeout = self.config.value("cluster-node-timeout").parse().unwrap_or(15000);
+        let timeout = self
+            .config
+            .value("cluster-node-timeout")
+            .parse()
+            .unwrap_or(15000);
         let mut cl = Box::new(ClusterState::new(path.clone(), file, timeout));
         let now = crate::util::mstime();
         if nodes_conf::load(&mut cl, &content, now)? {
@@ -953,7 +975,11 @@ impl crate::server::Server {
         if let Err(e) = cl.save_config(true) {
             return Err(format!("Fatal: can't update cluster config file: {}", e));
         }
-        let cluster_port = self.config.value("cluster-port").parse::<i64>().unwrap_or(0);
+        let cluster_port = self
+            .config
+            .value("cluster-port")
+            .parse::<i64>()
+            .unwrap_or(0);
         let cport = if cluster_port != 0 {
             cluster_port
         } else {
@@ -965,7 +991,8 @@ impl crate::server::Server {
         if self.config.port == 0 && cluster_port == 0 {
             return Err("Redis port number must be set when cluster-port is not specified.".into());
         }
-        cl.bus.listeners = bus::open_listeners(&self.config.bind, cport, self.config.tcp_backlog as i32)?;
+        cl.bus.listeners =
+            bus::open_listeners(&self.config.bind, cport, self.config.tcp_backlog as i32)?;
         if cl.bus.listeners.len() > bus::MAX_LISTENERS {
             return Err("Too many bind addresses for the cluster bus.".into());
         }
@@ -980,7 +1007,11 @@ impl crate::server::Server {
         };
         let registry = self.registry.as_ref().expect("event loop").try_clone()?;
         for (i, l) in cl.bus.listeners.iter_mut().enumerate() {
-            registry.register(l, mio::Token(bus::LISTENER_TOKEN_BASE + i), mio::Interest::READABLE)?;
+            registry.register(
+                l,
+                mio::Token(bus::LISTENER_TOKEN_BASE + i),
+                mio::Interest::READABLE,
+            )?;
         }
         cl.bus.registry = Some(registry);
         Ok(())
@@ -1060,10 +1091,13 @@ impl crate::server::Server {
             };
             let slot = key_hash_slot(key);
             let mut owner = cl.slots[slot];
-            let readonly = self.clients.get(&id).is_some_and(|c| c.has(crate::client::flags::READONLY));
-            let is_write = st
-                .cmd
-                .is_some_and(|cmd| self.commands.cmds[cmd].flags & crate::commands::spec::flags::WRITE != 0);
+            let readonly = self
+                .clients
+                .get(&id)
+                .is_some_and(|c| c.has(crate::client::flags::READONLY));
+            let is_write = st.cmd.is_some_and(|cmd| {
+                self.commands.cmds[cmd].flags & crate::commands::spec::flags::WRITE != 0
+            });
             if readonly && !is_write && cl.me().is_replica() && cl.me().replicaof == owner {
                 owner = cl.myself;
             }
@@ -1176,18 +1210,20 @@ impl crate::server::Server {
 impl crate::server::Server {
     /// After loading the dataset at start-up: keys must be in DB 0 only, and every slot we
     /// hold keys for must be ours (an unassigned one is taken) or being imported (one owned by
-    /// another node is set importing). Err when another DB has keys (Redis' exit).
-    pub fn cluster_verify_config_with_data(&mut self) -> Result<(), ()> {
+    /// another node is set importing). False when another DB has keys (Redis then exits).
+    pub fn cluster_verify_config_with_data(&mut self) -> bool {
         let Some(cl) = self.cluster.as_deref() else {
-            return Ok(());
+            return true;
         };
         if cl.module_flags & module_flags::NO_REDIRECTION != 0 || cl.me().is_replica() {
-            return Ok(());
+            return true;
         }
         if self.dbs.iter().skip(1).any(|d| !d.is_empty()) {
-            return Err(());
+            return false;
         }
-        let populated: Vec<usize> = (0..SLOTS).filter(|&j| self.dbs[0].keys_in_slot(j) > 0).collect();
+        let populated: Vec<usize> = (0..SLOTS)
+            .filter(|&j| self.dbs[0].keys_in_slot(j) > 0)
+            .collect();
         let cl = self.cluster.as_deref_mut().expect("checked");
         let me = cl.myself;
         let mut changed = false;
@@ -1197,7 +1233,10 @@ impl crate::server::Server {
             }
             changed = true;
             if cl.slots[j] == NO_NODE {
-                crate::log_warning!("I have keys for unassigned slot {}. Taking responsibility for it.", j);
+                crate::log_warning!(
+                    "I have keys for unassigned slot {}. Taking responsibility for it.",
+                    j
+                );
                 cl.add_slot(me, j);
             } else {
                 crate::log_warning!(
@@ -1213,6 +1252,6 @@ impl crate::server::Server {
                 std::process::exit(1);
             }
         }
-        Ok(())
+        true
     }
 }

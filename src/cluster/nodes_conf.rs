@@ -106,7 +106,11 @@ impl ClusterState {
             n.ping_sent,
             n.pong_received,
             epoch,
-            if connected { "connected" } else { "disconnected" }
+            if connected {
+                "connected"
+            } else {
+                "disconnected"
+            }
         ));
         for (a, b) in slot_ranges(&n.slots) {
             if a == b {
@@ -118,9 +122,17 @@ impl ClusterState {
         if n.flags & nf::MYSELF != 0 {
             for j in 0..SLOTS {
                 if self.migrating_to[j] != NO_NODE {
-                    s.push_str(&format!(" [{}->-{}]", j, self.node(self.migrating_to[j]).name_str()));
+                    s.push_str(&format!(
+                        " [{}->-{}]",
+                        j,
+                        self.node(self.migrating_to[j]).name_str()
+                    ));
                 } else if self.importing_from[j] != NO_NODE {
-                    s.push_str(&format!(" [{}-<-{}]", j, self.node(self.importing_from[j]).name_str()));
+                    s.push_str(&format!(
+                        " [{}-<-{}]",
+                        j,
+                        self.node(self.importing_from[j]).name_str()
+                    ));
                 }
             }
         }
@@ -215,7 +227,9 @@ pub fn load(cl: &mut ClusterState, content: &str, now: i64) -> Result<bool, Stri
                 match argv[j] {
                     "currentEpoch" => cl.current_epoch = argv[j + 1].parse().unwrap_or(0),
                     "lastVoteEpoch" => cl.last_vote_epoch = argv[j + 1].parse().unwrap_or(0),
-                    other => crate::log_warning!("Skipping unknown cluster config variable '{}'", other),
+                    other => {
+                        crate::log_warning!("Skipping unknown cluster config variable '{}'", other)
+                    }
                 }
                 j += 2;
             }

@@ -138,11 +138,15 @@ fn strtod(s: &[u8]) -> f64 {
 /// or both (the cron reconnects).
 fn debug_clusterlink_kill(srv: &mut Server, c: &mut Client) {
     let Some(cl) = srv.cluster.as_deref_mut() else {
-        c.out.error("Debug option only available for cluster mode enabled setup!");
+        c.out
+            .error("Debug option only available for cluster mode enabled setup!");
         return;
     };
     let Some(n) = cl.lookup(&c.argv[4]) else {
-        c.out.error(&format!("Unknown node {}", String::from_utf8_lossy(&c.argv[4])));
+        c.out.error(&format!(
+            "Unknown node {}",
+            String::from_utf8_lossy(&c.argv[4])
+        ));
         return;
     };
     let (to, from) = (cl.node(n).link, cl.node(n).inbound_link);
@@ -152,7 +156,10 @@ fn debug_clusterlink_kill(srv: &mut Server, c: &mut Client) {
         b"to" => vec![to],
         b"all" => vec![to, from],
         _ => {
-            c.out.error(&format!("Unknown direction {}", String::from_utf8_lossy(&c.argv[3])));
+            c.out.error(&format!(
+                "Unknown direction {}",
+                String::from_utf8_lossy(&c.argv[3])
+            ));
             return;
         }
     };
@@ -182,7 +189,9 @@ fn debug_command(srv: &mut Server, c: &mut Client) {
             }
             c.out.ok();
         }
-        ("clusterlink", 5) if c.argv[2].eq_ignore_ascii_case(b"kill") => debug_clusterlink_kill(srv, c),
+        ("clusterlink", 5) if c.argv[2].eq_ignore_ascii_case(b"kill") => {
+            debug_clusterlink_kill(srv, c)
+        }
         ("replicate", 3..) => {
             // Straight into the stream, in whatever database it is in: replicas apply what
             // we never ran (tests use it to make them diverge).

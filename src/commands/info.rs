@@ -816,7 +816,11 @@ impl Server {
 
         if sel.wants("cluster") {
             begin(&mut out, "Cluster");
-            out.push_str(if self.cluster.is_some() { "cluster_enabled:1\r\n" } else { "cluster_enabled:0\r\n" });
+            out.push_str(if self.cluster.is_some() {
+                "cluster_enabled:1\r\n"
+            } else {
+                "cluster_enabled:0\r\n"
+            });
         }
 
         if sel.wants("keyspace") {

@@ -610,16 +610,16 @@ impl Server {
             match self.cluster_check_route(c, id, cmd_flags, is_exec) {
                 Ok(slot) => c.cluster_slot = slot,
                 Err(redirect) => {
-                let msg = self.cluster_redirect_error(redirect);
-                if is_exec {
-                    // The transaction goes, and the answer is the plain redirection.
-                    self.discard_transaction(c);
-                    self.commands.cmds[id].rejected_calls += 1;
-                    self.reject(c, None, &msg);
-                } else {
-                    self.reject(c, Some(id), &msg);
-                }
-                return false;
+                    let msg = self.cluster_redirect_error(redirect);
+                    if is_exec {
+                        // The transaction goes, and the answer is the plain redirection.
+                        self.discard_transaction(c);
+                        self.commands.cmds[id].rejected_calls += 1;
+                        self.reject(c, None, &msg);
+                    } else {
+                        self.reject(c, Some(id), &msg);
+                    }
+                    return false;
                 }
             }
         }

@@ -97,7 +97,11 @@ impl Keyspace {
     /// Up to `max` keys of a slot.
     pub fn keys_in_slot_list(&self, slot: usize, max: usize) -> Vec<Vec<u8>> {
         self.slots.as_ref().map_or_else(Vec::new, |s| {
-            s.by_slot[slot].iter().take(max).map(|k| k.as_bytes().to_vec()).collect()
+            s.by_slot[slot]
+                .iter()
+                .take(max)
+                .map(|k| k.as_bytes().to_vec())
+                .collect()
         })
     }
     pub fn stamp(&self) -> KeyspaceStamp {

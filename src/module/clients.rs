@@ -87,7 +87,10 @@ unsafe fn node_id_arg(p: *const c_char) -> Option<Vec<u8>> {
         return None;
     }
     // SAFETY: the API passes a node id of REDISMODULE_NODE_ID_LEN bytes.
-    Some(unsafe { std::slice::from_raw_parts(p as *const u8, crate::cluster::msg::NAMELEN) }.to_vec())
+    Some(
+        unsafe { std::slice::from_raw_parts(p as *const u8, crate::cluster::msg::NAMELEN) }
+            .to_vec(),
+    )
 }
 
 unsafe extern "C" fn register_cluster_message_receiver(
@@ -116,7 +119,13 @@ unsafe extern "C" fn register_cluster_message_receiver(
 
 /// Hands a module message that arrived on the cluster bus to the receivers of its module id
 /// and type (Redis' moduleCallClusterReceivers).
-pub fn deliver_cluster_message(srv: &mut Server, sender: &[u8; 40], module_id: u64, msg_type: u8, payload: &[u8]) {
+pub fn deliver_cluster_message(
+    srv: &mut Server,
+    sender: &[u8; 40],
+    module_id: u64,
+    msg_type: u8,
+    payload: &[u8],
+) {
     let targets: Vec<(*mut Module, ClusterReceiver)> = RECEIVERS.with(|r| {
         r.borrow()
             .iter()
@@ -284,7 +293,8 @@ unsafe extern "C" fn get_cluster_nodes_list(
     // SAFETY: malloc'ed blocks (freed by FreeClusterNodesList); each id is 40 bytes, not
     // NUL-terminated, as Redis hands them out; the array ends with NULL.
     unsafe {
-        let ids = libc::malloc((names.len() + 1) * std::mem::size_of::<*mut c_char>()) as *mut *mut c_char;
+        let ids = libc::malloc((names.len() + 1) * std::mem::size_of::<*mut c_char>())
+            as *mut *mut c_char;
         for (i, name) in names.iter().enumerate() {
             let p = libc::malloc(name.len()) as *mut u8;
             std::ptr::copy_nonoverlapping(name.as_ptr(), p, name.len());

@@ -321,7 +321,7 @@ impl Server {
         // The cluster's own cron runs 10 times per second, whatever `hz` is.
         if self.cluster.is_some() {
             let every = (self.hz / 10).max(1) as u64;
-            if self.cronloops % every == 0 {
+            if self.cronloops.is_multiple_of(every) {
                 self.cluster_cron();
             }
         }
