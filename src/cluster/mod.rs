@@ -933,7 +933,19 @@ impl ClusterState {
             self.bus.announce_ip.clone(),
             self.bus.hostname.clone(),
         );
+        let no_failover = cfg.value("cluster-replica-no-failover") == "yes";
         let me = self.myself;
+        let n = self.node_mut(me);
+        // Other nodes learn from our flags that we won't fail over.
+        let old_flags = n.flags;
+        if no_failover {
+            n.flags |= nf::NOFAILOVER;
+        } else {
+            n.flags &= !nf::NOFAILOVER;
+        }
+        if n.flags != old_flags {
+            self.todo |= todo::SAVE_CONFIG | todo::UPDATE_STATE;
+        }
         let n = self.node_mut(me);
         n.port = p;
         n.pport = 0;

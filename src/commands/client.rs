@@ -619,6 +619,11 @@ impl Server {
             cl.out.enabled = false;
         }
         self.monitors.retain(|m| *m != id);
+        // The link with our master is down from now on (Redis frees the master client at
+        // once; ours goes before the next sleep, which may be much later in a transaction).
+        if self.repl.master_client == Some(id) && self.repl.down_since == 0 {
+            self.repl.down_since = crate::util::mstime() / 1000;
+        }
         self.close_client_async(id);
     }
 }

@@ -139,7 +139,8 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         | "cluster-announce-bus-port"
         | "cluster-announce-tls-port"
         | "cluster-announce-hostname"
-        | "cluster-node-timeout" => apply_cluster_announced,
+        | "cluster-node-timeout"
+        | "cluster-replica-no-failover" => apply_cluster_announced,
         _ => return None,
     })
 }

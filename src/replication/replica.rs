@@ -1119,7 +1119,10 @@ impl Server {
         crate::log_notice!("Caching the disconnected master state.");
         self.repl_link_lost_event();
         self.repl.cached = true;
-        self.repl.down_since = unix_now();
+        // Already set when the link was killed earlier in this event-loop pass.
+        if self.repl.down_since == 0 {
+            self.repl.down_since = unix_now();
+        }
         self.repl.link_state = LinkState::Connect;
         crate::log_notice!(
             "Reconnecting to MASTER {}:{}",
