@@ -462,7 +462,12 @@ impl Server {
         let offset = self.cluster_repl_offset();
         let connected = self.repl.link_state == crate::replication::state::LinkState::Connected;
         let unix_now = now / 1000;
-        let master_last_io = self.repl.master_last_io;
+        // When the master client last sent us something (its PINGs included).
+        let master_last_io = self
+            .repl
+            .master_client
+            .and_then(|id| self.clients.get(&id))
+            .map_or(0, |c| c.last_interaction_ms / 1000);
         let down_since = self.repl.down_since;
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;

@@ -236,8 +236,6 @@ pub struct ReplState {
     pub down_since: i64,
     /// Unix seconds of the last handshake or transfer I/O.
     pub last_io: i64,
-    /// Unix seconds when the master client last sent something.
-    pub master_last_io: i64,
     /// The replication history found in the last loaded snapshot (`repl-id`, `repl-offset`).
     pub loaded_replid: Option<String>,
     pub loaded_offset: Option<i64>,
@@ -281,7 +279,6 @@ impl Default for ReplState {
             rdb_generated_by_replication: false,
             down_since: 0,
             last_io: 0,
-            master_last_io: 0,
             loaded_replid: None,
             loaded_offset: None,
             sync_full: 0,
