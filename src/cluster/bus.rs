@@ -71,6 +71,19 @@ impl Bus {
         self.links.get(id).and_then(Option::as_ref)
     }
 
+    /// Memory a link holds (its buffers and itself), as `cluster-link-sendbuf-limit` and INFO
+    /// `mem_cluster_links` count it.
+    pub fn link_mem(&self, id: LinkId) -> usize {
+        self.link(id).map_or(0, |l| {
+            std::mem::size_of::<Link>() + l.sndbuf.capacity() + l.rcvbuf.capacity()
+        })
+    }
+
+    /// Memory of every link (INFO `mem_cluster_links`).
+    pub fn links_mem(&self) -> usize {
+        (0..self.links.len()).map(|i| self.link_mem(i)).sum()
+    }
+
     fn add_link(&mut self, link: Link) -> LinkId {
         match self.links.iter().position(Option::is_none) {
             Some(i) => {
@@ -897,8 +910,28 @@ impl ClusterState {
     /// The bus part of the cluster cron, run 10 times per second (Redis' clusterCron):
     /// connects to nodes without a link, pings, detects timeouts (PFAIL), and drops links
     /// that stopped answering.
-    pub fn cron(&mut self, repl_offset: u64, now: i64, require_full_coverage: bool) {
+    pub fn cron(&mut self, repl_offset: u64, now: i64, require_full_coverage: bool, sendbuf_limit: usize) {
         self.iteration += 1;
+        // A link whose output piles up (the peer stopped reading) is dropped, and remade.
+        if sendbuf_limit > 0 {
+            for id in self.node_ids() {
+                let n = self.node(id);
+                for (l, dir) in [(n.link, "to"), (n.inbound_link, "from")] {
+                    let Some(l) = l else { continue };
+                    let used = self.bus.link_mem(l);
+                    if used > sendbuf_limit {
+                        crate::log_warning!(
+                            "Freeing cluster link({} node {}, used memory: {}) due to exceeding send buffer memory limit.",
+                            dir,
+                            self.node(id).name_str(),
+                            used
+                        );
+                        self.free_link(l);
+                        self.links_buffer_limit_exceeded += 1;
+                    }
+                }
+            }
+        }
         let handshake_timeout = self.node_timeout().max(1000);
         self.stats_pfail_nodes = 0;
         let mut update_state = false;
@@ -1045,9 +1078,17 @@ impl Server {
         }
     }
 
-    /// The replication offset the bus announces: ours as a master, what we processed as a
-    /// replica.
+    /// The replication offset the bus announces: ours as a master; as a replica, what we
+    /// processed of our master's stream, or 0 while there is no master state (a full sync
+    /// being loaded), which keeps us out of CLUSTER SLOTS meanwhile (Redis'
+    /// replicationGetSlaveOffset).
     pub fn cluster_repl_offset(&self) -> u64 {
+        if self.repl.master_host.is_some()
+            && self.repl.master_client.is_none()
+            && !self.repl.cached
+        {
+            return 0;
+        }
         self.repl.master_repl_offset.max(0) as u64
     }
 

@@ -276,30 +276,28 @@ fn slots(srv: &mut Server, c: &mut Client) {
 }
 
 /// One node of a shard in CLUSTER SHARDS.
-fn reply_shard_node(cl: &ClusterState, c: &mut Client, id: NodeId, repl_offset: u64) {
+fn reply_shard_node(cl: &ClusterState, c: &mut Client, id: NodeId, my_offset: u64, endpoint: &str) {
     let n = cl.node(id);
-    let mut fields: Vec<(&str, Result<i64, String>)> = vec![
-        ("id", Err(n.name_str().to_string())),
-        ("port", Ok(i64::from(n.port))),
-        ("ip", Err(n.ip.clone())),
-        ("endpoint", Err(n.ip.clone())),
-    ];
+    let mut fields: Vec<(&str, Result<i64, String>)> = vec![("id", Err(n.name_str().to_string()))];
+    if n.port != 0 {
+        fields.push(("port", Ok(i64::from(n.port))));
+    }
+    fields.push(("ip", Err(n.ip.clone())));
+    fields.push(("endpoint", Err(cl.preferred_endpoint(id, endpoint))));
     if !n.hostname.is_empty() {
         fields.push(("hostname", Err(n.hostname.clone())));
     }
     let offset = if id == cl.myself {
-        repl_offset
+        my_offset
     } else {
         n.repl_offset
     };
-    fields.push((
-        "role",
-        Err(if n.is_replica() { "replica" } else { "master" }.into()),
-    ));
+    fields.push(("role", Err(if n.is_replica() { "replica" } else { "master" }.into())));
     fields.push(("replication-offset", Ok(offset as i64)));
+    // A replica that has processed nothing of its master's stream is still loading.
     let health = if n.failed() {
         "fail"
-    } else if n.is_replica() && n.link.is_none() && id != cl.myself {
+    } else if n.is_replica() && offset == 0 {
         "loading"
     } else {
         "online"
@@ -317,6 +315,7 @@ fn reply_shard_node(cl: &ClusterState, c: &mut Client, id: NodeId, repl_offset: 
 
 fn shards(srv: &mut Server, c: &mut Client) {
     let offset = srv.cluster_repl_offset();
+    let endpoint = srv.config.value("cluster-preferred-endpoint-type");
     let Some(cl) = state(srv, c) else {
         return;
     };
@@ -344,7 +343,7 @@ fn shards(srv: &mut Server, c: &mut Client) {
             .collect();
         c.out.array(members.len());
         for n in members {
-            reply_shard_node(cl, c, n, offset);
+            reply_shard_node(cl, c, n, offset, &endpoint);
         }
     }
 }
@@ -450,7 +449,7 @@ fn addslotsrange(srv: &mut Server, c: &mut Client) {
     };
     if c.argv.len() % 2 == 1 {
         c.out.error(&format!(
-            "wrong number of arguments for '{}' command",
+            "wrong number of arguments for 'cluster|{}' command",
             String::from_utf8_lossy(&c.argv[1]).to_lowercase()
         ));
         return;

@@ -1034,10 +1034,15 @@ impl crate::server::Server {
         let now = crate::util::mstime();
         let offset = self.cluster_repl_offset();
         let full = self.config.value("cluster-require-full-coverage") == "yes";
+        let sendbuf_limit = self
+            .config
+            .value("cluster-link-sendbuf-limit")
+            .parse()
+            .unwrap_or(0);
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };
-        cl.cron(offset, now, full);
+        cl.cron(offset, now, full, sendbuf_limit);
         self.cluster_replica_cron();
         self.cluster_redirect_blocked_clients();
     }

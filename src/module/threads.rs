@@ -341,7 +341,29 @@ pub(crate) fn process_events_while_blocked(srv: &mut Server) {
                 continue;
             }
             if token == crate::replication::replica::LINK_TOKEN {
-                srv.repl_link_event(registry);
+                // Not while the transfer it delivered is being loaded: the link waits (its
+                // re-registration as the master client reports what arrived meanwhile).
+                if !srv.repl.link.blocking_load {
+                    srv.repl_link_event(registry);
+                }
+                continue;
+            }
+            // The cluster bus goes on (pings answered, so a busy node isn't taken for dead).
+            if (crate::cluster::bus::LINK_TOKEN_BASE..crate::module::eventloop::FD_TOKEN_BASE)
+                .contains(&token)
+            {
+                srv.cluster_link_event(
+                    token - crate::cluster::bus::LINK_TOKEN_BASE,
+                    readable,
+                    writable,
+                );
+                continue;
+            }
+            if (crate::cluster::bus::LISTENER_TOKEN_BASE
+                ..crate::cluster::bus::LISTENER_TOKEN_BASE + crate::cluster::bus::MAX_LISTENERS)
+                .contains(&token)
+            {
+                srv.cluster_accept(token - crate::cluster::bus::LISTENER_TOKEN_BASE);
                 continue;
             }
             if crate::ae::MODULE_FD_TOKENS.contains(&token) {

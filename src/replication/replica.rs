@@ -971,6 +971,18 @@ impl Server {
         use crate::module::events::{fire_loading, sub};
         self.loading = true;
         fire_loading(self, sub::LOADING_REPL_START);
+        // Clients (answered -LOADING) and the cluster bus are served every
+        // `loading-process-events-interval-bytes` of the file, as Redis does.
+        let interval = stored_config(&self.config, "loading-process-events-interval-bytes")
+            .parse::<u64>()
+            .unwrap_or(2 * 1024 * 1024)
+            .max(1);
+        let p = &mut self.persist;
+        p.loading_start_time = unix_now();
+        p.loading_loaded_bytes = 0;
+        p.loading_total_bytes = std::fs::metadata(&self.config.dbfilename).map_or(0, |m| m.len());
+        self.repl.link.blocking_load = true;
+        let mut next_events = interval;
         let r = std::fs::File::open(&self.config.dbfilename)
             .map_err(|e| crate::rdb::file::LoadFailure {
                 msg: crate::rdb::persist::strerror(&e),
@@ -978,8 +990,15 @@ impl Server {
             })
             .and_then(|f| {
                 let mut input = std::io::BufReader::with_capacity(64 * 1024, f);
-                crate::rdb::file::load_from(self, &mut input, false, &mut |_, _| {})
+                crate::rdb::file::load_from(self, &mut input, false, &mut |srv, at| {
+                    srv.persist.loading_loaded_bytes = at;
+                    if at >= next_events {
+                        next_events = at + interval;
+                        crate::module::threads::process_events_while_blocked(srv);
+                    }
+                })
             });
+        self.repl.link.blocking_load = false;
         self.loading = false;
         fire_loading(
             self,

@@ -150,6 +150,9 @@ pub struct Link {
     pub undrained: bool,
     /// That load keeps the old dataset until it is complete (`repl-diskless-load swapdb`).
     pub swapdb: bool,
+    /// A transfer saved to disk is being loaded, serving events between records: the link
+    /// itself waits (it becomes the master client afterwards).
+    pub blocking_load: bool,
 }
 
 impl Link {
