@@ -212,8 +212,11 @@ fn myid(srv: &mut Server, c: &mut Client) {
 fn reply_node(cl: &ClusterState, c: &mut Client, id: NodeId, endpoint_type: &str) {
     let n = cl.node(id);
     c.out.array(4);
-    c.out
-        .bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
+    if endpoint_type == "unknown-endpoint" {
+        c.out.null();
+    } else {
+        c.out.bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
+    }
     c.out.int(i64::from(n.port));
     c.out.bulk(&n.name);
     let mut extra: Vec<(&str, &str)> = Vec::new();

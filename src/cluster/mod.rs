@@ -235,6 +235,9 @@ pub struct ClusterState {
     pub failover: failover::FailoverState,
     /// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are ignored (-1: none).
     pub drop_packet_filter: i32,
+    /// Slots our shard stopped serving whose shard channels' subscribers are still to be
+    /// unsubscribed (`Server::cluster_drop_shard_channels`).
+    pub unsubscribe_slots: Vec<usize>,
     pub config_file: nodes_conf::ConfigFile,
 }
 
@@ -353,6 +356,10 @@ impl ClusterState {
         let owner = self.slots[slot];
         if owner == NO_NODE {
             return false;
+        }
+        // Our shard (we or our master) no longer serves it: its shard channels go.
+        if owner == self.myself || owner == self.me().replicaof {
+            self.unsubscribe_slots.push(slot);
         }
         let n = self.node_mut(owner);
         if msg::slot_bit(&n.slots, slot) {
@@ -834,7 +841,9 @@ impl ClusterState {
         let n = self.node(id);
         match endpoint_type {
             "hostname" if !n.hostname.is_empty() => n.hostname.clone(),
-            "hostname" | "unknown-endpoint" => "?".to_string(),
+            "hostname" => "?".to_string(),
+            // Clients are to use the address they reached the cluster at.
+            "unknown-endpoint" => String::new(),
             _ => n.ip.clone(),
         }
     }
@@ -892,6 +901,7 @@ impl ClusterState {
             module_flags: 0,
             failover: Default::default(),
             drop_packet_filter: -1,
+            unsubscribe_slots: Vec::new(),
             config_file: nodes_conf::ConfigFile {
                 path: config_path,
                 file: Some(file),
@@ -1049,6 +1059,7 @@ impl crate::server::Server {
 
     /// Work queued while handling events: the cluster state, the config file.
     pub fn cluster_before_sleep(&mut self) {
+        self.cluster_drop_shard_channels();
         let full = self.config.value("cluster-require-full-coverage") == "yes";
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
@@ -1158,7 +1169,8 @@ impl crate::server::Server {
             return Ok(None);
         }
         let cmd = &self.commands.cmds[id];
-        let has_keys = crate::commands::keyspec::does_command_have_keys(cmd.spec)
+        // Any key spec counts here, shard channels' included (Redis checks key_specs_num).
+        let has_keys = !cmd.spec.key_specs.is_empty()
             || cmd.flags & (flags::MOVABLE_KEYS | flags::MODULE_GETKEYS) != 0;
         if !has_keys && !is_exec {
             return Ok(None);
@@ -1185,7 +1197,15 @@ impl crate::server::Server {
             if matches!(name, "ssubscribe" | "sunsubscribe" | "spublish") {
                 pubsubshard = true;
             }
-            positions.push(self.acl_command_keys(*cid, argv));
+            // The pre-7.0 way, as Redis' getKeysFromCommand: the command's extractor, a
+            // module's callback, or the legacy range (which spans shard channels too).
+            let cmd = &self.commands.cmds[*cid];
+            let keys = if cmd.flags & flags::MODULE_GETKEYS != 0 && cmd.module_cmd.is_some() {
+                crate::module::getkeys::get_keys(self, *cid, argv).unwrap_or_default()
+            } else {
+                crate::commands::keyspec::keys_legacy(cmd.spec, argv)
+            };
+            positions.push(keys);
         }
         let keys: Vec<Vec<&[u8]>> = argvs
             .iter()
@@ -1270,5 +1290,42 @@ impl crate::server::Server {
             }
         }
         true
+    }
+}
+
+impl crate::server::Server {
+    /// Unsubscribes every client from the shard channels of the slots our shard stopped
+    /// serving, each told with an `sunsubscribe` (Redis' removeChannelsInSlot).
+    pub fn cluster_drop_shard_channels(&mut self) {
+        let Some(cl) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        if cl.unsubscribe_slots.is_empty() {
+            return;
+        }
+        let slots: std::collections::HashSet<usize> = cl.unsubscribe_slots.drain(..).collect();
+        if self.pubsub.shard_channels.is_empty() {
+            return;
+        }
+        let channels: Vec<Vec<u8>> = self
+            .pubsub
+            .shard_channels
+            .keys()
+            .filter(|ch| slots.contains(&key_hash_slot(ch)))
+            .cloned()
+            .collect();
+        for ch in channels {
+            let ids = self.pubsub.shard_channels.get(&ch).cloned().unwrap_or_default();
+            for id in ids {
+                let Some(mut c) = self.clients.remove(&id) else {
+                    continue;
+                };
+                self.unsubscribe_channel(&mut c, &ch, true, true);
+                self.update_pubsub_flag(&mut c);
+                self.clients.insert(id, c);
+                self.mark_pending_write(id);
+            }
+            self.pubsub.shard_channels.remove(&ch);
+        }
     }
 }
