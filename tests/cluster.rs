@@ -1,7 +1,8 @@
 //! Cluster mode end to end, with Debian's redis-server as one of the nodes when it is
 //! installed (so the bus protocol is checked against Redis itself): forming a cluster, routing
 //! (MOVED, ASK, CROSSSLOT), moving a slot with its keys from one kind of node to the other, and
-//! a replica taking over its failed master by election.
+//! a replica taking over its failed master by election, and module messages over the bus
+//! (upstream's `hellocluster` example module).
 
 mod common;
 
@@ -47,6 +48,9 @@ struct Node {
 
 impl Node {
     fn start(redis: bool, name: &str) -> Node {
+        Self::start_with(redis, name, &[])
+    }
+    fn start_with(redis: bool, name: &str, extra: &[&str]) -> Node {
         let dir = common::temp_dir("cluster", name);
         let dir = dir.to_str().unwrap().to_string();
         let bus = free_port().to_string();
@@ -62,6 +66,7 @@ impl Node {
             "--appendonly",
             "no",
         ];
+        let args: Vec<&str> = args.iter().chain(extra).copied().collect();
         let server = if redis {
             Server::start_redis(&args).expect("checked by the caller")
         } else {
@@ -282,4 +287,65 @@ fn replica_is_elected_when_its_master_fails() {
     });
     assert_eq!(text(&mut replica.c(), &["DBSIZE"]), keys_before);
     assert_eq!(text(&mut replica.c(), &["SET", "{b}:new", "x"]), "OK");
+}
+
+/// Upstream's `src/modules/hellocluster.c`, compiled unmodified against upstream's header.
+fn build_hellocluster() -> std::path::PathBuf {
+    let upstream = common::redis_src();
+    let dir = common::temp_dir("cluster", "hellocluster-build");
+    std::fs::copy(
+        upstream.join("src/redismodule.h"),
+        dir.join("redismodule.h"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("modules")).unwrap();
+    let source = dir.join("modules/hellocluster.c");
+    std::fs::copy(upstream.join("src/modules/hellocluster.c"), &source).unwrap();
+    let out = dir.join("hellocluster.so");
+    let status = std::process::Command::new("cc")
+        .args(["-O1", "-std=gnu99", "-fPIC", "-shared", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "building hellocluster.c failed");
+    out
+}
+
+#[test]
+fn module_messages_cross_the_bus_both_ways() {
+    let module = build_hellocluster();
+    let module = module.to_str().unwrap();
+    let redis = redis_installed();
+    let load = ["--loadmodule", module];
+    let nodes = vec![
+        Node::start_with(false, "hc-a", &load),
+        Node::start_with(false, "hc-b", &load),
+        Node::start_with(redis, "hc-c", &load),
+    ];
+    form(&nodes, 3);
+    // Every node lists the three, with their client ports.
+    let listed: Vec<(String, i64)> = redis::cmd("HELLOCLUSTER.LIST")
+        .query(&mut nodes[0].c())
+        .unwrap();
+    let mut expected: Vec<(String, i64)> = nodes
+        .iter()
+        .map(|n| (n.id.clone(), i64::from(n.server.port)))
+        .collect();
+    let mut listed = listed;
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+    // A ping from a ferrodis node reaches the others (the module counts it in a key, which
+    // its NO_REDIRECTION flag allows on any node); then one from the last node (Redis when
+    // installed) reaches the ferrodis ones.
+    assert_eq!(text(&mut nodes[0].c(), &["HELLOCLUSTER.PINGALL"]), "OK");
+    let count = |n: &Node| text(&mut n.c(), &["GET", "pings_received"]);
+    wait_until("the others to receive the ping", || {
+        count(&nodes[1]) == "1" && count(&nodes[2]) == "1"
+    });
+    assert_eq!(text(&mut nodes[2].c(), &["HELLOCLUSTER.PINGALL"]), "OK");
+    wait_until("the ferrodis nodes to receive the second ping", || {
+        count(&nodes[0]) == "1" && count(&nodes[1]) == "2"
+    });
 }

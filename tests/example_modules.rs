@@ -3,7 +3,8 @@
 //! `redis-server`: the same commands must get the same replies from all of them. This is what
 //! a user moving an existing `.so` to ferrodis relies on, and it checks both halves of the ABI
 //! promise (an old binary on our server; a module built with our header on theirs).
-//! All of them but hellocluster, which needs cluster mode (ferrodis has none).
+//! All of them but hellocluster, which needs a cluster: `tests/cluster.rs` runs it on one
+//! mixing ferrodis and redis-server nodes.
 //!
 //! Needs upstream's source tree (`tests/tcl-compat/fetch-redis-source`, or `REDIS_SRC`), a C
 //! compiler and `/usr/bin/redis-server`; `scripts/test-all` provides all three.

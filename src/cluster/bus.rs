@@ -910,7 +910,13 @@ impl ClusterState {
     /// The bus part of the cluster cron, run 10 times per second (Redis' clusterCron):
     /// connects to nodes without a link, pings, detects timeouts (PFAIL), and drops links
     /// that stopped answering.
-    pub fn cron(&mut self, repl_offset: u64, now: i64, require_full_coverage: bool, sendbuf_limit: usize) {
+    pub fn cron(
+        &mut self,
+        repl_offset: u64,
+        now: i64,
+        require_full_coverage: bool,
+        sendbuf_limit: usize,
+    ) {
         self.iteration += 1;
         // A link whose output piles up (the peer stopped reading) is dropped, and remade.
         if sendbuf_limit > 0 {
@@ -1083,9 +1089,7 @@ impl Server {
     /// being loaded), which keeps us out of CLUSTER SLOTS meanwhile (Redis'
     /// replicationGetSlaveOffset).
     pub fn cluster_repl_offset(&self) -> u64 {
-        if self.repl.master_host.is_some()
-            && self.repl.master_client.is_none()
-            && !self.repl.cached
+        if self.repl.master_host.is_some() && self.repl.master_client.is_none() && !self.repl.cached
         {
             return 0;
         }

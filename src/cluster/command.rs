@@ -215,7 +215,8 @@ fn reply_node(cl: &ClusterState, c: &mut Client, id: NodeId, endpoint_type: &str
     if endpoint_type == "unknown-endpoint" {
         c.out.null();
     } else {
-        c.out.bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
+        c.out
+            .bulk(cl.preferred_endpoint(id, endpoint_type).as_bytes());
     }
     c.out.int(i64::from(n.port));
     c.out.bulk(&n.name);
@@ -295,7 +296,10 @@ fn reply_shard_node(cl: &ClusterState, c: &mut Client, id: NodeId, my_offset: u6
     } else {
         n.repl_offset
     };
-    fields.push(("role", Err(if n.is_replica() { "replica" } else { "master" }.into())));
+    fields.push((
+        "role",
+        Err(if n.is_replica() { "replica" } else { "master" }.into()),
+    ));
     fields.push(("replication-offset", Ok(offset as i64)));
     // A replica that has processed nothing of its master's stream is still loading.
     let health = if n.failed() {

@@ -1315,7 +1315,12 @@ impl crate::server::Server {
             .cloned()
             .collect();
         for ch in channels {
-            let ids = self.pubsub.shard_channels.get(&ch).cloned().unwrap_or_default();
+            let ids = self
+                .pubsub
+                .shard_channels
+                .get(&ch)
+                .cloned()
+                .unwrap_or_default();
             for id in ids {
                 let Some(mut c) = self.clients.remove(&id) else {
                     continue;

@@ -61,36 +61,30 @@ thread_local! {
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The id a module's cluster messages carry: its name's first 9 characters packed 6 bits
-/// each, as Redis derives it (0 when a character is outside the type-name alphabet).
+/// The id a module's cluster messages carry: its name encoded as a data type name (9
+/// characters of the type-name alphabet), or 0 for any other name — so modules whose names
+/// are not 9 such characters share id 0, exactly as in Redis.
 fn module_wire_id(name: &str) -> u64 {
-    const CHARSET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let b = name.as_bytes();
-    let mut id = 0u64;
-    for j in 0..9 {
-        let pos = match b.get(j) {
-            // Past the end Redis finds the string's terminator, one past the alphabet.
-            None | Some(0) => 64,
-            Some(c) => match CHARSET.iter().position(|x| x == c) {
-                Some(p) => p as u64,
-                None => return 0,
-            },
-        };
-        id = (id << 6) | pos;
-    }
-    id << 10
+    super::datatype::encode_id(name.as_bytes(), 0).unwrap_or(0)
 }
 
-/// Copies `n` bytes of a C string argument (a node id is exactly 40).
+/// A node id argument: up to REDISMODULE_NODE_ID_LEN (40) bytes, fewer if a NUL comes
+/// first. Ids handed out by GetClusterNodesList are exactly 40 bytes without a terminator,
+/// and modules pass them back as they are, so nothing past the 40th byte is read.
 unsafe fn node_id_arg(p: *const c_char) -> Option<Vec<u8>> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: the API passes a node id of REDISMODULE_NODE_ID_LEN bytes.
-    Some(
-        unsafe { std::slice::from_raw_parts(p as *const u8, crate::cluster::msg::NAMELEN) }
-            .to_vec(),
-    )
+    let mut id = Vec::with_capacity(crate::cluster::msg::NAMELEN);
+    for i in 0..crate::cluster::msg::NAMELEN {
+        // SAFETY: a node id is readable up to its terminator or its 40th byte.
+        let b = unsafe { *(p as *const u8).add(i) };
+        if b == 0 {
+            break;
+        }
+        id.push(b);
+    }
+    Some(id)
 }
 
 unsafe extern "C" fn register_cluster_message_receiver(
@@ -290,13 +284,14 @@ unsafe extern "C" fn get_cluster_nodes_list(
     if names.is_empty() {
         return std::ptr::null_mut();
     }
-    // SAFETY: malloc'ed blocks (freed by FreeClusterNodesList); each id is 40 bytes, not
-    // NUL-terminated, as Redis hands them out; the array ends with NULL.
+    // SAFETY: malloc'ed blocks (freed by FreeClusterNodesList); each id is 40 bytes, as
+    // Redis hands them out, plus a terminator; the array ends with NULL.
     unsafe {
         let ids = libc::malloc((names.len() + 1) * std::mem::size_of::<*mut c_char>())
             as *mut *mut c_char;
         for (i, name) in names.iter().enumerate() {
-            let p = libc::malloc(name.len()) as *mut u8;
+            // One byte more, zeroed: a module treating the id as a C string finds its end.
+            let p = libc::calloc(1, name.len() + 1) as *mut u8;
             std::ptr::copy_nonoverlapping(name.as_ptr(), p, name.len());
             *ids.add(i) = p as *mut c_char;
         }
