@@ -206,6 +206,11 @@ fn parse_db(srv: &Server, c: &mut Client, i: usize) -> Option<usize> {
 }
 
 fn move_command(srv: &mut Server, c: &mut Client) {
+    // A cluster has only database 0.
+    if srv.cluster.is_some() {
+        c.out.error("MOVE is not allowed in cluster mode");
+        return;
+    }
     let src_db = c.db;
     let Some(dst_db) = parse_db(srv, c, 2) else {
         return;
@@ -283,6 +288,10 @@ fn copy_command(srv: &mut Server, c: &mut Client) {
         }
         j += 1;
     }
+    if srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        c.out.error("Copying to another database is not allowed in cluster mode");
+        return;
+    }
     let key = std::mem::take(&mut c.argv[1]);
     let newkey = std::mem::take(&mut c.argv[2]);
     copy_key(srv, c, &key, &newkey, src_db, dst_db, replace);
@@ -357,6 +366,10 @@ fn duplicate(v: &Value) -> Value {
 }
 
 fn swapdb_command(srv: &mut Server, c: &mut Client) {
+    if srv.cluster.is_some() {
+        c.out.error("SWAPDB is not allowed in cluster mode");
+        return;
+    }
     let Some(a) = arg_i32(c, 1, Some("invalid first DB index")) else {
         return;
     };
