@@ -1059,8 +1059,11 @@ impl crate::server::Server {
 
     /// Work queued while handling events: the cluster state, the config file.
     pub fn cluster_before_sleep(&mut self) {
+        // Every event-loop pass comes here: nothing at all outside cluster mode.
+        if self.cluster.is_none() {
+            return;
+        }
         self.cluster_drop_shard_channels();
-        let full = self.config.value("cluster-require-full-coverage") == "yes";
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };
@@ -1069,12 +1072,16 @@ impl crate::server::Server {
         if todo & todo::HANDLE_FAILOVER != 0 {
             self.cluster_replica_cron();
         }
+        if todo & todo::UPDATE_STATE != 0 {
+            let full = self.config.value("cluster-require-full-coverage") == "yes";
+            let Some(cl) = self.cluster.as_deref_mut() else {
+                return;
+            };
+            cl.update_state(crate::util::mstime(), full);
+        }
         let Some(cl) = self.cluster.as_deref_mut() else {
             return;
         };
-        if todo & todo::UPDATE_STATE != 0 {
-            cl.update_state(crate::util::mstime(), full);
-        }
         if todo & todo::SAVE_CONFIG != 0 {
             if let Err(e) = cl.save_config(todo & todo::FSYNC_CONFIG != 0) {
                 crate::log_warning!("Fatal: can't update cluster config file: {}", e);
