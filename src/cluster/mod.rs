@@ -238,6 +238,10 @@ pub struct ClusterState {
     /// Slots our shard stopped serving whose shard channels' subscribers are still to be
     /// unsubscribed (`Server::cluster_drop_shard_channels`).
     pub unsubscribe_slots: Vec<usize>,
+    /// Settings read on every routed command, kept here by `update_myself_announced` (at
+    /// start-up and on CONFIG SET) rather than looked up by name each time.
+    pub allow_reads_when_down: bool,
+    pub allow_pubsubshard_when_down: bool,
     pub config_file: nodes_conf::ConfigFile,
 }
 
@@ -902,6 +906,8 @@ impl ClusterState {
             failover: Default::default(),
             drop_packet_filter: -1,
             unsubscribe_slots: Vec::new(),
+            allow_reads_when_down: false,
+            allow_pubsubshard_when_down: true,
             config_file: nodes_conf::ConfigFile {
                 path: config_path,
                 file: Some(file),
@@ -909,7 +915,8 @@ impl ClusterState {
         }
     }
 
-    /// What this node announces about itself: ports, IP and hostname from the config.
+    /// What this node announces about itself (ports, IP, hostname, the nofailover flag) and
+    /// the settings routing reads per command, from the config.
     pub fn update_myself_announced(&mut self, cfg: &crate::config::Config) {
         let port = cfg.port as u16;
         let announce_port = cfg
@@ -943,6 +950,9 @@ impl ClusterState {
             self.bus.announce_ip.clone(),
             self.bus.hostname.clone(),
         );
+        self.allow_reads_when_down = cfg.value("cluster-allow-reads-when-down") == "yes";
+        self.allow_pubsubshard_when_down =
+            cfg.value("cluster-allow-pubsubshard-when-down") == "yes";
         let no_failover = cfg.value("cluster-replica-no-failover") == "yes";
         let me = self.myself;
         let n = self.node_mut(me);
@@ -1227,8 +1237,6 @@ impl crate::server::Server {
         let is_migrate = self.commands.cmds[id].fullname == "migrate";
         let asking = c.has(crate::client::flags::ASKING) || cmd_flags & flags::ASKING != 0;
         let readonly = c.has(crate::client::flags::READONLY);
-        let reads_down = self.config.value("cluster-allow-reads-when-down") == "yes";
-        let shard_down = self.config.value("cluster-allow-pubsubshard-when-down") == "yes";
         let now = self.now_ms();
         let db0 = &self.dbs[0];
         let mut exists = |key: &[u8]| {
@@ -1244,8 +1252,8 @@ impl crate::server::Server {
             readonly,
             is_migrate,
             pubsubshard,
-            reads_down,
-            shard_down,
+            cl.allow_reads_when_down,
+            cl.allow_pubsubshard_when_down,
             &mut exists,
         )
     }

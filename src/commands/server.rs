@@ -140,13 +140,15 @@ fn apply_hook(name: &str) -> Option<ApplyFn> {
         | "cluster-announce-tls-port"
         | "cluster-announce-hostname"
         | "cluster-node-timeout"
-        | "cluster-replica-no-failover" => apply_cluster_announced,
+        | "cluster-replica-no-failover"
+        | "cluster-allow-reads-when-down"
+        | "cluster-allow-pubsubshard-when-down" => apply_cluster_announced,
         _ => return None,
     })
 }
 
 /// What a cluster node announces about itself changes at once (the others learn it from
-/// its next ping).
+/// its next ping), and so do the cluster settings it keeps at hand for routing.
 fn apply_cluster_announced(srv: &mut Server) -> Result<(), String> {
     if let Some(cl) = srv.cluster.as_deref_mut() {
         cl.update_myself_announced(&srv.config);
