@@ -495,21 +495,7 @@ impl EventLoop {
                 }
                 continue;
             }
-            if (crate::cluster::bus::LINK_TOKEN_BASE..crate::module::eventloop::FD_TOKEN_BASE)
-                .contains(&t)
-            {
-                srv.cluster_link_event(
-                    t - crate::cluster::bus::LINK_TOKEN_BASE,
-                    ev.readable,
-                    ev.writable,
-                );
-                continue;
-            }
-            if (crate::cluster::bus::LISTENER_TOKEN_BASE
-                ..crate::cluster::bus::LISTENER_TOKEN_BASE + crate::cluster::bus::MAX_LISTENERS)
-                .contains(&t)
-            {
-                srv.cluster_accept(t - crate::cluster::bus::LISTENER_TOKEN_BASE);
+            if srv.cluster_dispatch(t, ev.readable, ev.writable) {
                 continue;
             }
             if t == crate::replication::replica::LINK_TOKEN {

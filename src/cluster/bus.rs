@@ -97,6 +97,43 @@ impl Bus {
         }
     }
 
+    /// Registers a new connection with the event loop and adds its link: outbound links wait
+    /// for their connect to complete, inbound ones are usable at once.
+    fn open_link(
+        &mut self,
+        mut stream: TcpStream,
+        node: NodeId,
+        inbound: bool,
+        now: i64,
+    ) -> Option<LinkId> {
+        let _ = stream.set_nodelay(true);
+        let lid = self
+            .links
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.links.len());
+        if let Some(r) = self.registry.as_ref() {
+            r.register(
+                &mut stream,
+                Token(LINK_TOKEN_BASE + lid),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .ok()?;
+        }
+        let got = self.add_link(Link {
+            stream,
+            ctime: now,
+            node,
+            inbound,
+            connected: inbound,
+            sndbuf: Vec::new(),
+            rcvbuf: Vec::new(),
+            dead: false,
+        });
+        debug_assert_eq!(got, lid);
+        Some(lid)
+    }
+
     /// Closes a link's socket and forgets it (nodes pointing at it are the caller's business).
     pub fn free_link(&mut self, id: LinkId) {
         if let Some(mut l) = self.links.get_mut(id).and_then(Option::take) {
@@ -196,7 +233,7 @@ impl ClusterState {
             .parse::<std::net::IpAddr>()
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
             .and_then(|a| TcpStream::connect(std::net::SocketAddr::new(a, cport)));
-        let mut stream = match connected {
+        let stream = match connected {
             Ok(s) => s,
             Err(e) => {
                 if self.node(id).ping_sent == 0 {
@@ -211,35 +248,9 @@ impl ClusterState {
                 return;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let lid = self
-            .bus
-            .links
-            .iter()
-            .position(Option::is_none)
-            .unwrap_or(self.bus.links.len());
-        if let Some(r) = self.bus.registry.as_ref() {
-            if r.register(
-                &mut stream,
-                Token(LINK_TOKEN_BASE + lid),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .is_err()
-            {
-                return;
-            }
-        }
-        let got = self.bus.add_link(Link {
-            stream,
-            ctime: now,
-            node: id,
-            inbound: false,
-            connected: false,
-            sndbuf: Vec::new(),
-            rcvbuf: Vec::new(),
-            dead: false,
-        });
-        debug_assert_eq!(got, lid);
+        let Some(lid) = self.bus.open_link(stream, id, false, now) else {
+            return;
+        };
         self.node_mut(id).link = Some(lid);
     }
 
@@ -1038,6 +1049,20 @@ impl ClusterState {
 }
 
 impl Server {
+    /// Handles an event-loop event if its token is the cluster bus's (a listener or a link);
+    /// false for any other token. The main loop and nested passes both dispatch through it.
+    pub fn cluster_dispatch(&mut self, token: usize, readable: bool, writable: bool) -> bool {
+        if (LINK_TOKEN_BASE..crate::module::eventloop::FD_TOKEN_BASE).contains(&token) {
+            self.cluster_link_event(token - LINK_TOKEN_BASE, readable, writable);
+            return true;
+        }
+        if (LISTENER_TOKEN_BASE..LISTENER_TOKEN_BASE + MAX_LISTENERS).contains(&token) {
+            self.cluster_accept(token - LISTENER_TOKEN_BASE);
+            return true;
+        }
+        false
+    }
+
     /// Accepts bus connections on listener `i`.
     pub fn cluster_accept(&mut self, i: usize) {
         let Some(cl) = self.cluster.as_deref_mut() else {
@@ -1048,39 +1073,12 @@ impl Server {
             let Some(listener) = cl.bus.listeners.get(i) else {
                 return;
             };
-            let (mut stream, _) = match listener.accept() {
+            let (stream, _) = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            let _ = stream.set_nodelay(true);
-            let lid = cl
-                .bus
-                .links
-                .iter()
-                .position(Option::is_none)
-                .unwrap_or(cl.bus.links.len());
-            if let Some(r) = cl.bus.registry.as_ref() {
-                if r.register(
-                    &mut stream,
-                    Token(LINK_TOKEN_BASE + lid),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .is_err()
-                {
-                    continue;
-                }
-            }
-            cl.bus.add_link(Link {
-                stream,
-                ctime: now,
-                node: NO_NODE,
-                inbound: true,
-                connected: true,
-                sndbuf: Vec::new(),
-                rcvbuf: Vec::new(),
-                dead: false,
-            });
+            let _ = cl.bus.open_link(stream, NO_NODE, true, now);
         }
     }
 

@@ -57,31 +57,30 @@ fn state<'a>(srv: &'a mut Server, c: &mut Client) -> Option<&'a mut ClusterState
     }
 }
 
-fn asking_command(srv: &mut Server, c: &mut Client) {
+/// ASKING, READONLY and READWRITE: a client flag set or cleared, in cluster mode only.
+fn set_client_flag(srv: &Server, c: &mut Client, flag: u64, on: bool) {
     if srv.cluster.is_none() {
         c.out.error(DISABLED);
         return;
     }
-    c.flags |= cflags::ASKING;
+    if on {
+        c.flags |= flag;
+    } else {
+        c.flags &= !flag;
+    }
     c.out.ok();
+}
+
+fn asking_command(srv: &mut Server, c: &mut Client) {
+    set_client_flag(srv, c, cflags::ASKING, true);
 }
 
 fn readonly_command(srv: &mut Server, c: &mut Client) {
-    if srv.cluster.is_none() {
-        c.out.error(DISABLED);
-        return;
-    }
-    c.flags |= cflags::READONLY;
-    c.out.ok();
+    set_client_flag(srv, c, cflags::READONLY, true);
 }
 
 fn readwrite_command(srv: &mut Server, c: &mut Client) {
-    if srv.cluster.is_none() {
-        c.out.error(DISABLED);
-        return;
-    }
-    c.flags &= !cflags::READONLY;
-    c.out.ok();
+    set_client_flag(srv, c, cflags::READONLY, false);
 }
 
 fn help(srv: &mut Server, c: &mut Client) {

@@ -289,7 +289,8 @@ fn copy_command(srv: &mut Server, c: &mut Client) {
         j += 1;
     }
     if srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
-        c.out.error("Copying to another database is not allowed in cluster mode");
+        c.out
+            .error("Copying to another database is not allowed in cluster mode");
         return;
     }
     let key = std::mem::take(&mut c.argv[1]);

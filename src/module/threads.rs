@@ -349,21 +349,7 @@ pub(crate) fn process_events_while_blocked(srv: &mut Server) {
                 continue;
             }
             // The cluster bus goes on (pings answered, so a busy node isn't taken for dead).
-            if (crate::cluster::bus::LINK_TOKEN_BASE..crate::module::eventloop::FD_TOKEN_BASE)
-                .contains(&token)
-            {
-                srv.cluster_link_event(
-                    token - crate::cluster::bus::LINK_TOKEN_BASE,
-                    readable,
-                    writable,
-                );
-                continue;
-            }
-            if (crate::cluster::bus::LISTENER_TOKEN_BASE
-                ..crate::cluster::bus::LISTENER_TOKEN_BASE + crate::cluster::bus::MAX_LISTENERS)
-                .contains(&token)
-            {
-                srv.cluster_accept(token - crate::cluster::bus::LISTENER_TOKEN_BASE);
+            if srv.cluster_dispatch(token, readable, writable) {
                 continue;
             }
             if crate::ae::MODULE_FD_TOKENS.contains(&token) {
