@@ -587,7 +587,7 @@ impl Loader {
     /// their deletion).
     fn add_key(&mut self, srv: &mut Server, key: Vec<u8>, value: Value) -> LoadResult<()> {
         let db = self.db;
-        if !self.aof_preamble && self.expire.is_some_and(|e| e < self.now_ms) && !srv.is_replica() {
+        if !self.aof_preamble && self.expire.is_some_and(|e| e < self.now_ms) && srv.i_am_master() {
             self.stats.expired += 1;
             return Ok(());
         }

@@ -112,7 +112,7 @@ impl Server {
         ) else {
             return;
         };
-        if self.is_replica() {
+        if !self.i_am_master() {
             self.replid = id;
             self.repl.master_repl_offset = off;
             self.repl.cached = true;

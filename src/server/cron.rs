@@ -100,7 +100,7 @@ impl Server {
     }
 
     fn active_expire_cycle_run(&mut self, kind: ExpireCycle, state: &mut ExpireState) {
-        if !self.active_expire_enabled || self.is_replica() || self.expire_paused() {
+        if !self.active_expire_enabled || !self.i_am_master() || self.expire_paused() {
             return;
         }
         let effort = (self.config.active_expire_effort - 1).max(0) as u64;

@@ -344,6 +344,18 @@ impl Server {
         self.repl.master_host.is_some()
     }
 
+    /// Whether this server owns its dataset (Redis' `iAmMaster`): outside cluster mode, no
+    /// master is configured; in cluster mode, our node is a master. The two differ at start-up,
+    /// where a cluster replica knows its role from `nodes.conf` before the cluster cron
+    /// connects it to its master: until then it must still keep expired keys (its master
+    /// sends their deletions) and its snapshot's replication history.
+    pub fn i_am_master(&self) -> bool {
+        match self.cluster.as_deref() {
+            Some(cl) => cl.me().is_master(),
+            None => self.repl.master_host.is_none(),
+        }
+    }
+
     /// Number of online replicas whose last acknowledgement is recent enough for
     /// `min-replicas-max-lag` (counted when asked, so a CONFIG SET applies at once).
     pub fn good_replicas_count(&self) -> i64 {
