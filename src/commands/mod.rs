@@ -823,12 +823,14 @@ impl Server {
         };
         c.propagate_argv = None;
         let start = crate::util::monotonic_us();
+        let outer_start = std::mem::replace(&mut self.cmd_start_us, start);
         // Which command runs, for procs shared by many commands (module commands).
         let prev_running = std::mem::replace(&mut self.running_cmd, id);
         let outer_command = crate::server::crash::enter_command(&self.commands.cmds[id].fullname);
         proc_(self, c);
         crate::server::crash::leave_command(outer_command);
         self.running_cmd = prev_running;
+        self.cmd_start_us = outer_start;
         let duration = crate::util::monotonic_us() - start;
         // Messages and flags aimed at this client while it ran.
         self.leave_client_context(c, ctx);

@@ -473,14 +473,41 @@ impl Server {
         self.db_delete_generic(db, key, true)
     }
 
+    /// Replaces a key's value as a deletion followed by the creation of a new key would (Redis'
+    /// `dbDelete` then `dbAdd`, which RM_StringSet does), with the entry found once: the old
+    /// value is unlinked as a deleted one is and its TTL goes, the new object starts with a
+    /// fresh access clock, and the key is announced `new`. A missing key is simply added.
+    pub fn db_replace_as_new(&mut self, db: usize, key: &[u8], value: Value) {
+        let lru = self.new_object_clock();
+        let Some(obj) = self.dbs[db].dict.get_mut(key) else {
+            self.db_add(db, key, value);
+            return;
+        };
+        // The object is replaced in place (as `set_key` does): handles that found it stay valid.
+        let old = std::mem::replace(obj, Obj::new(value, lru));
+        let btype = crate::blocking::block_type_of(&obj.value);
+        self.dbs[db].expires.remove(key);
+        self.on_value_removed(db, key, &old.value);
+        drop(old);
+        if let Some(bt) = btype {
+            self.signal_key_as_ready(db, key, bt);
+        }
+        self.notify_keyspace_event(crate::config::table::notify::NEW, "new", key, db);
+    }
+
+    /// What the removal of a key's value tells others: XREADGROUP readers of a stream are
+    /// answered with an error, and a module type hears of the unlink.
+    fn on_value_removed(&mut self, db: usize, key: &[u8], value: &Value) {
+        if matches!(value, Value::Stream(_)) {
+            self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
+        }
+        crate::module::datatype::notify_unlink(key, value, db);
+    }
+
     fn db_delete_generic(&mut self, db: usize, key: &[u8], lazy: bool) -> bool {
         match self.dbs[db].take(key) {
             Some(o) => {
-                // XREADGROUP readers of a deleted stream are answered with an error.
-                if matches!(o.value, Value::Stream(_)) {
-                    self.signal_key_as_ready(db, key, crate::blocking::BlockType::Stream);
-                }
-                crate::module::datatype::notify_unlink(key, &o.value, db);
+                self.on_value_removed(db, key, &o.value);
                 if lazy
                     && crate::lazyfree::free_effort_of(&o.value, key, db)
                         > crate::lazyfree::LAZYFREE_THRESHOLD
@@ -627,5 +654,23 @@ mod tests {
         assert_eq!(srv.dbs[0].dict.stamp(), after_delete);
         srv.empty_data(Some(0));
         assert_ne!(srv.dbs[0].dict.stamp(), after_delete);
+    }
+
+    #[test]
+    fn replace_as_new_drops_the_ttl_and_keeps_the_object_in_place() {
+        let mut srv = crate::commands::test_support::test_server();
+        srv.db_add(0, b"k", string(b"old"));
+        srv.set_expire(0, b"k", i64::MAX / 2);
+        let at: *const Obj = srv.dbs[0].dict.get_mut(b"k").unwrap();
+        let stamp = srv.dbs[0].dict.stamp();
+        srv.db_replace_as_new(0, b"k", string(b"new"));
+        let obj = srv.dbs[0].dict.get_mut(b"k").unwrap();
+        assert!(matches!(&obj.value, Value::Str(s) if s.to_vec() == b"new"));
+        assert_eq!(obj as *const Obj, at);
+        assert_eq!(srv.dbs[0].dict.stamp(), stamp);
+        assert!(srv.dbs[0].expires.get(&b"k"[..]).is_none());
+        // A missing key is added.
+        srv.db_replace_as_new(0, b"other", string(b"v"));
+        assert!(srv.dbs[0].dict.get_mut(b"other").is_some());
     }
 }

@@ -80,9 +80,26 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(srv: &mut Server, module: *mut Module, ctx_flags: u32) -> Ctx {
+        let mut ctx = Ctx::created_at(srv, module, ctx_flags, crate::util::monotonic_us());
+        if ctx_flags & flags::TEMP_CLIENT != 0 {
+            ctx.give_temp_client(srv);
+        }
+        ctx
+    }
+
+    /// The context of a module command, created as the command started running (its start
+    /// is when RedisModule_Yield counts the busy threshold from).
+    #[inline]
+    pub fn for_command(srv: &mut Server, module: *mut Module) -> Ctx {
+        let started = srv.cmd_start_us;
+        Ctx::created_at(srv, module, flags::NONE, started)
+    }
+
+    #[inline]
+    fn created_at(srv: &mut Server, module: *mut Module, ctx_flags: u32, created_us: u64) -> Ctx {
         super::command::set_current_server(srv);
         srv.prop.module_nesting += 1;
-        let mut ctx = Ctx {
+        Ctx {
             get_api: super::api::get_api,
             srv,
             client: std::ptr::null_mut(),
@@ -98,17 +115,18 @@ impl Ctx {
             blocked_privdata: std::ptr::null_mut(),
             blocked_ready_key: std::ptr::null_mut(),
             next_yield_us: 0,
-            created_us: crate::util::monotonic_us(),
+            created_us,
             user: std::ptr::null(),
-        };
-        if ctx_flags & flags::TEMP_CLIENT != 0 {
-            let id = srv.next_client_id();
-            let mut c = Box::new(Client::fake(id, srv.now_ms()));
-            c.flags |= crate::client::flags::DENY_BLOCKING;
-            ctx.client = &mut *c;
-            ctx.own_client = Some(c);
         }
-        ctx
+    }
+
+    /// A TEMP_CLIENT context acts for a fake client of its own.
+    fn give_temp_client(&mut self, srv: &mut Server) {
+        let id = srv.next_client_id();
+        let mut c = Box::new(Client::fake(id, srv.now_ms()));
+        c.flags |= crate::client::flags::DENY_BLOCKING;
+        self.client = &mut *c;
+        self.own_client = Some(c);
     }
 
     /// A thread-safe context (threads.rs): built without touching the server, since it may
@@ -175,8 +193,11 @@ impl Ctx {
     }
 
     /// Releases what the call left behind, as Redis does when a context is freed.
+    #[inline]
     pub fn finish(&mut self) {
-        super::misc::auto_memory_collect(self);
+        if !self.auto.is_empty() {
+            super::misc::auto_memory_collect(self);
+        }
         for p in self.pool.drain(..) {
             // SAFETY: pool blocks were allocated with malloc by PoolAlloc.
             unsafe { libc::free(p) };

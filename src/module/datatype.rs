@@ -436,12 +436,8 @@ unsafe extern "C" fn module_type_set_value(
     }
     // SAFETY: `mt` came from CreateDataType, which leaked it.
     let t: &'static ModuleType = unsafe { &*(t as *const ModuleType) };
-    let srv = k.srv();
-    // The old value goes first (its unlink and free callbacks run), as a delete would.
-    if k.value().is_some() {
-        srv.db_delete(k.db(), k.name());
-    }
-    srv.db_add(
+    // The old value is unlinked and freed as a delete would, then the key is announced new.
+    k.srv().db_replace_as_new(
         k.db(),
         k.name(),
         Value::Module(Box::new(ModuleValue { ty: t, ptr: value })),

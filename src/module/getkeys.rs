@@ -39,7 +39,7 @@ pub(super) fn position_request(
     let prev = super::crash::enter(mc.label);
     // SAFETY: a live context without a client (the module only reports positions) and
     // valid argv.
-    unsafe { func(&mut ctx, args.as_mut_ptr(), args.len() as c_int) };
+    unsafe { func(&mut ctx, args.as_mut_ptr(), args.argc()) };
     super::crash::leave(prev);
     let found = std::mem::take(&mut ctx.keys);
     ctx.finish();

@@ -178,11 +178,52 @@ unsafe extern "C" fn open_key(ctx: *mut Ctx, name: *mut RmString, mode: c_int) -
     if found.is_none() && mode & WRITE == 0 {
         return std::ptr::null_mut();
     }
-    let k = Box::into_raw(Box::new(Key::new(ctx, db, name, mode, found)));
+    let k = srv
+        .modules
+        .key_handles
+        .place(Key::new(ctx, db, name, mode, found));
     if c.flags & ctxflags::AUTO_MEMORY != 0 {
         c.auto.push(AutoEntry::Key(k));
     }
     k
+}
+
+/// Allocations for key handles, kept from one CloseKey to the next OpenKey: a module command
+/// usually opens and closes a key or two, and this spares each open the allocator.
+#[derive(Default)]
+pub struct KeyHandles {
+    // Boxes, not values: each is a handle's own allocation, whose address the module holds.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<std::mem::MaybeUninit<Key>>>,
+}
+
+impl KeyHandles {
+    /// How many spare allocations are kept.
+    const KEEP: usize = 16;
+
+    /// Moves `key` into an allocation (a spare one if any) and returns it as the handle.
+    fn place(&mut self, key: Key) -> *mut Key {
+        let slot = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Box::new(std::mem::MaybeUninit::uninit()));
+        let handle = Box::into_raw(slot).cast::<Key>();
+        // SAFETY: an allocation sized and aligned for a `Key`, holding none.
+        unsafe { handle.write(key) };
+        handle
+    }
+
+    /// Takes back the allocation of a handle whose `Key` was already moved out.
+    ///
+    /// # Safety
+    /// `k` came from `place` and holds no live `Key` any more.
+    unsafe fn recycle(&mut self, k: *mut Key) {
+        // SAFETY: per the contract above: an allocation of `place`, now uninitialized.
+        let slot = unsafe { Box::from_raw(k.cast::<std::mem::MaybeUninit<Key>>()) };
+        if self.spare.len() < Self::KEEP {
+            self.spare.push(slot);
+        }
+    }
 }
 
 /// Closes a key handle: a key opened for writing counts as modified (WATCH), as in Redis.
@@ -193,8 +234,14 @@ pub unsafe fn close_key(k: *mut Key) {
     if k.is_null() {
         return;
     }
-    // SAFETY: per the contract above; handles are created by Box::into_raw in `open_key`.
-    let key = unsafe { Box::from_raw(k) };
+    // SAFETY: per the contract above, `k` holds a handle placed by `open_key`; it is moved
+    // out here and its allocation goes back to the server's spare handles below.
+    let key = unsafe { k.read() };
+    // SAFETY: the handle's context (and so its server) is live.
+    unsafe { (*key.ctx).server() }
+        .modules
+        .key_handles
+        .recycle(k);
     // SAFETY: the handle's context is live; its module (if any) is registered.
     let implicit = unsafe { (*key.ctx).module.as_ref() }
         .is_none_or(|m| m.options & super::io::OPTIONS_NO_IMPLICIT_SIGNAL_MODIFIED == 0);
@@ -298,11 +345,8 @@ unsafe extern "C" fn string_set(k: *mut Key, s: *mut RmString) -> c_int {
     // As Redis: the old value is deleted and the string added as a new key (a `new` keyspace
     // event), stored as the module string is, without trying the `int` encoding. WATCHers
     // and trackers hear of the change when the handle closes.
-    let srv = k.srv();
-    if k.value().is_some() {
-        srv.db_delete(k.db, k.name());
-    }
-    srv.db_add(k.db, k.name(), Value::Str(RStr::plain(s)));
+    k.srv()
+        .db_replace_as_new(k.db, k.name(), Value::Str(RStr::plain(s)));
     REDISMODULE_OK
 }
 

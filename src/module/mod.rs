@@ -99,6 +99,8 @@ pub struct Modules {
     pub fork: fork::ForkState,
     /// Module strings reused for module commands' arguments.
     pub arg_strings: string::ArgStrings,
+    /// Allocations reused for key handles.
+    pub key_handles: key::KeyHandles,
 }
 
 impl Modules {
@@ -382,17 +384,20 @@ pub fn dispatch(srv: &mut Server, c: &mut Client) {
         return;
     };
     let mut argv = srv.modules.arg_strings.lend(&c.argv);
-    let mut ctx = Ctx::new(srv, mc.module, ctx::flags::NONE);
-    ctx.client = c;
-    let prev = crash::enter(mc.label);
-    let prev_client = command::enter_client(ctx.client);
-    // SAFETY: the context points at the live server and client for the duration of the call;
-    // the argv strings are valid and owned by this function.
-    unsafe { func(&mut ctx, argv.as_mut_ptr(), argv.len() as c_int) };
-    command::leave_client(prev_client);
-    crash::leave(prev);
-    ctx.finish();
-    drop(ctx);
+    {
+        // The context is dropped in place at the end of this block (moving it into `drop`
+        // would copy it).
+        let mut ctx = Ctx::for_command(srv, mc.module);
+        ctx.client = c;
+        let prev = crash::enter(mc.label);
+        let prev_client = command::enter_client(ctx.client);
+        // SAFETY: the context points at the live server and client for the duration of the
+        // call; the argv strings are valid and owned by this function.
+        unsafe { func(&mut ctx, argv.as_mut_ptr(), argv.argc()) };
+        command::leave_client(prev_client);
+        crash::leave(prev);
+        ctx.finish();
+    }
     srv.modules.arg_strings.give_back(argv);
     // The outermost module command is over: a yield it started ends (Redis ends it when
     // the module context nesting drops to zero).

@@ -109,6 +109,7 @@ impl Store {
     }
 
     /// Makes this store hold `bytes`, reusing an inline buffer in place.
+    #[inline]
     fn set(&mut self, bytes: &[u8]) {
         match self {
             Store::Inline { len, buf } if bytes.len() < INLINE => {
@@ -116,71 +117,132 @@ impl Store {
                 buf[bytes.len()] = 0;
                 *len = bytes.len() as u8;
             }
+            Store::Heap(v) if bytes.len() >= INLINE => {
+                v.clear();
+                v.extend_from_slice(bytes);
+                v.push(0);
+            }
             _ => *self = Store::with(bytes),
         }
     }
 }
 
 /// The module strings a module command's arguments are handed in, kept from one command to
-/// the next: a string the module did not retain goes back here instead of to the allocator,
-/// so the usual command costs no allocation for its argv (`module::dispatch`, and the key
-/// and channel position requests of `getkeys::position_request`).
+/// the next: position `i` of the argv reuses the string of position `i` of the last command
+/// unless the module kept it (RetainString/HoldString), so the usual command costs no
+/// allocation for its argv (`module::dispatch`, and the key and channel position requests of
+/// `getkeys::position_request`).
 #[derive(Default)]
 pub struct ArgStrings {
-    spare: Vec<*mut RmString>,
-    /// The argv array itself, lent to the outermost caller (a nested one makes its own).
-    array: Vec<*mut RmString>,
+    /// One string per position, each holding the pool's reference (null: kept by a module,
+    /// to be replaced at the next use). Lent out as the argv array itself.
+    slots: Vec<*mut RmString>,
+    /// `slots` is lent to a running command: a nested one gets strings of its own.
+    lent: bool,
+}
+
+/// An argv lent by `ArgStrings::lend`: the array passed to the module, with `argc` strings.
+pub struct LentArgv {
+    strings: Vec<*mut RmString>,
+    argc: usize,
+    /// The strings are the pool's slots (else they were made for this call alone).
+    pooled: bool,
+}
+
+impl LentArgv {
+    pub fn as_mut_ptr(&mut self) -> *mut *mut RmString {
+        self.strings.as_mut_ptr()
+    }
+    pub fn argc(&self) -> c_int {
+        self.argc as c_int
+    }
 }
 
 impl ArgStrings {
-    /// How many spare strings are kept.
+    /// How many positions keep their string between commands.
     const KEEP: usize = 64;
+    /// A reused string gives back a heap buffer bigger than this.
+    const KEEP_BYTES: usize = 64 * 1024;
 
-    /// The argv array for `args`, each string with one reference owned by the caller, who
-    /// hands it back with `give_back`.
-    pub fn lend(&mut self, args: &[Vec<u8>]) -> Vec<*mut RmString> {
-        let mut argv = std::mem::take(&mut self.array);
-        argv.extend(args.iter().map(|a| match self.spare.pop() {
-            Some(s) => {
-                // SAFETY: spare strings are live allocations that nothing else references.
-                unsafe {
-                    (*s).refcount = 1;
-                    (*s).store.set(a);
-                }
-                s
+    /// The argv for `args`. The caller hands it back with `give_back` once the module
+    /// returned.
+    pub fn lend(&mut self, args: &[Vec<u8>]) -> LentArgv {
+        if self.lent {
+            return LentArgv {
+                strings: args.iter().map(|a| RmString::new_raw(a)).collect(),
+                argc: args.len(),
+                pooled: false,
+            };
+        }
+        self.lent = true;
+        let mut strings = std::mem::take(&mut self.slots);
+        if strings.len() < args.len() {
+            strings.resize(args.len(), std::ptr::null_mut());
+        }
+        for (s, a) in strings.iter_mut().zip(args) {
+            if s.is_null() {
+                *s = RmString::new_raw(a);
+            } else {
+                // SAFETY: a pool string (refcount 1, the pool's), referenced by nothing else.
+                unsafe { (**s).store.set(a) };
             }
-            None => RmString::new_raw(a),
-        }));
-        argv
+        }
+        LentArgv {
+            strings,
+            argc: args.len(),
+            pooled: true,
+        }
     }
 
-    /// Takes back what `lend` gave: drops the caller's reference to each string; strings
-    /// nobody else holds (the module did not retain them) are kept for the next command.
-    pub fn give_back(&mut self, mut argv: Vec<*mut RmString>) {
-        for s in argv.drain(..) {
-            // SAFETY: `s` came from `lend` and the caller still owns its reference; a module
-            // that kept the string took a reference of its own (RetainString/HoldString).
+    /// Takes back what `lend` gave. A string the module kept (its refcount went up) leaves
+    /// the pool with the module's references alone; the others stay for the next command.
+    pub fn give_back(&mut self, argv: LentArgv) {
+        let LentArgv {
+            mut strings,
+            argc,
+            pooled,
+        } = argv;
+        if !pooled {
+            for s in strings {
+                // SAFETY: made by `lend` for this call; its reference is ours to drop.
+                unsafe { RmString::release(s) };
+            }
+            return;
+        }
+        for s in &mut strings[..argc] {
+            // SAFETY: a pool string lent to the module, which took references of its own for
+            // whatever it kept.
             unsafe {
-                if (*s).refcount == 1 && self.spare.len() < Self::KEEP {
-                    if let Store::Heap(_) = (*s).store {
-                        (*s).store = Store::with(b"");
+                if (**s).refcount == 1 {
+                    if matches!(&(**s).store, Store::Heap(v) if v.capacity() > Self::KEEP_BYTES) {
+                        (**s).store = Store::with(b"");
                     }
-                    (*s).refcount = 0;
-                    self.spare.push(s);
                 } else {
-                    RmString::release(s);
+                    RmString::release(*s);
+                    *s = std::ptr::null_mut();
                 }
             }
         }
-        self.array = argv;
+        if strings.len() > Self::KEEP {
+            for s in strings.drain(Self::KEEP..) {
+                if !s.is_null() {
+                    // SAFETY: a pool string nothing else references.
+                    unsafe { RmString::release(s) };
+                }
+            }
+        }
+        self.slots = strings;
+        self.lent = false;
     }
 }
 
 impl Drop for ArgStrings {
     fn drop(&mut self) {
-        for s in self.spare.drain(..) {
-            // SAFETY: spare strings are owned by the pool alone, allocated by `new_raw`.
-            drop(unsafe { Box::from_raw(s) });
+        for s in self.slots.drain(..) {
+            if !s.is_null() {
+                // SAFETY: pool strings are owned by the pool alone, allocated by `new_raw`.
+                drop(unsafe { Box::from_raw(s) });
+            }
         }
     }
 }
@@ -414,4 +476,62 @@ pub fn entries() -> Vec<(&'static str, usize)> {
         "StringCompare" => string_compare as unsafe extern "C" fn(*const RmString, *const RmString) -> c_int,
         "StringAppendBuffer" => string_append_buffer as unsafe extern "C" fn(*mut Ctx, *mut RmString, *const c_char, usize) -> c_int,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    fn argv_bytes(argv: &mut LentArgv) -> Vec<Vec<u8>> {
+        let p = argv.as_mut_ptr();
+        // SAFETY: `argc` live strings at `p`.
+        (0..argv.argc() as usize)
+            .map(|i| unsafe { RmString::get(*p.add(i)) }.to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn argument_strings_are_reused_unless_a_module_keeps_them() {
+        let mut pool = ArgStrings::default();
+        let mut first = pool.lend(&args(&["set", "key", "value"]));
+        assert_eq!(argv_bytes(&mut first), args(&["set", "key", "value"]));
+        // SAFETY: position 1 is a live string of the lent argv.
+        let kept = unsafe { *first.as_mut_ptr().add(1) };
+        // The module keeps the key name (RetainString).
+        unsafe { RmString::retain(kept) };
+        let reused = unsafe { *first.as_mut_ptr() };
+        pool.give_back(first);
+
+        // A nested command while an argv is lent gets strings of its own.
+        let mut outer = pool.lend(&args(&[
+            "get",
+            "a-much-longer-key-name-than-fits-inline-in-the-string",
+        ]));
+        let mut nested = pool.lend(&args(&["ping"]));
+        assert_eq!(argv_bytes(&mut nested), args(&["ping"]));
+        assert_ne!(unsafe { *nested.as_mut_ptr() }, reused);
+        pool.give_back(nested);
+        assert_eq!(unsafe { *outer.as_mut_ptr() }, reused);
+        assert_ne!(unsafe { *outer.as_mut_ptr().add(1) }, kept);
+        assert_eq!(
+            argv_bytes(&mut outer),
+            args(&[
+                "get",
+                "a-much-longer-key-name-than-fits-inline-in-the-string"
+            ])
+        );
+        pool.give_back(outer);
+
+        // The kept string still holds its bytes, and is the module's alone now.
+        // SAFETY: the reference taken above.
+        unsafe {
+            assert_eq!(RmString::get(kept), b"key");
+            assert_eq!((*kept).refcount, 1);
+            RmString::release(kept);
+        }
+    }
 }

@@ -159,6 +159,28 @@ impl ReplyBuf {
         }
     }
 
+    /// Appends pieces of protocol that make one reply: when they all fit in the buffer (the
+    /// usual case) the room is checked once for them all.
+    #[inline]
+    fn raw_pieces(&mut self, pieces: &[&[u8]]) {
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        if self.enabled
+            && self.list.is_empty()
+            && self.buf.capacity() != 0
+            && total <= self.buf_usable.saturating_sub(self.buf.len())
+        {
+            for p in pieces {
+                self.buf.extend_from_slice(p);
+            }
+            self.added_since_flush += total;
+            self.buf_peak = self.buf_peak.max(self.buf.len());
+            return;
+        }
+        for p in pieces {
+            self.raw(p);
+        }
+    }
+
     /// Appends raw protocol bytes even when replies are switched off: pub/sub messages and
     /// subscription confirmations still reach a client under CLIENT REPLY OFF/SKIP, as in Redis.
     pub fn raw_push(&mut self, data: &[u8]) {
@@ -360,14 +382,21 @@ impl ReplyBuf {
 
     #[inline]
     fn header(&mut self, prefix: u8, n: i64) {
+        let mut tmp = [0u8; 24];
+        let len = Self::format_header(&mut tmp, prefix, n);
+        self.raw(&tmp[..len]);
+    }
+
+    /// Writes `<prefix><n>\r\n` into `tmp` and returns its length.
+    #[inline]
+    fn format_header(tmp: &mut [u8; 24], prefix: u8, n: i64) -> usize {
         let mut b = itoa::Buffer::new();
         let s = b.format(n).as_bytes();
-        let mut tmp = [0u8; 24];
         tmp[0] = prefix;
         tmp[1..1 + s.len()].copy_from_slice(s);
         tmp[1 + s.len()] = b'\r';
         tmp[2 + s.len()] = b'\n';
-        self.raw(&tmp[..3 + s.len()]);
+        3 + s.len()
     }
 
     pub fn ok(&mut self) {
@@ -380,9 +409,16 @@ impl ReplyBuf {
     }
 
     pub fn simple(&mut self, s: &[u8]) {
-        self.raw(b"+");
-        self.raw(s);
-        self.raw(b"\r\n");
+        // A short status is put together on the stack and appended in one piece.
+        let mut line = [0u8; 64];
+        if s.len() + 3 <= line.len() {
+            line[0] = b'+';
+            line[1..=s.len()].copy_from_slice(s);
+            line[s.len() + 1..s.len() + 3].copy_from_slice(b"\r\n");
+            self.raw(&line[..s.len() + 3]);
+        } else {
+            self.raw_pieces(&[b"+", s, b"\r\n"]);
+        }
     }
 
     /// An error reply. `msg` may carry its own code (`-WRONGTYPE ...`); otherwise `ERR ` is
@@ -431,9 +467,9 @@ impl ReplyBuf {
 
     #[inline]
     pub fn bulk(&mut self, v: &[u8]) {
-        self.header(b'$', v.len() as i64);
-        self.raw(v);
-        self.raw(b"\r\n");
+        let mut tmp = [0u8; 24];
+        let len = Self::format_header(&mut tmp, b'$', v.len() as i64);
+        self.raw_pieces(&[&tmp[..len], v, b"\r\n"]);
     }
 
     pub fn bulk_str(&mut self, s: &str) {

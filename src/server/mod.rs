@@ -219,6 +219,8 @@ pub struct Server {
     pub repl: crate::replication::state::ReplState,
     /// The command `call` is running (innermost), for procs shared by many commands.
     pub running_cmd: crate::commands::CmdId,
+    /// When that command started (monotonic microseconds).
+    pub cmd_start_us: u64,
     /// Loaded modules.
     pub modules: crate::module::Modules,
     /// True while EXEC runs a transaction's commands.
@@ -313,6 +315,7 @@ impl Server {
             cluster: None,
             repl: Default::default(),
             running_cmd: 0,
+            cmd_start_us: 0,
             modules: Default::default(),
             in_exec: false,
             aof: Default::default(),
