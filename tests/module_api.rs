@@ -1,5 +1,6 @@
 //! Module API functions the upstream suite leaves untested, through tests/modules/apitest.c:
-//! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule) and
+//! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule),
+//! StringDMA on an empty key (nothing is created), and
 //! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
 //! server event around a BGSAVE child. Each case is
 //! also run against Debian's redis-server 7.0 when it is installed. Beyond Redis: the bytes a
@@ -68,6 +69,14 @@ fn check(srv: &Server, so: &str) {
     let mut ev = latest_events(&mut c);
     ev.sort();
     assert_eq!(ev, ["mod-event", "other-event"]);
+
+    // StringDMA on an empty key opened for writing: an empty string, and no key created.
+    assert_eq!(common::cmd(&mut c, &["api.dma", "dma:none"]), Value::Int(0));
+    assert_eq!(common::cmd(&mut c, &["EXISTS", "dma:none"]), Value::Int(0));
+    common::cmd(&mut c, &["SET", "dma:str", "hello"]);
+    assert_eq!(common::cmd(&mut c, &["api.dma", "dma:str"]), Value::Int(5));
+    common::cmd(&mut c, &["RPUSH", "dma:list", "x"]);
+    assert_eq!(common::cmd(&mut c, &["api.dma", "dma:list"]), Value::Nil);
 
     assert_eq!(ratio(&mut c), 0.0);
     common::cmd(&mut c, &["CONFIG", "SET", "maxmemory", "1000000000"]);

@@ -351,18 +351,16 @@ unsafe extern "C" fn string_set(k: *mut Key, s: *mut RmString) -> c_int {
 }
 
 /// Direct access to a string value's bytes; valid until the key is modified or closed.
-unsafe extern "C" fn string_dma(k: *mut Key, len: *mut usize, mode: c_int) -> *mut c_char {
+unsafe extern "C" fn string_dma(k: *mut Key, len: *mut usize, _mode: c_int) -> *mut c_char {
     // SAFETY: an open handle.
     let k = unsafe { &*k };
-    if k.value().is_none() {
-        if mode & WRITE == 0 || !k.writable() {
-            return std::ptr::null_mut();
-        }
-        k.srv()
-            .db_add(k.db, k.name(), Value::Str(RStr::raw(Vec::new())));
-    }
     let Some(obj) = k.value() else {
-        return std::ptr::null_mut();
+        // As Redis: an empty key (opened for writing) is not created; the module gets an
+        // empty string in read-only memory, where a write faults.
+        static EMPTY: &[u8] = b"<dma-empty-string>\0";
+        // SAFETY: `len` is writable.
+        unsafe { *len = 0 };
+        return EMPTY.as_ptr() as *mut c_char;
     };
     let Value::Str(s) = &mut obj.value else {
         return std::ptr::null_mut();

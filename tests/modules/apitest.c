@@ -66,6 +66,18 @@ static int api_release(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     return RedisModule_ReplyWithLongLong(ctx, n);
 }
 
+/* api.dma key: StringDMA through a handle opened for writing; replies the length seen. On an
+ * empty key 7.0 hands out an empty read-only string and creates nothing. */
+static int api_dma(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    if (argc != 2) return RedisModule_WrongArity(ctx);
+    RedisModuleKey *key = RedisModule_OpenKey(ctx, argv[1], REDISMODULE_READ | REDISMODULE_WRITE);
+    size_t len = 12345;
+    char *p = RedisModule_StringDMA(key, &len, REDISMODULE_WRITE);
+    RedisModule_CloseKey(key);
+    if (p == NULL) return RedisModule_ReplyWithNull(ctx);
+    return RedisModule_ReplyWithLongLong(ctx, (long long)len);
+}
+
 static int api_crash(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(ctx);
     REDISMODULE_NOT_USED(argv);
@@ -89,6 +101,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_CreateCommand(ctx, "api.hold", api_hold, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.release", api_release, "", 0, 0, 0) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.dma", api_dma, "write", 1, 1, 1) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.crash", api_crash, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
