@@ -364,6 +364,7 @@ unsafe extern "C" fn set_module_attribs(
         info_cb: None,
         defrag_cb: None,
         alloc_slot: super::alloc::UNATTRIBUTED,
+        calls_in_progress: 0,
     });
     ctx.module = Box::into_raw(module);
 }

@@ -7,8 +7,6 @@
 //! `REDISMODULE_CMDFILTER_NOSELF` skips a filter while any RedisModule_Call of its own module is
 //! in progress; `InCall` counts those calls per module.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::c_int;
 
 use super::ctx::{Ctx, REDISMODULE_ERR, REDISMODULE_OK};
@@ -58,38 +56,31 @@ pub struct FilterCtx {
     argv: Vec<*mut RmString>,
 }
 
-thread_local! {
-    /// RedisModule_Call nesting per module (for NOSELF).
-    static IN_CALL: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
-}
-
-/// Marks a RedisModule_Call of `module` as running until dropped.
-pub struct InCall(usize);
+/// Marks a RedisModule_Call of `module` (null: none) as running until dropped.
+pub struct InCall(*mut Module);
 
 impl InCall {
     pub fn enter(module: *mut Module) -> InCall {
-        let key = module as usize;
-        IN_CALL.with(|m| *m.borrow_mut().entry(key).or_insert(0) += 1);
-        InCall(key)
+        // SAFETY: null or a registered module, which stays loaded while its call runs.
+        if let Some(m) = unsafe { module.as_mut() } {
+            m.calls_in_progress += 1;
+        }
+        InCall(module)
     }
 }
 
 impl Drop for InCall {
     fn drop(&mut self) {
-        IN_CALL.with(|m| {
-            let mut m = m.borrow_mut();
-            if let Some(n) = m.get_mut(&self.0) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&self.0);
-                }
-            }
-        });
+        // SAFETY: as in `enter`.
+        if let Some(m) = unsafe { self.0.as_mut() } {
+            m.calls_in_progress -= 1;
+        }
     }
 }
 
 fn in_call(module: *mut Module) -> bool {
-    IN_CALL.with(|m| m.borrow().contains_key(&(module as usize)))
+    // SAFETY: a filter's module is registered while its filter is.
+    unsafe { module.as_ref() }.is_some_and(|m| m.calls_in_progress > 0)
 }
 
 /// Runs every filter over `argv` (no-op without filters).

@@ -882,6 +882,7 @@ mod tests {
             handles: Vec::new(),
             options,
             alloc_slot: crate::module::alloc::UNATTRIBUTED,
+            calls_in_progress: 0,
             info_cb: None,
             defrag_cb: None,
         }));

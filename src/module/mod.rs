@@ -78,6 +78,9 @@ pub struct Module {
     pub defrag_cb: Option<defrag::DefragFunc>,
     /// Its slot of counted allocation functions (alloc.rs).
     pub alloc_slot: usize,
+    /// Its RedisModule_Call calls in progress (nested ones counted), for filters that skip
+    /// the module's own calls (NOSELF).
+    pub calls_in_progress: usize,
 }
 
 /// Every loaded module, in load order (MODULE LIST order is not specified by Redis).
