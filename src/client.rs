@@ -291,6 +291,86 @@ impl Client {
         c
     }
 
+    /// Takes a fake client back to the state `fake` gives it, keeping its id and the memory
+    /// of its buffers, for a client reused from one RedisModule_Call to the next (Redis'
+    /// moduleReleaseTempClient). The server must have dropped what it holds for the client
+    /// first (`Server::forget_call_client`). Every field is named here, so a new one must be
+    /// considered.
+    pub fn reset_fake(&mut self, now_ms: i64) {
+        let Client {
+            id: _,
+            conn: _,
+            addr: _,
+            laddr: _,
+            name,
+            flags,
+            db,
+            authenticated,
+            user,
+            querybuf,
+            qb_pos,
+            querybuf_peak,
+            parser,
+            argv,
+            redacted,
+            last_cmd,
+            propagate_argv,
+            prop_mask,
+            out,
+            ctime_ms,
+            last_interaction_ms,
+            cluster_slot,
+            multi,
+            watched,
+            channels,
+            patterns,
+            shard_channels,
+            obuf_soft_limit_reached_secs,
+            net_input_bytes,
+            net_output_bytes,
+            commands_processed,
+            write_registered,
+            last_memory_usage,
+            last_memory_class,
+            tracking_redirection,
+            tracking_prefixes,
+            auth_callback,
+        } = self;
+        *name = None;
+        *flags = 0;
+        *db = 0;
+        *authenticated = false;
+        *user = crate::acl::SUPERUSER;
+        querybuf.clear();
+        *qb_pos = 0;
+        *querybuf_peak = 0;
+        *parser = RequestParser::new();
+        argv.clear();
+        redacted.clear();
+        *last_cmd = None;
+        *propagate_argv = None;
+        *prop_mask = crate::replication::target::ALL;
+        out.reset();
+        *ctime_ms = now_ms;
+        *last_interaction_ms = now_ms;
+        *cluster_slot = None;
+        multi.clear();
+        watched.clear();
+        channels.clear();
+        patterns.clear();
+        shard_channels.clear();
+        *obuf_soft_limit_reached_secs = 0;
+        *net_input_bytes = 0;
+        *net_output_bytes = 0;
+        *commands_processed = 0;
+        *write_registered = false;
+        *last_memory_usage = 0;
+        *last_memory_class = 0;
+        *tracking_redirection = 0;
+        *tracking_prefixes = None;
+        *auth_callback = None;
+    }
+
     #[inline]
     pub fn has(&self, f: u64) -> bool {
         self.flags & f != 0

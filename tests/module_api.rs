@@ -1,6 +1,6 @@
 //! Module API functions the upstream suite leaves untested, through tests/modules/apitest.c:
 //! LatencyAddSample (the latency monitor records module events by 7.0's threshold rule),
-//! StringDMA on an empty key (nothing is created), and
+//! StringDMA on an empty key (nothing is created), RedisModule_Call's reused client, and
 //! GetUsedMemoryRatio (0 without maxmemory, the used share of it otherwise), the ForkChild
 //! server event around a BGSAVE child. Each case is
 //! also run against Debian's redis-server 7.0 when it is installed. Beyond Redis: the bytes a
@@ -77,6 +77,26 @@ fn check(srv: &Server, so: &str) {
     assert_eq!(common::cmd(&mut c, &["api.dma", "dma:str"]), Value::Int(5));
     common::cmd(&mut c, &["RPUSH", "dma:list", "x"]);
     assert_eq!(common::cmd(&mut c, &["api.dma", "dma:list"]), Value::Nil);
+
+    // RedisModule_Call's client is reused from one call to the next (same id, not the
+    // caller's), and refuses to subscribe.
+    let Value::Array(ids) = common::cmd(&mut c, &["api.callid"]) else {
+        panic!("api.callid is not an array")
+    };
+    let own = common::cmd(&mut c, &["CLIENT", "ID"]);
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[0], own);
+    assert_eq!(
+        ids[2],
+        Value::BulkString(b"ERR SUBSCRIBE isn't allowed for a DENY BLOCKING client".to_vec())
+    );
+    assert_eq!(
+        common::cmd(&mut c, &["PUBSUB", "NUMSUB", "api-channel"]),
+        Value::Array(vec![
+            Value::BulkString(b"api-channel".to_vec()),
+            Value::Int(0)
+        ])
+    );
 
     assert_eq!(ratio(&mut c), 0.0);
     common::cmd(&mut c, &["CONFIG", "SET", "maxmemory", "1000000000"]);

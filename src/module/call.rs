@@ -510,8 +510,7 @@ pub unsafe extern "C" fn ferrodis_module_call(
             caller_db = 0;
         }
     }
-    let cid = srv.next_client_id();
-    let mut c = Client::fake(cid, srv.now_ms());
+    let mut c = srv.acquire_call_client();
     if let Some(user) = run_as {
         c.user = user;
     }
@@ -579,7 +578,10 @@ pub unsafe extern "C" fn ferrodis_module_call(
     let proto = c.out.take_all();
     let resp = c.out.resp;
     let mut reply = match parse(&proto, resp) {
-        Some((r, _)) => r,
+        Some((r, _)) => {
+            c.out.reuse_buffer(proto);
+            r
+        }
         None => {
             let mut r = CallReply::new(Kind::Null, resp);
             r.proto = proto;
@@ -587,7 +589,53 @@ pub unsafe extern "C" fn ferrodis_module_call(
         }
     };
     reply.errors = std::mem::take(&mut c.out.errors);
+    srv.release_call_client(c);
     finish_reply(ctx, reply)
+}
+
+/// RedisModule_Call's clients, kept from one call to the next as Redis keeps its temporary
+/// clients: each keeps its id and its buffers, and is reset when its call ends
+/// (`Server::release_call_client`). Nested calls take one each.
+#[derive(Default)]
+pub struct CallClients {
+    idle: Vec<Box<Client>>,
+}
+
+impl CallClients {
+    /// How many idle clients are kept.
+    const KEEP: usize = 16;
+}
+
+impl crate::server::Server {
+    /// A client for a RedisModule_Call: an idle one, or a new one.
+    fn acquire_call_client(&mut self) -> Box<Client> {
+        match self.modules.call_clients.idle.pop() {
+            Some(c) => c,
+            None => Box::new(Client::fake(self.next_client_id(), self.now_ms())),
+        }
+    }
+
+    /// Ends a RedisModule_Call client's call: what the server holds for it goes, as for a
+    /// client that closes (watched keys, subscriptions, tracking, MONITOR, a module's
+    /// authentication), and the client goes back to the idle ones, reset.
+    fn release_call_client(&mut self, mut c: Box<Client>) {
+        self.discard_transaction(&mut c);
+        if c.subscription_count() > 0 {
+            self.pubsub_unsubscribe_all(&mut c, false);
+        }
+        if c.has(cflags::TRACKING) {
+            self.disable_tracking(&mut c);
+        }
+        if c.has(cflags::MONITOR) {
+            let id = c.id;
+            self.monitors.retain(|m| *m != id);
+        }
+        super::acl::notify_user_changed(self, &mut c);
+        if self.modules.call_clients.idle.len() < CallClients::KEEP {
+            c.reset_fake(self.now_ms());
+            self.modules.call_clients.idle.push(c);
+        }
+    }
 }
 
 /// Frees a reply (and with it its elements); auto-memory forgets it.

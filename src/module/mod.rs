@@ -104,6 +104,8 @@ pub struct Modules {
     pub arg_strings: string::ArgStrings,
     /// Allocations reused for key handles.
     pub key_handles: key::KeyHandles,
+    /// Clients reused by RedisModule_Call.
+    pub call_clients: call::CallClients,
 }
 
 impl Modules {

@@ -370,6 +370,25 @@ impl ReplyBuf {
         out
     }
 
+    /// Back to a new buffer's state, keeping the memory of the first buffer (a reused
+    /// client's).
+    pub fn reset(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        *self = ReplyBuf::new();
+        self.buf = buf;
+    }
+
+    /// Hands back a buffer `take_all` returned, once read: it becomes the first buffer again
+    /// if that is still unallocated (so a client whose output is taken after every command
+    /// does not allocate a new one each time).
+    pub fn reuse_buffer(&mut self, mut taken: Vec<u8>) {
+        if self.buf.capacity() == 0 && self.list.is_empty() && taken.capacity() <= self.buf_usable {
+            taken.clear();
+            self.buf = taken;
+        }
+    }
+
     /// Drops all pending output (client being freed, or CLIENT KILL).
     pub fn clear(&mut self) {
         self.buf.clear();

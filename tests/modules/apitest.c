@@ -78,6 +78,26 @@ static int api_dma(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     return RedisModule_ReplyWithLongLong(ctx, (long long)len);
 }
 
+/* api.callid: CLIENT ID through RedisModule_Call twice, and SUBSCRIBE once: Redis reuses its
+ * temporary clients (same id), and refuses SUBSCRIBE on them. */
+static int api_callid(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    if (argc != 1) return RedisModule_WrongArity(ctx);
+    RedisModule_ReplyWithArray(ctx, 3);
+    for (int i = 0; i < 2; i++) {
+        RedisModuleCallReply *r = RedisModule_Call(ctx, "CLIENT", "c", "ID");
+        RedisModule_ReplyWithCallReply(ctx, r);
+        RedisModule_FreeCallReply(r);
+    }
+    /* The error comes back as a bulk string of its text. */
+    RedisModuleCallReply *r = RedisModule_Call(ctx, "SUBSCRIBE", "cE", "api-channel");
+    size_t len;
+    const char *text = RedisModule_CallReplyStringPtr(r, &len);
+    RedisModule_ReplyWithStringBuffer(ctx, text, len);
+    RedisModule_FreeCallReply(r);
+    return REDISMODULE_OK;
+}
+
 static int api_crash(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     REDISMODULE_NOT_USED(ctx);
     REDISMODULE_NOT_USED(argv);
@@ -103,6 +123,8 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     if (RedisModule_CreateCommand(ctx, "api.release", api_release, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.dma", api_dma, "write", 1, 1, 1) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "api.callid", api_callid, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     if (RedisModule_CreateCommand(ctx, "api.crash", api_crash, "", 0, 0, 0) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
