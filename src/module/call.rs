@@ -358,7 +358,8 @@ pub unsafe extern "C" fn ferrodis_module_call(
     // SAFETY: a live context.
     let srv = unsafe { ctx.server() };
     // The module counts as calling (for NOSELF filters) until this function returns.
-    let _in_call = super::filter::InCall::enter(ctx.module);
+    // SAFETY: the calling context's module (or null) is loaded while it calls.
+    let _in_call = unsafe { super::filter::InCall::enter(ctx.module) };
     super::filter::apply(srv, &mut argv);
     if argv.is_empty() {
         super::set_errno(libc::ENOENT);
@@ -598,6 +599,8 @@ pub unsafe extern "C" fn ferrodis_module_call(
 /// (`Server::release_call_client`). Nested calls take one each.
 #[derive(Default)]
 pub struct CallClients {
+    // Boxed: a client is large, and is handed around by pointer while its call runs.
+    #[allow(clippy::vec_box)]
     idle: Vec<Box<Client>>,
 }
 

@@ -60,8 +60,10 @@ pub struct FilterCtx {
 pub struct InCall(*mut Module);
 
 impl InCall {
-    pub fn enter(module: *mut Module) -> InCall {
-        // SAFETY: null or a registered module, which stays loaded while its call runs.
+    /// # Safety
+    /// `module` is null or a registered module, which stays loaded while its call runs.
+    pub unsafe fn enter(module: *mut Module) -> InCall {
+        // SAFETY: per the contract above.
         if let Some(m) = unsafe { module.as_mut() } {
             m.calls_in_progress += 1;
         }
