@@ -423,6 +423,19 @@ impl Server {
         self.stats = Default::default();
         self.inst_metrics = Default::default();
         self.lazyfree.reset_stats();
+        // The counters kept with their subsystems, as Redis' resetServerStats clears them.
+        let repl = &mut self.repl;
+        repl.sync_full = 0;
+        repl.sync_partial_ok = 0;
+        repl.sync_partial_err = 0;
+        repl.net_repl_input_bytes = 0;
+        repl.net_repl_output_bytes = 0;
+        self.persist.rdb_saves = 0;
+        self.persist.total_forks = 0;
+        self.persist.latest_fork_usec = 0;
+        self.aof.rewrites = 0;
+        self.aof.consecutive_failures = 0;
+        self.aof.delayed_fsync = 0;
         for cmd in self.commands.cmds.iter_mut() {
             cmd.calls = 0;
             cmd.usec = 0;

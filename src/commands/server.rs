@@ -479,15 +479,6 @@ fn config_resetstat_command(srv: &mut Server, c: &mut Client) {
 }
 
 impl Server {
-    /// CONFIG RESETSTAT: the INFO counters, per-command and per-error statistics. The slow log
-    /// and latency samples are kept, as in Redis.
-    pub fn reset_server_stats(&mut self) {
-        // Counters, per-command statistics and latency histograms (commands/info.rs).
-        self.reset_stats();
-        self.peak_memory = self.used_memory();
-        self.stat_peak_memory_time = self.unix_time() * 1000;
-    }
-
     /// Opens TCP listeners for the current `port`/`bind` now (so a failure is reported to
     /// CONFIG SET); the event loop swaps them in for the old ones before it next waits.
     pub fn rebind_listeners(&mut self) -> Result<(), String> {
