@@ -279,6 +279,14 @@ pub fn load(cl: &mut ClusterState, content: &str, now: i64) -> Result<bool, Stri
             if flags & nf::FAIL != 0 {
                 n.fail_time = now;
             }
+            // As Redis: a ping or pong on record counts from the load (the times themselves
+            // are stale), so a node that was being pinged keeps its failure clock running.
+            if argv[4].parse::<i64>().unwrap_or(0) != 0 {
+                n.ping_sent = now;
+            }
+            if argv[5].parse::<i64>().unwrap_or(0) != 0 {
+                n.pong_received = now;
+            }
             n.config_epoch = argv[6].parse().unwrap_or(0);
             if flags & nf::MYSELF != 0 {
                 myself = id;
@@ -354,4 +362,33 @@ pub fn load(cl: &mut ClusterState, content: &str, now: i64) -> Result<bool, Stri
         cl.current_epoch = max;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pings_and_pongs_on_record_count_from_the_load() {
+        let dir = std::env::temp_dir().join(format!("nodes-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut cl = ClusterState::new(path.to_string_lossy().into_owned(), file, 15000);
+        let me = "a".repeat(40);
+        let pinged = "b".repeat(40);
+        let quiet = "c".repeat(40);
+        let content = format!(
+            "{me} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-100\n\
+             {pinged} 127.0.0.1:7001@17001 master - 1700000000000 1700000000500 2 connected\n\
+             {quiet} 127.0.0.1:7002@17002 master - 0 0 3 connected\n\
+             vars currentEpoch 3 lastVoteEpoch 0\n"
+        );
+        assert!(load(&mut cl, &content, 42).unwrap());
+        let pinged = cl.node(cl.lookup(pinged.as_bytes()).unwrap());
+        assert_eq!((pinged.ping_sent, pinged.pong_received), (42, 42));
+        let quiet = cl.node(cl.lookup(quiet.as_bytes()).unwrap());
+        assert_eq!((quiet.ping_sent, quiet.pong_received), (0, 0));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
