@@ -240,7 +240,14 @@ fn load_data_from_disk(srv: &mut Server, el: &mut crate::ae::EventLoop) -> Resul
         return Ok(());
     }
     let start = crate::util::monotonic_us();
-    match srv.rdb_load_file(false, Some(el)) {
+    // A master starts its backlog before loading: keys found expired go there as deletions,
+    // and if the snapshot names our replication history, replicas continue it after the
+    // restart (`repl_after_startup_load`).
+    let master = srv.i_am_master();
+    if master {
+        srv.repl_create_backlog();
+    }
+    match srv.rdb_load_file(false, master, Some(el)) {
         Ok(true) => {
             crate::log_notice!(
                 "DB loaded from disk: {:.3} seconds",

@@ -365,6 +365,14 @@ impl EventLoop {
 
     /// Runs until the server exits; returns the exit code.
     pub fn run(&mut self, srv: &mut Server) -> i32 {
+        // The first cron runs before anything is served, as Redis' serverCron (due 1 ms after
+        // start-up, so by the first pass) runs before a connection queued meanwhile can become
+        // a replica: a replica that attaches at once is not pinged by the first
+        // replication cron.
+        if !srv.cron_paused {
+            srv.server_cron(&mut self.expire);
+        }
+        self.next_cron = crate::util::monotonic_us() + 1_000_000 / srv.hz.max(1) as u64;
         loop {
             if let Some(code) = self.iterate(srv, true) {
                 return code;

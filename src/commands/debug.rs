@@ -436,7 +436,7 @@ fn debug_reload(srv: &mut Server, c: &mut Client) {
         srv.empty_data(None);
         srv.scripting.functions.clear();
     }
-    match srv.rdb_load_file(merge, None) {
+    match srv.rdb_load_file(merge, false, None) {
         Ok(true) => {
             crate::log_warning!("DB reloaded by DEBUG RELOAD");
             c.out.ok();

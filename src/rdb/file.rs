@@ -248,14 +248,16 @@ pub fn load_ext(
 const READ_CHUNK: usize = 1024 * 1024;
 
 /// `load` from a reader (a dump file), a chunk at a time: only the record being read is
-/// held in memory beyond the dataset, never the whole file.
+/// held in memory beyond the dataset, never the whole file. `feed_repl`: see `Loader`.
 pub fn load_from(
     srv: &mut Server,
     src: &mut dyn io::Read,
     allow_dup: bool,
+    feed_repl: bool,
     progress: &mut dyn FnMut(&mut Server, u64),
 ) -> Result<LoadStats, LoadFailure> {
     let mut loader = Loader::new(srv, allow_dup, false);
+    loader.feed_repl = feed_repl;
     let mut pending = Vec::new();
     loop {
         let want = pending.len().max(loader.retry_at) + READ_CHUNK - pending.len();
@@ -305,6 +307,10 @@ const RETRY_MIN_GROWTH: usize = 4 * 1024;
 pub struct Loader {
     allow_dup: bool,
     aof_preamble: bool,
+    /// A master's start-up load (Redis' RDBFLAGS_FEED_REPL): keys found expired go to the
+    /// replication backlog as deletions, so replicas that continue our history after the
+    /// restart drop them too.
+    pub feed_repl: bool,
     /// RDB version from the header; 0 until the header is read.
     ver: i64,
     opts: LoadOptions,
@@ -331,6 +337,7 @@ impl Loader {
         Loader {
             allow_dup,
             aof_preamble,
+            feed_repl: false,
             ver: 0,
             // `clients` sanitizes only what clients send (RESTORE), not files.
             opts: LoadOptions::from_config(&srv.config, sanitize == "yes"),
@@ -588,6 +595,14 @@ impl Loader {
     fn add_key(&mut self, srv: &mut Server, key: Vec<u8>, value: Value) -> LoadResult<()> {
         let db = self.db;
         if !self.aof_preamble && self.expire.is_some_and(|e| e < self.now_ms) && srv.i_am_master() {
+            if self.feed_repl {
+                let del: &[u8] = if srv.config.lazyfree_lazy_expire {
+                    b"UNLINK"
+                } else {
+                    b"DEL"
+                };
+                srv.repl_feed_command(db, &[del.to_vec(), key]);
+            }
             self.stats.expired += 1;
             return Ok(());
         }

@@ -447,9 +447,12 @@ impl Server {
     /// a corrupt file ends the process as in Redis (see `LoadFailure`).
     /// With an event loop, clients are served (mostly with `-LOADING`) every
     /// `loading-process-events-interval-bytes` of input, as Redis does during long loads.
+    /// `feed_repl`: a master's start-up load, whose expired keys go to the backlog as
+    /// deletions (`rdb::file::Loader`).
     pub fn rdb_load_file(
         &mut self,
         allow_dup: bool,
+        feed_repl: bool,
         mut events: Option<&mut crate::ae::EventLoop>,
     ) -> Result<bool, String> {
         let name = self.config.dbfilename.clone();
@@ -483,7 +486,7 @@ impl Server {
                 }
             }
         };
-        let r = crate::rdb::file::load_from(self, &mut input, allow_dup, &mut hook);
+        let r = crate::rdb::file::load_from(self, &mut input, allow_dup, feed_repl, &mut hook);
         self.loading = false;
         crate::module::events::fire_loading(
             self,

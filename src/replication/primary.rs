@@ -58,6 +58,21 @@ impl Server {
         }
     }
 
+    /// Appends one command on database `db` to the replication stream directly, outside the
+    /// propagation log (a master's start-up load feeds the deletions of expired keys this
+    /// way, as Redis' replicationFeedSlaves there).
+    pub fn repl_feed_command(&mut self, db: usize, argv: &[Vec<u8>]) {
+        if self.repl.backlog.is_none() {
+            return;
+        }
+        let mut bytes = Vec::new();
+        if let Some(sel) = self.repl.seldb.select_for(db) {
+            encode_command(&sel, &mut bytes);
+        }
+        encode_command(argv, &mut bytes);
+        self.repl_feed_stream(&bytes);
+    }
+
     /// Appends bytes to the replication stream: the backlog, and every attached replica
     /// (held for those whose snapshot isn't through yet).
     pub fn repl_feed_stream(&mut self, bytes: &[u8]) {

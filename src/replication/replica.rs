@@ -103,19 +103,42 @@ impl Server {
         self.repl.connect_now = true;
     }
 
-    /// After the start-up load: a replica whose snapshot names its history asks its master to
-    /// continue it.
+    /// After the start-up load, when the snapshot names a replication history (id and
+    /// offset, as Redis' loadDataFromDisk): a replica asks its master to continue it; a master
+    /// keeps it as its second id, so that its replicas continue across the restart, with its
+    /// offset moved on by that history (past the deletions the load already fed). A master
+    /// whose snapshot names no history drops the backlog it started for the load.
     pub fn repl_after_startup_load(&mut self) {
-        let (Some(id), Some(off)) = (
+        let history = match (
             self.repl.loaded_replid.take(),
             self.repl.loaded_offset.take(),
-        ) else {
-            return;
+        ) {
+            (Some(id), Some(off)) => Some((id, off)),
+            _ => None,
         };
-        if !self.i_am_master() {
-            self.replid = id;
-            self.repl.master_repl_offset = off;
-            self.repl.cached = true;
+        let master = self.i_am_master();
+        match history {
+            Some((id, off)) if !master => {
+                self.replid = id;
+                self.repl.master_repl_offset = off;
+                self.repl.cached = true;
+            }
+            Some((id, off)) => {
+                self.repl.replid2 = id;
+                self.repl.second_replid_offset = off + 1;
+                self.repl.master_repl_offset += off;
+                let end = self.repl.master_repl_offset;
+                if let Some(b) = self.repl.backlog.as_mut() {
+                    b.first_offset = end - b.histlen as i64 + 1;
+                }
+                self.repl.no_replicas_since = unix_now();
+            }
+            None if master => {
+                // Writes are copied into the propagation log only while something consumes it.
+                self.repl.backlog = None;
+                self.prop.enabled = self.aof.status != crate::aof::Status::Off;
+            }
+            None => {}
         }
     }
 
@@ -990,7 +1013,7 @@ impl Server {
             })
             .and_then(|f| {
                 let mut input = std::io::BufReader::with_capacity(64 * 1024, f);
-                crate::rdb::file::load_from(self, &mut input, false, &mut |srv, at| {
+                crate::rdb::file::load_from(self, &mut input, false, false, &mut |srv, at| {
                     srv.persist.loading_loaded_bytes = at;
                     if at >= next_events {
                         next_events = at + interval;

@@ -302,7 +302,6 @@ impl Server {
     /// One run of the periodic task, `hz` times per second.
     pub fn server_cron(&mut self, state: &mut ExpireState) {
         self.update_cached_time();
-        self.cronloops += 1;
         self.track_instantaneous_metrics();
         self.check_pause_timeout();
         let used = self.used_memory();
@@ -333,6 +332,9 @@ impl Server {
         self.migrate.close_timed_out(now);
         self.crash_reporting_cron();
         crate::module::events::fire_cron(self);
+        // Counted at the end, as Redis does: the first run is run 0, so the once-a-second
+        // tasks (the replication cron) run at start-up, before any replica can attach.
+        self.cronloops += 1;
     }
 
     /// Keeps the crash handlers in line with `crash-log-enabled` (and the panic hook with
