@@ -294,7 +294,7 @@ impl Client {
     /// Takes a fake client back to the state `fake` gives it, keeping its id and the memory
     /// of its buffers, for a client reused from one RedisModule_Call to the next (Redis'
     /// moduleReleaseTempClient). The server must have dropped what it holds for the client
-    /// first (`Server::forget_call_client`). Every field is named here, so a new one must be
+    /// first (`Server::drop_client_registrations`). Every field is named here, so a new one must be
     /// considered.
     pub fn reset_fake(&mut self, now_ms: i64) {
         let Client {

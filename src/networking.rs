@@ -374,6 +374,22 @@ impl Server {
         }
     }
 
+    /// Drops what the server holds for a client that goes away (or, for RedisModule_Call's
+    /// reused clients, whose call ends): watched keys, subscriptions, tracking, MONITOR.
+    pub fn drop_client_registrations(&mut self, c: &mut Client) {
+        self.unwatch_all(c);
+        if c.subscription_count() > 0 {
+            self.pubsub_unsubscribe_all(c, false);
+        }
+        if c.has(flags::TRACKING) {
+            self.disable_tracking(c);
+        }
+        if c.has(flags::MONITOR) {
+            let id = c.id;
+            self.monitors.retain(|m| *m != id);
+        }
+    }
+
     /// Removes a client now: socket, subscriptions, watched keys, monitor registration.
     pub fn free_client(&mut self, registry: &Registry, id: ClientId) {
         let Some(mut c) = self.clients.remove(&id) else {
@@ -392,12 +408,7 @@ impl Server {
         }
         crate::module::events::fire_client_disconnected(self, &mut c);
         self.forget_client_mem(&mut c);
-        self.unwatch_all(&mut c);
-        self.pubsub_unsubscribe_all(&mut c, false);
-        if c.has(flags::TRACKING) {
-            self.disable_tracking(&mut c);
-        }
-        self.monitors.retain(|m| *m != id);
+        self.drop_client_registrations(&mut c);
         self.paused_clients.retain(|m| *m != id);
         if c.has(flags::BLOCKED) {
             self.unblock_on_free(id);

@@ -622,18 +622,8 @@ impl crate::server::Server {
     /// client that closes (watched keys, subscriptions, tracking, MONITOR, a module's
     /// authentication), and the client goes back to the idle ones, reset.
     fn release_call_client(&mut self, mut c: Box<Client>) {
-        self.discard_transaction(&mut c);
-        if c.subscription_count() > 0 {
-            self.pubsub_unsubscribe_all(&mut c, false);
-        }
-        if c.has(cflags::TRACKING) {
-            self.disable_tracking(&mut c);
-        }
-        if c.has(cflags::MONITOR) {
-            let id = c.id;
-            self.monitors.retain(|m| *m != id);
-        }
         super::acl::notify_user_changed(self, &mut c);
+        self.drop_client_registrations(&mut c);
         if self.modules.call_clients.idle.len() < CallClients::KEEP {
             c.reset_fake(self.now_ms());
             self.modules.call_clients.idle.push(c);
